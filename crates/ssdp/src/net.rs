@@ -1,0 +1,387 @@
+//! The multicast I/O: a blocking searcher over a UDP socket (socket2).
+//!
+//! [`Searcher`] opens one socket, sends an M-SEARCH per target several times and yields
+//! responses as they arrive, until one overall deadline. Stop iterating as soon as you have
+//! what you need; dropping the searcher closes the socket.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::error::Error;
+use crate::message::{
+    IPV4_MULTICAST, IPV6_LINK_LOCAL, IPV6_SITE_LOCAL, MAX_MESSAGE_SIZE, SSDP_PORT, SearchTarget,
+};
+use crate::search::{Search, SearchRequest, default_mx, default_user_agent};
+
+pub use crate::search::Response;
+
+#[cfg(test)]
+mod tests;
+
+/// The local port a search socket binds to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LocalPort {
+    /// Any free port, chosen by the system (Godot's `discover_local_port = 0`).
+    #[default]
+    Any,
+    /// The SSDP port 1900, shared with other SSDP sockets (Godot's `discover_local_port = 1`,
+    /// miniupnpc's `UPNP_LOCAL_PORT_SAME`). Some devices only answer to port 1900.
+    Ssdp,
+    /// This port.
+    Port(u16),
+}
+
+impl From<u16> for LocalPort {
+    /// Godot's and miniupnpc's numbering: 0 is any port, 1 is the SSDP port, others are
+    /// themselves.
+    fn from(port: u16) -> Self {
+        match port {
+            0 => LocalPort::Any,
+            1 => LocalPort::Ssdp,
+            p => LocalPort::Port(p),
+        }
+    }
+}
+
+impl LocalPort {
+    fn number(self) -> u16 {
+        match self {
+            LocalPort::Any => 0,
+            LocalPort::Ssdp => SSDP_PORT,
+            LocalPort::Port(p) => p,
+        }
+    }
+}
+
+/// The interface multicast searches go out of.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MulticastInterface {
+    /// The interface that holds this address.
+    Addr(IpAddr),
+    /// The interface with this name (`eth0`).
+    Name(String),
+    /// The interface with this index.
+    Index(u32),
+}
+
+impl FromStr for MulticastInterface {
+    type Err = std::convert::Infallible;
+
+    /// An address if it parses as one, else a name (Godot's `discover_multicast_if`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.parse::<IpAddr>() {
+            Ok(addr) => MulticastInterface::Addr(addr),
+            Err(_) => MulticastInterface::Name(s.to_owned()),
+        })
+    }
+}
+
+impl fmt::Display for MulticastInterface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MulticastInterface::Addr(a) => a.fmt(f),
+            MulticastInterface::Name(n) => f.write_str(n),
+            MulticastInterface::Index(i) => write!(f, "#{i}"),
+        }
+    }
+}
+
+/// Which IPv6 multicast group to search (UDA: link-local `FF02::C` or site-local `FF05::C`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Ipv6Scope {
+    /// `[FF02::C]:1900`.
+    #[default]
+    LinkLocal,
+    /// `[FF05::C]:1900`.
+    SiteLocal,
+}
+
+/// Everything a search needs. `Default` gives Godot's `discover()` defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchOptions {
+    /// What to search for; one M-SEARCH per target.
+    pub targets: Vec<SearchTarget>,
+    /// The whole search's duration (Godot: 2000 ms).
+    pub timeout: Duration,
+    /// Multicast TTL (IPv4) or hop limit (IPv6) (Godot: 2).
+    pub ttl: u32,
+    /// Search over IPv6 instead of IPv4.
+    pub ipv6: bool,
+    /// The IPv6 multicast group.
+    pub ipv6_scope: Ipv6Scope,
+    /// The local port.
+    pub local_port: LocalPort,
+    /// The interface to search from; `None` lets the routing table choose.
+    pub interface: Option<MulticastInterface>,
+    /// Send the M-SEARCHes to this address instead of the multicast group: a unicast search
+    /// of one known device (UDA 1.1).
+    pub destination: Option<SocketAddr>,
+    /// How many times each M-SEARCH is sent.
+    pub sends: u8,
+    /// The `MX` header; `None` derives it from the timeout.
+    pub mx: Option<u8>,
+    /// The `USER-AGENT` header.
+    pub user_agent: Option<String>,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            targets: vec![SearchTarget::device("InternetGatewayDevice", 1)],
+            timeout: Duration::from_millis(2000),
+            ttl: 2,
+            ipv6: false,
+            ipv6_scope: Ipv6Scope::LinkLocal,
+            local_port: LocalPort::Any,
+            interface: None,
+            destination: None,
+            sends: 3,
+            mx: None,
+            user_agent: Some(default_user_agent()),
+        }
+    }
+}
+
+/// A running search: an iterator of responses that ends at the deadline.
+///
+/// Each item is a response (first of its LOCATION, ST and USN) or an I/O error of the socket;
+/// after an error the search goes on until the deadline.
+#[derive(Debug)]
+pub struct Searcher {
+    socket: UdpSocket,
+    destination: SocketAddr,
+    state: Search,
+    buf: Box<[u8]>,
+}
+
+impl Searcher {
+    /// Open the socket and send the first round of M-SEARCHes.
+    pub fn start(options: &SearchOptions) -> Result<Self, Error> {
+        if options.targets.is_empty() {
+            return Err(Error::NoTargets);
+        }
+        let socket = open_socket(options)?;
+        let destination = destination(options)?;
+        let mut request =
+            SearchRequest::new(options.targets.clone(), host(options), options.timeout);
+        request.sends = options.sends;
+        request.user_agent.clone_from(&options.user_agent);
+        request.mx = if options.destination.is_some() && options.mx.is_none() {
+            None
+        } else {
+            Some(options.mx.unwrap_or_else(|| default_mx(options.timeout)))
+        };
+        let state = Search::new(&request, Instant::now())?;
+        let mut searcher = Searcher {
+            socket,
+            destination,
+            state,
+            // One byte more than the cap, so that an oversized datagram shows as such.
+            buf: vec![0; MAX_MESSAGE_SIZE + 1].into_boxed_slice(),
+        };
+        // The first round's failure (no route, no interface) is the caller's to know now.
+        searcher.transmit(Instant::now())?;
+        Ok(searcher)
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+        self.socket.local_addr().map_err(Error::io("local address"))
+    }
+
+    /// Where the M-SEARCHes go.
+    pub fn destination(&self) -> SocketAddr {
+        self.destination
+    }
+
+    /// When the search ends (`None`: too far to represent).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.state.deadline()
+    }
+
+    fn transmit(&mut self, now: Instant) -> Result<(), Error> {
+        while let Some(datagram) = self.state.poll_transmit(now) {
+            self.socket
+                .send_to(datagram, self.destination)
+                .map_err(Error::io("send M-SEARCH"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Searcher {
+    type Item = Result<Response, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let now = Instant::now();
+            if self.state.is_finished(now) {
+                return None;
+            }
+            if let Err(e) = self.transmit(now) {
+                return Some(Err(e));
+            }
+            // Wait no longer than the next send or the deadline; with neither representable,
+            // wake up once a minute to check again.
+            let wait = self
+                .state
+                .poll_timeout()
+                .map_or(Duration::from_secs(60), |t| {
+                    t.saturating_duration_since(now)
+                });
+            if wait.is_zero() {
+                continue;
+            }
+            if let Err(e) = self.socket.set_read_timeout(Some(wait)) {
+                return Some(Err(Error::io("set read timeout")(e)));
+            }
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((len, from)) => {
+                    let datagram = self.buf.get(..len).unwrap_or_default();
+                    if let Ok(response) = self.state.handle(from, datagram, Instant::now()) {
+                        return Some(Ok(response));
+                    }
+                }
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Some(Err(Error::io("receive")(e))),
+            }
+        }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    ) ||
+    // ICMP errors of an earlier datagram (port unreachable of a unicast search) surface on
+    // the next receive; they do not end a search.
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+    )
+}
+
+fn host(options: &SearchOptions) -> SocketAddr {
+    match (options.destination, options.ipv6, options.ipv6_scope) {
+        (Some(d), _, _) => d,
+        (None, false, _) => IPV4_MULTICAST,
+        (None, true, Ipv6Scope::LinkLocal) => IPV6_LINK_LOCAL,
+        (None, true, Ipv6Scope::SiteLocal) => IPV6_SITE_LOCAL,
+    }
+}
+
+fn destination(options: &SearchOptions) -> Result<SocketAddr, Error> {
+    let mut dest = host(options);
+    // A link-local group needs the interface as scope when one was chosen.
+    if let (SocketAddr::V6(v6), None) = (&mut dest, options.destination) {
+        if let Some(interface) = &options.interface {
+            v6.set_scope_id(interface_index(interface)?);
+        }
+    }
+    Ok(dest)
+}
+
+fn open_socket(options: &SearchOptions) -> Result<UdpSocket, Error> {
+    let ipv6 = match options.destination {
+        Some(d) => d.is_ipv6(),
+        None => options.ipv6,
+    };
+    let domain = if ipv6 { Domain::IPV6 } else { Domain::IPV4 };
+    let socket =
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(Error::io("open socket"))?;
+    let port = options.local_port.number();
+    if port == SSDP_PORT {
+        // Share the port with the system's other SSDP sockets.
+        socket
+            .set_reuse_address(true)
+            .map_err(Error::io("set SO_REUSEADDR"))?;
+        #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+        socket
+            .set_reuse_port(true)
+            .map_err(Error::io("set SO_REUSEPORT"))?;
+    }
+    let bind: SocketAddr = if ipv6 {
+        socket
+            .set_only_v6(true)
+            .map_err(Error::io("set IPV6_V6ONLY"))?;
+        socket
+            .set_multicast_hops_v6(options.ttl)
+            .map_err(Error::io("set IPV6_MULTICAST_HOPS"))?;
+        if let Some(interface) = &options.interface {
+            socket
+                .set_multicast_if_v6(interface_index(interface)?)
+                .map_err(Error::io("set IPV6_MULTICAST_IF"))?;
+        }
+        SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port)
+    } else {
+        socket
+            .set_multicast_ttl_v4(options.ttl)
+            .map_err(Error::io("set IP_MULTICAST_TTL"))?;
+        if let Some(interface) = &options.interface {
+            socket
+                .set_multicast_if_v4(&interface_ipv4(interface)?)
+                .map_err(Error::io("set IP_MULTICAST_IF"))?;
+        }
+        SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port)
+    };
+    if options.destination.is_some() {
+        socket.set_ttl_v4(options.ttl).ok();
+    }
+    socket.bind(&bind.into()).map_err(Error::io("bind"))?;
+    Ok(socket.into())
+}
+
+fn interfaces() -> Result<Vec<if_addrs::Interface>, Error> {
+    if_addrs::get_if_addrs().map_err(Error::io("list network interfaces"))
+}
+
+fn matches(iface: &if_addrs::Interface, wanted: &MulticastInterface) -> bool {
+    match wanted {
+        MulticastInterface::Addr(a) => iface.ip() == *a,
+        MulticastInterface::Name(n) => iface.name == *n,
+        MulticastInterface::Index(i) => iface.index == Some(*i),
+    }
+}
+
+/// The IPv4 address of an interface, for `IP_MULTICAST_IF`.
+fn interface_ipv4(wanted: &MulticastInterface) -> Result<Ipv4Addr, Error> {
+    if let MulticastInterface::Addr(IpAddr::V4(a)) = wanted {
+        return Ok(*a);
+    }
+    let all = interfaces()?;
+    // The interface itself (by name or index, or the one holding an IPv6 address given)...
+    let name = all
+        .iter()
+        .find(|i| matches(i, wanted))
+        .map(|i| i.name.clone())
+        .ok_or_else(|| Error::NoSuchInterface(wanted.to_string()))?;
+    // ... then its first IPv4 address.
+    all.iter()
+        .filter(|i| i.name == name)
+        .find_map(|i| match i.ip() {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        })
+        .ok_or(Error::NoInterfaceAddress {
+            interface: wanted.to_string(),
+            family: "IPv4",
+        })
+}
+
+/// The index of an interface, for `IPV6_MULTICAST_IF` and scope ids.
+fn interface_index(wanted: &MulticastInterface) -> Result<u32, Error> {
+    if let MulticastInterface::Index(i) = wanted {
+        return Ok(*i);
+    }
+    interfaces()?
+        .iter()
+        .find(|i| matches(i, wanted))
+        .and_then(|i| i.index)
+        .ok_or_else(|| Error::NoSuchInterface(wanted.to_string()))
+}

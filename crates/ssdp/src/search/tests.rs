@@ -1,0 +1,149 @@
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::message::{IPV4_MULTICAST, SearchResponse};
+
+fn request(timeout_ms: u64, targets: usize) -> SearchRequest {
+    let targets = (1..=targets)
+        .map(|v| SearchTarget::device("InternetGatewayDevice", v as u32))
+        .collect();
+    SearchRequest::new(targets, IPV4_MULTICAST, Duration::from_millis(timeout_ms))
+}
+
+fn from() -> SocketAddr {
+    (Ipv4Addr::new(192, 168, 1, 1), 40000).into()
+}
+
+fn response(location: &str) -> Vec<u8> {
+    let mut r = SearchResponse::new(location, SearchTarget::device("InternetGatewayDevice", 1));
+    r.usn = Some("uuid:1::urn:schemas-upnp-org:device:InternetGatewayDevice:1".into());
+    r.encode().unwrap()
+}
+
+/// Drain every datagram due at `now`.
+fn due(search: &mut Search, now: Instant) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| search.poll_transmit(now).map(<[u8]>::to_vec)).collect()
+}
+
+#[test]
+fn sends_each_target_in_rounds_over_the_first_half() {
+    let t0 = Instant::now();
+    let mut s = Search::new(&request(2000, 2), t0).unwrap();
+    let first = due(&mut s, t0);
+    assert_eq!(first.len(), 2, "one round: one datagram per target");
+    assert!(String::from_utf8_lossy(&first[0]).contains("InternetGatewayDevice:1"));
+    assert!(String::from_utf8_lossy(&first[1]).contains("InternetGatewayDevice:2"));
+    assert!(due(&mut s, t0).is_empty(), "nothing more is due at once");
+    let next = s.poll_timeout().unwrap();
+    assert_eq!(next - t0, Duration::from_millis(1000) / 3);
+    assert_eq!(due(&mut s, next).len(), 2);
+    let third = s.poll_timeout().unwrap();
+    assert_eq!(due(&mut s, third).len(), 2);
+    // Three sends done: only the deadline is left.
+    assert_eq!(s.poll_timeout(), s.deadline());
+    assert_eq!(s.deadline(), Some(t0 + Duration::from_millis(2000)));
+    assert!(due(&mut s, t0 + Duration::from_millis(1999)).is_empty());
+}
+
+#[test]
+fn mx_follows_the_timeout_within_uda_bounds() {
+    assert_eq!(default_mx(Duration::ZERO), 1);
+    assert_eq!(default_mx(Duration::from_millis(2000)), 1);
+    assert_eq!(default_mx(Duration::from_secs(6)), 3);
+    assert_eq!(default_mx(Duration::MAX), 5);
+}
+
+#[test]
+fn zero_one_and_huge_timeouts_do_not_panic() {
+    let t0 = Instant::now();
+    let mut zero = Search::new(&request(0, 1), t0).unwrap();
+    assert!(zero.is_finished(t0));
+    assert!(due(&mut zero, t0).is_empty());
+    assert!(matches!(
+        zero.handle(from(), &response("http://a/"), t0),
+        Err(Ignored::Late)
+    ));
+
+    let mut one = Search::new(&request(1, 1), t0).unwrap();
+    assert_eq!(due(&mut one, t0).len(), 1);
+    assert!(one.is_finished(t0 + Duration::from_millis(1)));
+
+    let mut huge = Search::new(
+        &SearchRequest::new(vec![SearchTarget::All], IPV4_MULTICAST, Duration::MAX),
+        t0,
+    )
+    .unwrap();
+    assert_eq!(huge.deadline(), None);
+    assert!(!huge.is_finished(t0 + Duration::from_secs(1 << 40)));
+    assert_eq!(due(&mut huge, t0).len(), 1);
+    // The resend interval saturates too.
+    assert!(huge.poll_timeout().is_some());
+    assert!(huge.handle(from(), &response("http://a/"), t0).is_ok());
+}
+
+#[test]
+fn duplicates_junk_and_non_responses_are_ignored() {
+    let t0 = Instant::now();
+    let mut s = Search::new(&request(2000, 1), t0).unwrap();
+    let ok = s
+        .handle(from(), &response("http://192.168.1.1/d.xml"), t0)
+        .unwrap();
+    assert_eq!(ok.from, from());
+    assert_eq!(ok.received, t0);
+    assert!(matches!(
+        s.handle(from(), &response("http://192.168.1.1/d.xml"), t0),
+        Err(Ignored::Duplicate)
+    ));
+    // Same LOCATION, another ST: a distinct response.
+    let mut other = SearchResponse::parse(&response("http://192.168.1.1/d.xml")).unwrap();
+    other.search_target = SearchTarget::RootDevice;
+    assert!(s.handle(from(), &other.encode().unwrap(), t0).is_ok());
+    // Our own M-SEARCH looped back, and a NOTIFY.
+    let own = due(&mut s, t0).pop().unwrap();
+    assert!(matches!(
+        s.handle(from(), &own, t0),
+        Err(Ignored::NotAResponse)
+    ));
+    assert!(matches!(
+        s.handle(from(), b"\xff\x00junk", t0),
+        Err(Ignored::Malformed(crate::Error::NotUtf8))
+    ));
+    let big = vec![b'a'; MAX_MESSAGE_SIZE + 1];
+    assert!(matches!(s.handle(from(), &big, t0), Err(Ignored::TooLarge)));
+    let late = t0 + Duration::from_millis(2000);
+    assert!(matches!(
+        s.handle(from(), &response("http://x/"), late),
+        Err(Ignored::Late)
+    ));
+}
+
+#[test]
+fn distinct_responses_are_capped() {
+    let t0 = Instant::now();
+    let mut s = Search::new(&request(2000, 1), t0).unwrap();
+    for i in 0..MAX_RESPONSES {
+        assert!(
+            s.handle(from(), &response(&format!("http://a/{i}")), t0)
+                .is_ok()
+        );
+    }
+    assert!(matches!(
+        s.handle(from(), &response("http://a/one-more"), t0),
+        Err(Ignored::TooMany)
+    ));
+}
+
+#[test]
+fn no_datagram_moves_the_deadline() {
+    let t0 = Instant::now();
+    let mut s = Search::new(&request(500, 1), t0).unwrap();
+    let deadline = s.deadline();
+    for i in 0..1000u64 {
+        let now = t0 + Duration::from_micros(i * 400);
+        let _ = s.handle(from(), format!("junk {i}").as_bytes(), now);
+        let _ = s.handle(from(), &response(&format!("http://a/{i}")), now);
+        assert_eq!(s.deadline(), deadline);
+    }
+    assert!(s.is_finished(t0 + Duration::from_millis(500)));
+}
