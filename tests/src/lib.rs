@@ -1,1 +1,109 @@
-//! x
+//! Helpers of the lab suite: end-to-end tests against miniupnpd, run by `cargo xtask test`
+//! on the LAN host of the lab that `cargo xtask lab up` makes.
+//!
+//! Every test starts with [`Lab::get`], which reads the lab's facts from the environment and
+//! fails the test unless the process really is inside the lab's LAN namespace: the suite's
+//! multicast must never reach the machine's own network.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+
+/// The lab, as `cargo xtask lab` describes it in `IGD_LAB_*` variables.
+#[derive(Clone, Debug)]
+pub struct Lab {
+    /// The namespace prefix.
+    pub prefix: String,
+    /// The LAN host's interface (`lan0`).
+    pub lan_if: String,
+    /// The LAN host's address.
+    pub host_addr: Ipv4Addr,
+    /// The LAN host's IPv6 address (a ULA).
+    pub host_addr6: Ipv6Addr,
+    /// The router's LAN address.
+    pub router_addr: Ipv4Addr,
+    /// The router's IPv6 LAN address.
+    pub router_addr6: Ipv6Addr,
+    /// The router's WAN (external) address.
+    pub wan_addr: Ipv4Addr,
+    /// The ISP host's address, on the WAN side.
+    pub isp_addr: Ipv4Addr,
+    /// miniupnpd's HTTP port.
+    pub http_port: u16,
+    /// The router's device UUID.
+    pub uuid: String,
+    /// 1 or 2: the IGD version miniupnpd serves.
+    pub igd_version: u32,
+}
+
+fn var(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) => v,
+        Err(_) => panic!(
+            "{name} is not set: the lab suite runs on the lab's LAN host, via `cargo xtask test`"
+        ),
+    }
+}
+
+fn parsed<T: std::str::FromStr>(name: &str) -> T {
+    let v = var(name);
+    v.parse()
+        .unwrap_or_else(|_| panic!("{name}={v:?} does not parse"))
+}
+
+impl Lab {
+    /// The lab's facts. Panics (failing the test, never skipping it) unless this process
+    /// runs inside the lab's LAN namespace.
+    pub fn get() -> Lab {
+        let lan_ns = var("IGD_LAB_LAN_NS");
+        let ours = std::fs::metadata("/proc/self/ns/net").expect("read /proc/self/ns/net");
+        let lab = std::fs::metadata(format!("/run/netns/{lan_ns}"))
+            .unwrap_or_else(|e| panic!("namespace {lan_ns}: {e}; is the lab up?"));
+        assert!(
+            ours.ino() == lab.ino() && ours.dev() == lab.dev(),
+            "refusing to run: this process is not in network namespace {lan_ns}"
+        );
+        Lab {
+            prefix: var("IGD_LAB_PREFIX"),
+            lan_if: var("IGD_LAB_LAN_IF"),
+            host_addr: parsed("IGD_LAB_HOST_ADDR"),
+            host_addr6: parsed("IGD_LAB_HOST_ADDR6"),
+            router_addr: parsed("IGD_LAB_ROUTER_ADDR"),
+            router_addr6: parsed("IGD_LAB_ROUTER_ADDR6"),
+            wan_addr: parsed("IGD_LAB_WAN_ADDR"),
+            isp_addr: parsed("IGD_LAB_ISP_ADDR"),
+            http_port: parsed("IGD_LAB_HTTP_PORT"),
+            uuid: var("IGD_LAB_UUID"),
+            igd_version: var("IGD_LAB_IGD_VERSION")
+                .trim_start_matches('v')
+                .parse()
+                .expect("IGD_LAB_IGD_VERSION is v1 or v2"),
+        }
+    }
+
+    /// The root description URL miniupnpd announces over IPv4.
+    pub fn description_url(&self) -> String {
+        format!(
+            "http://{}:{}/rootDesc.xml",
+            self.router_addr, self.http_port
+        )
+    }
+
+    /// The root description URL miniupnpd announces over IPv6.
+    pub fn description_url6(&self) -> String {
+        format!(
+            "http://[{}]:{}/rootDesc.xml",
+            self.router_addr6, self.http_port
+        )
+    }
+
+    /// Run `upnpc` (miniupnpc's reference client) on the LAN interface; its stdout.
+    pub fn upnpc(&self, args: &[&str]) -> String {
+        let out = Command::new("upnpc")
+            .args(["-m", &self.lan_if])
+            .args(args)
+            .output()
+            .expect("run upnpc");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}

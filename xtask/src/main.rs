@@ -1,1 +1,49 @@
-fn main() {}
+//! Project automation, run as `cargo xtask COMMAND` (see `cargo xtask help`).
+//!
+//! Plain std, one module per command: `lab` brings the test gateway up and down, `test` is the
+//! whole check CI runs, `fuzz` runs the fuzz targets.
+
+mod cmd;
+mod fuzz;
+mod lab;
+mod test;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask COMMAND
+
+  test [--no-lab] [--keep-lab]     fmt check, clippy -D warnings, unit and property tests,
+                                   fuzz seed replay, then the lab suite against miniupnpd
+  lab up [--igd v1|v2]             create the lab namespaces and start miniupnpd (idempotent)
+  lab down                         remove everything `lab up` made
+  lab status                       what exists and runs now
+  lab exec -- CMD...               run a command on the lab's LAN host
+  fuzz [TARGET] [--seconds N]      run a fuzz target (all targets one after the other if none)
+  fuzz --replay                    build every target and replay its committed seeds
+
+  The lab's namespaces are named PREFIX-lan, PREFIX-rtr, PREFIX-isp; PREFIX is `igdlab` or
+  the value of IGD_LAB_PREFIX.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["test", rest @ ..] => test::run(rest),
+        ["lab", rest @ ..] => lab::run(rest),
+        ["fuzz", rest @ ..] => fuzz::run(rest),
+        [] | ["help" | "--help" | "-h"] => {
+            print!("{HELP}");
+            Ok(())
+        }
+        _ => Err(format!("unknown command {args:?}\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

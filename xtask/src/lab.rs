@@ -1,0 +1,530 @@
+//! `cargo xtask lab up|down|status|exec`: a real router (miniupnpd) in network namespaces.
+//!
+//! ```text
+//!   PREFIX-lan                PREFIX-rtr                         PREFIX-isp
+//!   lan0 192.168.77.10/24 --- rlan0 192.168.77.1/24
+//!        fd77::10/64               fd77::1/64
+//!                                  miniupnpd (UPnP IGD + NAT-PMP)
+//!                                  rwan0 11.0.0.7/24  ----------  isp0 11.0.0.1/24
+//! ```
+//!
+//! The WAN address is public-looking because miniupnpd refuses private ones. Everything the
+//! lab does stays inside these namespaces: the machine's own network is never touched, and no
+//! SSDP multicast is ever sent outside them.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::cmd::{self, Result};
+
+pub const LAN_IF: &str = "lan0";
+pub const HOST_ADDR: &str = "192.168.77.10";
+pub const HOST_ADDR6: &str = "fd77::10";
+pub const ROUTER_LAN_IF: &str = "rlan0";
+pub const ROUTER_ADDR: &str = "192.168.77.1";
+pub const ROUTER_ADDR6: &str = "fd77::1";
+pub const ROUTER_WAN_IF: &str = "rwan0";
+pub const WAN_ADDR: &str = "11.0.0.7";
+pub const ISP_IF: &str = "isp0";
+pub const ISP_ADDR: &str = "11.0.0.1";
+pub const HTTP_PORT: u16 = 5000;
+pub const UUID: &str = "3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b";
+
+/// The Debian packages the lab needs, and a program each provides.
+const PACKAGES: &[(&str, &str)] = &[
+    ("iproute2", "ip"),
+    ("nftables", "nft"),
+    ("miniupnpd-nftables", "miniupnpd"),
+    ("miniupnpc", "upnpc"),
+];
+
+/// Which IGD description miniupnpd serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Igd {
+    V1,
+    V2,
+}
+
+impl Igd {
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "v1" | "1" => Ok(Igd::V1),
+            "v2" | "2" => Ok(Igd::V2),
+            _ => Err(format!("--igd takes v1 or v2, not {s:?}")),
+        }
+    }
+
+    pub fn number(self) -> u8 {
+        match self {
+            Igd::V1 => 1,
+            Igd::V2 => 2,
+        }
+    }
+}
+
+pub fn run(args: &[&str]) -> Result {
+    let lab = Lab::from_env();
+    match args {
+        ["up"] => lab.up(Igd::V2),
+        ["up", "--igd", v] => lab.up(Igd::parse(v)?),
+        ["down"] => lab.down(),
+        ["status"] => lab.status(),
+        ["exec", "--", command @ ..] | ["exec", command @ ..] if !command.is_empty() => {
+            lab.exec_on_host(command)
+        }
+        _ => Err(format!(
+            "usage: cargo xtask lab up [--igd v1|v2] | down | status | exec -- CMD...; got {args:?}"
+        )),
+    }
+}
+
+/// One lab, named by its prefix.
+pub struct Lab {
+    pub prefix: String,
+}
+
+impl Lab {
+    pub fn from_env() -> Self {
+        let prefix = std::env::var("IGD_LAB_PREFIX").unwrap_or_else(|_| "igdlab".to_owned());
+        Lab { prefix }
+    }
+
+    pub fn lan(&self) -> String {
+        format!("{}-lan", self.prefix)
+    }
+
+    fn rtr(&self) -> String {
+        format!("{}-rtr", self.prefix)
+    }
+
+    fn isp(&self) -> String {
+        format!("{}-isp", self.prefix)
+    }
+
+    fn namespaces(&self) -> [String; 3] {
+        [self.lan(), self.rtr(), self.isp()]
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        cmd::root().join("target").join("lab").join(&self.prefix)
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.state_dir().join("miniupnpd.pid")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.state_dir().join("miniupnpd.log")
+    }
+
+    /// The facts a test needs, as environment variables.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let igd = fs::read_to_string(self.state_dir().join("igd")).unwrap_or_default();
+        vec![
+            ("IGD_LAB_PREFIX", self.prefix.clone()),
+            ("IGD_LAB_LAN_NS", self.lan()),
+            ("IGD_LAB_RTR_NS", self.rtr()),
+            ("IGD_LAB_ISP_NS", self.isp()),
+            ("IGD_LAB_LAN_IF", LAN_IF.to_owned()),
+            ("IGD_LAB_HOST_ADDR", HOST_ADDR.to_owned()),
+            ("IGD_LAB_HOST_ADDR6", HOST_ADDR6.to_owned()),
+            ("IGD_LAB_ROUTER_ADDR", ROUTER_ADDR.to_owned()),
+            ("IGD_LAB_ROUTER_ADDR6", ROUTER_ADDR6.to_owned()),
+            ("IGD_LAB_WAN_ADDR", WAN_ADDR.to_owned()),
+            ("IGD_LAB_ISP_ADDR", ISP_ADDR.to_owned()),
+            ("IGD_LAB_HTTP_PORT", HTTP_PORT.to_string()),
+            ("IGD_LAB_UUID", UUID.to_owned()),
+            ("IGD_LAB_IGD_VERSION", igd.trim().to_owned()),
+            ("IGD_LAB_LOG", self.log_file().display().to_string()),
+        ]
+    }
+
+    fn ns_exists(&self, ns: &str) -> bool {
+        PathBuf::from("/run/netns").join(ns).exists()
+    }
+
+    fn router_pid(&self) -> Option<u32> {
+        let pid: u32 = fs::read_to_string(self.pid_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        PathBuf::from(format!("/proc/{pid}"))
+            .exists()
+            .then_some(pid)
+    }
+
+    fn running_igd(&self) -> Option<Igd> {
+        self.router_pid()?;
+        let igd = fs::read_to_string(self.state_dir().join("igd")).ok()?;
+        Igd::parse(igd.trim()).ok()
+    }
+
+    pub fn up(&self, igd: Igd) -> Result {
+        preflight()?;
+        if self.namespaces().iter().all(|ns| self.ns_exists(ns)) && self.running_igd() == Some(igd)
+        {
+            eprintln!("lab {} is already up (IGDv{})", self.prefix, igd.number());
+            return Ok(());
+        }
+        self.down()?;
+        fs::create_dir_all(self.state_dir()).map_err(|e| e.to_string())?;
+        self.make_network()?;
+        self.start_router(igd)?;
+        eprintln!(
+            "lab {} is up: router {ROUTER_ADDR} (LAN) / {WAN_ADDR} (WAN), IGDv{}, description \
+             http://{ROUTER_ADDR}:{HTTP_PORT}/rootDesc.xml",
+            self.prefix,
+            igd.number()
+        );
+        Ok(())
+    }
+
+    fn make_network(&self) -> Result {
+        let (lan, rtr, isp) = (self.lan(), self.rtr(), self.isp());
+        for ns in [&lan, &rtr, &isp] {
+            cmd::output(&mut cmd::new("ip", &["netns", "add", ns]))?;
+            ip(ns, &["link", "set", "lo", "up"])?;
+        }
+        // Each veth end is created directly in its namespace: nothing appears in the
+        // machine's own namespace, even for a moment.
+        cmd::output(&mut cmd::new(
+            "ip",
+            &[
+                "link",
+                "add",
+                "name",
+                LAN_IF,
+                "netns",
+                &lan,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                ROUTER_LAN_IF,
+                "netns",
+                &rtr,
+            ],
+        ))?;
+        cmd::output(&mut cmd::new(
+            "ip",
+            &[
+                "link",
+                "add",
+                "name",
+                ROUTER_WAN_IF,
+                "netns",
+                &rtr,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                ISP_IF,
+                "netns",
+                &isp,
+            ],
+        ))?;
+        let host = format!("{HOST_ADDR}/24");
+        let host6 = format!("{HOST_ADDR6}/64");
+        let router = format!("{ROUTER_ADDR}/24");
+        let router6 = format!("{ROUTER_ADDR6}/64");
+        let wan = format!("{WAN_ADDR}/24");
+        let isp_addr = format!("{ISP_ADDR}/24");
+        for (ns, dev, addr) in [
+            (&lan, LAN_IF, host.as_str()),
+            (&lan, LAN_IF, host6.as_str()),
+            (&rtr, ROUTER_LAN_IF, router.as_str()),
+            (&rtr, ROUTER_LAN_IF, router6.as_str()),
+            (&rtr, ROUTER_WAN_IF, wan.as_str()),
+            (&isp, ISP_IF, isp_addr.as_str()),
+        ] {
+            ip(ns, &["addr", "add", addr, "dev", dev, "nodad"])?;
+        }
+        for (ns, dev) in [
+            (&lan, LAN_IF),
+            (&rtr, ROUTER_LAN_IF),
+            (&rtr, ROUTER_WAN_IF),
+            (&isp, ISP_IF),
+        ] {
+            ip(ns, &["link", "set", dev, "up"])?;
+        }
+        ip(&lan, &["route", "add", "default", "via", ROUTER_ADDR])?;
+        ip(&rtr, &["route", "add", "default", "via", ISP_ADDR])?;
+        // The ISP host knows no route to the LAN: only forwarded ports reach it, as on the
+        // Internet.
+        cmd::output(&mut cmd::new(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &rtr,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+        ))?;
+        let rules = self.state_dir().join("rules.nft");
+        fs::write(&rules, NFT_RULES).map_err(|e| e.to_string())?;
+        cmd::output(&mut cmd::new(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &rtr,
+                "nft",
+                "-f",
+                &rules.display().to_string(),
+            ],
+        ))?;
+        // The link-local addresses need a moment even without DAD.
+        wait_for(
+            "IPv6 link-local address on the LAN",
+            Duration::from_secs(5),
+            || {
+                cmd::output(&mut cmd::new(
+                    "ip",
+                    &[
+                        "-n", &lan, "-6", "addr", "show", "dev", LAN_IF, "scope", "link",
+                    ],
+                ))
+                .is_ok_and(|out| out.contains("inet6") && !out.contains("tentative"))
+            },
+        )
+    }
+
+    fn start_router(&self, igd: Igd) -> Result {
+        let dir = self.state_dir();
+        let lease_file = dir.join("leases");
+        let _ = fs::remove_file(&lease_file);
+        let conf = dir.join("miniupnpd.conf");
+        fs::write(&conf, miniupnpd_conf(&lease_file.display().to_string()))
+            .map_err(|e| e.to_string())?;
+        fs::write(dir.join("igd"), format!("v{}", igd.number())).map_err(|e| e.to_string())?;
+        let log = fs::File::create(self.log_file()).map_err(|e| e.to_string())?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.rtr(), &miniupnpd()?, "-d"]);
+        command.args(["-f", &conf.display().to_string()]);
+        command.args(["-P", &self.pid_file().display().to_string()]);
+        if igd == Igd::V1 {
+            command.arg("-1");
+        }
+        // Its own process group: a Ctrl-C at the terminal does not take the router down
+        // half-way; `lab down` does.
+        use std::os::unix::process::CommandExt;
+        command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        command
+            .spawn()
+            .map_err(|e| format!("starting miniupnpd: {e}"))?;
+        let rtr = self.rtr();
+        let port = format!("sport = :{HTTP_PORT}");
+        let listening = wait_for("miniupnpd to listen", Duration::from_secs(10), || {
+            self.router_pid().is_some()
+                && cmd::output(&mut cmd::new(
+                    "ip",
+                    &["netns", "exec", &rtr, "ss", "-Hlnt", &port],
+                ))
+                .is_ok_and(|out| !out.trim().is_empty())
+                && cmd::output(&mut cmd::new(
+                    "ip",
+                    &["netns", "exec", &rtr, "ss", "-Hlnu", "sport = :1900"],
+                ))
+                .is_ok_and(|out| !out.trim().is_empty())
+        });
+        if let Err(e) = listening {
+            let log = fs::read_to_string(self.log_file()).unwrap_or_default();
+            return Err(format!("{e}\nminiupnpd log:\n{log}"));
+        }
+        Ok(())
+    }
+
+    pub fn down(&self) -> Result {
+        if let Some(pid) = self.router_pid() {
+            let _ = cmd::output(&mut cmd::new("kill", &[&pid.to_string()]));
+            let _ = wait_for("miniupnpd to exit", Duration::from_secs(5), || {
+                !PathBuf::from(format!("/proc/{pid}")).exists()
+            });
+            if PathBuf::from(format!("/proc/{pid}")).exists() {
+                let _ = cmd::output(&mut cmd::new("kill", &["-9", &pid.to_string()]));
+            }
+        }
+        for ns in self.namespaces() {
+            if self.ns_exists(&ns) {
+                cmd::output(&mut cmd::new("ip", &["netns", "del", &ns]))?;
+            }
+        }
+        let _ = fs::remove_file(self.pid_file());
+        let _ = fs::remove_file(self.state_dir().join("igd"));
+        Ok(())
+    }
+
+    fn status(&self) -> Result {
+        for ns in self.namespaces() {
+            println!(
+                "namespace {ns}: {}",
+                if self.ns_exists(&ns) {
+                    "present"
+                } else {
+                    "absent"
+                }
+            );
+        }
+        match (self.router_pid(), self.running_igd()) {
+            (Some(pid), Some(igd)) => {
+                println!("miniupnpd: running, pid {pid}, IGDv{}", igd.number())
+            }
+            _ => println!("miniupnpd: not running"),
+        }
+        println!("log: {}", self.log_file().display());
+        Ok(())
+    }
+
+    /// Run a command on the LAN host, with the lab's facts in its environment.
+    pub fn exec_on_host(&self, command: &[&str]) -> Result {
+        if !self.ns_exists(&self.lan()) {
+            return Err(format!(
+                "lab {} is not up: run `cargo xtask lab up`",
+                self.prefix
+            ));
+        }
+        let mut c = cmd::new("ip", &["netns", "exec", &self.lan()]);
+        c.arg("env");
+        for (k, v) in self.env() {
+            c.arg(format!("{k}={v}"));
+        }
+        c.args(command);
+        cmd::run(&mut c)
+    }
+}
+
+fn ip(ns: &str, args: &[&str]) -> Result {
+    let mut full = vec!["-n", ns];
+    full.extend_from_slice(args);
+    cmd::output(&mut cmd::new("ip", &full)).map(drop)
+}
+
+fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) -> Result {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if ready() {
+            return Ok(());
+        }
+        sleep(Duration::from_millis(50));
+    }
+    Err(format!("timed out after {limit:?} waiting for {what}"))
+}
+
+fn find(program: &str) -> Option<String> {
+    if cmd::have(program) {
+        return Some(program.to_owned());
+    }
+    ["/usr/sbin", "/sbin"]
+        .iter()
+        .map(|dir| format!("{dir}/{program}"))
+        .find(|p| cmd::have(p))
+}
+
+fn miniupnpd() -> Result<String> {
+    find("miniupnpd").ok_or_else(|| "miniupnpd is not installed".to_owned())
+}
+
+/// Root, and the packages: installed with apt-get when missing.
+pub fn preflight() -> Result {
+    if !cmd::is_root() {
+        return Err("the lab needs root (network namespaces, nftables, apt-get)".to_owned());
+    }
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(_, program)| find(program).is_none())
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !cmd::have("apt-get") {
+        return Err(format!(
+            "missing packages {missing:?} and no apt-get to install them: install them by hand"
+        ));
+    }
+    eprintln!("installing {missing:?} with apt-get");
+    cmd::run(cmd::new("apt-get", &["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend(&missing);
+    cmd::run(cmd::new("apt-get", &args).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    let still: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(_, program)| find(program).is_none())
+        .map(|(package, _)| *package)
+        .collect();
+    if still.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("apt-get ran but {still:?} are still missing"))
+    }
+}
+
+/// The router's firewall: the chains miniupnpd writes into (its Debian package ships no
+/// init script for them), a forward policy that only lets LAN traffic and mapped ports
+/// through, and masquerading to the WAN.
+const NFT_RULES: &str = "\
+table inet filter {
+  chain forward {
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    iifname \"rlan0\" accept
+    jump miniupnpd
+  }
+  chain miniupnpd {
+  }
+  chain prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    jump postrouting_miniupnpd
+    oifname \"rwan0\" masquerade
+  }
+  chain prerouting_miniupnpd {
+  }
+  chain postrouting_miniupnpd {
+  }
+}
+";
+
+fn miniupnpd_conf(lease_file: &str) -> String {
+    format!(
+        "\
+ext_ifname={ROUTER_WAN_IF}
+listening_ip={ROUTER_LAN_IF}
+port={HTTP_PORT}
+enable_natpmp=yes
+enable_upnp=yes
+lease_file={lease_file}
+upnp_table_name=filter
+upnp_nat_table_name=filter
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+secure_mode=yes
+system_uptime=no
+notify_interval=30
+clean_ruleset_interval=600
+uuid={UUID}
+friendly_name=igd-rs lab router
+serial=12345678
+model_number=1
+bitrate_up=1000000
+bitrate_down=10000000
+allow 1024-65535 192.168.77.0/24 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+"
+    )
+}

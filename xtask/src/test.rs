@@ -1,0 +1,118 @@
+//! `cargo xtask test`: everything CI checks, in order, stopping at the first failure.
+//!
+//! 1. `cargo fmt --check`; 2. clippy with `-D warnings`; 3. every unit, property and doc test
+//! of the workspace; 4. the fuzz targets built and their seeds replayed; 5. the lab suite:
+//! the `lab-tests` binaries run on the lab's LAN host against miniupnpd, once with the router
+//! in IGDv2 mode and once in IGDv1 mode.
+
+use std::process::Command;
+
+use crate::cmd::{self, Result};
+use crate::fuzz;
+use crate::lab::{Igd, Lab};
+
+pub fn run(args: &[&str]) -> Result {
+    let mut no_lab = false;
+    let mut keep_lab = false;
+    for arg in args {
+        match *arg {
+            "--no-lab" => no_lab = true,
+            "--keep-lab" => keep_lab = true,
+            other => return Err(format!("cargo xtask test: unknown option {other}")),
+        }
+    }
+    step("format", || {
+        cmd::run(&mut cargo(&["fmt", "--all", "--check"]))
+    })?;
+    step("clippy", || {
+        cmd::run(&mut cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step("unit, property and doc tests", || {
+        cmd::run(&mut cargo(&[
+            "test",
+            "--workspace",
+            "--exclude",
+            "lab-tests",
+        ]))
+    })?;
+    step("fuzz targets: build and replay seeds", fuzz::replay)?;
+    if no_lab {
+        eprintln!("== lab suite skipped (--no-lab)");
+        return Ok(());
+    }
+    let binaries = step("build the lab suite", build_lab_tests)?;
+    let lab = Lab::from_env();
+    let result = [Igd::V2, Igd::V1].into_iter().try_for_each(|igd| {
+        step(
+            &format!("lab suite, miniupnpd in IGDv{} mode", igd.number()),
+            || {
+                lab.up(igd)?;
+                binaries
+                    .iter()
+                    .try_for_each(|exe| lab.exec_on_host(&[exe.as_str(), "--test-threads=1"]))
+            },
+        )
+    });
+    if keep_lab {
+        eprintln!("lab kept up (--keep-lab); `cargo xtask lab down` removes it");
+    } else {
+        lab.down()?;
+    }
+    if result.is_err() {
+        eprintln!("miniupnpd log: {}", lab.log_file().display());
+    }
+    result
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    cmd::new(&cargo, args)
+}
+
+fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    eprintln!("\n== {name}");
+    f().map_err(|e| format!("{name}: {e}"))
+}
+
+/// Build the lab suite's test binaries; their paths, from cargo's JSON messages.
+fn build_lab_tests() -> Result<Vec<String>> {
+    let out = cmd::output(&mut cargo(&[
+        "test",
+        "--package",
+        "lab-tests",
+        "--no-run",
+        "--message-format=json",
+    ]))?;
+    let binaries: Vec<String> = out
+        .lines()
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains("\"test\":true"))
+        .filter_map(|l| json_string(l, "executable"))
+        .collect();
+    if binaries.is_empty() {
+        return Err("cargo built no lab test binary".to_owned());
+    }
+    Ok(binaries)
+}
+
+/// The string value of `"key":"..."` in one line of JSON (paths have no escapes here but
+/// backslashes and quotes are undone anyway).
+fn json_string(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let mut out = String::new();
+    let mut chars = line.get(start..)?.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => out.push(chars.next()?),
+            c => out.push(c),
+        }
+    }
+    None
+}
