@@ -77,5 +77,5 @@ pub fn have(program: &str) -> bool {
 
 /// Whether we run as root (the lab needs it for namespaces, nftables and apt).
 pub fn is_root() -> bool {
-    output(&mut Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0")
+    output(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0")
 }

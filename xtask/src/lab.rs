@@ -108,8 +108,10 @@ impl Lab {
         [self.lan(), self.rtr(), self.isp()]
     }
 
+    /// Namespaces are machine-wide, so the router's pid, config and log are too: every
+    /// checkout using this prefix sees the same lab.
     fn state_dir(&self) -> PathBuf {
-        cmd::root().join("target").join("lab").join(&self.prefix)
+        PathBuf::from("/run/igd-lab").join(&self.prefix)
     }
 
     fn pid_file(&self) -> PathBuf {

@@ -1,9 +1,11 @@
 //! `cargo xtask test`: everything CI checks, in order, stopping at the first failure.
 //!
-//! 1. `cargo fmt --check`; 2. clippy with `-D warnings`; 3. every unit, property and doc test
-//! of the workspace; 4. the fuzz targets built and their seeds replayed; 5. the lab suite:
-//! the `lab-tests` binaries run on the lab's LAN host against miniupnpd, once with the router
-//! in IGDv2 mode and once in IGDv1 mode.
+//! 1. `cargo fmt --check`;
+//! 2. clippy with `-D warnings`;
+//! 3. every unit, property and doc test of the workspace;
+//! 4. the fuzz targets built and their seeds replayed;
+//! 5. the lab suite: the `lab-tests` binaries run on the lab's LAN host against miniupnpd,
+//!    once with the router in IGDv2 mode and once in IGDv1 mode.
 
 use std::process::Command;
 
