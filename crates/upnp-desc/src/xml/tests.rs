@@ -99,7 +99,7 @@ fn self_closing_tags_and_quoted_angle_brackets_do_not_fool_the_count() {
     let quoted = format!("<r>{}</r>", "<a t='/>'></a>".repeat(100));
     assert!(gate(quoted).is_ok());
     // A '>' inside a quoted value must not end the tag early and hide nesting.
-    let hidden = format!("{}", "<a t='x>'>".repeat(100));
+    let hidden = "<a t='x>'>".repeat(100);
     assert!(matches!(gate(hidden), Err(Error::TooDeep { .. })));
 }
 
