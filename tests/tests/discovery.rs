@@ -141,21 +141,18 @@ fn several_targets_each_answered_with_the_st_asked() {
     }
 }
 
+/// miniupnpd answers a search for IGD:2 with `ST: ...InternetGatewayDevice:2` even when forced
+/// to describe itself as IGD:1 (`-1`): the version in an SSDP answer proves nothing about the
+/// description, which the layers above must read to learn the real version.
 #[test]
-fn igd_v2_is_answered_only_in_v2_mode() {
+fn igd_v2_search_is_answered_whatever_the_description_says() {
     let lab = Lab::get();
     let found = search(&SearchOptions {
         targets: vec![igd(2)],
         ..options(1000)
     });
-    if lab.igd_version == 2 {
-        assert_router_answered(&lab, &found, &igd(2), false);
-    } else {
-        assert!(
-            found.is_empty(),
-            "an IGDv1 router answered IGD:2: {found:#?}"
-        );
-    }
+    assert!(lab.igd_version == 1 || lab.igd_version == 2);
+    assert_router_answered(&lab, &found, &igd(2), false);
 }
 
 #[test]

@@ -94,7 +94,11 @@ fn build_lab_tests() -> Result<Vec<String>> {
     ]))?;
     let binaries: Vec<String> = out
         .lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains("\"test\":true"))
+        .filter(|l| {
+            l.contains("\"reason\":\"compiler-artifact\"")
+                && l.contains("\"test\":true")
+                && l.contains("\"kind\":[\"test\"]")
+        })
         .filter_map(|l| json_string(l, "executable"))
         .collect();
     if binaries.is_empty() {
