@@ -313,6 +313,10 @@ fn encode_device(device: &Device) -> Element {
         }
         e.children.push(XMLNode::Element(list));
     }
-    push_text(&mut e, "presentationURL", device.presentation_url.as_deref());
+    push_text(
+        &mut e,
+        "presentationURL",
+        device.presentation_url.as_deref(),
+    );
     e
 }
