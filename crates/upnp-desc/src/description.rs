@@ -5,7 +5,7 @@ use url::Url;
 use xmltree::{Element, XMLNode};
 
 use crate::error::Error;
-use crate::xml::{self, Limits, child, child_text, children};
+use crate::xml::{self, Limits, child, child_text, children, missing, push_text, value};
 
 #[cfg(test)]
 mod proptests;
@@ -16,8 +16,7 @@ mod tests;
 pub const MAX_DEVICES: usize = 64;
 /// Most services in one description, all devices together.
 pub const MAX_SERVICES: usize = 256;
-/// Longest value kept (a name, a type, a URL), in bytes.
-pub const MAX_VALUE: usize = 2048;
+pub use crate::xml::MAX_VALUE;
 
 /// The namespace of device descriptions.
 pub const DEVICE_NAMESPACE: &str = "urn:schemas-upnp-org:device-1-0";
@@ -203,23 +202,6 @@ struct Counts {
     services: usize,
 }
 
-fn missing(path: &str) -> Error {
-    Error::Missing {
-        path: path.to_owned(),
-    }
-}
-
-/// The trimmed text of a child, refused past [`MAX_VALUE`].
-fn value(element: &Element, name: &str, path: &str) -> Result<Option<String>, Error> {
-    match child_text(element, name) {
-        Some(v) if v.len() > MAX_VALUE => Err(Error::ValueTooLong {
-            path: path.to_owned(),
-            limit: MAX_VALUE,
-        }),
-        v => Ok(v),
-    }
-}
-
 fn parse_device(element: &Element, path: &str, counts: &mut Counts) -> Result<Device, Error> {
     counts.devices += 1;
     if counts.devices > MAX_DEVICES {
@@ -274,14 +256,6 @@ fn parse_service(element: &Element, path: &str) -> Result<Service, Error> {
         control_url: field("controlURL")?,
         event_sub_url: field("eventSubURL")?,
     })
-}
-
-fn push_text(parent: &mut Element, name: &str, text: Option<&str>) {
-    if let Some(text) = text {
-        let mut e = Element::new(name);
-        e.children.push(XMLNode::Text(text.to_owned()));
-        parent.children.push(XMLNode::Element(e));
-    }
 }
 
 fn encode_device(device: &Device) -> Element {

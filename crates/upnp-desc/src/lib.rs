@@ -5,6 +5,8 @@
 //! - [`description`]: the root device description: devices, services, `URLBase`, and URL
 //!   resolution as the UPnP Device Architecture says, with foreign hosts flagged.
 //! - [`gateway`]: finding the WAN connection services of an InternetGatewayDevice.
+//! - [`scpd`]: a service's actions and state variables, to learn which optional actions a
+//!   gateway offers.
 //!
 //! From the bytes behind an SSDP LOCATION to the control URL of the gateway's connection
 //! service:
@@ -43,11 +45,13 @@
 pub mod description;
 pub mod error;
 pub mod gateway;
+pub mod scpd;
 pub mod xml;
 
 pub use description::{Device, DeviceDescription, ResolvedUrl, Service};
 pub use error::Error;
 pub use gateway::{ConnectionKind, ConnectionService, Gateway};
+pub use scpd::{Action, Argument, Direction, Scpd, StateVariable};
 
 /// Write a tree as compact XML with a declaration, as devices serve it.
 pub(crate) fn write(root: &xmltree::Element) -> String {

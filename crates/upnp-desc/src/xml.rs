@@ -190,3 +190,32 @@ pub fn text(element: &Element) -> Option<String> {
 pub fn child_text(element: &Element, name: &str) -> Option<String> {
     child(element, name).and_then(text)
 }
+
+/// Longest value a model keeps (a name, a type, a URL), in bytes.
+pub const MAX_VALUE: usize = 2048;
+
+pub(crate) fn missing(path: &str) -> Error {
+    Error::Missing {
+        path: path.to_owned(),
+    }
+}
+
+/// The trimmed text of a child, refused past [`MAX_VALUE`].
+pub(crate) fn value(element: &Element, name: &str, path: &str) -> Result<Option<String>, Error> {
+    match child_text(element, name) {
+        Some(v) if v.len() > MAX_VALUE => Err(Error::ValueTooLong {
+            path: path.to_owned(),
+            limit: MAX_VALUE,
+        }),
+        v => Ok(v),
+    }
+}
+
+/// Append `<name>text</name>` to `parent` when there is a text.
+pub(crate) fn push_text(parent: &mut Element, name: &str, text: Option<&str>) {
+    if let Some(text) = text {
+        let mut e = Element::new(name);
+        e.children.push(XMLNode::Text(text.to_owned()));
+        parent.children.push(XMLNode::Element(e));
+    }
+}
