@@ -5,7 +5,7 @@ use url::Url;
 use xmltree::{Element, XMLNode};
 
 use crate::error::Error;
-use crate::xml::{self, Limits, child, child_text, children, missing, push_text, value};
+use crate::xml::{self, Limits, child, children, missing, push_text, value};
 
 #[cfg(test)]
 mod proptests;
@@ -131,11 +131,7 @@ impl DeviceDescription {
                 found: root.name,
             });
         }
-        let spec_version = child(&root, "specVersion").and_then(|v| {
-            let major = child_text(v, "major")?.parse().ok()?;
-            let minor = child_text(v, "minor")?.parse().ok()?;
-            Some((major, minor))
-        });
+        let spec_version = xml::spec_version(&root);
         let url_base = value(&root, "URLBase", "URLBase")?;
         let device_element = child(&root, "device").ok_or_else(|| missing("device"))?;
         let mut counts = Counts::default();
@@ -176,19 +172,7 @@ impl DeviceDescription {
 
     /// Write the description as XML (compact, default namespace), as a device would serve it.
     pub fn encode(&self) -> String {
-        let mut root = Element::new("root");
-        root.namespace = Some(DEVICE_NAMESPACE.to_owned());
-        root.namespaces = Some({
-            let mut ns = xmltree::Namespace::empty();
-            ns.force_put("", DEVICE_NAMESPACE);
-            ns
-        });
-        if let Some((major, minor)) = self.spec_version {
-            let mut spec = Element::new("specVersion");
-            push_text(&mut spec, "major", Some(&major.to_string()));
-            push_text(&mut spec, "minor", Some(&minor.to_string()));
-            root.children.push(XMLNode::Element(spec));
-        }
+        let mut root = xml::root_element("root", DEVICE_NAMESPACE, self.spec_version);
         push_text(&mut root, "URLBase", self.url_base.as_deref());
         root.children
             .push(XMLNode::Element(encode_device(&self.device)));

@@ -6,7 +6,7 @@
 use xmltree::{Element, XMLNode};
 
 use crate::error::Error;
-use crate::xml::{self, Limits, child, child_text, children, missing, push_text, value};
+use crate::xml::{self, Limits, child, children, missing, push_text, value};
 
 #[cfg(test)]
 mod tests;
@@ -101,12 +101,7 @@ impl Scpd {
                 found: root.name,
             });
         }
-        let spec_version = child(&root, "specVersion").and_then(|v| {
-            Some((
-                child_text(v, "major")?.parse().ok()?,
-                child_text(v, "minor")?.parse().ok()?,
-            ))
-        });
+        let spec_version = xml::spec_version(&root);
         let mut actions = Vec::new();
         for a in child(&root, "actionList")
             .into_iter()
@@ -151,19 +146,7 @@ impl Scpd {
 
     /// Write the SCPD as XML (compact, default namespace).
     pub fn encode(&self) -> String {
-        let mut root = Element::new("scpd");
-        root.namespace = Some(SERVICE_NAMESPACE.to_owned());
-        root.namespaces = Some({
-            let mut ns = xmltree::Namespace::empty();
-            ns.force_put("", SERVICE_NAMESPACE);
-            ns
-        });
-        if let Some((major, minor)) = self.spec_version {
-            let mut spec = Element::new("specVersion");
-            push_text(&mut spec, "major", Some(&major.to_string()));
-            push_text(&mut spec, "minor", Some(&minor.to_string()));
-            root.children.push(XMLNode::Element(spec));
-        }
+        let mut root = xml::root_element("scpd", SERVICE_NAMESPACE, self.spec_version);
         let mut list = Element::new("actionList");
         for a in &self.actions {
             let mut ae = Element::new("action");

@@ -219,3 +219,28 @@ pub(crate) fn push_text(parent: &mut Element, name: &str, text: Option<&str>) {
         parent.children.push(XMLNode::Element(e));
     }
 }
+
+/// `specVersion` (major, minor) under `root`, when present and numeric.
+pub(crate) fn spec_version(root: &Element) -> Option<(u32, u32)> {
+    let v = child(root, "specVersion")?;
+    Some((
+        child_text(v, "major")?.parse().ok()?,
+        child_text(v, "minor")?.parse().ok()?,
+    ))
+}
+
+/// A root element in `namespace` (as the default namespace), with its `specVersion` if any.
+pub(crate) fn root_element(name: &str, namespace: &str, spec: Option<(u32, u32)>) -> Element {
+    let mut root = Element::new(name);
+    root.namespace = Some(namespace.to_owned());
+    let mut ns = xmltree::Namespace::empty();
+    ns.force_put("", namespace);
+    root.namespaces = Some(ns);
+    if let Some((major, minor)) = spec {
+        let mut e = Element::new("specVersion");
+        push_text(&mut e, "major", Some(&major.to_string()));
+        push_text(&mut e, "minor", Some(&minor.to_string()));
+        root.children.push(XMLNode::Element(e));
+    }
+    root
+}
