@@ -1,0 +1,71 @@
+//! UPnP control: call an action on a device's service and get its typed answer or its typed
+//! fault.
+//!
+//! The codec does no I/O; any HTTP stack can carry its bytes:
+//!
+//! - [`envelope`]: [`ActionRequest`] (the SOAPAction header and the envelope),
+//!   [`ActionResponse`] and [`Reply`] (a response or a fault), tolerant of how real gateways
+//!   write them.
+//! - [`fault`]: [`SoapFault`] with its [`UpnpError`]; [`ErrorCode`] names every standard code.
+//! - [`actions`]: the Internet Gateway Device's connection-service actions, v1 and v2, typed.
+//! - [`port_list`]: the listing document of IGDv2's `GetListOfPortMappings`.
+//! - [`endpoint`]: which URLs received from the network may be contacted at all.
+//!
+//! The exchange sits on top, behind features: [`blocking::Client`] (feature `blocking`, on
+//! by default) and [`tokio::Client`] (feature `tokio`), both reqwest set up for a LAN
+//! protocol (no proxy, no redirects, timeouts, capped bodies).
+//!
+//! Building a request and reading the answer, with no network:
+//!
+//! ```
+//! use upnp_soap::actions::{Action, AddPortMapping, PortMapping, Protocol};
+//! use upnp_soap::{Error, ErrorCode};
+//!
+//! let service = "urn:schemas-upnp-org:service:WANIPConnection:2";
+//! let add = AddPortMapping(PortMapping {
+//!     remote_host: String::new(),
+//!     external_port: 7777,
+//!     protocol: Protocol::Udp,
+//!     internal_port: 7777,
+//!     internal_client: "192.168.1.20".into(),
+//!     enabled: true,
+//!     description: "my game".into(),
+//!     lease_duration: 3600,
+//! });
+//! let request = add.request(service);
+//! assert_eq!(request.soap_action()?, format!("\"{service}#AddPortMapping\""));
+//! let body = request.encode()?; // POST this to the control URL
+//! assert!(body.contains("<NewExternalPort>7777</NewExternalPort>"));
+//!
+//! // The router refuses: HTTP 500 with a UPnP fault.
+//! let answer = br#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">
+//!   <s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring>
+//!   <detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0">
+//!     <errorCode>725</errorCode><errorDescription>OnlyPermanentLeasesSupported</errorDescription>
+//!   </UPnPError></detail></s:Fault></s:Body></s:Envelope>"#;
+//! match add.parse_reply(answer) {
+//!     Err(Error::Fault(fault)) => {
+//!         assert_eq!(fault.code(), Some(ErrorCode::OnlyPermanentLeasesSupported));
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! # Ok::<(), Error>(())
+//! ```
+
+pub mod actions;
+#[cfg(feature = "blocking")]
+pub mod blocking;
+pub mod endpoint;
+pub mod envelope;
+pub mod error;
+pub mod fault;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod port_list;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+pub use actions::{Action, PortMapping, Protocol};
+pub use envelope::{ActionRequest, ActionResponse, Reply};
+pub use error::Error;
+pub use fault::{ErrorCode, SoapFault, UpnpError};
