@@ -31,6 +31,7 @@ pub fn run(args: &[&str]) -> Result {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--",
             "-D",
             "warnings",
@@ -40,6 +41,7 @@ pub fn run(args: &[&str]) -> Result {
         cmd::run(&mut cargo(&[
             "test",
             "--workspace",
+            "--all-features",
             "--exclude",
             "lab-tests",
         ]))

@@ -107,3 +107,6 @@ pub(crate) fn transport(error: reqwest::Error) -> Error {
         Error::Transport(Box::new(error))
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_server;

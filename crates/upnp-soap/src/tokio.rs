@@ -7,6 +7,9 @@ use crate::envelope::{ActionRequest, ActionResponse};
 use crate::error::Error;
 use crate::http::{self, Capped, Config, DESCRIPTION_BODY_LIMIT, SOAP_BODY_LIMIT};
 
+#[cfg(test)]
+mod tests;
+
 /// An async HTTP/1.1 client set up for a LAN protocol: no proxy, no redirects, timeouts,
 /// capped bodies, one connection per exchange. Cheap to clone; share one.
 #[derive(Clone, Debug)]
