@@ -1,0 +1,316 @@
+//! A discovered device, what probing it found, and which gateway is best. No I/O: the
+//! probe is a state machine that the drivers run.
+
+use std::net::IpAddr;
+
+use upnp_desc::DeviceDescription;
+use upnp_soap::actions::{Action, GetExternalIpAddress, GetStatusInfo};
+use upnp_soap::{ActionRequest, ActionResponse, endpoint};
+use url::Url;
+
+use crate::error::{Error, IgdStatus};
+use crate::mapping::is_transport;
+
+#[cfg(test)]
+mod tests;
+
+/// Godot's `UPNPDevice` properties, and what else probing the device found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// The URL of the device's description (the SSDP LOCATION).
+    pub description_url: String,
+    /// The search target the device answered (its SSDP `ST`).
+    pub service_type: String,
+    /// The control URL of its WAN connection service.
+    pub igd_control_url: String,
+    /// The type of that service, e.g. `urn:schemas-upnp-org:service:WANIPConnection:2`.
+    pub igd_service_type: String,
+    /// Our own address on the path to the gateway (what mappings forward to).
+    pub igd_our_addr: String,
+    /// What probing the device found.
+    pub igd_status: IgdStatus,
+    /// The device's friendly name, when its description gives one.
+    pub friendly_name: Option<String>,
+    /// 1 or 2: the InternetGatewayDevice version its description declares.
+    pub igd_version: Option<u32>,
+    /// The gateway's external address, when it reported one.
+    pub external_address: Option<IpAddr>,
+    /// Why the status is not OK, in words.
+    pub status_detail: Option<String>,
+}
+
+impl Device {
+    /// A device known by its description URL only, not probed yet (status UNKNOWN_ERROR).
+    pub fn new(description_url: impl Into<String>, service_type: impl Into<String>) -> Device {
+        Device {
+            description_url: description_url.into(),
+            service_type: service_type.into(),
+            igd_control_url: String::new(),
+            igd_service_type: String::new(),
+            igd_our_addr: String::new(),
+            igd_status: IgdStatus::UnknownError,
+            friendly_name: None,
+            igd_version: None,
+            external_address: None,
+            status_detail: None,
+        }
+    }
+
+    /// Godot's `is_valid_gateway`: status OK and a control URL and service type.
+    pub fn is_valid_gateway(&self) -> bool {
+        self.igd_status == IgdStatus::Ok
+            && !self.igd_control_url.is_empty()
+            && !self.igd_service_type.is_empty()
+    }
+
+    /// The gateway's external address is itself private, shared (CGNAT, 100.64/10) or
+    /// otherwise not public: a double NAT, where a mapping here does not reach the Internet.
+    pub fn is_behind_nat(&self) -> Option<bool> {
+        self.external_address.map(|ip| !is_public(ip))
+    }
+}
+
+/// Whether an address is reachable from the Internet (not private, shared, loopback,
+/// link-local, documentation or unspecified).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments().first().copied().unwrap_or_default();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_unicast_link_local()
+                || (first & 0xfe00) == 0xfc00
+                || (first == 0x2001 && v6.segments().get(1) == Some(&0x0db8)))
+        }
+    }
+}
+
+/// The index of the best gateway: valid with a public address, then valid behind another
+/// NAT, then valid with no address reported; `None` when none is valid.
+pub fn best_gateway<'a>(devices: impl IntoIterator<Item = &'a Device>) -> Option<usize> {
+    devices
+        .into_iter()
+        .enumerate()
+        .filter(|(_, d)| d.is_valid_gateway())
+        .min_by_key(|(i, d)| {
+            let rank = match d.is_behind_nat() {
+                Some(false) => 0,
+                Some(true) => 1,
+                None => 2,
+            };
+            (rank, *i)
+        })
+        .map(|(i, _)| i)
+}
+
+/// The next thing a driver does for a [`Probe`].
+#[derive(Clone, Debug)]
+pub enum ProbeStep {
+    /// GET this URL (a description, at most 256 KiB) and hand the outcome to
+    /// [`Probe::fetched`].
+    Fetch(Url),
+    /// POST this request to this control URL and hand the outcome to [`Probe::answered`].
+    Call(Url, ActionRequest),
+    /// Finished: the device, with its status. The driver fills in `igd_our_addr`.
+    Done(Box<Device>),
+}
+
+#[derive(Clone, Debug)]
+enum ProbeState {
+    Fetching,
+    Status { candidates: Vec<(Url, String)> },
+    Address,
+}
+
+/// Probing one device: fetch its description, pick its connection service, ask whether it is
+/// connected and what its external address is.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    device: Device,
+    location: Option<Url>,
+    responder: Option<IpAddr>,
+    state: ProbeState,
+}
+
+impl Probe {
+    /// Probe the device behind `device.description_url`; `responder` is the address the
+    /// SSDP answer came from (None when the URL came from the user).
+    pub fn new(device: Device, responder: Option<IpAddr>) -> Probe {
+        Probe {
+            location: Url::parse(&device.description_url).ok(),
+            device,
+            responder,
+            state: ProbeState::Fetching,
+        }
+    }
+
+    /// The first step.
+    pub fn start(&mut self) -> ProbeStep {
+        let Some(location) = self.location.clone() else {
+            return self.finish(IgdStatus::HttpError, "the description URL does not parse");
+        };
+        if let Some(responder) = self.responder {
+            if let Err(e) = endpoint::check(&location, Some(responder)) {
+                return self.finish(IgdStatus::HttpError, &e.to_string());
+            }
+        }
+        self.state = ProbeState::Fetching;
+        ProbeStep::Fetch(location)
+    }
+
+    /// Feed the description fetched.
+    pub fn fetched(&mut self, outcome: Result<Vec<u8>, upnp_soap::Error>) -> ProbeStep {
+        let bytes = match outcome {
+            Ok(bytes) => bytes,
+            Err(e) => return self.finish(IgdStatus::HttpError, &e.to_string()),
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return self.finish(IgdStatus::HttpEmpty, "the description is empty");
+        }
+        let description = match DeviceDescription::parse(&bytes) {
+            Ok(d) => d,
+            Err(e) => return self.finish(IgdStatus::UnknownDevice, &e.to_string()),
+        };
+        self.device.friendly_name = description.device.friendly_name.clone();
+        let gateway = match description.gateway() {
+            Ok(g) => g,
+            Err(e @ upnp_desc::Error::NoConnectionService) => {
+                return self.finish(IgdStatus::NoIgd, &e.to_string());
+            }
+            Err(e) => return self.finish(IgdStatus::UnknownDevice, &e.to_string()),
+        };
+        self.device.igd_version = Some(gateway.igd_version);
+        let Some(location) = self.location.clone() else {
+            return self.finish(IgdStatus::HttpError, "the description URL does not parse");
+        };
+        let host: Option<IpAddr> = match location.host() {
+            Some(url::Host::Ipv4(v4)) => Some(v4.into()),
+            Some(url::Host::Ipv6(v6)) => Some(v6.into()),
+            _ => None,
+        };
+        let mut candidates = Vec::new();
+        let mut refused = None;
+        for connection in &gateway.connections {
+            let Some(raw) = connection.service.control_url.as_deref() else {
+                continue;
+            };
+            let checked = description
+                .resolve(raw, &location)
+                .map_err(|e| e.to_string())
+                .and_then(|resolved| {
+                    if resolved.foreign_host {
+                        return Err(format!(
+                            "control URL {} is on another host than the description",
+                            resolved.url
+                        ));
+                    }
+                    endpoint::check(&resolved.url, host.or(self.responder))
+                        .map_err(|e| e.to_string())?;
+                    Ok(resolved.url)
+                });
+            match checked {
+                Ok(url) => candidates.push((url, connection.service.service_type.clone())),
+                Err(why) => refused = refused.or(Some(why)),
+            }
+        }
+        if candidates.is_empty() {
+            return match refused {
+                Some(why) => self.finish(IgdStatus::InvalidControl, &why),
+                None => self.finish(IgdStatus::NoUrls, "no connection service has a control URL"),
+            };
+        }
+        self.next_candidate(candidates)
+    }
+
+    fn next_candidate(&mut self, mut candidates: Vec<(Url, String)>) -> ProbeStep {
+        if candidates.is_empty() {
+            return self.finish(
+                IgdStatus::Disconnected,
+                "no connection service says it is connected",
+            );
+        }
+        let (url, service_type) = candidates.remove(0);
+        self.device.igd_control_url = url.to_string();
+        self.device.igd_service_type = service_type.clone();
+        self.state = ProbeState::Status { candidates };
+        ProbeStep::Call(url, GetStatusInfo.request(&service_type))
+    }
+
+    /// Feed the answer to the last call.
+    pub fn answered(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> ProbeStep {
+        match std::mem::replace(&mut self.state, ProbeState::Address) {
+            ProbeState::Status { candidates } => {
+                match outcome.and_then(|r| GetStatusInfo.output(&r)) {
+                    Ok(info) if info.status.is_connected() => {
+                        let Ok(url) = Url::parse(&self.device.igd_control_url) else {
+                            return self.finish(IgdStatus::InvalidControl, "control URL");
+                        };
+                        self.state = ProbeState::Address;
+                        ProbeStep::Call(
+                            url,
+                            GetExternalIpAddress.request(&self.device.igd_service_type),
+                        )
+                    }
+                    Ok(info) if candidates.is_empty() => self.finish(
+                        IgdStatus::Disconnected,
+                        &format!("the WAN connection is {}", info.status),
+                    ),
+                    Ok(_) => self.next_candidate(candidates),
+                    Err(e) if candidates.is_empty() => {
+                        self.finish(IgdStatus::InvalidControl, &format!("GetStatusInfo: {e}"))
+                    }
+                    Err(_) => self.next_candidate(candidates),
+                }
+            }
+            ProbeState::Address => {
+                match outcome.and_then(|r| GetExternalIpAddress.output(&r)) {
+                    Ok(address) => self.device.external_address = address,
+                    Err(e) if is_transport(&e) => {
+                        return self.finish(
+                            IgdStatus::InvalidControl,
+                            &format!("GetExternalIPAddress: {e}"),
+                        );
+                    }
+                    Err(_) => {}
+                }
+                let detail = match self.device.external_address {
+                    Some(ip) if !is_public(ip) => Some(format!(
+                        "the external address {ip} is not public: another NAT is in front of this gateway"
+                    )),
+                    None => Some("the gateway reports no external address".to_owned()),
+                    Some(_) => None,
+                };
+                self.device.status_detail = detail;
+                self.device.igd_status = IgdStatus::Ok;
+                ProbeStep::Done(Box::new(self.device.clone()))
+            }
+            ProbeState::Fetching => self.finish(IgdStatus::UnknownError, "answer before fetch"),
+        }
+    }
+
+    fn finish(&mut self, status: IgdStatus, detail: &str) -> ProbeStep {
+        self.device.igd_status = status;
+        self.device.status_detail = Some(detail.to_owned());
+        ProbeStep::Done(Box::new(self.device.clone()))
+    }
+}
+
+/// Turn a probe's failure into the error `add_port_mapping` and friends return.
+pub(crate) fn require_valid(device: &Device) -> Result<(Url, &str), Error> {
+    if !device.is_valid_gateway() {
+        return Err(Error::InvalidGateway(device.igd_status));
+    }
+    let url = Url::parse(&device.igd_control_url)
+        .map_err(|_| Error::InvalidGateway(IgdStatus::InvalidControl))?;
+    Ok((url, &device.igd_service_type))
+}

@@ -1,0 +1,268 @@
+//! The one error type of this crate, and Godot's result and status codes.
+
+use std::fmt;
+
+use upnp_soap::ErrorCode;
+
+macro_rules! godot_enum {
+    ($(#[$meta:meta])* $name:ident, $prefix:literal { $( $(#[$doc:meta])* $variant:ident = $n:literal => $godot:literal, )* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(i32)]
+        pub enum $name {
+            $( $(#[$doc])* $variant = $n, )*
+        }
+
+        impl $name {
+            /// Every value, in numeric order.
+            pub const ALL: &'static [$name] = &[$( $name::$variant, )*];
+
+            /// The number Godot gives it.
+            pub fn as_i32(self) -> i32 {
+                self as i32
+            }
+
+            /// The value with this number, if any.
+            pub fn from_i32(n: i32) -> Option<$name> {
+                match n {
+                    $( $n => Some($name::$variant), )*
+                    _ => None,
+                }
+            }
+
+            /// Godot's constant name, e.g. `UPNP_RESULT_SUCCESS`.
+            pub fn godot_name(self) -> &'static str {
+                match self {
+                    $( $name::$variant => concat!($prefix, $godot), )*
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.godot_name())
+            }
+        }
+    };
+}
+
+godot_enum! {
+    /// Godot's `UPNP.UPNPResult`: the outcome of a call, with Godot's numbers.
+    UpnpResult, "UPNP_RESULT_" {
+        /// The call succeeded.
+        Success = 0 => "SUCCESS",
+        /// The gateway refused: not authorized (fault 606).
+        NotAuthorized = 1 => "NOT_AUTHORIZED",
+        /// No mapping in the given range (fault 730).
+        PortMappingNotFound = 2 => "PORT_MAPPING_NOT_FOUND",
+        /// Inconsistent parameters (fault 733).
+        InconsistentParameters = 3 => "INCONSISTENT_PARAMETERS",
+        /// No such entry (fault 714; 713 for an index past the end).
+        NoSuchEntryInArray = 4 => "NO_SUCH_ENTRY_IN_ARRAY",
+        /// The action failed (fault 501, and the generic action faults).
+        ActionFailed = 5 => "ACTION_FAILED",
+        /// The remote host cannot be a wildcard (fault 715).
+        SrcIpWildcardNotPermitted = 6 => "SRC_IP_WILDCARD_NOT_PERMITTED",
+        /// The external port cannot be a wildcard (fault 716).
+        ExtPortWildcardNotPermitted = 7 => "EXT_PORT_WILDCARD_NOT_PERMITTED",
+        /// The internal port cannot be a wildcard (fault 732).
+        IntPortWildcardNotPermitted = 8 => "INT_PORT_WILDCARD_NOT_PERMITTED",
+        /// The remote host must be the wildcard (fault 726).
+        RemoteHostMustBeWildcard = 9 => "REMOTE_HOST_MUST_BE_WILDCARD",
+        /// The external port must be the wildcard (fault 727).
+        ExtPortMustBeWildcard = 10 => "EXT_PORT_MUST_BE_WILDCARD",
+        /// No port maps available (fault 728).
+        NoPortMapsAvailable = 11 => "NO_PORT_MAPS_AVAILABLE",
+        /// Conflicts with another mechanism (fault 729).
+        ConflictWithOtherMechanism = 12 => "CONFLICT_WITH_OTHER_MECHANISM",
+        /// Conflicts with another client's mapping (fault 718).
+        ConflictWithOtherMapping = 13 => "CONFLICT_WITH_OTHER_MAPPING",
+        /// Internal and external ports must be equal (fault 724).
+        SamePortValuesRequired = 14 => "SAME_PORT_VALUES_REQUIRED",
+        /// Only permanent leases are supported (fault 725).
+        OnlyPermanentLeaseSupported = 15 => "ONLY_PERMANENT_LEASE_SUPPORTED",
+        /// No valid gateway to act on.
+        InvalidGateway = 16 => "INVALID_GATEWAY",
+        /// A port outside 1-65535 (internal: 0-65535).
+        InvalidPort = 17 => "INVALID_PORT",
+        /// A protocol other than `"TCP"` or `"UDP"`.
+        InvalidProtocol = 18 => "INVALID_PROTOCOL",
+        /// A negative duration.
+        InvalidDuration = 19 => "INVALID_DURATION",
+        /// The gateway says the arguments are invalid (fault 402 and kin).
+        InvalidArgs = 20 => "INVALID_ARGS",
+        /// The gateway's answer does not make sense.
+        InvalidResponse = 21 => "INVALID_RESPONSE",
+        /// An invalid parameter (discover's timeout or TTL, a device index).
+        InvalidParam = 22 => "INVALID_PARAM",
+        /// An HTTP error (a status, a refused or timed-out exchange).
+        HttpError = 23 => "HTTP_ERROR",
+        /// A socket error (discovery could not send or receive).
+        SocketError = 24 => "SOCKET_ERROR",
+        /// The gateway ran out of memory (fault 603).
+        MemAllocError = 25 => "MEM_ALLOC_ERROR",
+        /// No gateway among the devices found.
+        NoGateway = 26 => "NO_GATEWAY",
+        /// Nothing answered the search.
+        NoDevices = 27 => "NO_DEVICES",
+        /// Anything else.
+        UnknownError = 28 => "UNKNOWN_ERROR",
+    }
+}
+
+godot_enum! {
+    /// Godot's `UPNPDevice.IGDStatus`: what probing a device found.
+    IgdStatus, "IGD_STATUS_" {
+        /// A gateway with a connected WAN connection.
+        Ok = 0 => "OK",
+        /// Its description could not be fetched.
+        HttpError = 1 => "HTTP_ERROR",
+        /// Its description was empty.
+        HttpEmpty = 2 => "HTTP_EMPTY",
+        /// Its connection service has no (usable) control URL.
+        NoUrls = 3 => "NO_URLS",
+        /// An InternetGatewayDevice without a WAN connection service.
+        NoIgd = 4 => "NO_IGD",
+        /// A gateway whose WAN connection is not connected.
+        Disconnected = 5 => "DISCONNECTED",
+        /// Not an InternetGatewayDevice, or a description we cannot read.
+        UnknownDevice = 6 => "UNKNOWN_DEVICE",
+        /// The control URL is refused or does not answer GetStatusInfo.
+        InvalidControl = 7 => "INVALID_CONTROL",
+        /// Out of memory (kept for Godot's numbering; never produced).
+        MallocError = 8 => "MALLOC_ERROR",
+        /// Not probed yet, or anything else.
+        UnknownError = 9 => "UNKNOWN_ERROR",
+    }
+}
+
+/// Everything that can go wrong, with the detail; [`Error::result`] gives Godot's code.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An external port outside 1-65535, or an internal one outside 0-65535.
+    #[error("invalid port {0} (external ports are 1-65535, internal 0-65535)")]
+    InvalidPort(i64),
+    /// A protocol other than exactly `"TCP"` or `"UDP"`.
+    #[error("invalid protocol {0:?} (expected \"TCP\" or \"UDP\")")]
+    InvalidProtocol(String),
+    /// A negative lease duration.
+    #[error("invalid lease duration {0} (must not be negative)")]
+    InvalidDuration(i64),
+    /// A parameter out of its range.
+    #[error("invalid parameter: {0}")]
+    InvalidParam(&'static str),
+    /// The device is not a valid gateway; its status says why.
+    #[error("not a valid gateway ({0})")]
+    InvalidGateway(IgdStatus),
+    /// Nothing answered the search.
+    #[error("no UPnP device answered the search")]
+    NoDevices,
+    /// Devices answered, but none is a valid gateway; each one's status says why.
+    #[error("no valid gateway among {} device(s): {}", .0.len(), statuses(.0))]
+    NoGateway(Vec<(String, IgdStatus)>),
+    /// The port is mapped to another client already: we do not clobber it.
+    #[error("port already mapped to {internal_client}:{internal_port}")]
+    MappingTaken {
+        /// Who has it.
+        internal_client: String,
+        /// On which port.
+        internal_port: u16,
+    },
+    /// The gateway answered an action with something that makes no sense for it.
+    #[error("invalid response: {0}")]
+    InvalidResponse(&'static str),
+    /// The SOAP or HTTP layer failed, or the gateway refused (a UPnP fault).
+    #[error(transparent)]
+    Soap(#[from] upnp_soap::Error),
+    /// A description could not be read.
+    #[error("description: {0}")]
+    Description(#[from] upnp_desc::Error),
+    /// Discovery failed (a socket, an interface).
+    #[error("discovery: {0}")]
+    Discovery(#[from] ssdp::Error),
+}
+
+fn statuses(devices: &[(String, IgdStatus)]) -> String {
+    devices
+        .iter()
+        .map(|(url, status)| format!("{url}: {status}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Error {
+    /// Godot's result code for this error.
+    pub fn result(&self) -> UpnpResult {
+        use upnp_soap::Error as Soap;
+        match self {
+            Error::InvalidPort(_) => UpnpResult::InvalidPort,
+            Error::InvalidProtocol(_) => UpnpResult::InvalidProtocol,
+            Error::InvalidDuration(_) => UpnpResult::InvalidDuration,
+            Error::InvalidParam(_) => UpnpResult::InvalidParam,
+            Error::InvalidGateway(_) => UpnpResult::InvalidGateway,
+            Error::NoDevices => UpnpResult::NoDevices,
+            Error::NoGateway(_) => UpnpResult::NoGateway,
+            Error::InvalidResponse(_) => UpnpResult::InvalidResponse,
+            Error::MappingTaken { .. } => UpnpResult::ConflictWithOtherMapping,
+            Error::Soap(Soap::Fault(fault)) => match fault.code() {
+                Some(code) => result_of_code(code),
+                None => UpnpResult::UnknownError,
+            },
+            Error::Soap(
+                Soap::Status { .. }
+                | Soap::Timeout
+                | Soap::Transport(_)
+                | Soap::ForbiddenUrl { .. },
+            ) => UpnpResult::HttpError,
+            Error::Soap(Soap::InvalidName { .. } | Soap::Unencodable { .. }) => {
+                UpnpResult::InvalidParam
+            }
+            Error::Soap(_) | Error::Description(_) => UpnpResult::InvalidResponse,
+            Error::Discovery(_) => UpnpResult::SocketError,
+        }
+    }
+
+    /// Godot's integer for this error (`UPNPResult`).
+    pub fn code(&self) -> i32 {
+        self.result().as_i32()
+    }
+
+    /// The UPnP fault, when the gateway refused.
+    pub fn fault(&self) -> Option<&upnp_soap::SoapFault> {
+        match self {
+            Error::Soap(upnp_soap::Error::Fault(fault)) => Some(fault),
+            _ => None,
+        }
+    }
+}
+
+/// Godot's result for a UPnP error code, including the codes Godot leaves as UNKNOWN_ERROR
+/// (713, 730, the Device Architecture's 6xx).
+pub fn result_of_code(code: ErrorCode) -> UpnpResult {
+    use ErrorCode as C;
+    use UpnpResult as R;
+    match code {
+        C::InvalidArgs
+        | C::ArgumentValueInvalid
+        | C::ArgumentValueOutOfRange
+        | C::StringArgumentTooLong => R::InvalidArgs,
+        C::InvalidAction | C::ActionFailed | C::OptionalActionNotImplemented => R::ActionFailed,
+        C::OutOfMemory => R::MemAllocError,
+        C::ActionNotAuthorized | C::ReadOnly => R::NotAuthorized,
+        C::SpecifiedArrayIndexInvalid | C::NoSuchEntryInArray => R::NoSuchEntryInArray,
+        C::WildCardNotPermittedInSrcIp => R::SrcIpWildcardNotPermitted,
+        C::WildCardNotPermittedInExtPort => R::ExtPortWildcardNotPermitted,
+        C::WildCardNotPermittedInIntPort => R::IntPortWildcardNotPermitted,
+        C::ConflictInMappingEntry => R::ConflictWithOtherMapping,
+        C::SamePortValuesRequired => R::SamePortValuesRequired,
+        C::OnlyPermanentLeasesSupported => R::OnlyPermanentLeaseSupported,
+        C::RemoteHostOnlySupportsWildcard => R::RemoteHostMustBeWildcard,
+        C::ExternalPortOnlySupportsWildcard => R::ExtPortMustBeWildcard,
+        C::NoPortMapsAvailable => R::NoPortMapsAvailable,
+        C::ConflictWithOtherMechanisms => R::ConflictWithOtherMechanism,
+        C::PortMappingNotFound => R::PortMappingNotFound,
+        C::InconsistentParameters => R::InconsistentParameters,
+        _ => R::UnknownError,
+    }
+}

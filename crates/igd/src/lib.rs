@@ -1,0 +1,55 @@
+//! Find the home router and open ports through it: Godot Engine's `UPNP` / `UPNPDevice` API,
+//! as Rust, over UPnP Internet Gateway Device v1 and v2.
+//!
+//! The same methods, defaults and numbers as Godot (`discover(2000, 2,
+//! "InternetGatewayDevice")`, UDP, same internal port, permanent lease; the 29
+//! [`UpnpResult`] codes and 10 [`IgdStatus`] values), with typed errors that carry the
+//! detail (the UPnP fault, the HTTP status) and convert to Godot's code with
+//! [`Error::result`]. It fixes what Godot gets wrong: each device gets its own status and
+//! control URL, a gateway behind another NAT is still valid (and said to be), a search with no
+//! valid gateway says why, faults 713 and 730 map to their meaning, another client's mapping is
+//! never replaced, and a router's refusal of a lease or a description is retried without it.
+//!
+//! The logic is pure ([`mapping`], [`device`], [`discover`]); [`blocking`] runs it over
+//! the network.
+//!
+//! Godot's example, opening port 7777 (this talks to the network, so it is not run here):
+//!
+//! ```no_run
+//! use igd::blocking::Upnp;
+//! use igd::{DiscoverOptions, MappingRequest};
+//!
+//! let mut upnp = Upnp::new()?;
+//! upnp.discover(&DiscoverOptions::default())?;
+//! let gateway = upnp.get_gateway()?; // says why when there is none
+//! println!("external address: {}", gateway.query_external_address()?);
+//! let granted = gateway.add_port_mapping(&MappingRequest::new(7777))?; // UDP, permanent
+//! println!("lease granted: {} s", granted.mapping.lease_duration);
+//! gateway.add_port_mapping(&MappingRequest::new(7777).proto("TCP"))?;
+//! # Ok::<(), igd::Error>(())
+//! ```
+//!
+//! A Godot binding gets Godot's integers back:
+//!
+//! ```
+//! use igd::{Error, MappingRequest, UpnpResult};
+//!
+//! let err = MappingRequest::new(70000).validate().unwrap_err();
+//! assert_eq!(err.result(), UpnpResult::InvalidPort);
+//! assert_eq!(err.code(), 17);
+//! let err = MappingRequest::new(7777).proto("udp").validate().unwrap_err();
+//! assert!(matches!(err, Error::InvalidProtocol(_)));
+//! assert_eq!(err.code(), 18);
+//! ```
+
+#[cfg(feature = "blocking")]
+pub mod blocking;
+pub mod device;
+pub mod discover;
+pub mod error;
+pub mod mapping;
+
+pub use device::Device;
+pub use discover::{DiscoverOptions, DiscoverSettings};
+pub use error::{Error, IgdStatus, UpnpResult, result_of_code};
+pub use mapping::{Granted, MappingRequest};

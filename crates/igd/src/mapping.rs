@@ -1,0 +1,307 @@
+//! Port mappings without I/O: Godot's validation, and the add sequence with its fallbacks,
+//! as a state machine that the blocking and async drivers run.
+//!
+//! Adding a mapping is three steps: look at the port first (never clobber another client's
+//! mapping, whatever the router would do), add it (retrying once without the lease or the
+//! description when the router refuses those, as real routers do), and read back what was
+//! granted (miniupnpd, for one, turns a permanent lease into a week).
+
+use std::net::IpAddr;
+
+use upnp_soap::actions::{
+    Action, AddPortMapping, DeletePortMapping, GetSpecificPortMappingEntry, PortMapping, Protocol,
+};
+use upnp_soap::{ActionRequest, ActionResponse, ErrorCode};
+
+use crate::error::Error;
+
+#[cfg(test)]
+mod tests;
+
+/// The description sent when the caller gives none.
+pub const DEFAULT_DESCRIPTION: &str = concat!("igd-rs ", env!("CARGO_PKG_VERSION"));
+
+/// What Godot's `add_port_mapping` takes, with its types and defaults, so that a binding
+/// passes its arguments through unchanged and gets Godot's validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappingRequest {
+    /// The external port, 1-65535.
+    pub port: i64,
+    /// The internal port, 0-65535; 0 (the default) means the same as `port`.
+    pub port_internal: i64,
+    /// The description; empty (the default) sends [`DEFAULT_DESCRIPTION`].
+    pub desc: String,
+    /// `"UDP"` (the default) or `"TCP"`, exactly.
+    pub proto: String,
+    /// The lease in seconds; 0 (the default) asks for a permanent one.
+    pub duration: i64,
+}
+
+impl MappingRequest {
+    /// A request for `port` with Godot's defaults: same internal port, UDP, permanent.
+    pub fn new(port: i64) -> MappingRequest {
+        MappingRequest {
+            port,
+            port_internal: 0,
+            desc: String::new(),
+            proto: "UDP".to_owned(),
+            duration: 0,
+        }
+    }
+
+    /// Set the internal port.
+    pub fn port_internal(mut self, port: i64) -> Self {
+        self.port_internal = port;
+        self
+    }
+
+    /// Set the description.
+    pub fn desc(mut self, desc: impl Into<String>) -> Self {
+        self.desc = desc.into();
+        self
+    }
+
+    /// Set the protocol (`"TCP"` or `"UDP"`).
+    pub fn proto(mut self, proto: impl Into<String>) -> Self {
+        self.proto = proto.into();
+        self
+    }
+
+    /// Set the lease duration in seconds.
+    pub fn duration(mut self, seconds: i64) -> Self {
+        self.duration = seconds;
+        self
+    }
+
+    /// Validate as Godot does, before anything is sent.
+    pub fn validate(&self) -> Result<Mapping, Error> {
+        let external_port = external_port(self.port)?;
+        let internal_port = match self.port_internal {
+            0 => external_port,
+            p => u16::try_from(p).map_err(|_| Error::InvalidPort(p))?,
+        };
+        let protocol = protocol(&self.proto)?;
+        let lease_duration =
+            u32::try_from(self.duration).map_err(|_| Error::InvalidDuration(self.duration))?;
+        Ok(Mapping {
+            external_port,
+            internal_port,
+            protocol,
+            description: if self.desc.is_empty() {
+                DEFAULT_DESCRIPTION.to_owned()
+            } else {
+                self.desc.clone()
+            },
+            lease_duration,
+        })
+    }
+}
+
+/// A validated mapping request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The external port.
+    pub external_port: u16,
+    /// The internal port.
+    pub internal_port: u16,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The description to send.
+    pub description: String,
+    /// The lease to ask for; 0 is permanent.
+    pub lease_duration: u32,
+}
+
+/// An external port, 1-65535.
+pub fn external_port(port: i64) -> Result<u16, Error> {
+    match u16::try_from(port) {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(Error::InvalidPort(port)),
+    }
+}
+
+/// `"TCP"` or `"UDP"`, exactly (Godot's rule).
+pub fn protocol(proto: &str) -> Result<Protocol, Error> {
+    match proto {
+        "TCP" => Ok(Protocol::Tcp),
+        "UDP" => Ok(Protocol::Udp),
+        other => Err(Error::InvalidProtocol(other.to_owned())),
+    }
+}
+
+/// What the gateway granted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Granted {
+    /// The mapping as the gateway reports it (or as sent, when it cannot be read back).
+    pub mapping: PortMapping,
+    /// The router refused the lease and the mapping was made without it (permanent).
+    pub lease_dropped: bool,
+    /// The router refused the description and the mapping was made without it.
+    pub description_dropped: bool,
+    /// Whether `mapping` was read back from the gateway.
+    pub read_back: bool,
+}
+
+/// The next thing a driver does for a state machine.
+#[derive(Debug)]
+pub enum Next<T> {
+    /// Send this request to the control URL and hand the outcome to `handle`.
+    Call(ActionRequest),
+    /// Finished.
+    Done(Result<T, Error>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AddState {
+    Check,
+    Add,
+    ReadBack,
+}
+
+/// The add sequence for one mapping on one gateway.
+#[derive(Clone, Debug)]
+pub struct AddSequence {
+    service_type: String,
+    sent: PortMapping,
+    lease_dropped: bool,
+    description_dropped: bool,
+    state: AddState,
+}
+
+impl AddSequence {
+    /// Add `mapping` for `our_addr` on the service `service_type`.
+    pub fn new(mapping: &Mapping, our_addr: IpAddr, service_type: &str) -> AddSequence {
+        AddSequence {
+            service_type: service_type.to_owned(),
+            sent: PortMapping {
+                remote_host: String::new(),
+                external_port: mapping.external_port,
+                protocol: mapping.protocol,
+                internal_port: mapping.internal_port,
+                internal_client: our_addr.to_string(),
+                enabled: true,
+                description: mapping.description.clone(),
+                lease_duration: mapping.lease_duration,
+            },
+            lease_dropped: false,
+            description_dropped: false,
+            state: AddState::Check,
+        }
+    }
+
+    /// The first request.
+    pub fn start(&mut self) -> Next<Granted> {
+        self.state = AddState::Check;
+        Next::Call(self.lookup().request(&self.service_type))
+    }
+
+    /// Feed the outcome of the last request; get the next step.
+    pub fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<Granted> {
+        match self.state {
+            AddState::Check => match outcome.and_then(|r| self.lookup().output(&r)) {
+                Ok(existing) if !self.is_ours(&existing) => Next::Done(Err(Error::MappingTaken {
+                    internal_client: existing.internal_client,
+                    internal_port: existing.internal_port,
+                })),
+                // Ours already (we update it), or none (a fault, normally 714), or an answer
+                // we cannot read: go on and add; the router has the last word.
+                Ok(_) | Err(upnp_soap::Error::Fault(_)) => self.add(),
+                Err(e) if is_transport(&e) => Next::Done(Err(e.into())),
+                Err(_) => self.add(),
+            },
+            AddState::Add => match outcome {
+                Ok(_) => {
+                    self.state = AddState::ReadBack;
+                    Next::Call(self.lookup().request(&self.service_type))
+                }
+                Err(upnp_soap::Error::Fault(fault)) => match self.fallback(fault.code()) {
+                    true => self.add(),
+                    false => Next::Done(Err(upnp_soap::Error::Fault(fault).into())),
+                },
+                Err(e) => Next::Done(Err(e.into())),
+            },
+            AddState::ReadBack => {
+                let read = outcome
+                    .and_then(|r| self.lookup().output(&r))
+                    .ok()
+                    .filter(|m| self.is_ours(m));
+                Next::Done(Ok(Granted {
+                    read_back: read.is_some(),
+                    mapping: read.unwrap_or_else(|| self.sent.clone()),
+                    lease_dropped: self.lease_dropped,
+                    description_dropped: self.description_dropped,
+                }))
+            }
+        }
+    }
+
+    fn add(&mut self) -> Next<Granted> {
+        self.state = AddState::Add;
+        Next::Call(AddPortMapping(self.sent.clone()).request(&self.service_type))
+    }
+
+    fn lookup(&self) -> GetSpecificPortMappingEntry {
+        GetSpecificPortMappingEntry {
+            remote_host: String::new(),
+            external_port: self.sent.external_port,
+            protocol: self.sent.protocol,
+        }
+    }
+
+    fn is_ours(&self, existing: &PortMapping) -> bool {
+        let theirs: Option<IpAddr> = existing.internal_client.trim().parse().ok();
+        let ours: Option<IpAddr> = self.sent.internal_client.parse().ok();
+        theirs.is_some() && theirs == ours
+    }
+
+    /// Whether to retry after this refusal, having dropped what the router refuses.
+    fn fallback(&mut self, code: Option<ErrorCode>) -> bool {
+        let lease = self.sent.lease_duration != 0 && !self.lease_dropped;
+        let description = !self.sent.description.is_empty() && !self.description_dropped;
+        match code {
+            Some(ErrorCode::OnlyPermanentLeasesSupported) if lease => self.drop_lease(),
+            Some(ErrorCode::InvalidArgs | ErrorCode::ArgumentValueOutOfRange) if lease => {
+                self.drop_lease()
+            }
+            Some(
+                ErrorCode::InvalidArgs
+                | ErrorCode::ArgumentValueInvalid
+                | ErrorCode::StringArgumentTooLong,
+            ) if description => {
+                self.sent.description.clear();
+                self.description_dropped = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn drop_lease(&mut self) -> bool {
+        self.sent.lease_duration = 0;
+        self.lease_dropped = true;
+        true
+    }
+}
+
+/// The request deleting a mapping of ours, validated as Godot does.
+pub fn delete_request(port: i64, proto: &str, service_type: &str) -> Result<ActionRequest, Error> {
+    Ok(DeletePortMapping {
+        remote_host: String::new(),
+        external_port: external_port(port)?,
+        protocol: protocol(proto)?,
+    }
+    .request(service_type))
+}
+
+/// Whether a SOAP-layer error is about getting there at all (not about the answer).
+pub(crate) fn is_transport(error: &upnp_soap::Error) -> bool {
+    matches!(
+        error,
+        upnp_soap::Error::Timeout
+            | upnp_soap::Error::Transport(_)
+            | upnp_soap::Error::Status { .. }
+            | upnp_soap::Error::ForbiddenUrl { .. }
+            | upnp_soap::Error::BodyTooLarge { .. }
+            | upnp_soap::Error::Truncated { .. }
+    )
+}
