@@ -16,6 +16,8 @@ use upnp_soap::{ActionRequest, ActionResponse, ErrorCode};
 use crate::error::Error;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 /// The description sent when the caller gives none.

@@ -1,1 +1,201 @@
+use upnp_soap::{ActionResponse, Reply};
 
+use super::*;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn response(name: &str) -> Result<ActionResponse, upnp_soap::Error> {
+    match Reply::parse(&fixture(name)).unwrap() {
+        Reply::Response(r) => Ok(r),
+        Reply::Fault(f) => Err(upnp_soap::Error::Fault(f)),
+    }
+}
+
+fn external(ip: &str) -> Result<ActionResponse, upnp_soap::Error> {
+    Ok(ActionResponse {
+        service_type: None,
+        action: "GetExternalIPAddress".into(),
+        arguments: vec![("NewExternalIPAddress".into(), ip.into())],
+    })
+}
+
+fn status(value: &str) -> Result<ActionResponse, upnp_soap::Error> {
+    Ok(ActionResponse {
+        service_type: None,
+        action: "GetStatusInfo".into(),
+        arguments: vec![("NewConnectionStatus".into(), value.into())],
+    })
+}
+
+const LOCATION: &str = "http://192.168.77.1:5000/rootDesc.xml";
+
+fn probe_of(location: &str) -> Probe {
+    Probe::new(
+        Device::new(
+            location,
+            "urn:schemas-upnp-org:device:InternetGatewayDevice:2",
+        ),
+        Some("192.168.77.1".parse().unwrap()),
+    )
+}
+
+fn fetch(step: ProbeStep) -> Url {
+    match step {
+        ProbeStep::Fetch(url) => url,
+        other => panic!("expected a fetch, got {other:?}"),
+    }
+}
+
+fn call(step: ProbeStep) -> (Url, ActionRequest) {
+    match step {
+        ProbeStep::Call(url, request) => (url, request),
+        other => panic!("expected a call, got {other:?}"),
+    }
+}
+
+fn done(step: ProbeStep) -> Device {
+    match step {
+        ProbeStep::Done(device) => *device,
+        other => panic!("expected the end, got {other:?}"),
+    }
+}
+
+#[test]
+fn miniupnpd_is_a_valid_gateway_with_its_own_control_url() {
+    let mut probe = probe_of(LOCATION);
+    assert_eq!(fetch(probe.start()).as_str(), LOCATION);
+    let (url, request) = call(probe.fetched(Ok(fixture("miniupnpd-v2-rootDesc.xml"))));
+    assert_eq!(url.as_str(), "http://192.168.77.1:5000/ctl/IPConn");
+    assert_eq!(request.action, "GetStatusInfo");
+    assert_eq!(
+        request.service_type,
+        "urn:schemas-upnp-org:service:WANIPConnection:2"
+    );
+    let (_, request) = call(probe.answered(response("miniupnpd-2.3.1-v2-GetStatusInfo.xml")));
+    assert_eq!(request.action, "GetExternalIPAddress");
+    let device = done(probe.answered(response("miniupnpd-2.3.1-v2-GetExternalIPAddress.xml")));
+    assert_eq!(device.igd_status, IgdStatus::Ok);
+    assert!(device.is_valid_gateway());
+    assert_eq!(device.igd_version, Some(2));
+    assert_eq!(device.external_address, Some("11.0.0.7".parse().unwrap()));
+    assert_eq!(device.is_behind_nat(), Some(false));
+    assert_eq!(device.status_detail, None);
+    assert_eq!(device.friendly_name.as_deref(), Some("igd-rs lab router"));
+}
+
+#[test]
+fn a_double_nat_gateway_is_valid_and_says_so() {
+    for private in ["192.168.1.20", "10.1.2.3", "100.64.0.9", "172.16.0.1"] {
+        let mut probe = probe_of(LOCATION);
+        probe.start();
+        call(probe.fetched(Ok(fixture("miniupnpd-v2-rootDesc.xml"))));
+        call(probe.answered(status("Connected")));
+        let device = done(probe.answered(external(private)));
+        assert!(device.is_valid_gateway(), "{private}");
+        assert_eq!(device.is_behind_nat(), Some(true));
+        assert!(device.status_detail.unwrap().contains("not public"));
+    }
+}
+
+#[test]
+fn what_is_wrong_with_a_device_is_its_status() {
+    // Not connected.
+    let mut probe = probe_of(LOCATION);
+    probe.start();
+    call(probe.fetched(Ok(fixture("miniupnpd-v2-rootDesc.xml"))));
+    let device = done(probe.answered(status("Disconnected")));
+    assert_eq!(device.igd_status, IgdStatus::Disconnected);
+    assert!(!device.is_valid_gateway());
+    // The description cannot be fetched, or is empty.
+    let mut probe = probe_of(LOCATION);
+    probe.start();
+    let device = done(probe.fetched(Err(upnp_soap::Error::Status { status: 404 })));
+    assert_eq!(device.igd_status, IgdStatus::HttpError);
+    let mut probe = probe_of(LOCATION);
+    probe.start();
+    assert_eq!(
+        done(probe.fetched(Ok(b"  \r\n".to_vec()))).igd_status,
+        IgdStatus::HttpEmpty
+    );
+    // Not a gateway, or not XML.
+    for body in [
+        fixture("quirk-media-server-no-igd.xml"),
+        b"<html>router login</html>".to_vec(),
+    ] {
+        let mut probe = probe_of(LOCATION);
+        probe.start();
+        assert_eq!(
+            done(probe.fetched(Ok(body))).igd_status,
+            IgdStatus::UnknownDevice
+        );
+    }
+    // Control URLs on a foreign host or not http: refused.
+    let mut probe = probe_of("http://192.168.1.1/desc.xml");
+    probe.start();
+    let device = done(probe.fetched(Ok(fixture("quirk-foreign-control-url.xml"))));
+    assert_eq!(device.igd_status, IgdStatus::InvalidControl);
+    // GetStatusInfo fails.
+    let mut probe = probe_of(LOCATION);
+    probe.start();
+    call(probe.fetched(Ok(fixture("miniupnpd-v2-rootDesc.xml"))));
+    let device = done(probe.answered(Err(upnp_soap::Error::Timeout)));
+    assert_eq!(device.igd_status, IgdStatus::InvalidControl);
+    // A description URL we refuse to contact.
+    for location in [
+        "http://127.0.0.1:5000/rootDesc.xml",
+        "http://[fe80::9]/d.xml",
+        "not a url",
+    ] {
+        let mut probe = probe_of(location);
+        assert_eq!(
+            done(probe.start()).igd_status,
+            IgdStatus::HttpError,
+            "{location}"
+        );
+    }
+}
+
+#[test]
+fn a_disconnected_first_connection_falls_over_to_the_next() {
+    let mut probe = probe_of("http://192.168.1.1:80/desc.xml");
+    probe.start();
+    let (first, _) = call(probe.fetched(Ok(fixture("quirk-two-wan-connection-devices.xml"))));
+    let (second, request) = call(probe.answered(status("Disconnected")));
+    assert_ne!(first, second);
+    assert_eq!(request.action, "GetStatusInfo");
+    call(probe.answered(status("Up")));
+    let device = done(probe.answered(external("203.0.113.7")));
+    assert_eq!(device.igd_status, IgdStatus::Ok);
+    assert_eq!(device.igd_control_url, second.as_str());
+}
+
+fn device(status: IgdStatus, external: Option<&str>) -> Device {
+    Device {
+        igd_status: status,
+        igd_control_url: "http://192.168.1.1/ctl".into(),
+        igd_service_type: "urn:schemas-upnp-org:service:WANIPConnection:1".into(),
+        external_address: external.map(|e| e.parse().unwrap()),
+        ..Device::new("http://192.168.1.1/d.xml", "")
+    }
+}
+
+#[test]
+fn the_best_gateway_is_public_then_behind_nat_then_the_rest() {
+    let devices = [
+        device(IgdStatus::Disconnected, Some("11.0.0.1")),
+        device(IgdStatus::Ok, None),
+        device(IgdStatus::Ok, Some("10.0.0.2")),
+        device(IgdStatus::Ok, Some("198.51.100.20")),
+        device(IgdStatus::Ok, Some("11.0.0.9")),
+    ];
+    // 198.51.100.0/24 is documentation space: not public.
+    assert_eq!(devices[3].is_behind_nat(), Some(true));
+    assert_eq!(best_gateway(&devices), Some(4));
+    assert_eq!(best_gateway(&devices[..4]), Some(2));
+    assert_eq!(best_gateway(&devices[..2]), Some(1));
+    assert_eq!(best_gateway(&devices[..1]), None);
+    assert_eq!(best_gateway(&[]), None);
+}

@@ -1,1 +1,311 @@
+use upnp_soap::{ActionResponse, ErrorCode, SoapFault};
 
+use super::*;
+use crate::error::UpnpResult;
+
+const WANIP2: &str = "urn:schemas-upnp-org:service:WANIPConnection:2";
+
+fn our_addr() -> IpAddr {
+    "192.168.77.10".parse().unwrap()
+}
+
+fn fault(code: ErrorCode) -> Result<ActionResponse, upnp_soap::Error> {
+    Err(upnp_soap::Error::Fault(SoapFault::new(code, "")))
+}
+
+fn ok(action: &str, arguments: &[(&str, &str)]) -> Result<ActionResponse, upnp_soap::Error> {
+    Ok(ActionResponse {
+        service_type: Some(WANIP2.to_owned()),
+        action: action.to_owned(),
+        arguments: arguments
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+    })
+}
+
+fn entry(client: &str, lease: &str, desc: &str) -> Result<ActionResponse, upnp_soap::Error> {
+    ok(
+        "GetSpecificPortMappingEntry",
+        &[
+            ("NewInternalPort", "7777"),
+            ("NewInternalClient", client),
+            ("NewEnabled", "1"),
+            ("NewPortMappingDescription", desc),
+            ("NewLeaseDuration", lease),
+        ],
+    )
+}
+
+fn call(next: Next<Granted>) -> ActionRequest {
+    match next {
+        Next::Call(request) => request,
+        Next::Done(result) => panic!("expected a call, got {result:?}"),
+    }
+}
+
+fn done(next: Next<Granted>) -> Result<Granted, Error> {
+    match next {
+        Next::Done(result) => result,
+        Next::Call(request) => panic!("expected the end, got a call of {}", request.action),
+    }
+}
+
+fn argument<'a>(request: &'a ActionRequest, name: &str) -> &'a str {
+    request
+        .arguments
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap()
+}
+
+#[test]
+fn validation_is_godots() {
+    let valid = MappingRequest::new(7777).validate().unwrap();
+    assert_eq!(
+        valid,
+        Mapping {
+            external_port: 7777,
+            internal_port: 7777,
+            protocol: Protocol::Udp,
+            description: DEFAULT_DESCRIPTION.to_owned(),
+            lease_duration: 0,
+        }
+    );
+    let tcp = MappingRequest::new(65535)
+        .port_internal(8080)
+        .proto("TCP")
+        .desc("game")
+        .duration(3600)
+        .validate()
+        .unwrap();
+    assert_eq!((tcp.internal_port, tcp.protocol), (8080, Protocol::Tcp));
+    assert_eq!(
+        (tcp.description.as_str(), tcp.lease_duration),
+        ("game", 3600)
+    );
+
+    for (request, result) in [
+        (MappingRequest::new(0), UpnpResult::InvalidPort),
+        (MappingRequest::new(-1), UpnpResult::InvalidPort),
+        (MappingRequest::new(65536), UpnpResult::InvalidPort),
+        (
+            MappingRequest::new(1).port_internal(-1),
+            UpnpResult::InvalidPort,
+        ),
+        (
+            MappingRequest::new(1).port_internal(65536),
+            UpnpResult::InvalidPort,
+        ),
+        (
+            MappingRequest::new(1).proto("udp"),
+            UpnpResult::InvalidProtocol,
+        ),
+        (
+            MappingRequest::new(1).proto("Tcp"),
+            UpnpResult::InvalidProtocol,
+        ),
+        (
+            MappingRequest::new(1).proto(""),
+            UpnpResult::InvalidProtocol,
+        ),
+        (
+            MappingRequest::new(1).proto("SCTP"),
+            UpnpResult::InvalidProtocol,
+        ),
+        (
+            MappingRequest::new(1).duration(-1),
+            UpnpResult::InvalidDuration,
+        ),
+        (
+            MappingRequest::new(1).duration(1 << 40),
+            UpnpResult::InvalidDuration,
+        ),
+    ] {
+        assert_eq!(
+            request.validate().unwrap_err().result(),
+            result,
+            "{request:?}"
+        );
+    }
+    assert_eq!(
+        delete_request(0, "UDP", WANIP2).unwrap_err().result(),
+        UpnpResult::InvalidPort
+    );
+    assert_eq!(
+        delete_request(1, "tcp", WANIP2).unwrap_err().result(),
+        UpnpResult::InvalidProtocol
+    );
+    let delete = delete_request(7777, "TCP", WANIP2).unwrap();
+    assert_eq!(delete.action, "DeletePortMapping");
+    assert_eq!(argument(&delete, "NewProtocol"), "TCP");
+}
+
+#[test]
+fn a_free_port_is_checked_added_and_read_back() {
+    let mapping = MappingRequest::new(7777).validate().unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    let check = call(sequence.start());
+    assert_eq!(check.action, "GetSpecificPortMappingEntry");
+    assert_eq!(check.service_type, WANIP2);
+    let add = call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
+    assert_eq!(add.action, "AddPortMapping");
+    assert_eq!(argument(&add, "NewInternalClient"), "192.168.77.10");
+    assert_eq!(argument(&add, "NewRemoteHost"), "");
+    assert_eq!(
+        argument(&add, "NewPortMappingDescription"),
+        DEFAULT_DESCRIPTION
+    );
+    assert_eq!(argument(&add, "NewLeaseDuration"), "0");
+    let read = call(sequence.handle(ok("AddPortMapping", &[])));
+    assert_eq!(read.action, "GetSpecificPortMappingEntry");
+    // miniupnpd grants a week for a permanent request.
+    let granted =
+        done(sequence.handle(entry("192.168.77.10", "604800", DEFAULT_DESCRIPTION))).unwrap();
+    assert!(granted.read_back);
+    assert_eq!(granted.mapping.lease_duration, 604_800);
+    assert!(!granted.lease_dropped && !granted.description_dropped);
+}
+
+#[test]
+fn another_clients_mapping_is_never_clobbered() {
+    let mapping = MappingRequest::new(7777).validate().unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    let err = done(sequence.handle(entry("192.168.77.99", "0", "theirs"))).unwrap_err();
+    assert_eq!(err.result(), UpnpResult::ConflictWithOtherMapping);
+    assert!(
+        matches!(err, Error::MappingTaken { ref internal_client, .. } if internal_client == "192.168.77.99")
+    );
+
+    // Our own mapping is updated, as Godot does.
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    let add = call(sequence.handle(entry("192.168.77.10", "0", "old")));
+    assert_eq!(add.action, "AddPortMapping");
+}
+
+#[test]
+fn a_refused_lease_then_description_are_each_dropped_once() {
+    let mapping = MappingRequest::new(7777)
+        .desc("game")
+        .duration(3600)
+        .validate()
+        .unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    let first = call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
+    assert_eq!(argument(&first, "NewLeaseDuration"), "3600");
+    let second = call(sequence.handle(fault(ErrorCode::OnlyPermanentLeasesSupported)));
+    assert_eq!(argument(&second, "NewLeaseDuration"), "0");
+    assert_eq!(argument(&second, "NewPortMappingDescription"), "game");
+    let third = call(sequence.handle(fault(ErrorCode::InvalidArgs)));
+    assert_eq!(argument(&third, "NewLeaseDuration"), "0");
+    assert_eq!(argument(&third, "NewPortMappingDescription"), "");
+    let err = done(sequence.handle(fault(ErrorCode::InvalidArgs))).unwrap_err();
+    assert_eq!(err.result(), UpnpResult::InvalidArgs);
+    assert_eq!(
+        err.fault().and_then(SoapFault::code),
+        Some(ErrorCode::InvalidArgs)
+    );
+}
+
+#[test]
+fn a_402_on_a_lease_drops_the_lease_and_reports_it() {
+    let mapping = MappingRequest::new(7777).duration(3600).validate().unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
+    let retry = call(sequence.handle(fault(ErrorCode::InvalidArgs)));
+    assert_eq!(argument(&retry, "NewLeaseDuration"), "0");
+    call(sequence.handle(ok("AddPortMapping", &[])));
+    // The read-back fails: what we sent is reported.
+    let granted = done(sequence.handle(fault(ErrorCode::InvalidAction))).unwrap();
+    assert!(granted.lease_dropped);
+    assert!(!granted.read_back);
+    assert_eq!(granted.mapping.lease_duration, 0);
+}
+
+#[test]
+fn other_refusals_end_the_sequence_with_their_result() {
+    for (code, result) in [
+        (
+            ErrorCode::ConflictInMappingEntry,
+            UpnpResult::ConflictWithOtherMapping,
+        ),
+        (ErrorCode::ActionNotAuthorized, UpnpResult::NotAuthorized),
+        (
+            ErrorCode::SamePortValuesRequired,
+            UpnpResult::SamePortValuesRequired,
+        ),
+        (ErrorCode::Other(899), UpnpResult::UnknownError),
+    ] {
+        let mapping = MappingRequest::new(7777).duration(60).validate().unwrap();
+        let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+        call(sequence.start());
+        call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
+        assert_eq!(
+            done(sequence.handle(fault(code))).unwrap_err().result(),
+            result
+        );
+    }
+    // A gateway that cannot be reached during the check: nothing is added.
+    let mapping = MappingRequest::new(7777).validate().unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    let err = done(sequence.handle(Err(upnp_soap::Error::Timeout))).unwrap_err();
+    assert_eq!(err.result(), UpnpResult::HttpError);
+}
+
+#[test]
+fn every_fault_code_maps_as_the_spec_means_it() {
+    use crate::error::result_of_code;
+    for (code, result) in [
+        (402, UpnpResult::InvalidArgs),
+        (501, UpnpResult::ActionFailed),
+        (603, UpnpResult::MemAllocError),
+        (606, UpnpResult::NotAuthorized),
+        (713, UpnpResult::NoSuchEntryInArray),
+        (714, UpnpResult::NoSuchEntryInArray),
+        (715, UpnpResult::SrcIpWildcardNotPermitted),
+        (716, UpnpResult::ExtPortWildcardNotPermitted),
+        (718, UpnpResult::ConflictWithOtherMapping),
+        (724, UpnpResult::SamePortValuesRequired),
+        (725, UpnpResult::OnlyPermanentLeaseSupported),
+        (726, UpnpResult::RemoteHostMustBeWildcard),
+        (727, UpnpResult::ExtPortMustBeWildcard),
+        (728, UpnpResult::NoPortMapsAvailable),
+        (729, UpnpResult::ConflictWithOtherMechanism),
+        (730, UpnpResult::PortMappingNotFound),
+        (732, UpnpResult::IntPortWildcardNotPermitted),
+        (733, UpnpResult::InconsistentParameters),
+        (999, UpnpResult::UnknownError),
+    ] {
+        assert_eq!(result_of_code(ErrorCode::from(code)), result, "{code}");
+    }
+}
+
+#[test]
+fn godots_numbers_and_names() {
+    assert_eq!(UpnpResult::ALL.len(), 29);
+    for (n, result) in UpnpResult::ALL.iter().enumerate() {
+        assert_eq!(result.as_i32(), n as i32);
+        assert_eq!(UpnpResult::from_i32(n as i32), Some(*result));
+        assert!(result.godot_name().starts_with("UPNP_RESULT_"));
+    }
+    assert_eq!(UpnpResult::from_i32(29), None);
+    assert_eq!(UpnpResult::Success.godot_name(), "UPNP_RESULT_SUCCESS");
+    assert_eq!(UpnpResult::NoDevices.as_i32(), 27);
+    assert_eq!(UpnpResult::UnknownError.as_i32(), 28);
+    use crate::error::IgdStatus;
+    assert_eq!(IgdStatus::ALL.len(), 10);
+    for (n, status) in IgdStatus::ALL.iter().enumerate() {
+        assert_eq!(status.as_i32(), n as i32);
+    }
+    assert_eq!(
+        IgdStatus::Disconnected.to_string(),
+        "IGD_STATUS_DISCONNECTED"
+    );
+    assert_eq!(IgdStatus::InvalidControl.as_i32(), 7);
+}
