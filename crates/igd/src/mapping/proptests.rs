@@ -114,9 +114,9 @@ proptest! {
         let mut outcomes = outcomes.into_iter();
         let mut taken_by_other = false;
         let mut first = true;
-        loop {
-            match next {
-                Next::Call(request) => {
+        while let Next::Call(request) = next {
+            {
+                {
                     calls += 1;
                     prop_assert!(calls <= 5);
                     if request.action == "AddPortMapping" {
@@ -133,7 +133,6 @@ proptest! {
                     }
                     next = sequence.handle(outcome);
                 }
-                Next::Done(_) => break,
             }
         }
     }
