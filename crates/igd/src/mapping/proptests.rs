@@ -115,25 +115,21 @@ proptest! {
         let mut taken_by_other = false;
         let mut first = true;
         while let Next::Call(request) = next {
-            {
-                {
-                    calls += 1;
-                    prop_assert!(calls <= 5);
-                    if request.action == "AddPortMapping" {
-                        prop_assert!(!taken_by_other);
-                        prop_assert!(request.arguments.iter().any(|(n, v)| n == "NewInternalClient" && v == "192.168.77.10"));
-                    }
-                    let outcome = outcomes.next().unwrap().outcome();
-                    if first {
-                        if let Ok(r) = &outcome {
-                            let client = r.get("NewInternalClient").unwrap_or_default();
-                            taken_by_other = r.get("NewInternalPort").is_some() && client.parse::<IpAddr>().is_ok_and(|c| c != ours);
-                        }
-                        first = false;
-                    }
-                    next = sequence.handle(outcome);
-                }
+            calls += 1;
+            prop_assert!(calls <= 5);
+            if request.action == "AddPortMapping" {
+                prop_assert!(!taken_by_other);
+                prop_assert!(request.arguments.iter().any(|(n, v)| n == "NewInternalClient" && v == "192.168.77.10"));
             }
+            let outcome = outcomes.next().unwrap().outcome();
+            if first {
+                if let Ok(r) = &outcome {
+                    let client = r.get("NewInternalClient").unwrap_or_default();
+                    taken_by_other = r.get("NewInternalPort").is_some() && client.parse::<IpAddr>().is_ok_and(|c| c != ours);
+                }
+                first = false;
+            }
+            next = sequence.handle(outcome);
         }
     }
 }
