@@ -52,15 +52,17 @@ pub fn run(args: &[&str]) -> Result {
         return Ok(());
     }
     let binaries = step("build the lab suite", build_lab_tests)?;
+    let cli = step("build the CLI", build_cli)?;
+    let cli_env = format!("IGD_LAB_UPNP_BIN={cli}");
     let lab = Lab::from_env();
     let result = [Igd::V2, Igd::V1].into_iter().try_for_each(|igd| {
         step(
             &format!("lab suite, miniupnpd in IGDv{} mode", igd.number()),
             || {
                 lab.up(igd)?;
-                binaries
-                    .iter()
-                    .try_for_each(|exe| lab.exec_on_host(&[exe.as_str(), "--test-threads=1"]))
+                binaries.iter().try_for_each(|exe| {
+                    lab.exec_on_host(&[cli_env.as_str(), exe.as_str(), "--test-threads=1"])
+                })
             },
         )
     });
@@ -83,6 +85,22 @@ fn cargo(args: &[&str]) -> Command {
 fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     eprintln!("\n== {name}");
     f().map_err(|e| format!("{name}: {e}"))
+}
+
+/// Build the `upnp` CLI; the path of its binary, for the lab suite's CLI tests.
+fn build_cli() -> Result<String> {
+    let out = cmd::output(&mut cargo(&[
+        "build",
+        "--package",
+        "upnp-cli",
+        "--bin",
+        "upnp",
+        "--message-format=json",
+    ]))?;
+    out.lines()
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
+        .find_map(|l| json_string(l, "executable"))
+        .ok_or_else(|| "cargo built no upnp binary".to_owned())
 }
 
 /// Build the lab suite's test binaries; their paths, from cargo's JSON messages.

@@ -76,6 +76,41 @@ impl Upnp {
         Ok(self.devices.len())
     }
 
+    /// Find one gateway quickly: probe each device as soon as it answers and stop at the
+    /// first valid gateway with a public address; at the deadline, the best one found.
+    /// Unlike [`Upnp::discover`], it does not wait out the timeout when a good gateway
+    /// answers early. The devices probed become the device list.
+    pub fn find_gateway(&mut self, options: &DiscoverOptions) -> Result<&UpnpDevice, Error> {
+        self.devices.clear();
+        let search = search_options(&self.settings, options)?;
+        let mut seen: Vec<String> = Vec::new();
+        for found in Searcher::start(&search)? {
+            let found = found?;
+            let location = found.response.location.clone();
+            if !passes(&options.device_filter, &found.response.search_target)
+                || seen.contains(&location)
+            {
+                continue;
+            }
+            seen.push(location.clone());
+            let st = found.response.search_target.to_string();
+            let device = probe(
+                &self.client,
+                Device::new(location, st),
+                Some(found.from.ip()),
+            );
+            let done = device.is_valid_gateway() && device.is_behind_nat() == Some(false);
+            self.devices.push(UpnpDevice {
+                device,
+                client: self.client.clone(),
+            });
+            if done {
+                break;
+            }
+        }
+        self.get_gateway()
+    }
+
     /// A device from a description URL the user gave (no discovery), probed.
     pub fn device_at(&self, description_url: &str) -> UpnpDevice {
         UpnpDevice {
