@@ -345,3 +345,42 @@ fn a_port_held_by_another_client_is_left_alone() {
     assert!(!listed.contains("7301->"), "{listed}");
     assert!(ip("del").success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_driver_does_the_same() {
+    let lab = Lab::get();
+    let mut upnp = igd::tokio::Upnp::new().unwrap();
+    assert_eq!(upnp.discover(&DiscoverOptions::default()).await.unwrap(), 1);
+    let gateway = upnp.get_gateway().unwrap();
+    assert_eq!(gateway.igd_our_addr, lab.host_addr.to_string());
+    assert_eq!(upnp.query_external_address().await.unwrap(), lab.wan_addr);
+    let granted = upnp
+        .add_port_mapping(&MappingRequest::new(7501).proto("TCP").duration(900))
+        .await
+        .unwrap();
+    assert!(granted.read_back);
+    assert!(granted.mapping.lease_duration > 0 && granted.mapping.lease_duration <= 900);
+    let listed = upnp
+        .get_gateway()
+        .unwrap()
+        .list_port_mappings()
+        .await
+        .unwrap();
+    assert!(listed.iter().any(|m| m.external_port == 7501));
+    upnp.delete_port_mapping(7501, "TCP").await.unwrap();
+    let listed = lab.upnpc(&["-u", &lab.description_url(), "-l"]);
+    assert!(!listed.contains("7501->"), "{listed}");
+
+    // find_gateway stops at the first good gateway instead of waiting out the timeout.
+    let start = std::time::Instant::now();
+    let long = DiscoverOptions {
+        timeout: 10_000,
+        ..DiscoverOptions::default()
+    };
+    assert!(upnp.find_gateway(&long).await.unwrap().is_valid_gateway());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(9),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -4,7 +4,7 @@
 //! [`crate::device`], [`crate::discover`]); this module only moves their requests over the
 //! network. Do not call it from inside an async runtime (use a thread, or `spawn_blocking`).
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::IpAddr;
 use std::ops::Deref;
 
 use ssdp::net::Searcher;
@@ -13,10 +13,11 @@ use upnp_soap::blocking::Client;
 use upnp_soap::http::Config;
 use url::Url;
 
-use crate::device::{Device, Probe, ProbeStep, best_gateway, require_valid};
+use crate::device::{Device, Probe, ProbeStep, require_valid, select_gateway};
 use crate::discover::{DiscoverOptions, DiscoverSettings, passes, search_options};
 use crate::error::{Error, IgdStatus};
 use crate::mapping::{AddSequence, Granted, MappingRequest, Next, delete_request};
+use crate::route::local_address_towards;
 
 /// Godot's `UPNP`: discovery, the list of devices, and the default gateway's port mappings.
 #[derive(Debug)]
@@ -167,19 +168,7 @@ impl Upnp {
     /// valid, [`Error::NoGateway`] lists each device's status; with no device at all,
     /// [`Error::NoDevices`].
     pub fn get_gateway(&self) -> Result<&UpnpDevice, Error> {
-        if self.devices.is_empty() {
-            return Err(Error::NoDevices);
-        }
-        best_gateway(self.devices.iter().map(|d| &d.device))
-            .and_then(|i| self.devices.get(i))
-            .ok_or_else(|| {
-                Error::NoGateway(
-                    self.devices
-                        .iter()
-                        .map(|d| (d.description_url.clone(), d.igd_status))
-                        .collect(),
-                )
-            })
+        select_gateway(&self.devices, |d| &d.device)
     }
 
     /// Godot's `query_external_address`, on the gateway.
@@ -298,22 +287,4 @@ fn probe(client: &Client, device: Device, responder: Option<IpAddr>) -> Device {
             }
         }
     }
-}
-
-/// Our address on the route to `url`'s host: a UDP socket connected there (nothing is sent)
-/// tells which local address the system would use.
-pub(crate) fn local_address_towards(url: &Url) -> Option<IpAddr> {
-    let port = url.port_or_known_default().unwrap_or(80);
-    let remote: SocketAddr = match url.host()? {
-        url::Host::Ipv4(v4) => (v4, port).into(),
-        url::Host::Ipv6(v6) => (v6, port).into(),
-        url::Host::Domain(_) => return None,
-    };
-    let bind: SocketAddr = match remote {
-        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(bind).ok()?;
-    socket.connect(remote).ok()?;
-    Some(socket.local_addr().ok()?.ip())
 }

@@ -113,6 +113,23 @@ pub fn best_gateway<'a>(devices: impl IntoIterator<Item = &'a Device>) -> Option
         .map(|(i, _)| i)
 }
 
+/// Godot's `get_gateway` over any list of devices: the best valid gateway, or why none is.
+pub fn select_gateway<T>(items: &[T], device: impl Fn(&T) -> &Device) -> Result<&T, Error> {
+    if items.is_empty() {
+        return Err(Error::NoDevices);
+    }
+    best_gateway(items.iter().map(&device))
+        .and_then(|i| items.get(i))
+        .ok_or_else(|| {
+            Error::NoGateway(
+                items
+                    .iter()
+                    .map(|d| (device(d).description_url.clone(), device(d).igd_status))
+                    .collect(),
+            )
+        })
+}
+
 /// The next thing a driver does for a [`Probe`].
 #[derive(Clone, Debug)]
 pub enum ProbeStep {

@@ -48,6 +48,9 @@ pub mod device;
 pub mod discover;
 pub mod error;
 pub mod mapping;
+pub mod route;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use device::Device;
 pub use discover::{DiscoverOptions, DiscoverSettings};

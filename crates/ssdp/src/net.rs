@@ -214,10 +214,16 @@ impl Searcher {
     }
 }
 
-impl Iterator for Searcher {
-    type Item = Result<Response, Error>;
+impl Searcher {
+    /// Wait at most `max` for the next response: `None` when the search is over,
+    /// `Some(Ok(None))` when nothing arrived in time (the search goes on). For drivers that
+    /// must check something else now and then, such as whether anyone still listens.
+    pub fn next_within(&mut self, max: Duration) -> Option<Result<Option<Response>, Error>> {
+        self.step(Some(max))
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    fn step(&mut self, max: Option<Duration>) -> Option<Result<Option<Response>, Error>> {
+        let started = Instant::now();
         loop {
             let now = Instant::now();
             if self.state.is_finished(now) {
@@ -228,12 +234,19 @@ impl Iterator for Searcher {
             }
             // Wait no longer than the next send or the deadline; with neither representable,
             // wake up once a minute to check again.
-            let wait = self
+            let mut wait = self
                 .state
                 .poll_timeout()
                 .map_or(Duration::from_secs(60), |t| {
                     t.saturating_duration_since(now)
                 });
+            if let Some(max) = max {
+                let left = max.saturating_sub(now.saturating_duration_since(started));
+                if left.is_zero() {
+                    return Some(Ok(None));
+                }
+                wait = wait.min(left);
+            }
             if wait.is_zero() {
                 continue;
             }
@@ -244,11 +257,25 @@ impl Iterator for Searcher {
                 Ok((len, from)) => {
                     let datagram = self.buf.get(..len).unwrap_or_default();
                     if let Ok(response) = self.state.handle(from, datagram, Instant::now()) {
-                        return Some(Ok(response));
+                        return Some(Ok(Some(response)));
                     }
                 }
                 Err(e) if is_transient(&e) => {}
                 Err(e) => return Some(Err(Error::io("receive")(e))),
+            }
+        }
+    }
+}
+
+impl Iterator for Searcher {
+    type Item = Result<Response, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.step(None)? {
+                Ok(Some(response)) => return Some(Ok(response)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
             }
         }
     }

@@ -166,6 +166,27 @@ fn nobody_answers_and_the_search_ends_at_its_deadline() {
 }
 
 #[test]
+fn next_within_returns_control_before_the_deadline() {
+    let silent = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let mut searcher = Searcher::start(&options(silent.local_addr().unwrap(), 300)).unwrap();
+    let deadline = searcher.deadline().unwrap();
+    // Nothing arrives: control comes back with no response while the search goes on...
+    assert!(matches!(
+        searcher.next_within(Duration::from_millis(10)),
+        Some(Ok(None))
+    ));
+    assert!(Instant::now() < deadline);
+    // ...until the deadline ends it.
+    let mut empty_returns = 0;
+    while let Some(step) = searcher.next_within(Duration::from_millis(20)) {
+        assert!(step.unwrap().is_none());
+        empty_returns += 1;
+    }
+    assert!(empty_returns >= 1);
+    assert!(Instant::now() >= deadline);
+}
+
+#[test]
 fn zero_and_huge_timeouts() {
     let silent = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let addr = silent.local_addr().unwrap();
