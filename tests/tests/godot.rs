@@ -21,6 +21,7 @@ fn on_isp(lab: &Lab, script: &str) -> bool {
             "-c",
             script,
         ])
+        .stderr(std::process::Stdio::null())
         .status()
         .expect("run ip netns exec")
         .success()
@@ -210,6 +211,22 @@ fn errors_have_godots_results() {
         err.fault().and_then(|f| f.code()).map(|c| c.code()),
         Some(606)
     );
+    // Deleting: validation, and a mapping that does not exist (miniupnpd itself answers such a
+    // delete with success; we look first and say so).
+    assert_eq!(
+        gateway.delete_port_mapping(0, "UDP").unwrap_err().result(),
+        UpnpResult::InvalidPort
+    );
+    assert_eq!(
+        gateway.delete_port_mapping(1, "tcp").unwrap_err().result(),
+        UpnpResult::InvalidProtocol
+    );
+    let err = gateway.delete_port_mapping(7399, "UDP").unwrap_err();
+    assert_eq!(err.result(), UpnpResult::NoSuchEntryInArray);
+    assert_eq!(
+        err.fault().and_then(|f| f.code()).map(|c| c.code()),
+        Some(714)
+    );
     // Discovery errors.
     let bad = |timeout, ttl| DiscoverOptions {
         timeout,
@@ -329,8 +346,9 @@ fn a_port_held_by_another_client_is_left_alone() {
     );
     let listed = lab.upnpc(&["-u", &lab.description_url(), "-l"]);
     assert!(listed.contains("UDP  7301->192.168.77.11:7301"), "{listed}");
-    // Deleting it is refused too (secure mode): the router keeps it.
-    let _ = gateway.delete_port_mapping(7301, "UDP");
+    // Deleting it is refused too: the router keeps it.
+    let err = gateway.delete_port_mapping(7301, "UDP").unwrap_err();
+    assert_eq!(err.result(), UpnpResult::ConflictWithOtherMapping);
     let listed = lab.upnpc(&["-u", &lab.description_url(), "-l"]);
     assert!(listed.contains("UDP  7301->192.168.77.11:7301"), "{listed}");
 

@@ -16,7 +16,7 @@ use url::Url;
 use crate::device::{Device, Probe, ProbeStep, require_valid, select_gateway};
 use crate::discover::{DiscoverOptions, DiscoverSettings, passes, search_options};
 use crate::error::{Error, IgdStatus};
-use crate::mapping::{AddSequence, Granted, MappingRequest, Next, delete_request};
+use crate::mapping::{AddSequence, DeleteSequence, Granted, MappingRequest, Next};
 use crate::route::local_address_towards;
 
 /// Godot's `UPNP`: discovery, the list of devices, and the default gateway's port mappings.
@@ -229,11 +229,7 @@ impl UpnpDevice {
     pub fn add_port_mapping(&self, request: &MappingRequest) -> Result<Granted, Error> {
         let mapping = request.validate()?;
         let (url, service_type) = require_valid(&self.device)?;
-        let our_addr: IpAddr = self
-            .device
-            .igd_our_addr
-            .parse()
-            .map_err(|_| Error::InvalidGateway(IgdStatus::InvalidControl))?;
+        let our_addr = self.our_addr()?;
         let mut sequence = AddSequence::new(&mapping, our_addr, service_type);
         let mut next = sequence.start();
         loop {
@@ -246,10 +242,25 @@ impl UpnpDevice {
 
     /// Godot's `delete_port_mapping`.
     pub fn delete_port_mapping(&self, port: i64, proto: &str) -> Result<(), Error> {
-        let request = delete_request(port, proto, &self.device.igd_service_type)?;
+        let sequence = DeleteSequence::new(port, proto, &self.device.igd_service_type)?;
         let (url, _) = require_valid(&self.device)?;
-        self.client.call(&url, &request)?;
-        Ok(())
+        let mut sequence = sequence.client(self.our_addr()?);
+        let mut next = sequence.start();
+        loop {
+            match next {
+                Next::Call(request) => {
+                    next = sequence.handle(self.client.call(&url, &request));
+                }
+                Next::Done(result) => return result,
+            }
+        }
+    }
+
+    fn our_addr(&self) -> Result<IpAddr, Error> {
+        self.device
+            .igd_our_addr
+            .parse()
+            .map_err(|_| Error::InvalidGateway(IgdStatus::InvalidControl))
     }
 
     /// Every mapping in the gateway's table (GetGenericPortMappingEntry from index 0 until

@@ -285,14 +285,89 @@ impl AddSequence {
     }
 }
 
-/// The request deleting a mapping of ours, validated as Godot does.
-pub fn delete_request(port: i64, proto: &str, service_type: &str) -> Result<ActionRequest, Error> {
-    Ok(DeletePortMapping {
-        remote_host: String::new(),
-        external_port: external_port(port)?,
-        protocol: protocol(proto)?,
+/// The delete sequence: look at the port first, so that deleting a mapping that does not exist
+/// says so (miniupnpd answers such a delete with success) and another client's mapping is
+/// never removed (routers without a secure mode would), then delete.
+#[derive(Clone, Debug)]
+pub struct DeleteSequence {
+    service_type: String,
+    external_port: u16,
+    protocol: Protocol,
+    our_addr: Option<IpAddr>,
+    deleting: bool,
+}
+
+impl DeleteSequence {
+    /// Delete the mapping of `port`/`proto`, validated as Godot does.
+    pub fn new(port: i64, proto: &str, service_type: &str) -> Result<DeleteSequence, Error> {
+        Ok(DeleteSequence {
+            service_type: service_type.to_owned(),
+            external_port: external_port(port)?,
+            protocol: protocol(proto)?,
+            our_addr: None,
+            deleting: false,
+        })
     }
-    .request(service_type))
+
+    /// Only delete a mapping to `our_addr` (the gateway's `igd_our_addr`).
+    pub fn client(mut self, our_addr: IpAddr) -> Self {
+        self.our_addr = Some(our_addr);
+        self
+    }
+
+    /// The first request.
+    pub fn start(&mut self) -> Next<()> {
+        self.deleting = false;
+        Next::Call(
+            GetSpecificPortMappingEntry {
+                remote_host: String::new(),
+                external_port: self.external_port,
+                protocol: self.protocol,
+            }
+            .request(&self.service_type),
+        )
+    }
+
+    /// Feed the outcome of the last request; get the next step.
+    pub fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<()> {
+        if self.deleting {
+            return Next::Done(outcome.map(drop).map_err(Error::from));
+        }
+        let lookup = GetSpecificPortMappingEntry {
+            remote_host: String::new(),
+            external_port: self.external_port,
+            protocol: self.protocol,
+        };
+        match outcome.and_then(|r| lookup.output(&r)) {
+            Err(upnp_soap::Error::Fault(fault))
+                if fault.code() == Some(ErrorCode::NoSuchEntryInArray) =>
+            {
+                Next::Done(Err(upnp_soap::Error::Fault(fault).into()))
+            }
+            Ok(existing)
+                if self.our_addr.is_some()
+                    && existing.internal_client.trim().parse::<IpAddr>().ok() != self.our_addr =>
+            {
+                Next::Done(Err(Error::MappingTaken {
+                    internal_client: existing.internal_client,
+                    internal_port: existing.internal_port,
+                }))
+            }
+            Err(e) if is_transport(&e) => Next::Done(Err(e.into())),
+            // Ours, or a lookup the gateway does not answer: delete.
+            _ => {
+                self.deleting = true;
+                Next::Call(
+                    DeletePortMapping {
+                        remote_host: String::new(),
+                        external_port: self.external_port,
+                        protocol: self.protocol,
+                    }
+                    .request(&self.service_type),
+                )
+            }
+        }
+    }
 }
 
 /// Whether a SOAP-layer error is about getting there at all (not about the answer).

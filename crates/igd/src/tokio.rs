@@ -19,7 +19,7 @@ use url::Url;
 use crate::device::{Device, Probe, ProbeStep, require_valid, select_gateway};
 use crate::discover::{DiscoverOptions, DiscoverSettings, passes, search_options};
 use crate::error::{Error, IgdStatus};
-use crate::mapping::{AddSequence, Granted, MappingRequest, Next, delete_request};
+use crate::mapping::{AddSequence, DeleteSequence, Granted, MappingRequest, Next};
 use crate::route::local_address_towards;
 
 /// Godot's `UPNP`, async.
@@ -248,11 +248,7 @@ impl UpnpDevice {
     pub async fn add_port_mapping(&self, request: &MappingRequest) -> Result<Granted, Error> {
         let mapping = request.validate()?;
         let (url, service_type) = require_valid(&self.device)?;
-        let our_addr: IpAddr = self
-            .device
-            .igd_our_addr
-            .parse()
-            .map_err(|_| Error::InvalidGateway(IgdStatus::InvalidControl))?;
+        let our_addr = self.our_addr()?;
         let mut sequence = AddSequence::new(&mapping, our_addr, service_type);
         let mut next = sequence.start();
         loop {
@@ -267,10 +263,25 @@ impl UpnpDevice {
 
     /// Godot's `delete_port_mapping`.
     pub async fn delete_port_mapping(&self, port: i64, proto: &str) -> Result<(), Error> {
-        let request = delete_request(port, proto, &self.device.igd_service_type)?;
+        let sequence = DeleteSequence::new(port, proto, &self.device.igd_service_type)?;
         let (url, _) = require_valid(&self.device)?;
-        self.client.call(&url, &request).await?;
-        Ok(())
+        let mut sequence = sequence.client(self.our_addr()?);
+        let mut next = sequence.start();
+        loop {
+            match next {
+                Next::Call(request) => {
+                    next = sequence.handle(self.client.call(&url, &request).await);
+                }
+                Next::Done(result) => return result,
+            }
+        }
+    }
+
+    fn our_addr(&self) -> Result<IpAddr, Error> {
+        self.device
+            .igd_our_addr
+            .parse()
+            .map_err(|_| Error::InvalidGateway(IgdStatus::InvalidControl))
     }
 
     /// Every mapping in the gateway's table.

@@ -130,16 +130,63 @@ fn validation_is_godots() {
         );
     }
     assert_eq!(
-        delete_request(0, "UDP", WANIP2).unwrap_err().result(),
+        DeleteSequence::new(0, "UDP", WANIP2).unwrap_err().result(),
         UpnpResult::InvalidPort
     );
     assert_eq!(
-        delete_request(1, "tcp", WANIP2).unwrap_err().result(),
+        DeleteSequence::new(1, "tcp", WANIP2).unwrap_err().result(),
         UpnpResult::InvalidProtocol
     );
-    let delete = delete_request(7777, "TCP", WANIP2).unwrap();
+}
+
+fn done_unit(next: Next<()>) -> Result<(), Error> {
+    match next {
+        Next::Done(result) => result,
+        Next::Call(request) => panic!("expected the end, got a call of {}", request.action),
+    }
+}
+
+fn call_unit(next: Next<()>) -> ActionRequest {
+    match next {
+        Next::Call(request) => request,
+        Next::Done(result) => panic!("expected a call, got {result:?}"),
+    }
+}
+
+#[test]
+fn delete_looks_first_and_never_removes_another_clients_mapping() {
+    let sequence = || {
+        DeleteSequence::new(7777, "TCP", WANIP2)
+            .unwrap()
+            .client(our_addr())
+    };
+    // Ours: deleted.
+    let mut ours = sequence();
+    assert_eq!(
+        call_unit(ours.start()).action,
+        "GetSpecificPortMappingEntry"
+    );
+    let delete = call_unit(ours.handle(entry("192.168.77.10", "0", "x")));
     assert_eq!(delete.action, "DeletePortMapping");
     assert_eq!(argument(&delete, "NewProtocol"), "TCP");
+    assert_eq!(argument(&delete, "NewExternalPort"), "7777");
+    done_unit(ours.handle(ok("DeletePortMapping", &[]))).unwrap();
+    // Absent: said so, nothing sent (miniupnpd would answer the delete with success).
+    let mut absent = sequence();
+    absent.start();
+    let err = done_unit(absent.handle(fault(ErrorCode::NoSuchEntryInArray))).unwrap_err();
+    assert_eq!(err.result(), UpnpResult::NoSuchEntryInArray);
+    // Another client's: left alone.
+    let mut theirs = sequence();
+    theirs.start();
+    let err = done_unit(theirs.handle(entry("192.168.77.99", "0", "x"))).unwrap_err();
+    assert_eq!(err.result(), UpnpResult::ConflictWithOtherMapping);
+    // A gateway that cannot look up (401): delete anyway, and report its answer.
+    let mut blind = sequence();
+    blind.start();
+    call_unit(blind.handle(fault(ErrorCode::InvalidAction)));
+    let err = done_unit(blind.handle(fault(ErrorCode::ActionNotAuthorized))).unwrap_err();
+    assert_eq!(err.result(), UpnpResult::NotAuthorized);
 }
 
 #[test]
