@@ -1,8 +1,9 @@
 //! Project automation, run as `cargo xtask COMMAND` (see `cargo xtask help`).
 //!
 //! Plain std, one module per command: `lab` brings the test gateway up and down, `test` is the
-//! whole check CI runs, `fuzz` runs the fuzz targets.
+//! whole check CI runs, `fuzz` runs the fuzz targets, `bench` the lab benchmark.
 
+mod bench;
 mod cmd;
 mod fuzz;
 mod lab;
@@ -21,6 +22,8 @@ cargo xtask COMMAND
   lab exec -- CMD...               run a command on the lab's LAN host
   fuzz [TARGET] [--seconds N]      run a fuzz target (all targets one after the other if none)
   fuzz --replay                    build every target and replay its committed seeds
+  bench [--runs N] [--keep-lab]    in the lab: time to a usable gateway (ours, upnpc, a bare
+                                   script) and per-action time (ours against the bare exchange)
 
   The lab's namespaces are named PREFIX-lan, PREFIX-rtr, PREFIX-isp; PREFIX is `igdlab` or
   the value of IGD_LAB_PREFIX.
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => test::run(rest),
         ["lab", rest @ ..] => lab::run(rest),
         ["fuzz", rest @ ..] => fuzz::run(rest),
+        ["bench", rest @ ..] => bench::run(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{HELP}");
             Ok(())

@@ -1,0 +1,268 @@
+//! `cargo xtask bench`: run on the lab's LAN host, it times, side by side in one run:
+//!
+//! 1. time to a usable gateway, from process start: `upnp external-ip` (our CLI), `upnpc -s`
+//!    (miniupnpc), and a bare Python script doing the same exchanges (M-SEARCH, first answer,
+//!    GET the description, POST GetExternalIPAddress);
+//! 2. per action, in process: our `upnp_soap` client against the bare exchange (the same
+//!    request bytes written to a TCP socket and the answer read to the end), for
+//!    GetExternalIPAddress, AddPortMapping and DeletePortMapping; and the facade's
+//!    `add_port_mapping` / `delete_port_mapping`, which make more than one exchange on purpose.
+//!
+//! It prints a Markdown table (median and 90th percentile).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lab_tests::Lab;
+use upnp_soap::actions::{
+    Action, AddPortMapping, DeletePortMapping, GetExternalIpAddress, PortMapping, Protocol,
+};
+use upnp_soap::blocking::Client;
+use upnp_soap::http::Config;
+use url::Url;
+
+const BARE_SCRIPT: &str = r#"
+import re, socket, sys, urllib.request
+st = "urn:schemas-upnp-org:device:InternetGatewayDevice:1"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 2)
+s.settimeout(2)
+s.sendto(("M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\nMX: 1\r\nST: %s\r\n\r\n" % st).encode(), ("239.255.255.250", 1900))
+data = s.recv(8192).decode()
+location = re.search(r"(?im)^location:\s*(\S+)", data).group(1)
+desc = urllib.request.urlopen(location).read().decode()
+svc = re.search(r"<serviceType>(urn:schemas-upnp-org:service:WANIPConnection:\d)</serviceType>\s*<serviceId>[^<]*</serviceId>\s*<SCPDURL>[^<]*</SCPDURL>\s*<controlURL>([^<]+)</controlURL>", desc)
+base = re.match(r"(http://[^/]+)", location).group(1)
+body = '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><u:GetExternalIPAddress xmlns:u="%s"></u:GetExternalIPAddress></s:Body></s:Envelope>' % svc.group(1)
+req = urllib.request.Request(base + svc.group(2), data=body.encode(), headers={"Content-Type": 'text/xml; charset="utf-8"', "SOAPAction": '"%s#GetExternalIPAddress"' % svc.group(1)})
+answer = urllib.request.urlopen(req).read().decode()
+print(re.search(r"<NewExternalIPAddress>([^<]*)<", answer).group(1))
+"#;
+
+fn main() {
+    let lab = Lab::get();
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200);
+    let upnp_bin = std::env::var("IGD_LAB_UPNP_BIN")
+        .unwrap_or_else(|_| format!("{}/../target/release/upnp", env!("CARGO_MANIFEST_DIR")));
+
+    println!("| measurement | runs | median | p90 |");
+    println!("| --- | ---: | ---: | ---: |");
+
+    // 1. Time to a usable gateway, from process start.
+    let wan = lab.wan_addr.to_string();
+    let script = std::env::temp_dir().join("igd-bench-bare.py");
+    std::fs::write(&script, BARE_SCRIPT).unwrap();
+    let script = script.display().to_string();
+    let processes: [(&str, &str, Vec<&str>); 3] = [
+        (
+            "time to gateway: `upnp external-ip` (ours)",
+            upnp_bin.as_str(),
+            vec!["external-ip"],
+        ),
+        (
+            "time to gateway: `upnpc -s` (miniupnpc 2.2.4)",
+            "upnpc",
+            vec!["-m", &lab.lan_if, "-s"],
+        ),
+        (
+            "time to gateway: bare Python script",
+            "python3",
+            vec![script.as_str()],
+        ),
+    ];
+    for (name, program, args) in &processes {
+        let run = || {
+            let out = Command::new(program)
+                .args(args)
+                .stderr(Stdio::null())
+                .output();
+            matches!(out, Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).contains(&wan))
+        };
+        if run() {
+            row(name, &time_n(5, run));
+        } else {
+            println!("| {name} | 0 | not available | |");
+        }
+    }
+
+    // 2. Per action, in process.
+    let client = Client::new(&Config::default()).unwrap();
+    let control = Url::parse(&format!(
+        "http://{}:{}/ctl/IPConn",
+        lab.router_addr, lab.http_port
+    ))
+    .unwrap();
+    let service = format!(
+        "urn:schemas-upnp-org:service:WANIPConnection:{}",
+        lab.igd_version
+    );
+    let mapping = PortMapping {
+        remote_host: String::new(),
+        external_port: 7601,
+        protocol: Protocol::Udp,
+        internal_port: 7601,
+        internal_client: lab.host_addr.to_string(),
+        enabled: true,
+        description: "bench".into(),
+        lease_duration: 0,
+    };
+    let delete = DeletePortMapping {
+        remote_host: String::new(),
+        external_port: 7601,
+        protocol: Protocol::Udp,
+    };
+    let add = AddPortMapping(mapping);
+    let actions: [(&str, Timed<'_>, Vec<u8>); 3] = [
+        (
+            "GetExternalIPAddress",
+            Box::new(|| {
+                client
+                    .perform(&control, &service, &GetExternalIpAddress)
+                    .is_ok()
+            }),
+            bare_request(&control, &GetExternalIpAddress.request(&service)),
+        ),
+        (
+            "AddPortMapping",
+            Box::new(|| client.perform(&control, &service, &add).is_ok()),
+            bare_request(&control, &add.request(&service)),
+        ),
+        (
+            "DeletePortMapping",
+            Box::new(|| client.perform(&control, &service, &delete).is_ok()),
+            bare_request(&control, &delete.request(&service)),
+        ),
+    ];
+    let addr = (lab.router_addr, lab.http_port);
+    for (name, ours, bare) in &actions {
+        // Interleaved, alternating which goes first, so that drift in the router or the
+        // machine weighs on both alike.
+        let setup = || {
+            if *name == "DeletePortMapping" {
+                let _ = client.perform(&control, &service, &add);
+            }
+        };
+        let (ours_times, bare_times) = time_pair(runs, setup, ours, || exchange(addr, bare));
+        row(&format!("{name}: upnp-soap client (ours)"), &ours_times);
+        row(&format!("{name}: bare exchange"), &bare_times);
+    }
+
+    // The facade: add_port_mapping makes three exchanges (look, add, read back) and
+    // delete_port_mapping two (look, delete), on purpose.
+    let upnp = igd::blocking::Upnp::new().unwrap();
+    let gateway = upnp.device_at(&lab.description_url());
+    let request = igd::MappingRequest::new(7602);
+    row(
+        "igd add_port_mapping (3 exchanges)",
+        &time_n(runs, || gateway.add_port_mapping(&request).is_ok()),
+    );
+    row(
+        "igd delete_port_mapping (2 exchanges)",
+        &time_with_setup(runs, &|| gateway.add_port_mapping(&request).is_ok(), || {
+            gateway.delete_port_mapping(7602, "UDP").is_ok()
+        }),
+    );
+    let _ = gateway.delete_port_mapping(7602, "UDP");
+    let _ = client.perform(&control, &service, &delete);
+}
+
+/// A call to time: whether it succeeded.
+type Timed<'a> = Box<dyn Fn() -> bool + 'a>;
+
+/// The HTTP request our client would send, as bytes.
+fn bare_request(control: &Url, request: &upnp_soap::ActionRequest) -> Vec<u8> {
+    let body = request.encode().unwrap();
+    format!(
+        "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: text/xml; charset=\"utf-8\"\r\n\
+         SOAPAction: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        control.path(),
+        control.host_str().unwrap(),
+        control.port().unwrap(),
+        request.soap_action().unwrap(),
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Write the bytes, read the answer to the end; whether it was a 200.
+fn exchange(addr: (std::net::Ipv4Addr, u16), request: &[u8]) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream.write_all(request).is_err() {
+        return false;
+    }
+    let mut answer = Vec::with_capacity(1024);
+    let _ = stream.read_to_end(&mut answer);
+    answer.starts_with(b"HTTP/1.1 200")
+}
+
+/// Time `a` and `b` `runs` times each, interleaved, each after an untimed `setup`.
+fn time_pair(
+    runs: usize,
+    setup: impl Fn(),
+    a: impl Fn() -> bool,
+    b: impl Fn() -> bool,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut ta, mut tb) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    let timed = |f: &dyn Fn() -> bool| {
+        setup();
+        let start = Instant::now();
+        assert!(f(), "a benchmarked call failed");
+        start.elapsed()
+    };
+    for i in 0..runs {
+        if i % 2 == 0 {
+            ta.push(timed(&a));
+            tb.push(timed(&b));
+        } else {
+            tb.push(timed(&b));
+            ta.push(timed(&a));
+        }
+    }
+    ta.sort();
+    tb.sort();
+    (ta, tb)
+}
+
+fn time_n(runs: usize, f: impl Fn() -> bool) -> Vec<Duration> {
+    time_with_setup(runs, &|| true, f)
+}
+
+fn time_with_setup(runs: usize, setup: &dyn Fn() -> bool, f: impl Fn() -> bool) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        setup();
+        let start = Instant::now();
+        let ok = f();
+        let elapsed = start.elapsed();
+        assert!(ok, "a benchmarked call failed");
+        times.push(elapsed);
+    }
+    times.sort();
+    times
+}
+
+fn row(name: &str, sorted: &[Duration]) {
+    let pick = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "| {name} | {} | {} | {} |",
+        sorted.len(),
+        show(pick(0.5)),
+        show(pick(0.9))
+    );
+}
+
+fn show(d: Duration) -> String {
+    if d >= Duration::from_millis(10) {
+        format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.0} µs", d.as_secs_f64() * 1e6)
+    }
+}

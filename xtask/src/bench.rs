@@ -1,0 +1,47 @@
+//! `cargo xtask bench`: the lab benchmark. Builds `tests/src/bin/lab-bench.rs` and the `upnp`
+//! CLI in release mode, brings the lab up (miniupnpd in IGDv2 mode), and runs the benchmark on
+//! the LAN host; it prints a Markdown table (see the README).
+
+use crate::cmd::{self, Result};
+use crate::lab::{Igd, Lab};
+
+pub fn run(args: &[&str]) -> Result {
+    let mut runs = "200".to_owned();
+    let mut keep_lab = false;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "--runs" => runs = rest.next().ok_or("--runs takes a number")?.to_string(),
+            "--keep-lab" => keep_lab = true,
+            other => return Err(format!("cargo xtask bench: unknown option {other}")),
+        }
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let build = |args: &[&str]| cmd::run(&mut cmd::new(&cargo, args));
+    build(&[
+        "build",
+        "--release",
+        "--package",
+        "upnp-cli",
+        "--bin",
+        "upnp",
+    ])?;
+    build(&[
+        "build",
+        "--release",
+        "--package",
+        "lab-tests",
+        "--bin",
+        "lab-bench",
+    ])?;
+    let target = cmd::root().join("target/release");
+    let upnp = target.join("upnp").display().to_string();
+    let bench = target.join("lab-bench").display().to_string();
+    let lab = Lab::from_env();
+    lab.up(Igd::V2)?;
+    let result = lab.exec_on_host(&[&format!("IGD_LAB_UPNP_BIN={upnp}"), &bench, &runs]);
+    if !keep_lab {
+        lab.down()?;
+    }
+    result
+}
