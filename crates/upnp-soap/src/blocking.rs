@@ -8,9 +8,10 @@ use std::io::Read;
 use url::Url;
 
 use crate::actions::Action;
+use crate::driver::{self as http, Capped};
 use crate::envelope::{ActionRequest, ActionResponse};
 use crate::error::Error;
-use crate::http::{self, Capped, Config, DESCRIPTION_BODY_LIMIT, SOAP_BODY_LIMIT};
+use crate::http::{Config, DESCRIPTION_BODY_LIMIT, SOAP_BODY_LIMIT};
 
 #[cfg(test)]
 mod tests;

@@ -55,6 +55,8 @@
 pub mod actions;
 #[cfg(feature = "blocking")]
 pub mod blocking;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+mod driver;
 pub mod endpoint;
 pub mod envelope;
 pub mod error;
