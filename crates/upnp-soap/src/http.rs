@@ -35,5 +35,6 @@ impl Default for Config {
     }
 }
 
-#[cfg(all(test, any(feature = "blocking", feature = "tokio")))]
+#[cfg(test)]
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 pub(crate) mod test_server;

@@ -90,6 +90,7 @@ pub(crate) fn chunked(body: &[u8], size: usize) -> Vec<u8> {
 }
 
 /// An HTTP/1.0 answer whose body ends when the connection closes.
+#[cfg_attr(not(feature = "blocking"), allow(dead_code))]
 pub(crate) fn close_delimited(body: &[u8]) -> Vec<u8> {
     let mut out = b"HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n".to_vec();
     out.extend_from_slice(body);
