@@ -165,7 +165,12 @@ fn run(cli: &Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Discover => Ok(()),
         Command::ExternalIp => {
-            let ip = gateway.query_external_address()?;
+            // Validating the gateway already asked for its address; ask again only if it had
+            // none to give then.
+            let ip = match gateway.external_address {
+                Some(ip) => ip,
+                None => gateway.query_external_address()?,
+            };
             if cli.json {
                 print_json(&serde_json::json!({ "external_ip": ip.to_string() }));
             } else {
