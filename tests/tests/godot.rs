@@ -402,3 +402,30 @@ async fn the_async_driver_does_the_same() {
         start.elapsed()
     );
 }
+
+#[test]
+fn discover_properties_ipv6_local_port_and_interface() {
+    let lab = Lab::get();
+    let mut upnp = Upnp::new().unwrap();
+    upnp.settings.discover_ipv6 = true;
+    upnp.settings.discover_multicast_if = lab.lan_if.clone();
+    upnp.discover(&DiscoverOptions::default()).unwrap();
+    let gateway = upnp.get_gateway().unwrap();
+    assert_eq!(gateway.description_url, lab.description_url6());
+    // igd_our_addr is a full IPv6 address, the one that reaches the gateway.
+    assert_eq!(gateway.igd_our_addr, lab.host_addr6.to_string());
+    assert_eq!(upnp.query_external_address().unwrap(), lab.wan_addr);
+
+    let mut upnp = Upnp::new().unwrap();
+    upnp.settings.discover_local_port = 1; // Godot: search from port 1900
+    upnp.settings.discover_multicast_if = lab.host_addr.to_string();
+    assert_eq!(upnp.discover(&DiscoverOptions::default()).unwrap(), 1);
+    assert!(upnp.get_gateway().unwrap().is_valid_gateway());
+    upnp.settings.discover_local_port = 70000;
+    assert_eq!(
+        upnp.discover(&DiscoverOptions::default())
+            .unwrap_err()
+            .result(),
+        UpnpResult::InvalidParam
+    );
+}

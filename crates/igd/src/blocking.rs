@@ -19,6 +19,9 @@ use crate::error::{Error, IgdStatus};
 use crate::mapping::{AddSequence, DeleteSequence, Granted, MappingRequest, Next};
 use crate::route::local_address_towards;
 
+#[cfg(test)]
+mod tests;
+
 /// Godot's `UPNP`: discovery, the list of devices, and the default gateway's port mappings.
 #[derive(Debug)]
 pub struct Upnp {
