@@ -101,6 +101,14 @@ fn godots_example_forwards_real_traffic_and_cleans_up() {
     assert!(gateway.is_valid_gateway());
     assert_eq!(gateway.igd_status, IgdStatus::Ok);
     assert_eq!(gateway.description_url, lab.description_url());
+    // The search target it answered (miniupnpd answers IGD:1 and IGD:2 searches alike).
+    assert!(
+        gateway
+            .service_type
+            .starts_with("urn:schemas-upnp-org:device:InternetGatewayDevice:"),
+        "{}",
+        gateway.service_type
+    );
     assert_eq!(
         gateway.igd_control_url,
         format!("http://{}:{}/ctl/IPConn", lab.router_addr, lab.http_port)
