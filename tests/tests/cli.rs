@@ -46,6 +46,21 @@ fn discover_and_external_ip() {
     assert_eq!(stdout(&out), format!("{}\n", lab.wan_addr));
     let out = upnp(&["--url", &lab.description_url(), "--json", "external-ip"]);
     assert_eq!(json(&out)["external_ip"], lab.wan_addr.to_string());
+
+    // Discovery options: IPv6 through an interface by name, and IPv4 through one by address.
+    let out = upnp(&[
+        "--ipv6",
+        "--interface",
+        &lab.lan_if,
+        "--timeout",
+        "1500",
+        "--json",
+        "discover",
+    ]);
+    assert_eq!(json(&out)[0]["description_url"], lab.description_url6());
+    assert_eq!(json(&out)[0]["our_addr"], lab.host_addr6.to_string());
+    let out = upnp(&["--interface", &lab.host_addr.to_string(), "external-ip"]);
+    assert_eq!(stdout(&out), format!("{}\n", lab.wan_addr));
 }
 
 #[test]
