@@ -411,23 +411,13 @@ impl Action for GetSpecificPortMappingEntry {
     }
 
     fn output(&self, response: &ActionResponse) -> Result<PortMapping, Error> {
-        let name = Self::NAME;
-        Ok(PortMapping {
-            remote_host: self.remote_host.clone(),
-            external_port: self.external_port,
-            protocol: self.protocol,
-            internal_port: port(
-                required(response, name, "NewInternalPort")?,
-                "NewInternalPort",
-            )?,
-            internal_client: required(response, name, "NewInternalClient")?.to_owned(),
-            enabled: parse_boolean(required(response, name, "NewEnabled")?, "NewEnabled")?,
-            description: response
-                .get("NewPortMappingDescription")
-                .unwrap_or_default()
-                .to_owned(),
-            lease_duration: lease(response.get("NewLeaseDuration"))?,
-        })
+        entry(
+            response,
+            Self::NAME,
+            self.remote_host.clone(),
+            self.external_port,
+            self.protocol,
+        )
     }
 }
 
@@ -449,25 +439,16 @@ impl Action for GetGenericPortMappingEntry {
 
     fn output(&self, response: &ActionResponse) -> Result<PortMapping, Error> {
         let name = Self::NAME;
-        Ok(PortMapping {
-            remote_host: response.get("NewRemoteHost").unwrap_or_default().to_owned(),
-            external_port: port(
+        entry(
+            response,
+            name,
+            response.get("NewRemoteHost").unwrap_or_default().to_owned(),
+            port(
                 required(response, name, "NewExternalPort")?,
                 "NewExternalPort",
             )?,
-            protocol: required(response, name, "NewProtocol")?.parse()?,
-            internal_port: port(
-                required(response, name, "NewInternalPort")?,
-                "NewInternalPort",
-            )?,
-            internal_client: required(response, name, "NewInternalClient")?.to_owned(),
-            enabled: parse_boolean(required(response, name, "NewEnabled")?, "NewEnabled")?,
-            description: response
-                .get("NewPortMappingDescription")
-                .unwrap_or_default()
-                .to_owned(),
-            lease_duration: lease(response.get("NewLeaseDuration"))?,
-        })
+            required(response, name, "NewProtocol")?.parse()?,
+        )
     }
 }
 
@@ -504,6 +485,33 @@ impl Action for GetListOfPortMappings {
         let listing = required(response, Self::NAME, "NewPortListing")?;
         port_list::parse(listing.as_bytes())
     }
+}
+
+/// A mapping entry's fields as GetSpecificPortMappingEntry and GetGenericPortMappingEntry
+/// return them, with its key.
+fn entry(
+    response: &ActionResponse,
+    name: &'static str,
+    remote_host: String,
+    external_port: u16,
+    protocol: Protocol,
+) -> Result<PortMapping, Error> {
+    Ok(PortMapping {
+        remote_host,
+        external_port,
+        protocol,
+        internal_port: port(
+            required(response, name, "NewInternalPort")?,
+            "NewInternalPort",
+        )?,
+        internal_client: required(response, name, "NewInternalClient")?.to_owned(),
+        enabled: parse_boolean(required(response, name, "NewEnabled")?, "NewEnabled")?,
+        description: response
+            .get("NewPortMappingDescription")
+            .unwrap_or_default()
+            .to_owned(),
+        lease_duration: lease(response.get("NewLeaseDuration"))?,
+    })
 }
 
 fn required<'a>(
