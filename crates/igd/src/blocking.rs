@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::ops::Deref;
 
 use ssdp::net::Searcher;
-use upnp_soap::actions::{Action, GetExternalIpAddress, PortMapping};
+use upnp_soap::actions::{GetExternalIpAddress, PortMapping};
 use upnp_soap::blocking::Client;
 use upnp_soap::http::Config;
 use url::Url;
@@ -16,7 +16,7 @@ use url::Url;
 use crate::device::{Device, Probe, ProbeStep, require_valid, select_gateway};
 use crate::discover::{DiscoverOptions, DiscoverSettings, passes, search_options};
 use crate::error::{Error, IgdStatus};
-use crate::mapping::{AddSequence, DeleteSequence, Granted, MappingRequest, Next};
+use crate::mapping::{AddSequence, DeleteSequence, Granted, ListSequence, MappingRequest, Next};
 use crate::route::local_address_towards;
 
 #[cfg(test)]
@@ -266,20 +266,19 @@ impl UpnpDevice {
             .map_err(|_| Error::InvalidGateway(IgdStatus::InvalidControl))
     }
 
-    /// Every mapping in the gateway's table (GetGenericPortMappingEntry from index 0 until
-    /// the gateway says the index is past the end).
+    /// Every mapping on the gateway (see [`ListSequence`]).
     pub fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {
         let (url, service_type) = require_valid(&self.device)?;
-        let mut mappings = Vec::new();
-        for index in 0..=u16::MAX {
-            let action = upnp_soap::actions::GetGenericPortMappingEntry { index };
-            match self.client.call(&url, &action.request(service_type)) {
-                Ok(response) => mappings.push(action.output(&response)?),
-                Err(upnp_soap::Error::Fault(_)) => break,
-                Err(e) => return Err(e.into()),
+        let mut sequence = ListSequence::new(service_type);
+        let mut next = sequence.start();
+        loop {
+            match next {
+                Next::Call(request) => {
+                    next = sequence.handle(self.client.call(&url, &request));
+                }
+                Next::Done(result) => return result,
             }
         }
-        Ok(mappings)
     }
 }
 

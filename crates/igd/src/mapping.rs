@@ -9,7 +9,8 @@
 use std::net::IpAddr;
 
 use upnp_soap::actions::{
-    Action, AddPortMapping, DeletePortMapping, GetSpecificPortMappingEntry, PortMapping, Protocol,
+    Action, AddPortMapping, DeletePortMapping, GetGenericPortMappingEntry, GetListOfPortMappings,
+    GetSpecificPortMappingEntry, PortMapping, Protocol,
 };
 use upnp_soap::{ActionRequest, ActionResponse, ErrorCode};
 
@@ -367,6 +368,119 @@ impl DeleteSequence {
                 )
             }
         }
+    }
+}
+
+/// Listing every mapping: IGDv2's GetListOfPortMappings (TCP, then UDP) when the service is
+/// v2, else, or when the gateway refuses it, GetGenericPortMappingEntry from index 0 until the
+/// gateway says the index is past the end.
+#[derive(Clone, Debug)]
+pub struct ListSequence {
+    service_type: String,
+    state: ListState,
+    found: Vec<PortMapping>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ListState {
+    Range(Protocol),
+    Generic(u16),
+}
+
+impl ListSequence {
+    /// List the mappings of the service `service_type`.
+    pub fn new(service_type: &str) -> ListSequence {
+        let v2 = service_type
+            .parse::<ssdp::SearchTarget>()
+            .ok()
+            .and_then(|st| match st {
+                ssdp::SearchTarget::Service(urn) => Some(urn.version >= 2),
+                _ => None,
+            })
+            .unwrap_or(false);
+        ListSequence {
+            service_type: service_type.to_owned(),
+            state: if v2 {
+                ListState::Range(Protocol::Tcp)
+            } else {
+                ListState::Generic(0)
+            },
+            found: Vec::new(),
+        }
+    }
+
+    /// The first request.
+    pub fn start(&mut self) -> Next<Vec<PortMapping>> {
+        self.call()
+    }
+
+    fn call(&self) -> Next<Vec<PortMapping>> {
+        Next::Call(match self.state {
+            ListState::Range(protocol) => range(protocol).request(&self.service_type),
+            ListState::Generic(index) => {
+                GetGenericPortMappingEntry { index }.request(&self.service_type)
+            }
+        })
+    }
+
+    /// Feed the outcome of the last request; get the next step.
+    pub fn handle(
+        &mut self,
+        outcome: Result<ActionResponse, upnp_soap::Error>,
+    ) -> Next<Vec<PortMapping>> {
+        match self.state {
+            ListState::Range(protocol) => {
+                match outcome.and_then(|r| range(protocol).output(&r)) {
+                    Ok(mut mappings) => self.found.append(&mut mappings),
+                    // 730: none in the range (miniupnpd answers an empty list instead).
+                    Err(upnp_soap::Error::Fault(f))
+                        if f.code() == Some(ErrorCode::PortMappingNotFound) => {}
+                    Err(e @ (upnp_soap::Error::Timeout | upnp_soap::Error::Transport(_))) => {
+                        return Next::Done(Err(e.into()));
+                    }
+                    // Refused, too large, unreadable: walk the table instead.
+                    Err(_) => {
+                        self.found.clear();
+                        self.state = ListState::Generic(0);
+                        return self.call();
+                    }
+                }
+                match protocol {
+                    Protocol::Tcp => {
+                        self.state = ListState::Range(Protocol::Udp);
+                        self.call()
+                    }
+                    Protocol::Udp => Next::Done(Ok(std::mem::take(&mut self.found))),
+                }
+            }
+            ListState::Generic(index) => {
+                match outcome.and_then(|r| GetGenericPortMappingEntry { index }.output(&r)) {
+                    Ok(mapping) => self.found.push(mapping),
+                    // 713 past the end (some gateways say 714 or 402): the table is walked.
+                    Err(upnp_soap::Error::Fault(_)) => {
+                        return Next::Done(Ok(std::mem::take(&mut self.found)));
+                    }
+                    Err(e) => return Next::Done(Err(e.into())),
+                }
+                match index.checked_add(1) {
+                    Some(next) => {
+                        self.state = ListState::Generic(next);
+                        self.call()
+                    }
+                    None => Next::Done(Ok(std::mem::take(&mut self.found))),
+                }
+            }
+        }
+    }
+}
+
+fn range(protocol: Protocol) -> GetListOfPortMappings {
+    GetListOfPortMappings {
+        start_port: 1,
+        end_port: u16::MAX,
+        protocol,
+        manage: true,
+        number_of_ports: 0,
     }
 }
 

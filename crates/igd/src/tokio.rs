@@ -11,7 +11,7 @@ use std::ops::Deref;
 
 use ssdp::net::Searcher;
 use tokio::sync::mpsc;
-use upnp_soap::actions::{Action, GetExternalIpAddress, PortMapping};
+use upnp_soap::actions::{GetExternalIpAddress, PortMapping};
 use upnp_soap::http::Config;
 use upnp_soap::tokio::Client;
 use url::Url;
@@ -19,7 +19,7 @@ use url::Url;
 use crate::device::{Device, Probe, ProbeStep, require_valid, select_gateway};
 use crate::discover::{DiscoverOptions, DiscoverSettings, passes, search_options};
 use crate::error::{Error, IgdStatus};
-use crate::mapping::{AddSequence, DeleteSequence, Granted, MappingRequest, Next};
+use crate::mapping::{AddSequence, DeleteSequence, Granted, ListSequence, MappingRequest, Next};
 use crate::route::local_address_towards;
 
 /// Godot's `UPNP`, async.
@@ -284,19 +284,19 @@ impl UpnpDevice {
             .map_err(|_| Error::InvalidGateway(IgdStatus::InvalidControl))
     }
 
-    /// Every mapping in the gateway's table.
+    /// Every mapping on the gateway (see [`ListSequence`]).
     pub async fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {
         let (url, service_type) = require_valid(&self.device)?;
-        let mut mappings = Vec::new();
-        for index in 0..=u16::MAX {
-            let action = upnp_soap::actions::GetGenericPortMappingEntry { index };
-            match self.client.call(&url, &action.request(service_type)).await {
-                Ok(response) => mappings.push(action.output(&response)?),
-                Err(upnp_soap::Error::Fault(_)) => break,
-                Err(e) => return Err(e.into()),
+        let mut sequence = ListSequence::new(service_type);
+        let mut next = sequence.start();
+        loop {
+            match next {
+                Next::Call(request) => {
+                    next = sequence.handle(self.client.call(&url, &request).await);
+                }
+                Next::Done(result) => return result,
             }
         }
-        Ok(mappings)
     }
 }
 

@@ -356,3 +356,99 @@ fn godots_numbers_and_names() {
     );
     assert_eq!(IgdStatus::InvalidControl.as_i32(), 7);
 }
+
+fn list_call(next: Next<Vec<PortMapping>>) -> ActionRequest {
+    match next {
+        Next::Call(request) => request,
+        Next::Done(result) => panic!("expected a call, got {result:?}"),
+    }
+}
+
+fn list_done(next: Next<Vec<PortMapping>>) -> Result<Vec<PortMapping>, Error> {
+    match next {
+        Next::Done(result) => result,
+        Next::Call(request) => panic!("expected the end, got a call of {}", request.action),
+    }
+}
+
+fn listing(ports: &[u16]) -> Result<ActionResponse, upnp_soap::Error> {
+    let mappings: Vec<PortMapping> = ports
+        .iter()
+        .map(|&p| PortMapping {
+            remote_host: String::new(),
+            external_port: p,
+            protocol: Protocol::Tcp,
+            internal_port: p,
+            internal_client: "192.168.77.10".into(),
+            enabled: true,
+            description: String::new(),
+            lease_duration: 0,
+        })
+        .collect();
+    let document = upnp_soap::port_list::encode(&mappings).unwrap();
+    ok(
+        "GetListOfPortMappings",
+        &[("NewPortListing", document.as_str())],
+    )
+}
+
+fn generic(port: &str) -> Result<ActionResponse, upnp_soap::Error> {
+    ok(
+        "GetGenericPortMappingEntry",
+        &[
+            ("NewRemoteHost", ""),
+            ("NewExternalPort", port),
+            ("NewProtocol", "UDP"),
+            ("NewInternalPort", port),
+            ("NewInternalClient", "192.168.77.10"),
+            ("NewEnabled", "1"),
+        ],
+    )
+}
+
+#[test]
+fn a_v2_gateway_is_listed_by_range_tcp_then_udp() {
+    let mut list = ListSequence::new(WANIP2);
+    let tcp = list_call(list.start());
+    assert_eq!(tcp.action, "GetListOfPortMappings");
+    assert_eq!(argument(&tcp, "NewProtocol"), "TCP");
+    let udp = list_call(list.handle(listing(&[80, 443])));
+    assert_eq!(argument(&udp, "NewProtocol"), "UDP");
+    // 730 is "none in the range".
+    let all = list_done(list.handle(fault(ErrorCode::PortMappingNotFound))).unwrap();
+    assert_eq!(
+        all.iter().map(|m| m.external_port).collect::<Vec<_>>(),
+        [80, 443]
+    );
+}
+
+#[test]
+fn a_v1_gateway_or_a_refused_range_walks_the_generic_table() {
+    let mut list = ListSequence::new("urn:schemas-upnp-org:service:WANPPPConnection:1");
+    let first = list_call(list.start());
+    assert_eq!(first.action, "GetGenericPortMappingEntry");
+    assert_eq!(argument(&first, "NewPortMappingIndex"), "0");
+    let second = list_call(list.handle(generic("7000")));
+    assert_eq!(argument(&second, "NewPortMappingIndex"), "1");
+    let all = list_done(list.handle(fault(ErrorCode::SpecifiedArrayIndexInvalid))).unwrap();
+    assert_eq!(all.len(), 1);
+
+    // A v2 gateway that refuses the range after one protocol: start over on the table.
+    let mut list = ListSequence::new(WANIP2);
+    list.start();
+    list_call(list.handle(listing(&[80])));
+    let walk = list_call(list.handle(fault(ErrorCode::ActionNotAuthorized)));
+    assert_eq!(walk.action, "GetGenericPortMappingEntry");
+    assert_eq!(argument(&walk, "NewPortMappingIndex"), "0");
+    let all = list_done(list.handle(fault(ErrorCode::SpecifiedArrayIndexInvalid))).unwrap();
+    assert!(
+        all.is_empty(),
+        "the range's partial answer is dropped: {all:?}"
+    );
+
+    // A gateway that cannot be reached: the error.
+    let mut list = ListSequence::new(WANIP2);
+    list.start();
+    let err = list_done(list.handle(Err(upnp_soap::Error::Timeout))).unwrap_err();
+    assert_eq!(err.result(), UpnpResult::HttpError);
+}
