@@ -1,17 +1,18 @@
 //! Which of our addresses reaches a host: what a mapping forwards to (`igd_our_addr`).
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 
 use url::Url;
 
-/// Our address on the route to `url`'s host (no packet is sent): a UDP socket connected there (nothing is sent)
-/// tells which local address the system would use.
+/// Our address on the route to `url`'s host: a UDP socket connected there (no packet is sent)
+/// tells which local address the system would use. A host name is resolved first (the
+/// system's resolver; a LAN name such as `router.lan`).
 pub fn local_address_towards(url: &Url) -> Option<IpAddr> {
     let port = url.port_or_known_default().unwrap_or(80);
     let remote: SocketAddr = match url.host()? {
         url::Host::Ipv4(v4) => (v4, port).into(),
         url::Host::Ipv6(v6) => (v6, port).into(),
-        url::Host::Domain(_) => return None,
+        url::Host::Domain(name) => (name, port).to_socket_addrs().ok()?.next()?,
     };
     let bind: SocketAddr = match remote {
         SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -20,4 +21,20 @@ pub fn local_address_towards(url: &Url) -> Option<IpAddr> {
     let socket = UdpSocket::bind(bind).ok()?;
     socket.connect(remote).ok()?;
     Some(socket.local_addr().ok()?.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_reached_from_loopback() {
+        let ours = |u: &str| local_address_towards(&Url::parse(u).unwrap());
+        assert_eq!(
+            ours("http://127.0.0.1:5000/ctl"),
+            Some("127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(ours("http://[::1]:5000/ctl"), Some("::1".parse().unwrap()));
+        assert!(ours("http://localhost:5000/ctl").is_some_and(|ip| ip.is_loopback()));
+    }
 }
