@@ -2,15 +2,13 @@
 //! with `async` calls.
 //!
 //! It runs the same pure logic as [`crate::blocking`] ([`crate::mapping`],
-//! [`crate::device`], [`crate::discover`]); only the I/O differs. HTTP is reqwest's async
-//! client. The SSDP search runs its socket on a blocking thread (`spawn_blocking`) and hands
-//! answers over a channel as they arrive.
+//! [`crate::device`], [`crate::discover`]); only the I/O differs: HTTP is reqwest's async
+//! client, SSDP is `ssdp::net::tokio::Searcher` on a tokio socket.
 
 use std::net::IpAddr;
 use std::ops::Deref;
 
-use ssdp::net::Searcher;
-use tokio::sync::mpsc;
+use ssdp::net::tokio::Searcher;
 use upnp_soap::actions::{GetExternalIpAddress, PortMapping};
 use upnp_soap::http::Config;
 use upnp_soap::tokio::Client;
@@ -31,8 +29,31 @@ pub struct Upnp {
     client: Client,
 }
 
-/// One answer of the search: location, search target, responder.
-type Answer = (String, String, IpAddr);
+/// The answers of a search: each LOCATION once, filtered as Godot does.
+struct Answers {
+    searcher: Searcher,
+    filter: String,
+    seen: Vec<String>,
+}
+
+impl Answers {
+    /// The next new device: (location, search target, responder).
+    async fn next(&mut self) -> Option<Result<(String, String, IpAddr), Error>> {
+        loop {
+            let found = match self.searcher.next().await? {
+                Ok(found) => found,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let location = found.response.location.clone();
+            if passes(&self.filter, &found.response.search_target) && !self.seen.contains(&location)
+            {
+                self.seen.push(location.clone());
+                let st = found.response.search_target.to_string();
+                return Some(Ok((location, st, found.from.ip())));
+            }
+        }
+    }
+}
 
 impl Upnp {
     /// No devices yet; Godot's default settings; an HTTP client with default timeouts.
@@ -49,63 +70,29 @@ impl Upnp {
         })
     }
 
-    /// Search on a blocking thread; new answers (one per LOCATION) arrive on the channel.
-    fn search(
-        &self,
-        options: &DiscoverOptions,
-    ) -> Result<mpsc::UnboundedReceiver<Result<Answer, Error>>, Error> {
+    /// Start a search; [`Answers::next`] yields each new LOCATION that passes the filter.
+    async fn search(&self, options: &DiscoverOptions) -> Result<Answers, Error> {
         let search = search_options(&self.settings, options)?;
-        let filter = options.device_filter.clone();
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::task::spawn_blocking(move || {
-            let searcher = match Searcher::start(&search) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = tx.send(Err(e.into()));
-                    return;
-                }
-            };
-            let mut searcher = searcher;
-            let mut seen: Vec<String> = Vec::new();
-            // Look up now and then whether the caller still listens: find_gateway stops
-            // early, and a runtime waits for its blocking tasks when it shuts down.
-            while !tx.is_closed() {
-                let answer = match searcher.next_within(std::time::Duration::from_millis(50)) {
-                    None => return,
-                    Some(Ok(None)) => continue,
-                    Some(Ok(Some(found))) => found,
-                    Some(Err(e)) => {
-                        let _ = tx.send(Err(e.into()));
-                        return;
-                    }
-                };
-                let location = answer.response.location.clone();
-                if !passes(&filter, &answer.response.search_target) || seen.contains(&location) {
-                    continue;
-                }
-                seen.push(location.clone());
-                let st = answer.response.search_target.to_string();
-                if tx.send(Ok((location, st, answer.from.ip()))).is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(rx)
+        Ok(Answers {
+            searcher: Searcher::start(&search).await?,
+            filter: options.device_filter.clone(),
+            seen: Vec::new(),
+        })
     }
 
     /// Godot's `discover`: clear the list, search for `options.timeout` ms, probe each
     /// answering device once. The number of devices found, or [`Error::NoDevices`].
     pub async fn discover(&mut self, options: &DiscoverOptions) -> Result<usize, Error> {
         self.devices.clear();
-        let mut answers = self.search(options)?;
-        let mut seen = Vec::new();
-        while let Some(answer) = answers.recv().await {
-            seen.push(answer?);
+        let mut answers = self.search(options).await?;
+        let mut found = Vec::new();
+        while let Some(answer) = answers.next().await {
+            found.push(answer?);
         }
-        if seen.is_empty() {
+        if found.is_empty() {
             return Err(Error::NoDevices);
         }
-        for (location, st, responder) in seen {
+        for (location, st, responder) in found {
             let device = probe(&self.client, Device::new(location, st), Some(responder)).await;
             self.devices.push(UpnpDevice {
                 device,
@@ -119,8 +106,8 @@ impl Upnp {
     /// gateway with a public address; at the deadline, the best found.
     pub async fn find_gateway(&mut self, options: &DiscoverOptions) -> Result<&UpnpDevice, Error> {
         self.devices.clear();
-        let mut answers = self.search(options)?;
-        while let Some(answer) = answers.recv().await {
+        let mut answers = self.search(options).await?;
+        while let Some(answer) = answers.next().await {
             let (location, st, responder) = answer?;
             let device = probe(&self.client, Device::new(location, st), Some(responder)).await;
             let done = device.is_valid_gateway() && device.is_behind_nat() == Some(false);

@@ -22,6 +22,8 @@ pub use crate::search::Response;
 
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 /// The local port a search socket binds to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -162,21 +164,7 @@ pub struct Searcher {
 impl Searcher {
     /// Open the socket and send the first round of M-SEARCHes.
     pub fn start(options: &SearchOptions) -> Result<Self, Error> {
-        if options.targets.is_empty() {
-            return Err(Error::NoTargets);
-        }
-        let socket = open_socket(options)?;
-        let destination = destination(options)?;
-        let mut request =
-            SearchRequest::new(options.targets.clone(), host(options), options.timeout);
-        request.sends = options.sends;
-        request.user_agent.clone_from(&options.user_agent);
-        request.mx = if options.destination.is_some() && options.mx.is_none() {
-            None
-        } else {
-            Some(options.mx.unwrap_or_else(|| default_mx(options.timeout)))
-        };
-        let state = Search::new(&request, Instant::now())?;
+        let (socket, destination, state) = prepare(options)?;
         let mut searcher = Searcher {
             socket,
             destination,
@@ -214,16 +202,10 @@ impl Searcher {
     }
 }
 
-impl Searcher {
-    /// Wait at most `max` for the next response: `None` when the search is over,
-    /// `Some(Ok(None))` when nothing arrived in time (the search goes on). For drivers that
-    /// must check something else now and then, such as whether anyone still listens.
-    pub fn next_within(&mut self, max: Duration) -> Option<Result<Option<Response>, Error>> {
-        self.step(Some(max))
-    }
+impl Iterator for Searcher {
+    type Item = Result<Response, Error>;
 
-    fn step(&mut self, max: Option<Duration>) -> Option<Result<Option<Response>, Error>> {
-        let started = Instant::now();
+    fn next(&mut self) -> Option<Self::Item> {
         loop {
             let now = Instant::now();
             if self.state.is_finished(now) {
@@ -234,19 +216,12 @@ impl Searcher {
             }
             // Wait no longer than the next send or the deadline; with neither representable,
             // wake up once a minute to check again.
-            let mut wait = self
+            let wait = self
                 .state
                 .poll_timeout()
                 .map_or(Duration::from_secs(60), |t| {
                     t.saturating_duration_since(now)
                 });
-            if let Some(max) = max {
-                let left = max.saturating_sub(now.saturating_duration_since(started));
-                if left.is_zero() {
-                    return Some(Ok(None));
-                }
-                wait = wait.min(left);
-            }
             if wait.is_zero() {
                 continue;
             }
@@ -257,7 +232,7 @@ impl Searcher {
                 Ok((len, from)) => {
                     let datagram = self.buf.get(..len).unwrap_or_default();
                     if let Ok(response) = self.state.handle(from, datagram, Instant::now()) {
-                        return Some(Ok(Some(response)));
+                        return Some(Ok(response));
                     }
                 }
                 Err(e) if is_transient(&e) => {}
@@ -267,21 +242,27 @@ impl Searcher {
     }
 }
 
-impl Iterator for Searcher {
-    type Item = Result<Response, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            match self.step(None)? {
-                Ok(Some(response)) => return Some(Ok(response)),
-                Ok(None) => {}
-                Err(e) => return Some(Err(e)),
-            }
-        }
+/// The configured socket, where to send, and the sans-I/O search: what every driver starts
+/// from.
+pub(crate) fn prepare(options: &SearchOptions) -> Result<(UdpSocket, SocketAddr, Search), Error> {
+    if options.targets.is_empty() {
+        return Err(Error::NoTargets);
     }
+    let socket = open_socket(options)?;
+    let destination = destination(options)?;
+    let mut request = SearchRequest::new(options.targets.clone(), host(options), options.timeout);
+    request.sends = options.sends;
+    request.user_agent.clone_from(&options.user_agent);
+    request.mx = if options.destination.is_some() && options.mx.is_none() {
+        None
+    } else {
+        Some(options.mx.unwrap_or_else(|| default_mx(options.timeout)))
+    };
+    let state = Search::new(&request, Instant::now())?;
+    Ok((socket, destination, state))
 }
 
-fn is_transient(e: &io::Error) -> bool {
+pub(crate) fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted

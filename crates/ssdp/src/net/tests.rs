@@ -166,27 +166,6 @@ fn nobody_answers_and_the_search_ends_at_its_deadline() {
 }
 
 #[test]
-fn next_within_returns_control_before_the_deadline() {
-    let silent = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let mut searcher = Searcher::start(&options(silent.local_addr().unwrap(), 300)).unwrap();
-    let deadline = searcher.deadline().unwrap();
-    // Nothing arrives: control comes back with no response while the search goes on...
-    assert!(matches!(
-        searcher.next_within(Duration::from_millis(10)),
-        Some(Ok(None))
-    ));
-    assert!(Instant::now() < deadline);
-    // ...until the deadline ends it.
-    let mut empty_returns = 0;
-    while let Some(step) = searcher.next_within(Duration::from_millis(20)) {
-        assert!(step.unwrap().is_none());
-        empty_returns += 1;
-    }
-    assert!(empty_returns >= 1);
-    assert!(Instant::now() >= deadline);
-}
-
-#[test]
 fn zero_and_huge_timeouts() {
     let silent = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let addr = silent.local_addr().unwrap();
@@ -264,4 +243,36 @@ fn multicast_interface_from_godot_strings() {
         "eth0".parse::<MulticastInterface>().unwrap(),
         MulticastInterface::Name("eth0".into())
     );
+}
+
+#[cfg(feature = "tokio")]
+mod async_searcher {
+    use std::net::Ipv4Addr;
+    use std::time::Instant;
+
+    use super::{options, responder, response};
+    use crate::net::tokio::Searcher;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_async_searcher_finds_the_same_and_ends_at_the_deadline() {
+        let (addr, handle) = responder(Ipv4Addr::LOCALHOST.into(), |m, sock, to| {
+            sock.send_to(b"junk", to).unwrap();
+            sock.send_to(
+                &response("http://127.0.0.1:5000/d.xml", &m.search_target),
+                to,
+            )
+            .unwrap();
+        });
+        let mut searcher = Searcher::start(&options(addr, 600)).await.unwrap();
+        let deadline = searcher.deadline().unwrap();
+        let mut found = Vec::new();
+        while let Some(response) = searcher.next().await {
+            found.push(response.unwrap());
+        }
+        assert!(Instant::now() >= deadline);
+        // Three sends, three identical answers and junk: one response.
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].response.location, "http://127.0.0.1:5000/d.xml");
+        assert_eq!(handle.join().unwrap().len(), 3);
+    }
 }

@@ -1,0 +1,89 @@
+//! The async searcher, for a tokio runtime (feature `tokio`): the same socket setup and the
+//! same sans-I/O [`Search`] as the blocking [`super::Searcher`], on a tokio socket.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::message::MAX_MESSAGE_SIZE;
+use crate::search::{Response, Search};
+
+use super::{SearchOptions, is_transient, prepare};
+
+/// A search in progress; [`Searcher::next`] yields responses until the deadline.
+#[derive(Debug)]
+pub struct Searcher {
+    socket: tokio::net::UdpSocket,
+    destination: SocketAddr,
+    state: Search,
+    buf: Box<[u8]>,
+}
+
+impl Searcher {
+    /// Open the socket and send the first round of M-SEARCHes. Must run inside a tokio
+    /// runtime.
+    pub async fn start(options: &SearchOptions) -> Result<Searcher, Error> {
+        let (socket, destination, state) = prepare(options)?;
+        socket
+            .set_nonblocking(true)
+            .map_err(Error::io("set non-blocking"))?;
+        let socket =
+            tokio::net::UdpSocket::from_std(socket).map_err(Error::io("register socket"))?;
+        let mut searcher = Searcher {
+            socket,
+            destination,
+            state,
+            buf: vec![0; MAX_MESSAGE_SIZE + 1].into_boxed_slice(),
+        };
+        searcher.transmit(Instant::now()).await?;
+        Ok(searcher)
+    }
+
+    /// When the search ends (`None`: too far to represent).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.state.deadline()
+    }
+
+    /// The next response; `None` once the deadline has passed.
+    pub async fn next(&mut self) -> Option<Result<Response, Error>> {
+        loop {
+            let now = Instant::now();
+            if self.state.is_finished(now) {
+                return None;
+            }
+            if let Err(e) = self.transmit(now).await {
+                return Some(Err(e));
+            }
+            let wait = self
+                .state
+                .poll_timeout()
+                .map_or(Duration::from_secs(60), |t| {
+                    t.saturating_duration_since(now)
+                });
+            if wait.is_zero() {
+                continue;
+            }
+            match tokio::time::timeout(wait, self.socket.recv_from(&mut self.buf)).await {
+                Err(_) => {}
+                Ok(Ok((len, from))) => {
+                    let datagram = self.buf.get(..len).unwrap_or_default();
+                    if let Ok(response) = self.state.handle(from, datagram, Instant::now()) {
+                        return Some(Ok(response));
+                    }
+                }
+                Ok(Err(e)) if is_transient(&e) => {}
+                Ok(Err(e)) => return Some(Err(Error::io("receive")(e))),
+            }
+        }
+    }
+
+    async fn transmit(&mut self, now: Instant) -> Result<(), Error> {
+        while let Some(datagram) = self.state.poll_transmit(now) {
+            self.socket
+                .send_to(datagram, self.destination)
+                .await
+                .map_err(Error::io("send M-SEARCH"))?;
+        }
+        Ok(())
+    }
+}
