@@ -16,7 +16,9 @@ use url::Url;
 use crate::device::{Device, Probe, ProbeStep, require_valid, select_gateway};
 use crate::discover::{DiscoverOptions, DiscoverSettings, passes, search_options};
 use crate::error::{Error, IgdStatus};
-use crate::mapping::{AddSequence, DeleteSequence, Granted, ListSequence, MappingRequest, Next};
+use crate::mapping::{
+    AddSequence, DeleteSequence, Granted, ListSequence, MappingRequest, Next, Sequence,
+};
 use crate::route::local_address_towards;
 
 #[cfg(test)]
@@ -233,26 +235,25 @@ impl UpnpDevice {
         let mapping = request.validate()?;
         let (url, service_type) = require_valid(&self.device)?;
         let our_addr = self.our_addr()?;
-        let mut sequence = AddSequence::new(&mapping, our_addr, service_type);
-        let mut next = sequence.start();
-        loop {
-            match next {
-                Next::Call(request) => next = sequence.handle(self.client.call(&url, &request)),
-                Next::Done(result) => return result,
-            }
-        }
+        let sequence = AddSequence::new(&mapping, our_addr, service_type);
+        self.run(&url, sequence)
     }
 
     /// Godot's `delete_port_mapping`.
     pub fn delete_port_mapping(&self, port: i64, proto: &str) -> Result<(), Error> {
         let sequence = DeleteSequence::new(port, proto, &self.device.igd_service_type)?;
         let (url, _) = require_valid(&self.device)?;
-        let mut sequence = sequence.client(self.our_addr()?);
+        let sequence = sequence.client(self.our_addr()?);
+        self.run(&url, sequence)
+    }
+
+    /// Run a sequence against the gateway's control URL to its end.
+    fn run<S: Sequence>(&self, url: &Url, mut sequence: S) -> Result<S::Output, Error> {
         let mut next = sequence.start();
         loop {
             match next {
                 Next::Call(request) => {
-                    next = sequence.handle(self.client.call(&url, &request));
+                    next = sequence.handle(self.client.call(url, &request));
                 }
                 Next::Done(result) => return result,
             }
@@ -269,16 +270,8 @@ impl UpnpDevice {
     /// Every mapping on the gateway (see [`ListSequence`]).
     pub fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {
         let (url, service_type) = require_valid(&self.device)?;
-        let mut sequence = ListSequence::new(service_type);
-        let mut next = sequence.start();
-        loop {
-            match next {
-                Next::Call(request) => {
-                    next = sequence.handle(self.client.call(&url, &request));
-                }
-                Next::Done(result) => return result,
-            }
-        }
+        let sequence = ListSequence::new(service_type);
+        self.run(&url, sequence)
     }
 }
 

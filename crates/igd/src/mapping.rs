@@ -154,6 +154,19 @@ pub enum Next<T> {
     Done(Result<T, Error>),
 }
 
+/// A conversation with a gateway, without I/O: a driver sends each request it is given and
+/// feeds back the outcome until it is done. Every driver runs every sequence the same way.
+pub trait Sequence {
+    /// What the sequence yields at the end.
+    type Output;
+
+    /// The first step.
+    fn start(&mut self) -> Next<Self::Output>;
+
+    /// Feed the outcome of the last request; get the next step.
+    fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<Self::Output>;
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AddState {
     Check,
@@ -189,52 +202,6 @@ impl AddSequence {
             lease_dropped: false,
             description_dropped: false,
             state: AddState::Check,
-        }
-    }
-
-    /// The first request.
-    pub fn start(&mut self) -> Next<Granted> {
-        self.state = AddState::Check;
-        Next::Call(self.lookup().request(&self.service_type))
-    }
-
-    /// Feed the outcome of the last request; get the next step.
-    pub fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<Granted> {
-        match self.state {
-            AddState::Check => match outcome.and_then(|r| self.lookup().output(&r)) {
-                Ok(existing) if !self.is_ours(&existing) => Next::Done(Err(Error::MappingTaken {
-                    internal_client: existing.internal_client,
-                    internal_port: existing.internal_port,
-                })),
-                // Ours already (we update it), or none (a fault, normally 714), or an answer
-                // we cannot read: go on and add; the router has the last word.
-                Ok(_) | Err(upnp_soap::Error::Fault(_)) => self.add(),
-                Err(e) if is_transport(&e) => Next::Done(Err(e.into())),
-                Err(_) => self.add(),
-            },
-            AddState::Add => match outcome {
-                Ok(_) => {
-                    self.state = AddState::ReadBack;
-                    Next::Call(self.lookup().request(&self.service_type))
-                }
-                Err(upnp_soap::Error::Fault(fault)) => match self.fallback(fault.code()) {
-                    true => self.add(),
-                    false => Next::Done(Err(upnp_soap::Error::Fault(fault).into())),
-                },
-                Err(e) => Next::Done(Err(e.into())),
-            },
-            AddState::ReadBack => {
-                let read = outcome
-                    .and_then(|r| self.lookup().output(&r))
-                    .ok()
-                    .filter(|m| self.is_ours(m));
-                Next::Done(Ok(Granted {
-                    read_back: read.is_some(),
-                    mapping: read.unwrap_or_else(|| self.sent.clone()),
-                    lease_dropped: self.lease_dropped,
-                    description_dropped: self.description_dropped,
-                }))
-            }
         }
     }
 
@@ -286,6 +253,56 @@ impl AddSequence {
     }
 }
 
+impl Sequence for AddSequence {
+    type Output = Granted;
+
+    /// The first request.
+    fn start(&mut self) -> Next<Self::Output> {
+        self.state = AddState::Check;
+        Next::Call(self.lookup().request(&self.service_type))
+    }
+
+    /// Feed the outcome of the last request; get the next step.
+    fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<Self::Output> {
+        match self.state {
+            AddState::Check => match outcome.and_then(|r| self.lookup().output(&r)) {
+                Ok(existing) if !self.is_ours(&existing) => Next::Done(Err(Error::MappingTaken {
+                    internal_client: existing.internal_client,
+                    internal_port: existing.internal_port,
+                })),
+                // Ours already (we update it), or none (a fault, normally 714), or an answer
+                // we cannot read: go on and add; the router has the last word.
+                Ok(_) | Err(upnp_soap::Error::Fault(_)) => self.add(),
+                Err(e) if is_transport(&e) => Next::Done(Err(e.into())),
+                Err(_) => self.add(),
+            },
+            AddState::Add => match outcome {
+                Ok(_) => {
+                    self.state = AddState::ReadBack;
+                    Next::Call(self.lookup().request(&self.service_type))
+                }
+                Err(upnp_soap::Error::Fault(fault)) => match self.fallback(fault.code()) {
+                    true => self.add(),
+                    false => Next::Done(Err(upnp_soap::Error::Fault(fault).into())),
+                },
+                Err(e) => Next::Done(Err(e.into())),
+            },
+            AddState::ReadBack => {
+                let read = outcome
+                    .and_then(|r| self.lookup().output(&r))
+                    .ok()
+                    .filter(|m| self.is_ours(m));
+                Next::Done(Ok(Granted {
+                    read_back: read.is_some(),
+                    mapping: read.unwrap_or_else(|| self.sent.clone()),
+                    lease_dropped: self.lease_dropped,
+                    description_dropped: self.description_dropped,
+                }))
+            }
+        }
+    }
+}
+
 /// The delete sequence: look at the port first, so that deleting a mapping that does not exist
 /// says so (miniupnpd answers such a delete with success) and another client's mapping is
 /// never removed (routers without a secure mode would), then delete.
@@ -315,9 +332,13 @@ impl DeleteSequence {
         self.our_addr = Some(our_addr);
         self
     }
+}
+
+impl Sequence for DeleteSequence {
+    type Output = ();
 
     /// The first request.
-    pub fn start(&mut self) -> Next<()> {
+    fn start(&mut self) -> Next<Self::Output> {
         self.deleting = false;
         Next::Call(
             GetSpecificPortMappingEntry {
@@ -330,7 +351,7 @@ impl DeleteSequence {
     }
 
     /// Feed the outcome of the last request; get the next step.
-    pub fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<()> {
+    fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<Self::Output> {
         if self.deleting {
             return Next::Done(outcome.map(drop).map_err(Error::from));
         }
@@ -409,11 +430,6 @@ impl ListSequence {
         }
     }
 
-    /// The first request.
-    pub fn start(&mut self) -> Next<Vec<PortMapping>> {
-        self.call()
-    }
-
     fn call(&self) -> Next<Vec<PortMapping>> {
         Next::Call(match self.state {
             ListState::Range(protocol) => range(protocol).request(&self.service_type),
@@ -422,12 +438,18 @@ impl ListSequence {
             }
         })
     }
+}
+
+impl Sequence for ListSequence {
+    type Output = Vec<PortMapping>;
+
+    /// The first request.
+    fn start(&mut self) -> Next<Self::Output> {
+        self.call()
+    }
 
     /// Feed the outcome of the last request; get the next step.
-    pub fn handle(
-        &mut self,
-        outcome: Result<ActionResponse, upnp_soap::Error>,
-    ) -> Next<Vec<PortMapping>> {
+    fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<Self::Output> {
         match self.state {
             ListState::Range(protocol) => {
                 match outcome.and_then(|r| range(protocol).output(&r)) {
