@@ -214,14 +214,7 @@ impl Iterator for Searcher {
             if let Err(e) = self.transmit(now) {
                 return Some(Err(e));
             }
-            // Wait no longer than the next send or the deadline; with neither representable,
-            // wake up once a minute to check again.
-            let wait = self
-                .state
-                .poll_timeout()
-                .map_or(Duration::from_secs(60), |t| {
-                    t.saturating_duration_since(now)
-                });
+            let wait = self.state.wait(now);
             if wait.is_zero() {
                 continue;
             }

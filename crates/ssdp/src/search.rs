@@ -183,6 +183,15 @@ impl Search {
         }
     }
 
+    /// How long a driver may wait for a datagram at `now` before calling in again: until
+    /// [`Search::poll_timeout`], or a minute when that is `None` (so a driver still looks at
+    /// the clock now and then). Zero means: call in now.
+    pub fn wait(&self, now: Instant) -> Duration {
+        self.poll_timeout().map_or(Duration::from_secs(60), |t| {
+            t.saturating_duration_since(now)
+        })
+    }
+
     /// Judge a datagram received at `now` from `from`.
     pub fn handle(
         &mut self,

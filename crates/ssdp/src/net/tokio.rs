@@ -2,7 +2,7 @@
 //! same sans-I/O [`Search`] as the blocking [`super::Searcher`], on a tokio socket.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::error::Error;
 use crate::message::MAX_MESSAGE_SIZE;
@@ -54,12 +54,7 @@ impl Searcher {
             if let Err(e) = self.transmit(now).await {
                 return Some(Err(e));
             }
-            let wait = self
-                .state
-                .poll_timeout()
-                .map_or(Duration::from_secs(60), |t| {
-                    t.saturating_duration_since(now)
-                });
+            let wait = self.state.wait(now);
             if wait.is_zero() {
                 continue;
             }

@@ -55,6 +55,31 @@ fn mx_follows_the_timeout_within_uda_bounds() {
 }
 
 #[test]
+fn wait_runs_to_the_next_event() {
+    let t0 = Instant::now();
+    let mut s = Search::new(&request(2000, 1), t0).unwrap();
+    // The first round is due now.
+    assert_eq!(s.wait(t0), Duration::ZERO);
+    due(&mut s, t0);
+    let wait = s.wait(t0);
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_secs(2),
+        "{wait:?}"
+    );
+    assert_eq!(Some(t0 + wait), s.poll_timeout());
+    // Past the deadline: call in now.
+    assert_eq!(s.wait(t0 + Duration::from_secs(3)), Duration::ZERO);
+    // A search without a representable deadline still waits for its next send.
+    let mut huge = Search::new(
+        &SearchRequest::new(vec![SearchTarget::All], IPV4_MULTICAST, Duration::MAX),
+        t0,
+    )
+    .unwrap();
+    due(&mut huge, t0);
+    assert_eq!(Some(t0 + huge.wait(t0)), huge.poll_timeout());
+}
+
+#[test]
 fn zero_one_and_huge_timeouts_do_not_panic() {
     let t0 = Instant::now();
     let mut zero = Search::new(&request(0, 1), t0).unwrap();
