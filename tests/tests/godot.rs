@@ -94,7 +94,7 @@ fn nft_rules(lab: &Lab) -> String {
 #[test]
 fn godots_example_forwards_real_traffic_and_cleans_up() {
     let lab = Lab::get();
-    let mut upnp = Upnp::new().unwrap();
+    let mut upnp = Upnp::new();
     let found = upnp.discover(&DiscoverOptions::default()).unwrap();
     assert!(found >= 1);
     let gateway = upnp.get_gateway().unwrap();
@@ -180,7 +180,7 @@ fn godots_example_forwards_real_traffic_and_cleans_up() {
 #[test]
 fn errors_have_godots_results() {
     let lab = Lab::get();
-    let mut upnp = Upnp::new().unwrap();
+    let mut upnp = Upnp::new();
     // Before discovery there is no gateway.
     assert_eq!(
         upnp.get_gateway().unwrap_err().result(),
@@ -342,7 +342,7 @@ fn a_port_held_by_another_client_is_left_alone() {
     });
     assert_eq!(post_from(&lab, other, &add), "HTTP/1.1 200 OK");
 
-    let upnp = Upnp::new().unwrap();
+    let upnp = Upnp::new();
     let gateway = upnp.device_at(&lab.description_url());
     assert!(gateway.is_valid_gateway());
     let err = gateway
@@ -375,7 +375,7 @@ fn a_port_held_by_another_client_is_left_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_async_driver_does_the_same() {
     let lab = Lab::get();
-    let mut upnp = igd::tokio::Upnp::new().unwrap();
+    let mut upnp = igd::tokio::Upnp::new();
     assert_eq!(upnp.discover(&DiscoverOptions::default()).await.unwrap(), 1);
     let gateway = upnp.get_gateway().unwrap();
     assert_eq!(gateway.igd_our_addr, lab.host_addr.to_string());
@@ -414,7 +414,7 @@ async fn the_async_driver_does_the_same() {
 #[test]
 fn discover_properties_ipv6_local_port_and_interface() {
     let lab = Lab::get();
-    let mut upnp = Upnp::new().unwrap();
+    let mut upnp = Upnp::new();
     upnp.settings.discover_ipv6 = true;
     upnp.settings.discover_multicast_if = lab.lan_if.clone();
     upnp.discover(&DiscoverOptions::default()).unwrap();
@@ -424,7 +424,7 @@ fn discover_properties_ipv6_local_port_and_interface() {
     assert_eq!(gateway.igd_our_addr, lab.host_addr6.to_string());
     assert_eq!(upnp.query_external_address().unwrap(), lab.wan_addr);
 
-    let mut upnp = Upnp::new().unwrap();
+    let mut upnp = Upnp::new();
     upnp.settings.discover_local_port = 1; // Godot: search from port 1900
     upnp.settings.discover_multicast_if = lab.host_addr.to_string();
     assert_eq!(upnp.discover(&DiscoverOptions::default()).unwrap(), 1);

@@ -17,7 +17,7 @@ struct Gateway {
 }
 
 fn gateway(lab: &Lab) -> Gateway {
-    let client = Client::new(&Config::default()).unwrap();
+    let client = Client::new(&Config::default());
     let location = Url::parse(&lab.description_url()).unwrap();
     endpoint::check(&location, Some(lab.router_addr.into())).unwrap();
     let description =
@@ -258,7 +258,7 @@ fn igd2_actions() {
 #[tokio::test(flavor = "current_thread")]
 async fn the_async_client_talks_to_the_router_too() {
     let lab = Lab::get();
-    let client = upnp_soap::tokio::Client::new(&Config::default()).unwrap();
+    let client = upnp_soap::tokio::Client::new(&Config::default());
     let location = Url::parse(&lab.description_url()).unwrap();
     let description =
         DeviceDescription::parse(&client.get_description(&location).await.unwrap()).unwrap();

@@ -33,19 +33,25 @@ pub struct Upnp {
     client: Client,
 }
 
+impl Default for Upnp {
+    fn default() -> Upnp {
+        Upnp::new()
+    }
+}
+
 impl Upnp {
     /// No devices yet; Godot's default settings; an HTTP client with default timeouts.
-    pub fn new() -> Result<Upnp, Error> {
+    pub fn new() -> Upnp {
         Upnp::with_config(&Config::default())
     }
 
     /// Like [`Upnp::new`], with these HTTP settings.
-    pub fn with_config(config: &Config) -> Result<Upnp, Error> {
-        Ok(Upnp {
+    pub fn with_config(config: &Config) -> Upnp {
+        Upnp {
             settings: DiscoverSettings::default(),
             devices: Vec::new(),
-            client: Client::new(config)?,
-        })
+            client: Client::new(config),
+        }
     }
 
     /// Godot's `discover`: clear the list, search for `options.timeout` ms, fetch each

@@ -209,12 +209,8 @@ impl Error {
                 Some(code) => result_of_code(code),
                 None => UpnpResult::UnknownError,
             },
-            Error::Soap(
-                Soap::Status { .. }
-                | Soap::Timeout
-                | Soap::Transport(_)
-                | Soap::ForbiddenUrl { .. },
-            ) => UpnpResult::HttpError,
+            Error::Soap(soap) if soap.is_network() || soap.is_bad_http() => UpnpResult::HttpError,
+            Error::Soap(Soap::ForbiddenUrl { .. }) => UpnpResult::HttpError,
             Error::Soap(Soap::InvalidName { .. } | Soap::Unencodable { .. }) => {
                 UpnpResult::InvalidParam
             }

@@ -19,7 +19,7 @@
 //! use igd::blocking::Upnp;
 //! use igd::{DiscoverOptions, MappingRequest};
 //!
-//! let mut upnp = Upnp::new()?;
+//! let mut upnp = Upnp::new();
 //! upnp.discover(&DiscoverOptions::default())?;
 //! let gateway = upnp.get_gateway()?; // says why when there is none
 //! println!("external address: {}", gateway.query_external_address()?);

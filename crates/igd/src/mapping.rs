@@ -457,7 +457,7 @@ impl Sequence for ListSequence {
                     // 730: none in the range (miniupnpd answers an empty list instead).
                     Err(upnp_soap::Error::Fault(f))
                         if f.code() == Some(ErrorCode::PortMappingNotFound) => {}
-                    Err(e @ (upnp_soap::Error::Timeout | upnp_soap::Error::Transport(_))) => {
+                    Err(e) if e.is_network() => {
                         return Next::Done(Err(e.into()));
                     }
                     // Refused, too large, unreadable: walk the table instead.
@@ -508,13 +508,7 @@ fn range(protocol: Protocol) -> GetListOfPortMappings {
 
 /// Whether a SOAP-layer error is about getting there at all (not about the answer).
 pub(crate) fn is_transport(error: &upnp_soap::Error) -> bool {
-    matches!(
-        error,
-        upnp_soap::Error::Timeout
-            | upnp_soap::Error::Transport(_)
-            | upnp_soap::Error::Status { .. }
-            | upnp_soap::Error::ForbiddenUrl { .. }
-            | upnp_soap::Error::BodyTooLarge { .. }
-            | upnp_soap::Error::Truncated { .. }
-    )
+    error.is_network()
+        || error.is_bad_http()
+        || matches!(error, upnp_soap::Error::ForbiddenUrl { .. })
 }

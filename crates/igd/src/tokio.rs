@@ -57,19 +57,25 @@ impl Answers {
     }
 }
 
+impl Default for Upnp {
+    fn default() -> Upnp {
+        Upnp::new()
+    }
+}
+
 impl Upnp {
     /// No devices yet; Godot's default settings; an HTTP client with default timeouts.
-    pub fn new() -> Result<Upnp, Error> {
+    pub fn new() -> Upnp {
         Upnp::with_config(&Config::default())
     }
 
     /// Like [`Upnp::new`], with these HTTP settings.
-    pub fn with_config(config: &Config) -> Result<Upnp, Error> {
-        Ok(Upnp {
+    pub fn with_config(config: &Config) -> Upnp {
+        Upnp {
             settings: DiscoverSettings::default(),
             devices: Vec::new(),
-            client: Client::new(config)?,
-        })
+            client: Client::new(config),
+        }
     }
 
     /// Start a search; [`Answers::next`] yields each new LOCATION that passes the filter.

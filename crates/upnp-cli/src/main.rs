@@ -114,7 +114,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), Error> {
-    let mut upnp = Upnp::new()?;
+    let mut upnp = Upnp::new();
     upnp.settings.discover_ipv6 = cli.ipv6;
     upnp.settings.discover_multicast_if = cli.interface.clone().unwrap_or_default();
     let options = DiscoverOptions {

@@ -1,43 +1,44 @@
-//! The blocking HTTP exchange (reqwest's blocking client).
+//! The blocking HTTP exchange, over `std::net::TcpStream`: the [`Exchange`] machine's loop.
 //!
-//! Do not use it from inside an async runtime: reqwest's blocking client runs a runtime of
-//! its own. Use [`crate::tokio`] there.
+//! It owns no runtime and no thread (but one that resolves a host name, so that resolving
+//! too has a deadline), so it may be called anywhere, from inside an async runtime too (it
+//! blocks that thread for the exchange, at most `Config::timeout`).
 
-use std::io::Read;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
-use url::Url;
+use url::{Host, Url};
 
 use crate::actions::Action;
-use crate::driver::{self as http, Capped};
+use crate::driver::{self, MAX_RESOLVED};
 use crate::envelope::{ActionRequest, ActionResponse};
 use crate::error::Error;
-use crate::http::{Config, DESCRIPTION_BODY_LIMIT, SOAP_BODY_LIMIT};
+use crate::http::{Config, DESCRIPTION_BODY_LIMIT, Exchange, Request, Response, SOAP_BODY_LIMIT};
 
 #[cfg(test)]
 mod tests;
 
-/// An HTTP/1.1 client set up for a LAN protocol: no proxy, no redirects, timeouts, capped
-/// bodies, one connection per exchange. Cheap to clone; share one.
-#[derive(Clone, Debug)]
+/// An HTTP/1.1 client for a LAN protocol: no proxy, no redirects, one deadline per exchange,
+/// capped bodies, one connection per exchange. Cheap to clone.
+#[derive(Clone, Debug, Default)]
 pub struct Client {
-    inner: reqwest::blocking::Client,
+    config: Config,
 }
 
 impl Client {
     /// A client with these settings.
-    pub fn new(config: &Config) -> Result<Client, Error> {
-        let inner = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .pool_max_idle_per_host(0)
-            .http1_only()
-            .http1_title_case_headers()
-            .user_agent(config.user_agent.clone())
-            .build()
-            .map_err(http::transport)?;
-        Ok(Client { inner })
+    pub fn new(config: &Config) -> Client {
+        Client {
+            config: config.clone(),
+        }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// GET a description or SCPD: the body of a 200 answer, at most 256 KiB.
@@ -47,30 +48,14 @@ impl Client {
 
     /// GET `url`: the body of a 200 answer, at most `limit` bytes.
     pub fn get(&self, url: &Url, limit: usize) -> Result<Vec<u8>, Error> {
-        let response = self
-            .inner
-            .get(url.clone())
-            .header("Connection", "close")
-            .send()
-            .map_err(http::transport)?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(Error::Status { status });
-        }
-        read_body(response, limit)
+        let request = Request::get(url, &self.config.user_agent)?;
+        driver::described(self.exchange(&request, limit)?)
     }
 
     /// POST an action and read its answer: the response, or [`Error::Fault`].
     pub fn call(&self, url: &Url, request: &ActionRequest) -> Result<ActionResponse, Error> {
-        let body = request.encode()?;
-        let mut builder = self.inner.post(url.clone());
-        for (name, value) in http::action_headers(request.soap_action()?) {
-            builder = builder.header(name, value);
-        }
-        let response = builder.body(body).send().map_err(http::transport)?;
-        let status = response.status().as_u16();
-        let body = read_body(response, SOAP_BODY_LIMIT)?;
-        http::interpret(status, &body, &request.action)
+        let http = Request::action(url, &self.config.user_agent, request)?;
+        driver::interpret(&self.exchange(&http, SOAP_BODY_LIMIT)?, &request.action)
     }
 
     /// Call a typed action on `service_type` at `url`.
@@ -83,29 +68,71 @@ impl Client {
         let response = self.call(url, &action.request(service_type))?;
         action.output(&response)
     }
-}
 
-fn read_body(mut response: reqwest::blocking::Response, limit: usize) -> Result<Vec<u8>, Error> {
-    let mut body = Capped::new(limit, response.content_length())?;
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = match response.read(&mut chunk) {
-            Ok(0) => return body.finish(),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(Error::Timeout),
-            Err(e) => {
-                return Err(
-                    match e
-                        .get_ref()
-                        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
-                    {
-                        Some(inner) if inner.is_timeout() => Error::Timeout,
-                        _ => Error::Transport(Box::new(e)),
-                    },
-                );
+    /// One exchange: `request` sent on a new connection, its response read (body at most
+    /// `body_limit` bytes), all within `Config::timeout`.
+    pub fn exchange(&self, request: &Request, body_limit: usize) -> Result<Response, Error> {
+        let mut exchange = Exchange::new(request, body_limit, &self.config, Instant::now());
+        let left = exchange.remaining(Instant::now())?;
+        let addresses =
+            resolve(request.host(), request.port(), left).map_err(|e| exchange.failed(e))?;
+        exchange.resolved(addresses)?;
+        let mut stream = loop {
+            let (address, within) = exchange.poll_connect(Instant::now())?;
+            match TcpStream::connect_timeout(&address, within) {
+                Ok(stream) => break stream,
+                Err(e) => exchange.connect_failed(e),
             }
         };
-        body.push(chunk.get(..n).unwrap_or_default())?;
+        exchange.connected();
+        while !exchange.to_send().is_empty() {
+            let left = exchange.remaining(Instant::now())?;
+            match stream
+                .set_write_timeout(Some(left))
+                .and_then(|()| stream.write(exchange.to_send()))
+            {
+                Ok(0) => return Err(exchange.failed(io::ErrorKind::WriteZero.into())),
+                Ok(n) => exchange.sent(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(exchange.failed(e)),
+            }
+        }
+        let mut buf = [0u8; 8192];
+        loop {
+            let left = exchange.remaining(Instant::now())?;
+            match stream
+                .set_read_timeout(Some(left))
+                .and_then(|()| stream.read(&mut buf))
+            {
+                Ok(0) => return exchange.finish(),
+                Ok(n) => {
+                    if exchange.received(buf.get(..n).unwrap_or_default())? {
+                        return exchange.finish();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(exchange.failed(e)),
+            }
+        }
     }
+}
+
+/// The host's addresses. A name is resolved on a thread of its own so that the wait has a
+/// deadline (the system resolver has none); a resolver that hangs is left to finish alone.
+fn resolve(host: &Host<String>, port: u16, within: Duration) -> io::Result<Vec<SocketAddr>> {
+    if let Some(address) = driver::literal(host, port) {
+        return Ok(vec![address]);
+    }
+    let name = host.to_string();
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name("upnp-resolve".into())
+        .spawn(move || {
+            let found = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|all| all.take(MAX_RESOLVED).collect());
+            let _ = tx.send(found);
+        })?;
+    rx.recv_timeout(within)
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }

@@ -1,5 +1,9 @@
 //! The one error type of this crate.
 
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use crate::fault::SoapFault;
 
 /// Everything that can go wrong building a request, reading an answer, or exchanging them.
@@ -80,37 +84,173 @@ pub enum Error {
         reason: &'static str,
     },
     /// The HTTP status is neither a success nor a SOAP fault.
-    #[cfg(feature = "http")]
     #[error("HTTP status {status}")]
     Status {
         /// The status code.
         status: u16,
     },
+    /// The response's status line and headers are larger than the cap.
+    #[error("HTTP response head exceeds the {limit}-byte limit")]
+    HeadTooLarge {
+        /// The cap in force.
+        limit: usize,
+    },
     /// The body is larger than the cap for its kind.
-    #[cfg(feature = "http")]
     #[error("HTTP body exceeds the {limit}-byte limit")]
     BodyTooLarge {
         /// The cap in force.
         limit: usize,
     },
-    /// The body ended before the length its Content-Length announced.
-    #[cfg(feature = "http")]
-    #[error("HTTP body truncated: {received} of {expected} bytes")]
+    /// The response is not well-formed HTTP/1.x, or frames its body in a way we refuse.
+    #[error("invalid HTTP response: {0}")]
+    Framing(#[from] Framing),
+    /// The connection closed before the response was complete (a body shorter than its
+    /// Content-Length, a chunked body without its last chunk, no response at all).
+    #[error("the connection closed {stage}")]
     Truncated {
-        /// The announced length.
-        expected: u64,
-        /// What arrived.
-        received: u64,
+        /// Where the exchange was.
+        stage: Stage,
     },
-    /// The exchange did not finish within its timeout (connecting or as a whole).
-    #[cfg(feature = "http")]
-    #[error("HTTP exchange timed out")]
-    Timeout,
-    /// Connecting, sending or receiving failed (refused connection, reset, malformed HTTP,
-    /// a body cut short).
-    #[cfg(feature = "http")]
-    #[error("HTTP exchange failed: {0}")]
-    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The exchange did not finish within its deadline (or a connection attempt within its
+    /// own). Nothing received extends a deadline.
+    #[error("timed out after {} {stage}", Seconds(*after))]
+    Timeout {
+        /// The deadline that ran out, counted from its start.
+        after: Duration,
+        /// Where the exchange was.
+        stage: Stage,
+    },
+    /// Resolving, connecting, sending or receiving failed (connection refused, reset, no
+    /// route, a host name with no address).
+    #[error("{source} {stage}")]
+    Io {
+        /// Where the exchange was.
+        stage: Stage,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Whether the exchange itself failed (timed out, refused, reset, cut short), so no
+    /// answer was read to judge. Retrying, or another route, may succeed.
+    pub fn is_network(&self) -> bool {
+        matches!(
+            self,
+            Error::Timeout { .. } | Error::Io { .. } | Error::Truncated { .. }
+        )
+    }
+
+    /// Whether the device's HTTP answer was unusable as HTTP: a status that is neither a
+    /// success nor a fault, or a response refused for its size or its framing.
+    pub fn is_bad_http(&self) -> bool {
+        matches!(
+            self,
+            Error::Status { .. }
+                | Error::HeadTooLarge { .. }
+                | Error::BodyTooLarge { .. }
+                | Error::Framing(_)
+        )
+    }
+}
+
+/// Where an HTTP exchange was when it failed: said in its error.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Resolving the URL's host name.
+    Resolving,
+    /// Opening the TCP connection.
+    Connecting {
+        /// The address tried.
+        to: SocketAddr,
+    },
+    /// Writing the request.
+    Sending,
+    /// Reading the status line and the headers.
+    ReadingHead,
+    /// Reading the body.
+    ReadingBody {
+        /// Bytes of the body received so far.
+        received: u64,
+        /// The length the response announced (Content-Length), if it did.
+        expected: Option<u64>,
+    },
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::Resolving => f.write_str("while resolving the host name"),
+            Stage::Connecting { to } => write!(f, "while connecting to {to}"),
+            Stage::Sending => f.write_str("while sending the request"),
+            Stage::ReadingHead => f.write_str("while reading the response head"),
+            Stage::ReadingBody {
+                received,
+                expected: Some(expected),
+            } => write!(f, "while reading the body ({received} of {expected} bytes)"),
+            Stage::ReadingBody { received, .. } => {
+                write!(f, "while reading the body ({received} bytes)")
+            }
+        }
+    }
+}
+
+/// What is wrong with an HTTP response's head or with how it frames its body. Ambiguous
+/// framing is refused rather than guessed (the way request smuggling starts).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Framing {
+    /// The status line or a header is not HTTP/1.x (the parser's reason).
+    #[error("malformed response head ({0})")]
+    MalformedHead(&'static str),
+    /// A Content-Length that is not a decimal number.
+    #[error("invalid Content-Length")]
+    InvalidContentLength,
+    /// Several Content-Length values that differ.
+    #[error("conflicting Content-Length values")]
+    ConflictingContentLength,
+    /// Both Transfer-Encoding and Content-Length.
+    #[error("both Transfer-Encoding and Content-Length")]
+    LengthWithTransferEncoding,
+    /// A transfer coding other than `chunked` (we ask for none).
+    #[error("unsupported transfer coding {0:?}")]
+    UnsupportedTransferCoding(String),
+    /// A chunk-size line that is not a hexadecimal size (or one too large for 64 bits).
+    #[error("invalid chunk size")]
+    InvalidChunkSize,
+    /// A chunk-size line (with its extensions) longer than the cap.
+    #[error("chunk size line longer than {0} bytes")]
+    ChunkLineTooLong(usize),
+    /// Chunk data not followed by CRLF.
+    #[error("chunk data not followed by CRLF")]
+    MissingChunkEnd,
+    /// The trailer section after the last chunk is malformed.
+    #[error("malformed trailer section")]
+    MalformedTrailers,
+    /// More interim (1xx) responses than the cap.
+    #[error("more than {0} interim (1xx) responses")]
+    TooManyInterimResponses(usize),
+    /// A protocol switch (101) we never asked for.
+    #[error("unrequested protocol switch (101)")]
+    UnexpectedUpgrade,
+}
+
+/// A duration as people read it: `10 s`, `1.5 s`, `300 ms`.
+struct Seconds(Duration);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms < 1000 {
+            write!(f, "{ms} ms")
+        } else if ms % 1000 == 0 {
+            write!(f, "{} s", ms / 1000)
+        } else {
+            write!(f, "{:.1} s", self.0.as_secs_f64())
+        }
+    }
 }
 
 /// The longest piece of received text an error repeats.

@@ -1,7 +1,46 @@
-//! The settings and limits of the HTTP exchange, shared by the `blocking` and `tokio`
-//! clients. No I/O here.
+//! HTTP/1.1 for a UPnP control point, sans I/O: the request encoder, the response decoder and
+//! the exchange machine that both drivers ([`crate::blocking`], [`crate::tokio`]) run. No
+//! socket and no clock here: bytes in, values out, `now` passed in.
+//!
+//! A control point only ever speaks plain HTTP/1.1 to a device on its own link: no TLS, no
+//! proxy, no redirects (a 3xx is an answer, never followed), no HTTP/2, one request per
+//! connection (`Connection: close`: many routers mishandle kept-alive connections). So every
+//! byte on the wire is decided here:
+//!
+//! - [`Request`]: `GET` for descriptions, `POST` for actions, with the headers routers
+//!   expect spelled exactly so (`SOAPAction`, not `Soapaction`).
+//! - [`ResponseDecoder`]: fed bytes as they arrive; the head parsed by `httparse`, the body
+//!   framed by Content-Length, chunked transfer coding or the connection's close, every size
+//!   capped (head, chunk-size line, body), ambiguous framing refused with
+//!   [`Framing`](crate::error::Framing).
+//! - [`Exchange`]: one request and its response under one deadline, from the first connection
+//!   attempt to the body's last byte, that nothing received can extend; a failed connection
+//!   attempt is retried once within it, never after a byte of the request was sent.
+//!
+//! ```
+//! use upnp_soap::http::{Request, ResponseDecoder};
+//!
+//! let url = url::Url::parse("http://192.168.1.1:5000/rootDesc.xml").unwrap();
+//! let request = Request::get(&url, "linux UPnP/1.1 example/1")?;
+//! assert!(request.encode().starts_with(b"GET /rootDesc.xml HTTP/1.1\r\nHost: 192.168.1.1:5000\r\n"));
+//!
+//! let mut decoder = ResponseDecoder::new(1024);
+//! assert!(!decoder.push(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")?);
+//! assert!(decoder.push(b"lo\r\n0\r\n\r\n")?);
+//! let response = decoder.finish()?;
+//! assert_eq!((response.status, &response.body[..]), (200, &b"hello"[..]));
+//! # Ok::<(), upnp_soap::Error>(())
+//! ```
 
 use std::time::Duration;
+
+mod exchange;
+mod request;
+mod response;
+
+pub use exchange::Exchange;
+pub use request::{Method, Request};
+pub use response::{HEAD_LIMIT, Response, ResponseDecoder};
 
 /// Largest SOAP response body we read.
 pub const SOAP_BODY_LIMIT: usize = 64 * 1024;
@@ -11,16 +50,19 @@ pub const DESCRIPTION_BODY_LIMIT: usize = 256 * 1024;
 /// Settings of an HTTP client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The longest wait for the TCP connection.
+    /// The longest wait for one TCP connection attempt (one attempt is retried, within
+    /// `timeout`).
     pub connect_timeout: Duration,
-    /// The longest a whole exchange may take, from connecting to the body's last byte.
+    /// The longest a whole exchange may take, from resolving and connecting to the body's
+    /// last byte.
     pub timeout: Duration,
-    /// The User-Agent header.
+    /// The User-Agent header (UPnP Device Architecture: `OS/version UPnP/1.1
+    /// product/version`).
     pub user_agent: String,
 }
 
 impl Default for Config {
-    /// 3 s to connect, 10 s in all, a User-Agent naming this library.
+    /// 3 s per connection attempt, 10 s in all, a User-Agent naming this library.
     fn default() -> Config {
         Config {
             connect_timeout: Duration::from_secs(3),
@@ -34,6 +76,11 @@ impl Default for Config {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
 
 #[cfg(test)]
 #[cfg(any(feature = "blocking", feature = "tokio"))]

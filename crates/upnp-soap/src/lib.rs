@@ -11,9 +11,11 @@
 //! - [`port_list`]: the listing document of IGDv2's `GetListOfPortMappings`.
 //! - [`endpoint`]: which URLs received from the network may be contacted at all.
 //!
-//! The exchange sits on top, behind features: [`blocking::Client`] (feature `blocking`, on
-//! by default) and [`tokio::Client`] (feature `tokio`), both reqwest set up for a LAN
-//! protocol (no proxy, no redirects, timeouts, capped bodies).
+//! The exchange sits on top, behind features: [`http`] (feature `http`), HTTP/1.1 sans I/O
+//! (the request encoder, the response decoder, the exchange machine with its one deadline),
+//! and its two drivers, [`blocking::Client`] over `std::net` (feature `blocking`, on by
+//! default) and [`tokio::Client`] over tokio's sockets (feature `tokio`). No other HTTP stack:
+//! every byte on the wire is decided in [`http`].
 //!
 //! Building a request and reading the answer, with no network:
 //!
@@ -55,7 +57,7 @@
 pub mod actions;
 #[cfg(feature = "blocking")]
 pub mod blocking;
-#[cfg(any(feature = "blocking", feature = "tokio"))]
+#[cfg(feature = "http")]
 mod driver;
 pub mod endpoint;
 pub mod envelope;
@@ -69,5 +71,5 @@ pub mod tokio;
 
 pub use actions::{Action, PortMapping, Protocol};
 pub use envelope::{ActionRequest, ActionResponse, Reply};
-pub use error::Error;
+pub use error::{Error, Framing, Stage};
 pub use fault::{ErrorCode, SoapFault, UpnpError};

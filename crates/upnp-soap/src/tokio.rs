@@ -1,38 +1,41 @@
-//! The async HTTP exchange, for a tokio runtime (feature `tokio`).
+//! The async HTTP exchange, over `tokio::net::TcpStream` (feature `tokio`): the [`Exchange`]
+//! machine's loop. It needs a tokio runtime with I/O and time enabled.
 
+use std::io;
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
 use url::Url;
 
 use crate::actions::Action;
-use crate::driver::{self as http, Capped};
+use crate::driver::{self, MAX_RESOLVED};
 use crate::envelope::{ActionRequest, ActionResponse};
 use crate::error::Error;
-use crate::http::{Config, DESCRIPTION_BODY_LIMIT, SOAP_BODY_LIMIT};
+use crate::http::{Config, DESCRIPTION_BODY_LIMIT, Exchange, Request, Response, SOAP_BODY_LIMIT};
 
 #[cfg(test)]
 mod tests;
 
-/// An async HTTP/1.1 client set up for a LAN protocol: no proxy, no redirects, timeouts,
-/// capped bodies, one connection per exchange. Cheap to clone; share one.
-#[derive(Clone, Debug)]
+/// An async HTTP/1.1 client for a LAN protocol: no proxy, no redirects, one deadline per
+/// exchange, capped bodies, one connection per exchange. Cheap to clone.
+#[derive(Clone, Debug, Default)]
 pub struct Client {
-    inner: reqwest::Client,
+    config: Config,
 }
 
 impl Client {
     /// A client with these settings.
-    pub fn new(config: &Config) -> Result<Client, Error> {
-        let inner = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .pool_max_idle_per_host(0)
-            .http1_only()
-            .http1_title_case_headers()
-            .user_agent(config.user_agent.clone())
-            .build()
-            .map_err(http::transport)?;
-        Ok(Client { inner })
+    pub fn new(config: &Config) -> Client {
+        Client {
+            config: config.clone(),
+        }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// GET a description or SCPD: the body of a 200 answer, at most 256 KiB.
@@ -42,31 +45,15 @@ impl Client {
 
     /// GET `url`: the body of a 200 answer, at most `limit` bytes.
     pub async fn get(&self, url: &Url, limit: usize) -> Result<Vec<u8>, Error> {
-        let response = self
-            .inner
-            .get(url.clone())
-            .header("Connection", "close")
-            .send()
-            .await
-            .map_err(http::transport)?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(Error::Status { status });
-        }
-        read_body(response, limit).await
+        let request = Request::get(url, &self.config.user_agent)?;
+        driver::described(self.exchange(&request, limit).await?)
     }
 
     /// POST an action and read its answer: the response, or [`Error::Fault`].
     pub async fn call(&self, url: &Url, request: &ActionRequest) -> Result<ActionResponse, Error> {
-        let body = request.encode()?;
-        let mut builder = self.inner.post(url.clone());
-        for (name, value) in http::action_headers(request.soap_action()?) {
-            builder = builder.header(name, value);
-        }
-        let response = builder.body(body).send().await.map_err(http::transport)?;
-        let status = response.status().as_u16();
-        let body = read_body(response, SOAP_BODY_LIMIT).await?;
-        http::interpret(status, &body, &request.action)
+        let http = Request::action(url, &self.config.user_agent, request)?;
+        let response = self.exchange(&http, SOAP_BODY_LIMIT).await?;
+        driver::interpret(&response, &request.action)
     }
 
     /// Call a typed action on `service_type` at `url`.
@@ -79,12 +66,56 @@ impl Client {
         let response = self.call(url, &action.request(service_type)).await?;
         action.output(&response)
     }
-}
 
-async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, Error> {
-    let mut body = Capped::new(limit, response.content_length())?;
-    while let Some(chunk) = response.chunk().await.map_err(http::transport)? {
-        body.push(&chunk)?;
+    /// One exchange: `request` sent on a new connection, its response read (body at most
+    /// `body_limit` bytes), all within `Config::timeout`. Dropping the future closes the
+    /// connection.
+    pub async fn exchange(&self, request: &Request, body_limit: usize) -> Result<Response, Error> {
+        let mut exchange = Exchange::new(request, body_limit, &self.config, Instant::now());
+        let addresses = match driver::literal(request.host(), request.port()) {
+            Some(address) => vec![address],
+            None => {
+                let name = request.host().to_string();
+                let lookup = tokio::net::lookup_host((name.as_str(), request.port()));
+                match timeout(exchange.remaining(Instant::now())?, lookup).await {
+                    Ok(Ok(found)) => found.take(MAX_RESOLVED).collect(),
+                    Ok(Err(e)) => return Err(exchange.failed(e)),
+                    Err(_) => return Err(exchange.timed_out()),
+                }
+            }
+        };
+        exchange.resolved(addresses)?;
+        let mut stream = loop {
+            let (address, within) = exchange.poll_connect(Instant::now())?;
+            match timeout(within, TcpStream::connect(address)).await {
+                Ok(Ok(stream)) => break stream,
+                Ok(Err(e)) => exchange.connect_failed(e),
+                Err(_) => exchange.connect_failed(io::ErrorKind::TimedOut.into()),
+            }
+        };
+        exchange.connected();
+        while !exchange.to_send().is_empty() {
+            let left = exchange.remaining(Instant::now())?;
+            match timeout(left, stream.write(exchange.to_send())).await {
+                Ok(Ok(0)) => return Err(exchange.failed(io::ErrorKind::WriteZero.into())),
+                Ok(Ok(n)) => exchange.sent(n),
+                Ok(Err(e)) => return Err(exchange.failed(e)),
+                Err(_) => return Err(exchange.timed_out()),
+            }
+        }
+        let mut buf = [0u8; 8192];
+        loop {
+            let left = exchange.remaining(Instant::now())?;
+            match timeout(left, stream.read(&mut buf)).await {
+                Ok(Ok(0)) => return exchange.finish(),
+                Ok(Ok(n)) => {
+                    if exchange.received(buf.get(..n).unwrap_or_default())? {
+                        return exchange.finish();
+                    }
+                }
+                Ok(Err(e)) => return Err(exchange.failed(e)),
+                Err(_) => return Err(exchange.timed_out()),
+            }
+        }
     }
-    body.finish()
 }

@@ -91,7 +91,7 @@ fn main() {
     }
 
     // 2. Per action, in process.
-    let client = Client::new(&Config::default()).unwrap();
+    let client = Client::new(&Config::default());
     let control = Url::parse(&format!(
         "http://{}:{}/ctl/IPConn",
         lab.router_addr, lab.http_port
@@ -154,7 +154,7 @@ fn main() {
 
     // The facade: add_port_mapping makes three exchanges (look, add, read back) and
     // delete_port_mapping two (look, delete), on purpose.
-    let upnp = igd::blocking::Upnp::new().unwrap();
+    let upnp = igd::blocking::Upnp::new();
     let gateway = upnp.device_at(&lab.description_url());
     let request = igd::MappingRequest::new(7602);
     row(

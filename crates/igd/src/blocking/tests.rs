@@ -2,7 +2,7 @@ use super::*;
 use crate::error::UpnpResult;
 
 fn device(url: &str, status: IgdStatus, external: Option<&str>) -> UpnpDevice {
-    let client = Client::new(&Config::default()).unwrap();
+    let client = Client::new(&Config::default());
     UpnpDevice::new(
         Device {
             igd_status: status,
@@ -18,7 +18,7 @@ fn device(url: &str, status: IgdStatus, external: Option<&str>) -> UpnpDevice {
 
 #[test]
 fn the_device_list_is_godots() {
-    let mut upnp = Upnp::new().unwrap();
+    let mut upnp = Upnp::new();
     assert_eq!(upnp.settings, DiscoverSettings::default());
     assert_eq!(upnp.get_device_count(), 0);
     assert_eq!(
@@ -69,7 +69,7 @@ fn the_device_list_is_godots() {
 
 #[test]
 fn without_a_valid_gateway_every_call_says_why() {
-    let mut upnp = Upnp::new().unwrap();
+    let mut upnp = Upnp::new();
     upnp.add_device(device("http://10.0.0.1", IgdStatus::Disconnected, None));
     upnp.add_device(device("http://10.0.0.2", IgdStatus::UnknownDevice, None));
     match upnp.get_gateway() {
@@ -139,7 +139,7 @@ fn without_a_valid_gateway_every_call_says_why() {
 
 #[test]
 fn discover_validates_before_searching() {
-    let mut upnp = Upnp::new().unwrap();
+    let mut upnp = Upnp::new();
     let bad = |timeout, ttl| DiscoverOptions {
         timeout,
         ttl,

@@ -141,7 +141,7 @@ fn what_is_wrong_with_a_device_is_its_status() {
     let mut probe = probe_of(LOCATION);
     probe.start();
     call(probe.fetched(Ok(fixture("miniupnpd-v2-rootDesc.xml"))));
-    let device = done(probe.answered(Err(upnp_soap::Error::Timeout)));
+    let device = done(probe.answered(Err(timeout())));
     assert_eq!(device.igd_status, IgdStatus::InvalidControl);
     // A description URL we refuse to contact.
     for location in [
@@ -198,4 +198,12 @@ fn the_best_gateway_is_public_then_behind_nat_then_the_rest() {
     assert_eq!(best_gateway(&devices[..2]), Some(1));
     assert_eq!(best_gateway(&devices[..1]), None);
     assert_eq!(best_gateway(&[]), None);
+}
+
+/// An exchange that timed out waiting for the answer.
+fn timeout() -> upnp_soap::Error {
+    upnp_soap::Error::Timeout {
+        after: std::time::Duration::from_secs(10),
+        stage: upnp_soap::Stage::ReadingHead,
+    }
 }

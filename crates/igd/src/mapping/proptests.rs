@@ -56,7 +56,7 @@ impl Answer {
                 ErrorCode::from(code),
                 "",
             ))),
-            Answer::Timeout => Err(upnp_soap::Error::Timeout),
+            Answer::Timeout => Err(timeout()),
         }
     }
 }
@@ -131,5 +131,13 @@ proptest! {
             }
             next = sequence.handle(outcome);
         }
+    }
+}
+
+/// An exchange that timed out waiting for the answer.
+fn timeout() -> upnp_soap::Error {
+    upnp_soap::Error::Timeout {
+        after: std::time::Duration::from_secs(10),
+        stage: upnp_soap::Stage::ReadingHead,
     }
 }

@@ -301,7 +301,7 @@ fn other_refusals_end_the_sequence_with_their_result() {
     let mapping = MappingRequest::new(7777).validate().unwrap();
     let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
     call(sequence.start());
-    let err = done(sequence.handle(Err(upnp_soap::Error::Timeout))).unwrap_err();
+    let err = done(sequence.handle(Err(timeout()))).unwrap_err();
     assert_eq!(err.result(), UpnpResult::HttpError);
 }
 
@@ -449,6 +449,14 @@ fn a_v1_gateway_or_a_refused_range_walks_the_generic_table() {
     // A gateway that cannot be reached: the error.
     let mut list = ListSequence::new(WANIP2);
     list.start();
-    let err = list_done(list.handle(Err(upnp_soap::Error::Timeout))).unwrap_err();
+    let err = list_done(list.handle(Err(timeout()))).unwrap_err();
     assert_eq!(err.result(), UpnpResult::HttpError);
+}
+
+/// An exchange that timed out waiting for the answer.
+fn timeout() -> upnp_soap::Error {
+    upnp_soap::Error::Timeout {
+        after: std::time::Duration::from_secs(10),
+        stage: upnp_soap::Stage::ReadingHead,
+    }
 }
