@@ -5,9 +5,12 @@
 //! fails the test unless the process really is inside the lab's LAN namespace: the suite's
 //! multicast must never reach the machine's own network.
 
+use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::MetadataExt;
-use std::process::Command;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// The lab, as `cargo xtask lab` describes it in `IGD_LAB_*` variables.
 #[derive(Clone, Debug)]
@@ -16,6 +19,10 @@ pub struct Lab {
     pub prefix: String,
     /// The LAN host's interface (`lan0`).
     pub lan_if: String,
+    /// The router's namespace.
+    pub rtr_ns: String,
+    /// The router's LAN interface (`rlan0`).
+    pub router_lan_if: String,
     /// The LAN host's address.
     pub host_addr: Ipv4Addr,
     /// The LAN host's IPv6 address (a ULA).
@@ -66,6 +73,8 @@ impl Lab {
         Lab {
             prefix: var("IGD_LAB_PREFIX"),
             lan_if: var("IGD_LAB_LAN_IF"),
+            rtr_ns: var("IGD_LAB_RTR_NS"),
+            router_lan_if: var("IGD_LAB_ROUTER_LAN_IF"),
             host_addr: parsed("IGD_LAB_HOST_ADDR"),
             host_addr6: parsed("IGD_LAB_HOST_ADDR6"),
             router_addr: parsed("IGD_LAB_ROUTER_ADDR"),
@@ -105,5 +114,61 @@ impl Lab {
             .output()
             .expect("run upnpc");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// tcpdump on the router's LAN interface, capturing what reaches miniupnpd's HTTP port.
+pub struct Capture {
+    child: Child,
+    file: PathBuf,
+}
+
+impl Lab {
+    /// Start capturing, on the router's side, the TCP payloads sent to miniupnpd's HTTP
+    /// port (as text, `tcpdump -A`); returns once tcpdump listens.
+    pub fn capture_http(&self) -> Capture {
+        let file = std::env::temp_dir().join(format!("igd-lab-capture-{}.txt", std::process::id()));
+        let out = std::fs::File::create(&file).expect("create the capture file");
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.rtr_ns,
+                "tcpdump",
+                "-i",
+                &self.router_lan_if,
+            ])
+            .args(["-l", "-U", "-A", "-s", "0", "-n"])
+            .arg(format!("tcp dst port {}", self.http_port))
+            .stdout(out)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run tcpdump in the router's namespace");
+        let stderr = child.stderr.take().expect("tcpdump's stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("listening on") => break,
+                Some(Ok(_)) => {}
+                _ => panic!("tcpdump did not start"),
+            }
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        Capture { child, file }
+    }
+}
+
+impl Capture {
+    /// Stop capturing; what was captured.
+    pub fn stop(mut self) -> String {
+        // Let the last packets be written, then stop tcpdump politely so it flushes.
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let text = std::fs::read_to_string(&self.file).expect("read the capture");
+        let _ = std::fs::remove_file(&self.file);
+        text
     }
 }

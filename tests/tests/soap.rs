@@ -273,3 +273,49 @@ async fn the_async_client_talks_to_the_router_too() {
         .unwrap();
     assert_eq!(ip, Some(lab.wan_addr.into()));
 }
+
+/// Routers match `SOAPAction` case-sensitively (a Linksys WRT120N answers `Soapaction` with
+/// 501): what reaches the router, from both clients and from igd's facade, spells it so.
+#[test]
+fn requests_reach_the_router_with_soapaction_spelled_exactly_so() {
+    let lab = Lab::get();
+    let capture = lab.capture_http();
+    let gw = gateway(&lab);
+    gw.client
+        .perform(&gw.control, &gw.service_type, &GetExternalIpAddress)
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(upnp_soap::tokio::Client::new(&Config::default()).perform(
+            &gw.control,
+            &gw.service_type,
+            &GetStatusInfo,
+        ))
+        .unwrap();
+    let device = igd::blocking::Upnp::new().device_at(&lab.description_url());
+    assert!(device.is_valid_gateway());
+    let text = capture.stop();
+
+    let service = &gw.service_type;
+    for action in ["GetExternalIPAddress", "GetStatusInfo"] {
+        let header = format!("SOAPAction: \"{service}#{action}\"");
+        assert!(
+            text.contains(&header),
+            "no {header} in the capture:\n{text}"
+        );
+    }
+    let spelled: Vec<&str> = text
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("soapaction:"))
+        .collect();
+    assert!(spelled.len() >= 4, "{spelled:?}");
+    assert!(
+        spelled.iter().all(|l| l.starts_with("SOAPAction: \"")),
+        "{spelled:?}"
+    );
+    assert!(text.contains(&format!("Host: {}:{}", lab.router_addr, lab.http_port)));
+    assert!(text.contains("GET /rootDesc.xml HTTP/1.1"));
+}

@@ -39,6 +39,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("nftables", "nft"),
     ("miniupnpd-nftables", "miniupnpd"),
     ("miniupnpc", "upnpc"),
+    // The lab suite captures our requests on the router's side.
+    ("tcpdump", "tcpdump"),
 ];
 
 /// Which IGD description miniupnpd serves.
@@ -131,6 +133,7 @@ impl Lab {
             ("IGD_LAB_RTR_NS", self.rtr()),
             ("IGD_LAB_ISP_NS", self.isp()),
             ("IGD_LAB_LAN_IF", LAN_IF.to_owned()),
+            ("IGD_LAB_ROUTER_LAN_IF", ROUTER_LAN_IF.to_owned()),
             ("IGD_LAB_HOST_ADDR", HOST_ADDR.to_owned()),
             ("IGD_LAB_HOST_ADDR6", HOST_ADDR6.to_owned()),
             ("IGD_LAB_ROUTER_ADDR", ROUTER_ADDR.to_owned()),

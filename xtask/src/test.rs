@@ -1,7 +1,8 @@
 //! `cargo xtask test`: everything CI checks, in order, stopping at the first failure.
 //!
 //! 1. `cargo fmt --check`;
-//! 2. clippy with `-D warnings`;
+//! 2. clippy with `-D warnings`, with all features and with each layer's least features;
+//!    `igd --no-default-features` checked to pull no socket, HTTP or runtime crate;
 //! 3. every unit, property and doc test of the workspace;
 //! 4. the fuzz targets built and their seeds replayed;
 //! 5. the lab suite: the `lab-tests` binaries run on the lab's LAN host against miniupnpd,
@@ -37,6 +38,18 @@ pub fn run(args: &[&str]) -> Result {
             "warnings",
         ]))
     })?;
+    step("feature sets: each layer alone, clippy-clean", || {
+        FEATURE_SETS.iter().try_for_each(|set| {
+            let mut args = vec!["clippy"];
+            args.extend_from_slice(set);
+            args.extend_from_slice(&["--all-targets", "--", "-D", "warnings"]);
+            cmd::run(&mut cargo(&args))
+        })
+    })?;
+    step(
+        "the pure core pulls no socket, HTTP or runtime crate",
+        pure_core,
+    )?;
     step("unit, property and doc tests", || {
         cmd::run(&mut cargo(&[
             "test",
@@ -75,6 +88,58 @@ pub fn run(args: &[&str]) -> Result {
         eprintln!("miniupnpd log: {}", lab.log_file().display());
     }
     result
+}
+
+/// Feature sets built besides `--all-features`: each crate with the least it can have, and
+/// each driver alone.
+const FEATURE_SETS: &[&[&str]] = &[
+    &["-p", "ssdp", "--no-default-features"],
+    &["-p", "upnp-soap", "--no-default-features"],
+    &[
+        "-p",
+        "upnp-soap",
+        "--no-default-features",
+        "--features",
+        "http",
+    ],
+    &[
+        "-p",
+        "upnp-soap",
+        "--no-default-features",
+        "--features",
+        "tokio",
+    ],
+    &["-p", "igd", "--no-default-features"],
+    &["-p", "igd", "--no-default-features", "--features", "tokio"],
+];
+
+/// Crates that would mean I/O in `igd --no-default-features`.
+const NOT_IN_THE_CORE: &[&str] = &[
+    "socket2", "if-addrs", "httparse", "bytes", "tokio", "mio", "hyper", "reqwest", "h2",
+];
+
+/// `igd` without its drivers depends on no socket, HTTP or runtime crate.
+fn pure_core() -> Result {
+    let tree = cmd::output(&mut cargo(&[
+        "tree",
+        "-p",
+        "igd",
+        "--no-default-features",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ]))?;
+    let found: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| NOT_IN_THE_CORE.contains(name))
+        .collect();
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("igd --no-default-features depends on {found:?}"))
+    }
 }
 
 fn cargo(args: &[&str]) -> Command {

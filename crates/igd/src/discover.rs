@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ssdp::SearchTarget;
-use ssdp::net::{LocalPort, MulticastInterface, SearchOptions};
+use ssdp::{LocalPort, MulticastInterface, SearchOptions};
 
 use crate::error::Error;
 

@@ -102,6 +102,7 @@ pub(crate) fn echo(value: &str) -> String {
 }
 
 impl Error {
+    #[cfg_attr(not(feature = "net"), allow(dead_code))]
     pub(crate) fn io(context: &'static str) -> impl FnOnce(io::Error) -> Error {
         move |source| Error::Io { context, source }
     }

@@ -5,7 +5,7 @@
 //! - [`message`] and [`search`] are pure: they turn values into datagrams and datagrams into
 //!   values, and decide when to send and what to keep. They open no socket and read no clock
 //!   (the caller passes `now`), so any I/O stack can drive them and tests need no network.
-//! - [`net`] is the I/O: a blocking [`net::Searcher`] on a socket2 UDP socket, with everything
+//! - `net` (feature `net`, on by default) is the I/O: a blocking `net::Searcher` on a socket2 UDP socket, with everything
 //!   Godot's `UPNP.discover()` exposes (timeout, TTL, IPv4 or IPv6, local port, multicast
 //!   interface) and one overall deadline that no datagram can extend.
 //!
@@ -43,7 +43,9 @@
 
 pub mod error;
 pub mod message;
+#[cfg(feature = "net")]
 pub mod net;
+pub mod options;
 pub mod search;
 
 pub use error::Error;
@@ -51,3 +53,4 @@ pub use message::{
     Header, IPV4_MULTICAST, IPV6_LINK_LOCAL, IPV6_SITE_LOCAL, MAX_MESSAGE_SIZE, MSearch, Message,
     Notify, NotifyKind, SSDP_PORT, SearchResponse, SearchTarget, UPNP_DOMAIN, UrnType,
 };
+pub use options::{Ipv6Scope, LocalPort, MulticastInterface, SearchOptions};

@@ -4,150 +4,25 @@
 //! responses as they arrive, until one overall deadline. Stop iterating as soon as you have
 //! what you need; dropping the searcher closes the socket.
 
-use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::Error;
 use crate::message::{
-    IPV4_MULTICAST, IPV6_LINK_LOCAL, IPV6_SITE_LOCAL, MAX_MESSAGE_SIZE, SSDP_PORT, SearchTarget,
+    IPV4_MULTICAST, IPV6_LINK_LOCAL, IPV6_SITE_LOCAL, MAX_MESSAGE_SIZE, SSDP_PORT,
 };
-use crate::search::{Search, SearchRequest, default_mx, default_user_agent};
+use crate::search::{Search, SearchRequest, default_mx};
 
+pub use crate::options::{Ipv6Scope, LocalPort, MulticastInterface, SearchOptions};
 pub use crate::search::Response;
 
 #[cfg(test)]
 mod tests;
 #[cfg(feature = "tokio")]
 pub mod tokio;
-
-/// The local port a search socket binds to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum LocalPort {
-    /// Any free port, chosen by the system (Godot's `discover_local_port = 0`).
-    #[default]
-    Any,
-    /// The SSDP port 1900, shared with other SSDP sockets (Godot's `discover_local_port = 1`,
-    /// miniupnpc's `UPNP_LOCAL_PORT_SAME`). Some devices only answer to port 1900.
-    Ssdp,
-    /// This port.
-    Port(u16),
-}
-
-impl From<u16> for LocalPort {
-    /// Godot's and miniupnpc's numbering: 0 is any port, 1 is the SSDP port, others are
-    /// themselves.
-    fn from(port: u16) -> Self {
-        match port {
-            0 => LocalPort::Any,
-            1 => LocalPort::Ssdp,
-            p => LocalPort::Port(p),
-        }
-    }
-}
-
-impl LocalPort {
-    fn number(self) -> u16 {
-        match self {
-            LocalPort::Any => 0,
-            LocalPort::Ssdp => SSDP_PORT,
-            LocalPort::Port(p) => p,
-        }
-    }
-}
-
-/// The interface multicast searches go out of.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum MulticastInterface {
-    /// The interface that holds this address.
-    Addr(IpAddr),
-    /// The interface with this name (`eth0`).
-    Name(String),
-    /// The interface with this index.
-    Index(u32),
-}
-
-impl FromStr for MulticastInterface {
-    type Err = std::convert::Infallible;
-
-    /// An address if it parses as one, else a name (Godot's `discover_multicast_if`).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.parse::<IpAddr>() {
-            Ok(addr) => MulticastInterface::Addr(addr),
-            Err(_) => MulticastInterface::Name(s.to_owned()),
-        })
-    }
-}
-
-impl fmt::Display for MulticastInterface {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MulticastInterface::Addr(a) => a.fmt(f),
-            MulticastInterface::Name(n) => f.write_str(n),
-            MulticastInterface::Index(i) => write!(f, "#{i}"),
-        }
-    }
-}
-
-/// Which IPv6 multicast group to search (UDA: link-local `FF02::C` or site-local `FF05::C`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Ipv6Scope {
-    /// `[FF02::C]:1900`.
-    #[default]
-    LinkLocal,
-    /// `[FF05::C]:1900`.
-    SiteLocal,
-}
-
-/// Everything a search needs. `Default` gives Godot's `discover()` defaults.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SearchOptions {
-    /// What to search for; one M-SEARCH per target.
-    pub targets: Vec<SearchTarget>,
-    /// The whole search's duration (Godot: 2000 ms).
-    pub timeout: Duration,
-    /// Multicast TTL (IPv4) or hop limit (IPv6) (Godot: 2).
-    pub ttl: u32,
-    /// Search over IPv6 instead of IPv4.
-    pub ipv6: bool,
-    /// The IPv6 multicast group.
-    pub ipv6_scope: Ipv6Scope,
-    /// The local port.
-    pub local_port: LocalPort,
-    /// The interface to search from; `None` lets the routing table choose.
-    pub interface: Option<MulticastInterface>,
-    /// Send the M-SEARCHes to this address instead of the multicast group: a unicast search
-    /// of one known device (UDA 1.1).
-    pub destination: Option<SocketAddr>,
-    /// How many times each M-SEARCH is sent.
-    pub sends: u8,
-    /// The `MX` header; `None` derives it from the timeout.
-    pub mx: Option<u8>,
-    /// The `USER-AGENT` header.
-    pub user_agent: Option<String>,
-}
-
-impl Default for SearchOptions {
-    fn default() -> Self {
-        SearchOptions {
-            targets: vec![SearchTarget::device("InternetGatewayDevice", 1)],
-            timeout: Duration::from_millis(2000),
-            ttl: 2,
-            ipv6: false,
-            ipv6_scope: Ipv6Scope::LinkLocal,
-            local_port: LocalPort::Any,
-            interface: None,
-            destination: None,
-            sends: 3,
-            mx: None,
-            user_agent: Some(default_user_agent()),
-        }
-    }
-}
 
 /// A running search: an iterator of responses that ends at the deadline.
 ///

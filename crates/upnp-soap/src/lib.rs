@@ -57,7 +57,7 @@
 pub mod actions;
 #[cfg(feature = "blocking")]
 pub mod blocking;
-#[cfg(feature = "http")]
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 mod driver;
 pub mod endpoint;
 pub mod envelope;

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::message::{MSearch, SearchResponse};
+use crate::message::{MSearch, SearchResponse, SearchTarget};
 
 const IGD1: fn() -> SearchTarget = || SearchTarget::device("InternetGatewayDevice", 1);
 

@@ -1,1 +1,348 @@
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
+use url::Url;
+
+use super::*;
+use crate::actions::{Action, GetExternalIpAddress};
+use crate::error::{Error, Framing, Stage};
+
+const AGENT: &str = "Linux/6.1 UPnP/1.1 igd-rs-test/1";
+
+fn decode(raw: &[u8], limit: usize) -> Result<Response, Error> {
+    let mut decoder = ResponseDecoder::new(limit);
+    decoder.push(raw)?;
+    decoder.finish()
+}
+
+fn url(text: &str) -> Url {
+    Url::parse(text).unwrap()
+}
+
+#[test]
+fn a_get_is_exactly_what_we_decide() {
+    let request = Request::get(&url("http://192.168.1.1:5000/rootDesc.xml"), AGENT).unwrap();
+    assert_eq!(
+        request.encode(),
+        format!(
+            "GET /rootDesc.xml HTTP/1.1\r\nHost: 192.168.1.1:5000\r\nUser-Agent: {AGENT}\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .as_bytes()
+    );
+    assert_eq!(request.method(), Method::Get);
+    assert_eq!(request.port(), 5000);
+}
+
+#[test]
+fn hosts_are_written_as_browsers_and_miniupnpc_write_them() {
+    for (url_text, host) in [
+        ("http://192.168.1.1/d.xml", "192.168.1.1"),
+        ("http://192.168.1.1:80/d.xml", "192.168.1.1"),
+        ("http://[fd77::1]:5000/d.xml", "[fd77::1]:5000"),
+        ("http://router.lan:49152/d.xml?a=b#frag", "router.lan:49152"),
+    ] {
+        let bytes = Request::get(&url(url_text), AGENT).unwrap().encode();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(
+            text.contains(&format!("\r\nHost: {host}\r\n")),
+            "{url_text}: {text}"
+        );
+        assert!(!text.contains("frag"), "{text}");
+    }
+}
+
+#[test]
+fn an_action_post_spells_soapaction_as_the_device_architecture_does() {
+    let service = "urn:schemas-upnp-org:service:WANIPConnection:1";
+    let action = GetExternalIpAddress.request(service);
+    let request = Request::action(&url("http://10.0.0.1:1780/ctl/IPConn"), AGENT, &action).unwrap();
+    let body = action.encode().unwrap();
+    assert_eq!(
+        String::from_utf8(request.encode().to_vec()).unwrap(),
+        format!(
+            "POST /ctl/IPConn HTTP/1.1\r\nHost: 10.0.0.1:1780\r\nUser-Agent: {AGENT}\r\n\
+             Content-Type: text/xml; charset=\"utf-8\"\r\n\
+             SOAPAction: \"{service}#GetExternalIPAddress\"\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+    );
+}
+
+#[test]
+fn requests_that_cannot_be_written_safely_are_refused() {
+    assert!(matches!(
+        Request::get(&url("https://10.0.0.1/"), AGENT),
+        Err(Error::ForbiddenUrl {
+            reason: "not http",
+            ..
+        })
+    ));
+    assert!(matches!(
+        Request::get(&url("http://10.0.0.1/"), "agent\r\nX-Injected: 1"),
+        Err(Error::InvalidName {
+            what: "User-Agent",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn responses_decode_by_each_framing() {
+    let by_length = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\nhello";
+    let response = decode(by_length, 64).unwrap();
+    assert_eq!((response.status, &response.reason[..]), (200, "OK"));
+    assert_eq!(response.body, &b"hello"[..]);
+    assert_eq!(response.header("server"), Some(&b"x"[..]));
+    assert_eq!(
+        response.header("content-length"),
+        None,
+        "framing headers are consumed"
+    );
+
+    let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;ext=1\r\nhe\r\n3\r\nllo\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    assert_eq!(decode(chunked, 64).unwrap().body, &b"hello"[..]);
+
+    let http10 = b"HTTP/1.0 200 OK\r\n\r\nhello";
+    let response = decode(http10, 64).unwrap();
+    assert_eq!((response.version, &response.body[..]), (0, &b"hello"[..]));
+
+    // No reason phrase, bare LF line endings, a folded header: real routers' habits.
+    let quirky = b"HTTP/1.1 200\nContent-Length: 2\nX-Long: a\n b\n\nok";
+    let response = decode(quirky, 64).unwrap();
+    assert_eq!((response.status, &response.body[..]), (200, &b"ok"[..]));
+
+    // 204 and 304 have no body whatever they announce; neither has Content-Length: 0.
+    for raw in [
+        &b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"[..],
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"[..],
+    ] {
+        let mut decoder = ResponseDecoder::new(64);
+        assert!(
+            decoder.push(raw).unwrap(),
+            "complete without the connection's end"
+        );
+        assert!(decoder.finish().unwrap().body.is_empty());
+    }
+}
+
+#[test]
+fn a_complete_response_needs_no_close_and_ignores_what_follows() {
+    let mut decoder = ResponseDecoder::new(64);
+    assert!(
+        !decoder
+            .push(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel")
+            .unwrap()
+    );
+    assert!(!decoder.is_complete());
+    assert!(decoder.push(b"lo and more").unwrap());
+    assert!(decoder.is_complete());
+    assert!(decoder.push(b"garbage").unwrap());
+    assert_eq!(decoder.finish().unwrap().body, &b"hello"[..]);
+}
+
+#[test]
+fn equal_content_lengths_are_one() {
+    let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\nContent-Length: 2\r\n\r\nok";
+    assert_eq!(decode(raw, 64).unwrap().body, &b"ok"[..]);
+    for bad in ["-1", "0x10", "", "1 2", "+5"] {
+        let raw = format!("HTTP/1.1 200 OK\r\nContent-Length: {bad}\r\n\r\nok");
+        assert!(
+            matches!(
+                decode(raw.as_bytes(), 64),
+                Err(Error::Framing(Framing::InvalidContentLength))
+            ),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn a_truncated_response_says_how_far_it_got() {
+    let stages = [
+        (&b""[..], Stage::ReadingHead),
+        (&b"HTTP/1.1 200 OK\r\nContent-"[..], Stage::ReadingHead),
+        (
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"[..],
+            Stage::ReadingBody {
+                received: 3,
+                expected: Some(10),
+            },
+        ),
+        (
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"[..],
+            Stage::ReadingBody {
+                received: 2,
+                expected: None,
+            },
+        ),
+    ];
+    for (raw, stage) in stages {
+        assert!(
+            matches!(decode(raw, 64), Err(Error::Truncated { stage: s }) if s == stage),
+            "{:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    // The last chunk seen, only the final CRLF missing: the body is whole.
+    let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n";
+    assert_eq!(decode(raw, 64).unwrap().body, &b"ok"[..]);
+}
+
+#[test]
+fn a_trickled_head_is_not_parsed_again_for_each_byte_and_still_decodes() {
+    let raw = Response::new(200, "OK", &b"<root/>"[..])
+        .with_header("Server", b"miniupnpd")
+        .encode();
+    let mut decoder = ResponseDecoder::new(64);
+    let mut complete = false;
+    for byte in raw.iter() {
+        complete = decoder.push(&[*byte]).unwrap();
+    }
+    assert!(complete);
+    assert_eq!(decoder.finish().unwrap().body, &b"<root/>"[..]);
+}
+
+#[test]
+fn a_large_push_is_taken_in_pieces_and_capped() {
+    // 10 MB pushed at once: refused at the head limit, never buffered whole.
+    let mut flood = b"HTTP/1.1 200 OK\r\n".to_vec();
+    flood.extend(std::iter::repeat_n(b'a', 10_000_000));
+    let mut decoder = ResponseDecoder::new(64);
+    assert!(matches!(
+        decoder.push(&flood),
+        Err(Error::HeadTooLarge { limit: HEAD_LIMIT })
+    ));
+}
+
+fn exchange(config: &Config, now: Instant) -> Exchange {
+    let request = Request::get(&url("http://192.168.1.1:5000/d.xml"), AGENT).unwrap();
+    Exchange::new(&request, 1024, config, now)
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn a_failed_connection_is_retried_once_within_the_deadline() {
+    let config = Config::default();
+    let start = Instant::now();
+    let mut ex = exchange(&config, start);
+    ex.resolved([addr("192.168.1.1:5000")]).unwrap();
+    let (first, within) = ex.poll_connect(start).unwrap();
+    assert_eq!(
+        (first, within),
+        (addr("192.168.1.1:5000"), config.connect_timeout)
+    );
+    ex.connect_failed(io::ErrorKind::TimedOut.into());
+    // 9 s into a 10 s exchange: the retry gets what is left, not a whole connect timeout.
+    let later = start + Duration::from_secs(9);
+    let (again, within) = ex.poll_connect(later).unwrap();
+    assert_eq!((again, within), (first, Duration::from_secs(1)));
+    ex.connect_failed(io::ErrorKind::ConnectionRefused.into());
+    let error = ex.poll_connect(later).unwrap_err();
+    assert!(
+        matches!(&error, Error::Io { stage: Stage::Connecting { to }, source }
+            if *to == first && source.kind() == io::ErrorKind::ConnectionRefused),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn several_addresses_are_each_tried_once_and_at_most_four() {
+    let now = Instant::now();
+    let mut ex = exchange(&Config::default(), now);
+    let many: Vec<SocketAddr> = (1..=6).map(|i| addr(&format!("10.0.0.{i}:80"))).collect();
+    ex.resolved(many.clone()).unwrap();
+    let mut tried = Vec::new();
+    while let Ok((address, _)) = ex.poll_connect(now) {
+        tried.push(address);
+        ex.connect_failed(io::ErrorKind::ConnectionRefused.into());
+    }
+    assert_eq!(tried, many[..4]);
+    assert!(matches!(
+        exchange(&Config::default(), now).resolved([]),
+        Err(Error::Io {
+            stage: Stage::Resolving,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn no_retry_once_a_byte_was_sent_and_no_time_after_the_deadline() {
+    let config = Config::default();
+    let start = Instant::now();
+    let mut ex = exchange(&config, start);
+    ex.resolved([addr("192.168.1.1:5000")]).unwrap();
+    ex.poll_connect(start).unwrap();
+    ex.connected();
+    assert!(ex.to_send().starts_with(b"GET /d.xml HTTP/1.1\r\n"));
+    ex.sent(3);
+    assert_eq!(ex.stage(), Stage::Sending);
+    let reset = ex.failed(io::ErrorKind::ConnectionReset.into());
+    assert!(matches!(
+        reset,
+        Error::Io {
+            stage: Stage::Sending,
+            ..
+        }
+    ));
+    let left = ex.to_send().len();
+    ex.sent(left);
+    assert!(ex.to_send().is_empty());
+    assert!(
+        !ex.received(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+            .unwrap()
+    );
+    let end = start + config.timeout;
+    assert_eq!(
+        ex.remaining(end).unwrap_err().to_string(),
+        "timed out after 10 s while reading the body (2 of 4 bytes)"
+    );
+    assert!(ex.remaining(end - Duration::from_millis(1)).is_ok());
+    // A socket timeout (set from `remaining`) is the same timeout.
+    assert!(matches!(
+        ex.failed(io::ErrorKind::WouldBlock.into()),
+        Error::Timeout { .. }
+    ));
+}
+
+fn capture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn miniupnpds_responses_decode_whole_and_byte_by_byte() {
+    for (name, status, starts) in [
+        ("miniupnpd-2.3.1-http-rootDesc.raw", 200, "<?xml"),
+        (
+            "miniupnpd-2.3.1-http-GetExternalIPAddress.raw",
+            200,
+            "<?xml",
+        ),
+        ("miniupnpd-2.3.1-http-fault-401.raw", 500, "<s:Envelope"),
+        ("miniupnpd-2.3.1-http-404.raw", 404, "<HTML>"),
+    ] {
+        let raw = capture(name);
+        let whole = decode(&raw, DESCRIPTION_BODY_LIMIT).unwrap();
+        assert_eq!(whole.status, status, "{name}");
+        assert!(whole.body.starts_with(starts.as_bytes()), "{name}");
+        assert_eq!(
+            whole.header("ext"),
+            Some(&b""[..]),
+            "{name}: an empty header is kept"
+        );
+        let mut decoder = ResponseDecoder::new(DESCRIPTION_BODY_LIMIT);
+        let complete = raw.iter().any(|b| decoder.push(&[*b]).unwrap());
+        assert!(
+            complete,
+            "{name}: complete by Content-Length, before the close"
+        );
+        assert_eq!(decoder.finish().unwrap(), whole, "{name}");
+    }
+}
