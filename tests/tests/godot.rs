@@ -140,8 +140,10 @@ fn godots_example_forwards_real_traffic_and_cleans_up() {
         lab.host_addr.to_string()
     );
     assert_eq!(tcp_granted.mapping.description, "igd-rs lab");
-    // miniupnpd 2.3.1 turns a permanent request into a one-week lease; we report it.
-    assert_eq!(udp_granted.mapping.lease_duration, 604_800);
+    // miniupnpd 2.3.1 turns a permanent request into a one-week lease; we report it. The
+    // read-back gives what remains of it, a second less when a second boundary passed.
+    let lease = udp_granted.mapping.lease_duration;
+    assert!((604_790..=604_800).contains(&lease), "{lease}");
 
     let listed = lab.upnpc(&["-u", &lab.description_url(), "-l"]);
     assert!(listed.contains("UDP  7777->192.168.77.10:7777"), "{listed}");

@@ -1,6 +1,9 @@
 //! `cargo xtask bench`: the lab benchmark. Builds `tests/src/bin/lab-bench.rs` and the `upnp`
 //! CLI in release mode, brings the lab up (miniupnpd in IGDv2 mode), and runs the benchmark on
-//! the LAN host; it prints a Markdown table (see the README).
+//! the LAN host; it prints a Markdown table (see the README), then the CLI's footprint: its
+//! stripped size and its clean release build time.
+
+use std::time::Instant;
 
 use crate::cmd::{self, Result};
 use crate::lab::{Igd, Lab};
@@ -43,5 +46,49 @@ pub fn run(args: &[&str]) -> Result {
     if !keep_lab {
         lab.down()?;
     }
-    result
+    result?;
+    footprint(&cargo, &upnp)
+}
+
+/// The CLI's stripped size and its clean release build time (all dependencies compiled,
+/// none downloaded: the registry cache is warmed first), printed as rows of the table.
+fn footprint(cargo: &str, upnp: &str) -> Result {
+    let stripped = std::env::temp_dir().join("igd-bench-upnp-stripped");
+    cmd::run(&mut cmd::new(
+        "strip",
+        &["-o", &stripped.display().to_string(), upnp],
+    ))?;
+    let size = std::fs::metadata(&stripped)
+        .map_err(|e| e.to_string())?
+        .len();
+    let _ = std::fs::remove_file(&stripped);
+    println!("| `upnp` binary, release, stripped | 1 | {size} bytes | |");
+
+    let target = cmd::root().join("target/bench-clean-build");
+    let _ = std::fs::remove_dir_all(&target);
+    cmd::run(&mut cmd::new(cargo, &["fetch", "--quiet"]))?;
+    let start = Instant::now();
+    cmd::run(
+        cmd::new(
+            cargo,
+            &[
+                "build",
+                "--release",
+                "--quiet",
+                "--package",
+                "upnp-cli",
+                "--bin",
+                "upnp",
+            ],
+        )
+        .env("CARGO_TARGET_DIR", &target),
+    )?;
+    let took = start.elapsed();
+    let _ = std::fs::remove_dir_all(&target);
+    println!(
+        "| clean release build of the CLI ({} cores) | 1 | {:.1} s | |",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        took.as_secs_f64()
+    );
+    Ok(())
 }

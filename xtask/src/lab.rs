@@ -41,6 +41,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("miniupnpc", "upnpc"),
     // The lab suite captures our requests on the router's side.
     ("tcpdump", "tcpdump"),
+    // The benchmark measures peak memory with GNU time.
+    ("time", "time"),
 ];
 
 /// Which IGD description miniupnpd serves.

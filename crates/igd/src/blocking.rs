@@ -2,7 +2,9 @@
 //!
 //! Everything that decides lives in the pure modules ([`crate::mapping`],
 //! [`crate::device`], [`crate::discover`]); this module only moves their requests over the
-//! network. Do not call it from inside an async runtime (use a thread, or `spawn_blocking`).
+//! network. It owns no runtime, so it works when called from inside one (a game or server that
+//! already runs tokio), but each call blocks its thread until the call's deadline at most: in
+//! async code prefer [`crate::tokio`], or `spawn_blocking`.
 
 use std::net::IpAddr;
 use std::ops::Deref;

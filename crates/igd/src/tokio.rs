@@ -2,8 +2,8 @@
 //! with `async` calls.
 //!
 //! It runs the same pure logic as [`crate::blocking`] ([`crate::mapping`],
-//! [`crate::device`], [`crate::discover`]); only the I/O differs: HTTP is reqwest's async
-//! client, SSDP is `ssdp::net::tokio::Searcher` on a tokio socket.
+//! [`crate::device`], [`crate::discover`]); only the I/O differs: HTTP is `upnp_soap::tokio`'s
+//! client on tokio sockets, SSDP is `ssdp::net::tokio::Searcher` on a tokio socket.
 
 use std::net::IpAddr;
 use std::ops::Deref;

@@ -8,6 +8,8 @@
 //!    GetExternalIPAddress, AddPortMapping and DeletePortMapping; and the facade's
 //!    `add_port_mapping` / `delete_port_mapping`, which make more than one exchange on purpose.
 //!
+//! 3. peak memory (maximum RSS) of `upnp external-ip` against `upnpc -s`.
+//!
 //! It prints a Markdown table (median and 90th percentile).
 
 use std::io::{Read, Write};
@@ -87,6 +89,33 @@ fn main() {
             row(name, &time_n(5, run));
         } else {
             println!("| {name} | 0 | not available | |");
+        }
+    }
+
+    // Peak memory (maximum resident set size, GNU time's %M) of a whole run, ours against
+    // miniupnpc's C client: the same job, median of 5.
+    for (name, program, args) in processes.iter().take(2) {
+        let rss = |_: usize| {
+            let out = Command::new("/usr/bin/time")
+                .args(["-f", "%M"])
+                .arg(program)
+                .args(args)
+                .stdout(Stdio::null())
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stderr);
+            text.lines().last()?.trim().parse::<u64>().ok()
+        };
+        let mut kib: Vec<u64> = (0..5).filter_map(rss).collect();
+        kib.sort();
+        let label = name.replace("time to gateway", "peak RSS");
+        match kib.get(kib.len() / 2) {
+            Some(median) => println!(
+                "| {label} | {} | {:.1} MiB | |",
+                kib.len(),
+                *median as f64 / 1024.0
+            ),
+            None => println!("| {label} | 0 | not available | |"),
         }
     }
 
