@@ -177,7 +177,7 @@ impl Probe {
             return self.finish(IgdStatus::HttpError, "the description URL does not parse");
         };
         if let Some(responder) = self.responder {
-            if let Err(e) = endpoint::check(&location, Some(responder)) {
+            if let Err(e) = endpoint::check_location(&location, responder) {
                 return self.finish(IgdStatus::HttpError, &e.to_string());
             }
         }

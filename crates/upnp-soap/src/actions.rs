@@ -130,7 +130,9 @@ pub struct GetExternalIpAddress;
 
 impl Action for GetExternalIpAddress {
     const NAME: &'static str = "GetExternalIPAddress";
-    /// `None` when the gateway answers an empty address (it has none yet).
+    /// `None` when the gateway has no address to give: an empty value (none yet), or one
+    /// that no host can have (`0.0.0.0`, `::`, multicast, broadcast), which routers send
+    /// while the WAN link is down.
     type Output = Option<IpAddr>;
 
     fn arguments(&self) -> Vec<(&'static str, String)> {
@@ -142,10 +144,13 @@ impl Action for GetExternalIpAddress {
         if value.is_empty() {
             return Ok(None);
         }
-        value
+        let address: IpAddr = value
             .parse()
-            .map(Some)
-            .map_err(|_| invalid("NewExternalIPAddress", value, "an IP address"))
+            .map_err(|_| invalid("NewExternalIPAddress", value, "an IP address"))?;
+        let nobody = address.is_unspecified()
+            || address.is_multicast()
+            || address == IpAddr::V4(std::net::Ipv4Addr::BROADCAST);
+        Ok((!nobody).then_some(address))
     }
 }
 

@@ -44,6 +44,33 @@ pub fn check(url: &Url, responder: Option<IpAddr>) -> Result<(), Error> {
     }
 }
 
+/// Refuse a description URL from an SSDP answer unless it names, by address, the device that
+/// answered: otherwise any LAN host could make us fetch any host, port and path (the router's
+/// admin pages, another LAN host, a public address), and a host name could resolve anywhere
+/// (loopback included, or differently at connect time). Over IPv6 a device answers from its
+/// link-local address and announces another of its addresses (miniupnpd: its ULA), so an
+/// answer from a link-local address may name any IPv6 address that [`check`] allows.
+pub fn check_location(url: &Url, responder: IpAddr) -> Result<(), Error> {
+    check(url, Some(responder))?;
+    let refuse = |reason| {
+        Err(Error::ForbiddenUrl {
+            url: echo(url.as_str()),
+            reason,
+        })
+    };
+    let host = match url.host() {
+        Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(Host::Ipv6(v6)) => canonical(IpAddr::V6(v6)),
+        Some(Host::Domain(_)) => return refuse("a host name, not the answering address"),
+        None => return refuse("no host"),
+    };
+    match (canonical(responder), host) {
+        (responder, host) if responder == host => Ok(()),
+        (IpAddr::V6(from), IpAddr::V6(_)) if from.is_unicast_link_local() => Ok(()),
+        _ => refuse("not the address that answered"),
+    }
+}
+
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -134,6 +161,47 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_location_names_the_address_that_answered() {
+        let router: IpAddr = "192.168.77.1".parse().unwrap();
+        assert!(check_location(&url("http://192.168.77.1:5000/rootDesc.xml"), router).is_ok());
+        for (bad, why) in [
+            (
+                "http://192.168.77.2:5000/rootDesc.xml",
+                "not the address that answered",
+            ),
+            ("http://8.8.8.8/", "not the address that answered"),
+            (
+                "http://router.lan:5000/d.xml",
+                "a host name, not the answering address",
+            ),
+            (
+                "http://rebind.example:5000/d.xml",
+                "a host name, not the answering address",
+            ),
+            (
+                "http://[fd77::1]:5000/d.xml",
+                "not the address that answered",
+            ),
+            ("http://127.0.0.1:5000/d.xml", "loopback host"),
+        ] {
+            match check_location(&url(bad), router) {
+                Err(Error::ForbiddenUrl { reason, .. }) => assert_eq!(reason, why, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        // IPv6: miniupnpd answers from fe80::... and announces its ULA.
+        let link_local: IpAddr = "fe80::1c2d:3eff:fe4f:5a6b".parse().unwrap();
+        assert!(check_location(&url("http://[fd77::1]:5000/rootDesc.xml"), link_local).is_ok());
+        assert!(check_location(&url("http://[::1]:5000/d.xml"), link_local).is_err());
+        assert!(check_location(&url("http://192.168.77.1:5000/d.xml"), link_local).is_err());
+        let ula: IpAddr = "fd77::1".parse().unwrap();
+        assert!(check_location(&url("http://[fd77::2]:5000/d.xml"), ula).is_err());
+        // An IPv4-mapped answer names its IPv4 address.
+        let mapped: IpAddr = "::ffff:192.168.77.1".parse().unwrap();
+        assert!(check_location(&url("http://192.168.77.1:5000/d.xml"), mapped).is_ok());
     }
 
     #[test]

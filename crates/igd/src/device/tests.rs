@@ -207,3 +207,24 @@ fn timeout() -> upnp_soap::Error {
         stage: upnp_soap::Stage::ReadingHead,
     }
 }
+
+#[test]
+fn a_location_on_another_host_than_the_responder_is_never_fetched() {
+    for location in [
+        "http://192.168.77.2:5000/rootDesc.xml",
+        "http://192.168.77.1.nip.io:5000/rootDesc.xml",
+        "http://11.0.0.1/admin",
+    ] {
+        let mut probe = probe_of(location);
+        let device = done(probe.start());
+        assert_eq!(device.igd_status, IgdStatus::HttpError, "{location}");
+        let detail = device.status_detail.unwrap_or_default();
+        assert!(detail.contains("answer"), "{location}: {detail}");
+    }
+    // The user's own URL (no responder) may name any host.
+    let mut probe = Probe::new(Device::new("http://router.lan:5000/rootDesc.xml", ""), None);
+    assert_eq!(
+        fetch(probe.start()).as_str(),
+        "http://router.lan:5000/rootDesc.xml"
+    );
+}

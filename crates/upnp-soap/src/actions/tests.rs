@@ -170,6 +170,21 @@ fn quirky_values_are_tolerated_and_bad_ones_typed() {
     // Empty external address: the gateway has none yet.
     let empty = response("GetExternalIPAddress", &[("NewExternalIPAddress", "")]);
     assert_eq!(GetExternalIpAddress.output(&empty).unwrap(), None);
+    // Addresses no host can have: routers send 0.0.0.0 while the WAN link is down.
+    for nobody in [
+        "0.0.0.0",
+        "::",
+        "255.255.255.255",
+        "239.255.255.250",
+        "ff02::1",
+    ] {
+        let answer = response("GetExternalIPAddress", &[("NewExternalIPAddress", nobody)]);
+        assert_eq!(
+            GetExternalIpAddress.output(&answer).unwrap(),
+            None,
+            "{nobody}"
+        );
+    }
     let v6 = response(
         "GetExternalIPAddress",
         &[("NewExternalIPAddress", "2001:db8::7")],
