@@ -160,8 +160,8 @@ impl From<&Error> for ErrorOut {
         ErrorOut {
             result: e.result().godot_name(),
             result_code: e.code(),
-            upnp_error_code: upnp.map(|u| u.code.code()),
-            upnp_error_name: upnp.and_then(|u| u.code.name()),
+            upnp_error_code: upnp.and_then(|u| u.code).map(|c| c.code()),
+            upnp_error_name: upnp.and_then(|u| u.code).and_then(|c| c.name()),
             router_text: upnp.and_then(|u| u.description.clone()),
             message: e.to_string(),
         }

@@ -153,8 +153,9 @@ impl fmt::Display for ErrorCode {
 /// The `UPnPError` detail of a fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpnpError {
-    /// `errorCode`.
-    pub code: ErrorCode,
+    /// `errorCode`; `None` when the device sent none, or something that is not a number
+    /// (the description is kept all the same).
+    pub code: Option<ErrorCode>,
     /// `errorDescription`, the device's own text.
     pub description: Option<String>,
 }
@@ -166,22 +167,22 @@ pub struct SoapFault {
     pub fault_code: String,
     /// `faultstring`, normally `UPnPError` (empty when absent).
     pub fault_string: String,
-    /// The `UPnPError` detail, when present and its code is a number.
+    /// The `UPnPError` detail, when present.
     pub upnp_error: Option<UpnpError>,
 }
 
 impl fmt::Display for SoapFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.upnp_error {
-            Some(UpnpError {
-                code,
-                description: Some(description),
-            }) => write!(f, "UPnP error {code}: {description}"),
-            Some(UpnpError {
-                code,
-                description: None,
-            }) => write!(f, "UPnP error {code}"),
-            None => write!(f, "SOAP fault {} {}", self.fault_code, self.fault_string),
+        let Some(error) = &self.upnp_error else {
+            return write!(f, "SOAP fault {} {}", self.fault_code, self.fault_string);
+        };
+        match error.code {
+            Some(code) => write!(f, "UPnP error {code}")?,
+            None => f.write_str("UPnP error (no readable code)")?,
+        }
+        match &error.description {
+            Some(description) => write!(f, ": {description}"),
+            None => Ok(()),
         }
     }
 }
@@ -194,7 +195,7 @@ impl SoapFault {
             fault_code: "s:Client".to_owned(),
             fault_string: "UPnPError".to_owned(),
             upnp_error: Some(UpnpError {
-                code,
+                code: Some(code),
                 description: (!description.is_empty()).then_some(description),
             }),
         }
@@ -202,7 +203,7 @@ impl SoapFault {
 
     /// The UPnP error code, when the fault carries one.
     pub fn code(&self) -> Option<ErrorCode> {
-        self.upnp_error.as_ref().map(|e| e.code)
+        self.upnp_error.as_ref().and_then(|e| e.code)
     }
 
     /// Parse a whole envelope whose body is a fault.
@@ -221,12 +222,11 @@ impl SoapFault {
         use upnp_desc::xml::{child, child_text};
         let upnp_error = child(fault, "detail")
             .and_then(|detail| child(detail, "UPnPError"))
-            .and_then(|error| {
-                let code = child_text(error, "errorCode")?.parse::<u32>().ok()?;
-                Some(UpnpError {
-                    code: ErrorCode::from(code),
-                    description: child_text(error, "errorDescription"),
-                })
+            .map(|error| UpnpError {
+                code: child_text(error, "errorCode")
+                    .and_then(|code| code.parse::<u32>().ok())
+                    .map(ErrorCode::from),
+                description: child_text(error, "errorDescription"),
             });
         SoapFault {
             fault_code: child_text(fault, "faultcode").unwrap_or_default(),
@@ -244,7 +244,9 @@ impl SoapFault {
             body.push_str(
                 "<detail><UPnPError xmlns=\"urn:schemas-upnp-org:control-1-0\"><errorCode>",
             );
-            body.push_str(&error.code.code().to_string());
+            if let Some(code) = error.code {
+                body.push_str(&code.code().to_string());
+            }
             body.push_str("</errorCode>");
             if let Some(description) = &error.description {
                 push_element(&mut body, "errorDescription", description)?;

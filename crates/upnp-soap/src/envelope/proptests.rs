@@ -54,13 +54,13 @@ fn soap_fault() -> impl Strategy<Value = SoapFault> {
     (
         value(),
         value(),
-        prop::option::of((any::<u32>(), prop::option::of(value()))),
+        prop::option::of((prop::option::of(any::<u32>()), prop::option::of(value()))),
     )
         .prop_map(|(fault_code, fault_string, error)| SoapFault {
             fault_code,
             fault_string,
             upnp_error: error.map(|(code, description)| UpnpError {
-                code: ErrorCode::from(code),
+                code: code.map(ErrorCode::from),
                 description: description.filter(|d| !d.is_empty()),
             }),
         })

@@ -240,11 +240,20 @@ fn unknown_and_odd_fault_codes_are_kept() {
         vendor.upnp_error.unwrap().description.as_deref(),
         Some("vendor text")
     );
-    // A code that is not a number: the fault stays, without a UPnP error.
+    // A code that is not a number: no code, but the router's description is kept.
     let garbage = odd("seven");
     assert_eq!(garbage.code(), None);
     assert_eq!(garbage.fault_string, "Oops");
-    assert_eq!(garbage.to_string(), "SOAP fault s:Server Oops");
+    assert_eq!(
+        garbage.upnp_error.as_ref().unwrap().description.as_deref(),
+        Some("vendor text")
+    );
+    assert_eq!(
+        garbage.to_string(),
+        "UPnP error (no readable code): vendor text"
+    );
+    let again = SoapFault::parse(garbage.encode().unwrap().as_bytes()).unwrap();
+    assert_eq!(again, garbage);
 }
 
 #[test]
