@@ -8,6 +8,11 @@
 
 use std::net::IpAddr;
 use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use ssdp::net::Searcher;
 use upnp_soap::actions::{GetExternalIpAddress, PortMapping};
@@ -16,12 +21,15 @@ use upnp_soap::http::Config;
 use url::Url;
 
 use crate::device::{Device, Probe, ProbeStep, require_valid, select_gateway};
-use crate::discover::{DiscoverOptions, DiscoverSettings, passes, search_options};
+use crate::discover::{
+    DiscoverOptions, DiscoverSettings, Discovery, DiscoveryStep, Goal, search_options,
+};
 use crate::error::{Error, IgdStatus};
+use crate::limits::{Limits, later};
 use crate::mapping::{
     AddSequence, DeleteSequence, Granted, ListSequence, MappingRequest, Next, Sequence,
 };
-use crate::route::local_address_towards;
+use crate::route::fill_our_addr;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +39,8 @@ mod tests;
 pub struct Upnp {
     /// Godot's `discover_ipv6`, `discover_local_port` and `discover_multicast_if`.
     pub settings: DiscoverSettings,
+    /// The deadlines and counts of every operation (see [`Limits`]); devices found get them.
+    pub limits: Limits,
     devices: Vec<UpnpDevice>,
     client: Client,
 }
@@ -51,86 +61,109 @@ impl Upnp {
     pub fn with_config(config: &Config) -> Upnp {
         Upnp {
             settings: DiscoverSettings::default(),
+            limits: Limits::default(),
             devices: Vec::new(),
             client: Client::new(config),
         }
     }
 
-    /// Godot's `discover`: clear the list, search for `options.timeout` ms, fetch each
-    /// answering device's description once and probe it. The number of devices found, or
-    /// [`Error::NoDevices`].
+    /// Godot's `discover`: clear the list, search for `options.timeout` ms and probe each
+    /// answering device (while the search goes on, several at once). The number of devices
+    /// found, or [`Error::NoDevices`]. Ends by `options.timeout` + [`Limits::probe`].
     pub fn discover(&mut self, options: &DiscoverOptions) -> Result<usize, Error> {
         self.devices.clear();
-        let search = search_options(&self.settings, options)?;
-        let mut seen: Vec<(String, String, IpAddr)> = Vec::new();
-        for found in Searcher::start(&search)? {
-            let found = found?;
-            let location = found.response.location.clone();
-            if !passes(&options.device_filter, &found.response.search_target)
-                || seen.iter().any(|(l, ..)| *l == location)
-            {
-                continue;
-            }
-            seen.push((
-                location,
-                found.response.search_target.to_string(),
-                found.from.ip(),
-            ));
-        }
-        if seen.is_empty() {
-            return Err(Error::NoDevices);
-        }
-        for (location, st, responder) in seen {
-            let device = probe(&self.client, Device::new(location, st), Some(responder));
-            self.devices.push(UpnpDevice {
-                device,
-                client: self.client.clone(),
-            });
-        }
+        self.devices = self.run_discovery(Goal::Every, options)?;
         Ok(self.devices.len())
     }
 
     /// Find one gateway quickly: probe each device as soon as it answers and stop at the
-    /// first valid gateway with a public address; at the deadline, the best one found.
-    /// Unlike [`Upnp::discover`], it does not wait out the timeout when a good gateway
-    /// answers early. The devices probed become the device list.
+    /// first valid gateway with a public address; else, once the search and the probes are
+    /// over, the best one found. Unlike [`Upnp::discover`], it does not wait out the timeout
+    /// when a good gateway answers early. The devices probed become the device list.
     pub fn find_gateway(&mut self, options: &DiscoverOptions) -> Result<&UpnpDevice, Error> {
         self.devices.clear();
-        let search = search_options(&self.settings, options)?;
-        let mut seen: Vec<String> = Vec::new();
-        for found in Searcher::start(&search)? {
-            let found = found?;
-            let location = found.response.location.clone();
-            if !passes(&options.device_filter, &found.response.search_target)
-                || seen.contains(&location)
-            {
-                continue;
-            }
-            seen.push(location.clone());
-            let st = found.response.search_target.to_string();
-            let device = probe(
-                &self.client,
-                Device::new(location, st),
-                Some(found.from.ip()),
-            );
-            let done = device.is_valid_gateway() && device.is_behind_nat() == Some(false);
-            self.devices.push(UpnpDevice {
-                device,
-                client: self.client.clone(),
-            });
-            if done {
-                break;
-            }
-        }
+        self.devices = self.run_discovery(Goal::FirstPublic, options)?;
         self.get_gateway()
     }
 
-    /// A device from a description URL the user gave (no discovery), probed.
-    pub fn device_at(&self, description_url: &str) -> UpnpDevice {
-        UpnpDevice {
-            device: probe(&self.client, Device::new(description_url, ""), None),
-            client: self.client.clone(),
+    /// The [`Discovery`] machine's loop: the search on a thread of its own, each probe on
+    /// its own thread, their events through one channel.
+    fn run_discovery(
+        &self,
+        goal: Goal,
+        options: &DiscoverOptions,
+    ) -> Result<Vec<UpnpDevice>, Error> {
+        let search = search_options(&self.settings, options)?;
+        let mut discovery = Discovery::new(goal, options, &self.limits, Instant::now())?;
+        let searcher = Searcher::start(&search)?;
+        let (events, inbox) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (events, stop) = (events.clone(), Arc::clone(&stop));
+            thread::Builder::new()
+                .name("upnp-search".into())
+                .spawn(move || search_loop(searcher, &events, &stop))
+                .map_err(|source| ssdp::Error::Io {
+                    context: "start the search thread",
+                    source,
+                })?;
         }
+        let outcome = loop {
+            match discovery.poll(Instant::now()) {
+                DiscoveryStep::Probe(task) => {
+                    let (id, spare) = (task.id, task.probe.clone());
+                    let client = self.client.until(task.deadline);
+                    let (worker, events) = (client.clone(), events.clone());
+                    let spawned =
+                        thread::Builder::new()
+                            .name("upnp-probe".into())
+                            .spawn(move || {
+                                let _ = events.send(Event::Probed(id, probe(&worker, task.probe)));
+                            });
+                    if spawned.is_err() {
+                        // No thread to spare: probe here, still within the probe's deadline.
+                        discovery.probed(id, probe(&client, spare));
+                    }
+                }
+                DiscoveryStep::Wait(until) => {
+                    let wait = until.saturating_duration_since(Instant::now());
+                    match inbox.recv_timeout(wait) {
+                        Ok(Event::Answer(answer)) => {
+                            let _ = discovery.response(&answer, Instant::now());
+                        }
+                        Ok(Event::SearchEnded(None)) => discovery.search_ended(),
+                        Ok(Event::SearchEnded(Some(e))) => discovery.search_failed(e),
+                        Ok(Event::Probed(id, device)) => discovery.probed(id, device),
+                        Err(_) => {}
+                    }
+                }
+                DiscoveryStep::Done(outcome) => break outcome,
+            }
+        };
+        // The search thread ends within 50 ms; probes still running end by their deadline.
+        stop.store(true, Ordering::Relaxed);
+        Ok(outcome?
+            .into_iter()
+            .map(|device| self.device(device))
+            .collect())
+    }
+
+    fn device(&self, device: Device) -> UpnpDevice {
+        UpnpDevice {
+            device,
+            client: self.client.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+
+    /// A device from a description URL the user gave (no discovery), probed within
+    /// [`Limits::probe`].
+    pub fn device_at(&self, description_url: &str) -> UpnpDevice {
+        let client = self.client.until(later(Instant::now(), self.limits.probe));
+        self.device(probe(
+            &client,
+            Probe::new(Device::new(description_url, ""), None),
+        ))
     }
 
     /// Godot's `add_device`.
@@ -206,6 +239,7 @@ impl Upnp {
 pub struct UpnpDevice {
     device: Device,
     client: Client,
+    limits: Limits,
 }
 
 impl Deref for UpnpDevice {
@@ -219,7 +253,17 @@ impl Deref for UpnpDevice {
 impl UpnpDevice {
     /// A device from its properties, as Godot lets a script build one.
     pub fn new(device: Device, client: Client) -> UpnpDevice {
-        UpnpDevice { device, client }
+        UpnpDevice {
+            device,
+            client,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The same device, whose calls keep these deadlines and counts.
+    pub fn with_limits(mut self, limits: &Limits) -> UpnpDevice {
+        self.limits = limits.clone();
+        self
     }
 
     /// The properties.
@@ -227,10 +271,11 @@ impl UpnpDevice {
         &self.device
     }
 
-    /// Godot's `query_external_address`.
+    /// Godot's `query_external_address`, within [`Limits::call`].
     pub fn query_external_address(&self) -> Result<IpAddr, Error> {
         let (url, service_type) = require_valid(&self.device)?;
         self.client
+            .until(later(Instant::now(), self.limits.call))
             .perform(&url, service_type, &GetExternalIpAddress)?
             .ok_or(Error::InvalidResponse(
                 "the gateway reports no external address",
@@ -244,7 +289,7 @@ impl UpnpDevice {
         let (url, service_type) = require_valid(&self.device)?;
         let our_addr = self.our_addr()?;
         let sequence = AddSequence::new(&mapping, our_addr, service_type);
-        self.run(&url, sequence)
+        self.run(&url, sequence, self.limits.call)
     }
 
     /// Godot's `delete_port_mapping`.
@@ -252,16 +297,22 @@ impl UpnpDevice {
         let sequence = DeleteSequence::new(port, proto, &self.device.igd_service_type)?;
         let (url, _) = require_valid(&self.device)?;
         let sequence = sequence.client(self.our_addr()?);
-        self.run(&url, sequence)
+        self.run(&url, sequence, self.limits.call)
     }
 
-    /// Run a sequence against the gateway's control URL to its end.
-    fn run<S: Sequence>(&self, url: &Url, mut sequence: S) -> Result<S::Output, Error> {
+    /// Run a sequence against the gateway's control URL to its end, within `limit`.
+    fn run<S: Sequence>(
+        &self,
+        url: &Url,
+        mut sequence: S,
+        limit: Duration,
+    ) -> Result<S::Output, Error> {
+        let client = self.client.until(later(Instant::now(), limit));
         let mut next = sequence.start();
         loop {
             match next {
                 Next::Call(request) => {
-                    next = sequence.handle(self.client.call(url, &request));
+                    next = sequence.handle(client.call(url, &request));
                 }
                 Next::Done(result) => return result,
             }
@@ -275,28 +326,47 @@ impl UpnpDevice {
             .map_err(|_| Error::InvalidGateway(IgdStatus::InvalidControl))
     }
 
-    /// Every mapping on the gateway (see [`ListSequence`]).
+    /// Every mapping on the gateway (see [`ListSequence`]), at most
+    /// [`Limits::list_entries`], within [`Limits::list`].
     pub fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {
         let (url, service_type) = require_valid(&self.device)?;
-        let sequence = ListSequence::new(service_type);
-        self.run(&url, sequence)
+        let sequence = ListSequence::new(service_type).max_entries(self.limits.list_entries);
+        self.run(&url, sequence, self.limits.list)
     }
 }
 
-/// Run a probe to its end over the network.
-fn probe(client: &Client, device: Device, responder: Option<IpAddr>) -> Device {
-    let mut probe = Probe::new(device, responder);
+/// What the search and the probes tell the discovery loop.
+enum Event {
+    Answer(ssdp::search::Response),
+    SearchEnded(Option<ssdp::Error>),
+    Probed(usize, Device),
+}
+
+/// The search thread: every answer to the loop, until the search ends or the loop is done.
+fn search_loop(mut searcher: Searcher, events: &mpsc::Sender<Event>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let event = match searcher.next_within(Duration::from_millis(50)) {
+            None => Event::SearchEnded(None),
+            Some(Ok(None)) => continue,
+            Some(Ok(Some(answer))) => Event::Answer(answer),
+            Some(Err(e)) => Event::SearchEnded(Some(e)),
+        };
+        let last = matches!(event, Event::SearchEnded(_));
+        if events.send(event).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Run a probe to its end over the network (each exchange within the client's deadline).
+fn probe(client: &Client, mut probe: Probe) -> Device {
     let mut step = probe.start();
     loop {
         step = match step {
             ProbeStep::Fetch(url) => probe.fetched(client.get_description(&url)),
             ProbeStep::Call(url, request) => probe.answered(client.call(&url, &request)),
             ProbeStep::Done(mut device) => {
-                device.igd_our_addr = Url::parse(&device.igd_control_url)
-                    .ok()
-                    .and_then(|url| local_address_towards(&url))
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_default();
+                fill_our_addr(&mut device);
                 return *device;
             }
         }

@@ -146,17 +146,37 @@ pub enum ProbeStep {
 enum ProbeState {
     Fetching,
     Status { candidates: Vec<(Url, String)> },
-    Address,
+    Address { candidates: Vec<(Url, String)> },
 }
+
+/// Connection services of one description tried, at most: a description listing hundreds
+/// cannot make a probe try hundreds.
+pub const MAX_CONNECTIONS: usize = 8;
 
 /// Probing one device: fetch its description, pick its connection service, ask whether it is
 /// connected and what its external address is.
+///
+/// The connection services are tried in the description's order (at most
+/// [`MAX_CONNECTIONS`]); the first connected one with a public external address wins. When a
+/// connected one is behind another NAT (a private or shared external address), the others are
+/// still asked, and the best found is kept (public, then behind NAT, then no address), as
+/// [`best_gateway`] ranks devices.
 #[derive(Clone, Debug)]
 pub struct Probe {
     device: Device,
     location: Option<Url>,
     responder: Option<IpAddr>,
     state: ProbeState,
+    fallback: Option<Device>,
+}
+
+/// 0: public address, 1: behind another NAT, 2: no address.
+fn rank(device: &Device) -> u8 {
+    match device.is_behind_nat() {
+        Some(false) => 0,
+        Some(true) => 1,
+        None => 2,
+    }
 }
 
 impl Probe {
@@ -168,7 +188,13 @@ impl Probe {
             device,
             responder,
             state: ProbeState::Fetching,
+            fallback: None,
         }
+    }
+
+    /// The device as known so far (its description URL and search target at least).
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// The first step.
@@ -217,7 +243,7 @@ impl Probe {
         };
         let mut candidates = Vec::new();
         let mut refused = None;
-        for connection in &gateway.connections {
+        for connection in gateway.connections.iter().take(MAX_CONNECTIONS) {
             let Some(raw) = connection.service.control_url.as_deref() else {
                 continue;
             };
@@ -251,7 +277,7 @@ impl Probe {
 
     fn next_candidate(&mut self, mut candidates: Vec<(Url, String)>) -> ProbeStep {
         if candidates.is_empty() {
-            return self.finish(
+            return self.exhausted(
                 IgdStatus::Disconnected,
                 "no connection service says it is connected",
             );
@@ -259,59 +285,85 @@ impl Probe {
         let (url, service_type) = candidates.remove(0);
         self.device.igd_control_url = url.to_string();
         self.device.igd_service_type = service_type.clone();
+        self.device.external_address = None;
         self.state = ProbeState::Status { candidates };
         ProbeStep::Call(url, GetStatusInfo.request(&service_type))
     }
 
     /// Feed the answer to the last call.
     pub fn answered(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> ProbeStep {
-        match std::mem::replace(&mut self.state, ProbeState::Address) {
+        match std::mem::replace(&mut self.state, ProbeState::Fetching) {
             ProbeState::Status { candidates } => {
                 match outcome.and_then(|r| GetStatusInfo.output(&r)) {
                     Ok(info) if info.status.is_connected() => {
                         let Ok(url) = Url::parse(&self.device.igd_control_url) else {
                             return self.finish(IgdStatus::InvalidControl, "control URL");
                         };
-                        self.state = ProbeState::Address;
+                        self.state = ProbeState::Address { candidates };
                         ProbeStep::Call(
                             url,
                             GetExternalIpAddress.request(&self.device.igd_service_type),
                         )
                     }
-                    Ok(info) if candidates.is_empty() => self.finish(
+                    Ok(info) if candidates.is_empty() => self.exhausted(
                         IgdStatus::Disconnected,
                         &format!("the WAN connection is {}", info.status),
                     ),
                     Ok(_) => self.next_candidate(candidates),
                     Err(e) if candidates.is_empty() => {
-                        self.finish(IgdStatus::InvalidControl, &format!("GetStatusInfo: {e}"))
+                        self.exhausted(IgdStatus::InvalidControl, &format!("GetStatusInfo: {e}"))
                     }
                     Err(_) => self.next_candidate(candidates),
                 }
             }
-            ProbeState::Address => {
+            ProbeState::Address { candidates } => {
                 match outcome.and_then(|r| GetExternalIpAddress.output(&r)) {
                     Ok(address) => self.device.external_address = address,
                     Err(e) if is_transport(&e) => {
-                        return self.finish(
-                            IgdStatus::InvalidControl,
-                            &format!("GetExternalIPAddress: {e}"),
-                        );
+                        if candidates.is_empty() {
+                            return self.exhausted(
+                                IgdStatus::InvalidControl,
+                                &format!("GetExternalIPAddress: {e}"),
+                            );
+                        }
+                        return self.next_candidate(candidates);
                     }
                     Err(_) => {}
                 }
-                let detail = match self.device.external_address {
+                let mut found = self.device.clone();
+                found.status_detail = match found.external_address {
                     Some(ip) if !is_public(ip) => Some(format!(
                         "the external address {ip} is not public: another NAT is in front of this gateway"
                     )),
                     None => Some("the gateway reports no external address".to_owned()),
                     Some(_) => None,
                 };
-                self.device.status_detail = detail;
-                self.device.igd_status = IgdStatus::Ok;
-                ProbeStep::Done(Box::new(self.device.clone()))
+                found.igd_status = IgdStatus::Ok;
+                let better = self
+                    .fallback
+                    .as_ref()
+                    .is_none_or(|kept| rank(&found) < rank(kept));
+                if better {
+                    self.fallback = Some(found);
+                }
+                if candidates.is_empty() || self.fallback.as_ref().is_some_and(|d| rank(d) == 0) {
+                    return self.exhausted(IgdStatus::UnknownError, "no connection service");
+                }
+                // Behind another NAT or no address: another connection may be public.
+                self.next_candidate(candidates)
             }
             ProbeState::Fetching => self.finish(IgdStatus::UnknownError, "answer before fetch"),
+        }
+    }
+
+    /// No candidate left: the best connected one found, or this failure.
+    fn exhausted(&mut self, status: IgdStatus, detail: &str) -> ProbeStep {
+        match self.fallback.take() {
+            Some(device) => {
+                self.device = device;
+                ProbeStep::Done(Box::new(self.device.clone()))
+            }
+            None => self.finish(status, detail),
         }
     }
 

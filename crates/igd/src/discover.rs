@@ -1,11 +1,19 @@
-//! Discovery settings and search targets, Godot's way. No I/O.
+//! Discovery, Godot's way: its settings and search targets, and the [`Discovery`] machine
+//! that decides which answers to probe, how many at once and when it is over. No I/O.
 
-use std::time::Duration;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use ssdp::SearchTarget;
 use ssdp::{LocalPort, MulticastInterface, SearchOptions};
 
-use crate::error::Error;
+use crate::device::{Device, Probe};
+use crate::error::{Error, IgdStatus};
+use crate::limits::{Limits, later};
+
+#[cfg(test)]
+mod tests;
 
 /// Godot's `discover(timeout, ttl, device_filter)` arguments, with its defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,4 +95,279 @@ pub fn search_options(
 /// Whether an answer with this search target passes the filter (Godot: substring).
 pub fn passes(filter: &str, search_target: &SearchTarget) -> bool {
     filter.is_empty() || search_target.to_string().contains(filter)
+}
+
+/// What a discovery is after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// Godot's `discover`: search for the whole timeout and probe every device that answers.
+    Every,
+    /// `find_gateway`: stop as soon as a valid gateway with a public address is probed.
+    FirstPublic,
+}
+
+/// Why an answer of the search did not become a device to probe.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skipped {
+    /// Its search target does not pass the device filter.
+    Filtered,
+    /// Its LOCATION is known already.
+    Known,
+    /// Its address already gave [`Limits::devices_per_host`] LOCATIONs.
+    TooManyFromHost,
+    /// [`Limits::devices`] devices are known already.
+    TooMany,
+    /// It came after the search's end.
+    Late,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Skipped::Filtered => "its search target does not pass the filter",
+            Skipped::Known => "its LOCATION is known already",
+            Skipped::TooManyFromHost => "its host gave too many LOCATIONs already",
+            Skipped::TooMany => "too many devices are known already",
+            Skipped::Late => "it came after the search's end",
+        })
+    }
+}
+
+/// A probe for a driver to run now: every exchange of it must end by `deadline` (give the
+/// HTTP client that deadline), then the device goes back with [`Discovery::probed`].
+#[derive(Debug)]
+pub struct ProbeTask {
+    /// Which device: pass it back to [`Discovery::probed`].
+    pub id: usize,
+    /// The probe to run.
+    pub probe: Probe,
+    /// When it must be over.
+    pub deadline: Instant,
+}
+
+/// The next thing a driver does for a [`Discovery`].
+#[derive(Debug)]
+pub enum DiscoveryStep {
+    /// Start this probe, alongside the search and the other probes; then poll again.
+    Probe(Box<ProbeTask>),
+    /// Nothing to do until this instant, unless an answer comes (feed it to
+    /// [`Discovery::response`]) or a probe ends ([`Discovery::probed`]); then poll again.
+    Wait(Instant),
+    /// Finished: every device found, in the order they answered, each with its probe's
+    /// outcome; or [`Error::NoDevices`]. Outstanding probes and the search can be dropped.
+    Done(Result<Vec<Device>, Error>),
+}
+
+#[derive(Clone, Debug)]
+enum Candidate {
+    Queued,
+    Probing { deadline: Instant },
+    Done,
+}
+
+/// A discovery, sans I/O: which answers of the search to probe, when, how many at once, and
+/// when it is over. Probes run while the search goes on, so a device that is slow or never
+/// answers delays neither the search nor another device; one deadline
+/// (the search's timeout + [`Limits::probe`]), fixed at the start, bounds it all.
+///
+/// A driver's loop:
+///
+/// ```text
+/// discovery = Discovery::new(goal, &options, &limits, now)
+/// start the search (its answers -> discovery.response(&answer, now); its end -> search_ended())
+/// loop { match discovery.poll(now) {
+///     Probe(task) -> run task.probe concurrently, each exchange ending by task.deadline;
+///                    when done: discovery.probed(task.id, device, now)
+///     Wait(until) -> wait for an answer, a probe's end, or `until`
+///     Done(result) -> return result } }
+/// ```
+#[derive(Debug)]
+pub struct Discovery {
+    goal: Goal,
+    filter: String,
+    limits: Limits,
+    search_end: Instant,
+    deadline: Instant,
+    search_over: bool,
+    search_error: Option<ssdp::Error>,
+    devices: Vec<(Device, IpAddr, Candidate)>,
+}
+
+impl Discovery {
+    /// A discovery starting at `now`, whose search lasts `options.timeout` ms (validated as
+    /// Godot does).
+    pub fn new(
+        goal: Goal,
+        options: &DiscoverOptions,
+        limits: &Limits,
+        now: Instant,
+    ) -> Result<Discovery, Error> {
+        let timeout = u64::try_from(options.timeout)
+            .map_err(|_| Error::InvalidParam("discover timeout must not be negative"))?;
+        let search_end = later(now, Duration::from_millis(timeout));
+        Ok(Discovery {
+            goal,
+            filter: options.device_filter.clone(),
+            limits: limits.clone(),
+            search_end,
+            deadline: later(search_end, limits.probe),
+            search_over: false,
+            search_error: None,
+            devices: Vec::new(),
+        })
+    }
+
+    /// When the whole discovery is over at the latest.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the search still runs at `now` (a driver stops reading it when not).
+    pub fn searching(&self, now: Instant) -> bool {
+        !self.search_over && now < self.search_end
+    }
+
+    /// Feed an answer of the search: a new device to probe, or why not.
+    pub fn response(
+        &mut self,
+        answer: &ssdp::search::Response,
+        now: Instant,
+    ) -> Result<(), Skipped> {
+        if !self.searching(now) {
+            return Err(Skipped::Late);
+        }
+        let response = &answer.response;
+        if !passes(&self.filter, &response.search_target) {
+            return Err(Skipped::Filtered);
+        }
+        if self
+            .devices
+            .iter()
+            .any(|(d, ..)| d.description_url == response.location)
+        {
+            return Err(Skipped::Known);
+        }
+        let host = answer.from.ip();
+        if self.devices.iter().filter(|(_, h, _)| *h == host).count()
+            >= self.limits.devices_per_host
+        {
+            return Err(Skipped::TooManyFromHost);
+        }
+        if self.devices.len() >= self.limits.devices {
+            return Err(Skipped::TooMany);
+        }
+        let device = Device::new(
+            response.location.clone(),
+            response.search_target.to_string(),
+        );
+        self.devices.push((device, host, Candidate::Queued));
+        Ok(())
+    }
+
+    /// The search is over (its deadline passed, or its socket failed): no more answers.
+    pub fn search_ended(&mut self) {
+        self.search_over = true;
+    }
+
+    /// The search's socket failed: no more answers. When no device answered, the discovery
+    /// fails with this error rather than [`Error::NoDevices`].
+    pub fn search_failed(&mut self, error: ssdp::Error) {
+        self.search_over = true;
+        self.search_error.get_or_insert(error);
+    }
+
+    /// A probe started by [`DiscoveryStep::Probe`] is over. A probe that was given up at its
+    /// deadline is ignored.
+    pub fn probed(&mut self, id: usize, device: Device) {
+        if let Some((slot, _, state @ Candidate::Probing { .. })) = self.devices.get_mut(id) {
+            *slot = device;
+            *state = Candidate::Done;
+        }
+    }
+
+    /// What to do at `now`.
+    pub fn poll(&mut self, now: Instant) -> DiscoveryStep {
+        let over = now >= self.deadline;
+        for (device, _, state) in &mut self.devices {
+            let why = match state {
+                Candidate::Probing { deadline } if now >= *deadline => {
+                    "the probe did not end within its time"
+                }
+                Candidate::Queued | Candidate::Probing { .. } if over => {
+                    "not probed within discovery's time"
+                }
+                _ => continue,
+            };
+            device.igd_status = IgdStatus::HttpError;
+            device.status_detail = Some(why.to_owned());
+            *state = Candidate::Done;
+        }
+        let found_public = self.goal == Goal::FirstPublic
+            && self.devices.iter().any(|(d, _, s)| {
+                matches!(s, Candidate::Done)
+                    && d.is_valid_gateway()
+                    && d.is_behind_nat() == Some(false)
+            });
+        let busy = self
+            .devices
+            .iter()
+            .any(|(.., s)| !matches!(s, Candidate::Done));
+        if over || found_public || (!busy && !self.searching(now)) {
+            return self.finish();
+        }
+        let in_flight = |host: IpAddr, devices: &[(Device, IpAddr, Candidate)]| {
+            devices
+                .iter()
+                .filter(|(_, h, s)| *h == host && matches!(s, Candidate::Probing { .. }))
+                .count()
+        };
+        let probing = self
+            .devices
+            .iter()
+            .filter(|(.., s)| matches!(s, Candidate::Probing { .. }))
+            .count();
+        if probing < self.limits.parallel_probes {
+            // The queued device whose host has the fewest probes in flight, earliest first.
+            let next = self
+                .devices
+                .iter()
+                .enumerate()
+                .filter(|(_, (.., s))| matches!(s, Candidate::Queued))
+                .min_by_key(|(i, (_, h, _))| (in_flight(*h, &self.devices), *i))
+                .map(|(i, _)| i);
+            if let Some((id, (device, host, state))) =
+                next.and_then(|i| self.devices.get_mut(i).map(|d| (i, d)))
+            {
+                let deadline = later(now, self.limits.probe).min(self.deadline);
+                *state = Candidate::Probing { deadline };
+                return DiscoveryStep::Probe(Box::new(ProbeTask {
+                    id,
+                    probe: Probe::new(device.clone(), Some(*host)),
+                    deadline,
+                }));
+            }
+        }
+        let mut until = self.deadline;
+        if self.searching(now) {
+            until = until.min(self.search_end);
+        }
+        for (.., state) in &self.devices {
+            if let Candidate::Probing { deadline } = state {
+                until = until.min(*deadline);
+            }
+        }
+        DiscoveryStep::Wait(until)
+    }
+
+    fn finish(&mut self) -> DiscoveryStep {
+        self.search_over = true;
+        if self.devices.is_empty() {
+            return DiscoveryStep::Done(Err(match self.search_error.take() {
+                Some(e) => Error::Discovery(e),
+                None => Error::NoDevices,
+            }));
+        }
+        DiscoveryStep::Done(Ok(self.devices.iter().map(|(d, ..)| d.clone()).collect()))
+    }
 }

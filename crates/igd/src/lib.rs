@@ -47,12 +47,15 @@ pub mod blocking;
 pub mod device;
 pub mod discover;
 pub mod error;
+pub mod limits;
 pub mod mapping;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod route;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
 pub use device::Device;
-pub use discover::{DiscoverOptions, DiscoverSettings};
+pub use discover::{DiscoverOptions, DiscoverSettings, Discovery, Goal};
 pub use error::{Error, IgdStatus, UpnpResult, result_of_code};
+pub use limits::Limits;
 pub use mapping::{Granted, MappingRequest};

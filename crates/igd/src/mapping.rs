@@ -288,10 +288,15 @@ impl Sequence for AddSequence {
                 Err(e) => Next::Done(Err(e.into())),
             },
             AddState::ReadBack => {
-                let read = outcome
-                    .and_then(|r| self.lookup().output(&r))
-                    .ok()
-                    .filter(|m| self.is_ours(m));
+                let read = outcome.and_then(|r| self.lookup().output(&r)).ok();
+                if let Some(theirs) = read.as_ref().filter(|m| !self.is_ours(m)) {
+                    // The router said yes, but the port forwards to someone else: the mapping
+                    // is not ours, whatever the router answered to the add.
+                    return Next::Done(Err(Error::MappingTaken {
+                        internal_client: theirs.internal_client.clone(),
+                        internal_port: theirs.internal_port,
+                    }));
+                }
                 Next::Done(Ok(Granted {
                     read_back: read.is_some(),
                     mapping: read.unwrap_or_else(|| self.sent.clone()),
@@ -392,14 +397,23 @@ impl Sequence for DeleteSequence {
     }
 }
 
+/// Mappings a listing keeps by default, at most.
+pub const MAX_LISTED: usize = 1024;
+
 /// Listing every mapping: IGDv2's GetListOfPortMappings (TCP, then UDP) when the service is
 /// v2, else, or when the gateway refuses it, GetGenericPortMappingEntry from index 0 until the
 /// gateway says the index is past the end.
+///
+/// Bounded whatever the gateway answers: at most [`ListSequence::max_entries`] mappings
+/// (default [`MAX_LISTED`]) are kept and the walk stops there; a walk that gives a mapping
+/// already listed (a gateway that ignores the index) stops, and the mappings seen once are
+/// the list. The driver bounds the time.
 #[derive(Clone, Debug)]
 pub struct ListSequence {
     service_type: String,
     state: ListState,
     found: Vec<PortMapping>,
+    max: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -427,7 +441,20 @@ impl ListSequence {
                 ListState::Generic(0)
             },
             found: Vec::new(),
+            max: MAX_LISTED,
         }
+    }
+
+    /// Keep at most `max` mappings.
+    pub fn max_entries(mut self, max: usize) -> Self {
+        self.max = max;
+        self
+    }
+
+    fn done(&mut self) -> Next<Vec<PortMapping>> {
+        let mut found = std::mem::take(&mut self.found);
+        found.truncate(self.max);
+        Next::Done(Ok(found))
     }
 
     fn call(&self) -> Next<Vec<PortMapping>> {
@@ -468,32 +495,41 @@ impl Sequence for ListSequence {
                     }
                 }
                 match protocol {
-                    Protocol::Tcp => {
+                    Protocol::Tcp if self.found.len() < self.max => {
                         self.state = ListState::Range(Protocol::Udp);
                         self.call()
                     }
-                    Protocol::Udp => Next::Done(Ok(std::mem::take(&mut self.found))),
+                    _ => self.done(),
                 }
             }
             ListState::Generic(index) => {
                 match outcome.and_then(|r| GetGenericPortMappingEntry { index }.output(&r)) {
+                    // The same mapping again: the gateway does not walk its table.
+                    Ok(mapping) if self.found.iter().any(|m| same_entry(m, &mapping)) => {
+                        return self.done();
+                    }
                     Ok(mapping) => self.found.push(mapping),
                     // 713 past the end (some gateways say 714 or 402): the table is walked.
-                    Err(upnp_soap::Error::Fault(_)) => {
-                        return Next::Done(Ok(std::mem::take(&mut self.found)));
-                    }
+                    Err(upnp_soap::Error::Fault(_)) => return self.done(),
                     Err(e) => return Next::Done(Err(e.into())),
                 }
                 match index.checked_add(1) {
-                    Some(next) => {
+                    Some(next) if self.found.len() < self.max => {
                         self.state = ListState::Generic(next);
                         self.call()
                     }
-                    None => Next::Done(Ok(std::mem::take(&mut self.found))),
+                    _ => self.done(),
                 }
             }
         }
     }
+}
+
+/// The same entry of a mapping table: one mapping per remote host, external port and protocol.
+fn same_entry(a: &PortMapping, b: &PortMapping) -> bool {
+    a.external_port == b.external_port
+        && a.protocol == b.protocol
+        && a.remote_host.trim() == b.remote_host.trim()
 }
 
 fn range(protocol: Protocol) -> GetListOfPortMappings {

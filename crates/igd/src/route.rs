@@ -4,6 +4,18 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 
 use url::Url;
 
+use crate::device::Device;
+
+/// Set a probed device's `igd_our_addr`: our address towards its control URL (empty when
+/// there is none).
+pub(crate) fn fill_our_addr(device: &mut Device) {
+    device.igd_our_addr = Url::parse(&device.igd_control_url)
+        .ok()
+        .and_then(|url| local_address_towards(&url))
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+}
+
 /// Our address on the route to `url`'s host: a UDP socket connected there (no packet is sent)
 /// tells which local address the system would use. A host name is resolved first (the
 /// system's resolver; a LAN name such as `router.lan`).

@@ -7,54 +7,35 @@
 
 use std::net::IpAddr;
 use std::ops::Deref;
+use std::time::{Duration, Instant};
 
 use ssdp::net::tokio::Searcher;
+use tokio::task::JoinSet;
 use upnp_soap::actions::{GetExternalIpAddress, PortMapping};
 use upnp_soap::http::Config;
 use upnp_soap::tokio::Client;
 use url::Url;
 
 use crate::device::{Device, Probe, ProbeStep, require_valid, select_gateway};
-use crate::discover::{DiscoverOptions, DiscoverSettings, passes, search_options};
+use crate::discover::{
+    DiscoverOptions, DiscoverSettings, Discovery, DiscoveryStep, Goal, search_options,
+};
 use crate::error::{Error, IgdStatus};
+use crate::limits::{Limits, later};
 use crate::mapping::{
     AddSequence, DeleteSequence, Granted, ListSequence, MappingRequest, Next, Sequence,
 };
-use crate::route::local_address_towards;
+use crate::route::fill_our_addr;
 
 /// Godot's `UPNP`, async.
 #[derive(Debug)]
 pub struct Upnp {
     /// Godot's `discover_ipv6`, `discover_local_port` and `discover_multicast_if`.
     pub settings: DiscoverSettings,
+    /// The deadlines and counts of every operation (see [`Limits`]); devices found get them.
+    pub limits: Limits,
     devices: Vec<UpnpDevice>,
     client: Client,
-}
-
-/// The answers of a search: each LOCATION once, filtered as Godot does.
-struct Answers {
-    searcher: Searcher,
-    filter: String,
-    seen: Vec<String>,
-}
-
-impl Answers {
-    /// The next new device: (location, search target, responder).
-    async fn next(&mut self) -> Option<Result<(String, String, IpAddr), Error>> {
-        loop {
-            let found = match self.searcher.next().await? {
-                Ok(found) => found,
-                Err(e) => return Some(Err(e.into())),
-            };
-            let location = found.response.location.clone();
-            if passes(&self.filter, &found.response.search_target) && !self.seen.contains(&location)
-            {
-                self.seen.push(location.clone());
-                let st = found.response.search_target.to_string();
-                return Some(Ok((location, st, found.from.ip())));
-            }
-        }
-    }
 }
 
 impl Default for Upnp {
@@ -73,69 +54,87 @@ impl Upnp {
     pub fn with_config(config: &Config) -> Upnp {
         Upnp {
             settings: DiscoverSettings::default(),
+            limits: Limits::default(),
             devices: Vec::new(),
             client: Client::new(config),
         }
     }
 
-    /// Start a search; [`Answers::next`] yields each new LOCATION that passes the filter.
-    async fn search(&self, options: &DiscoverOptions) -> Result<Answers, Error> {
-        let search = search_options(&self.settings, options)?;
-        Ok(Answers {
-            searcher: Searcher::start(&search).await?,
-            filter: options.device_filter.clone(),
-            seen: Vec::new(),
-        })
-    }
-
-    /// Godot's `discover`: clear the list, search for `options.timeout` ms, probe each
-    /// answering device once. The number of devices found, or [`Error::NoDevices`].
+    /// Godot's `discover`: clear the list, search for `options.timeout` ms and probe each
+    /// answering device (while the search goes on, several at once). The number of devices
+    /// found, or [`Error::NoDevices`]. Ends by `options.timeout` + [`Limits::probe`].
     pub async fn discover(&mut self, options: &DiscoverOptions) -> Result<usize, Error> {
         self.devices.clear();
-        let mut answers = self.search(options).await?;
-        let mut found = Vec::new();
-        while let Some(answer) = answers.next().await {
-            found.push(answer?);
-        }
-        if found.is_empty() {
-            return Err(Error::NoDevices);
-        }
-        for (location, st, responder) in found {
-            let device = probe(&self.client, Device::new(location, st), Some(responder)).await;
-            self.devices.push(UpnpDevice {
-                device,
-                client: self.client.clone(),
-            });
-        }
+        self.devices = self.run_discovery(Goal::Every, options).await?;
         Ok(self.devices.len())
     }
 
-    /// Find one gateway quickly: probe each device as it answers, stop at the first valid
-    /// gateway with a public address; at the deadline, the best found.
+    /// Find one gateway quickly; see [`crate::blocking::Upnp::find_gateway`].
     pub async fn find_gateway(&mut self, options: &DiscoverOptions) -> Result<&UpnpDevice, Error> {
         self.devices.clear();
-        let mut answers = self.search(options).await?;
-        while let Some(answer) = answers.next().await {
-            let (location, st, responder) = answer?;
-            let device = probe(&self.client, Device::new(location, st), Some(responder)).await;
-            let done = device.is_valid_gateway() && device.is_behind_nat() == Some(false);
-            self.devices.push(UpnpDevice {
-                device,
-                client: self.client.clone(),
-            });
-            if done {
-                break;
-            }
-        }
+        self.devices = self.run_discovery(Goal::FirstPublic, options).await?;
         self.get_gateway()
     }
 
-    /// A device from a description URL the user gave (no discovery), probed.
-    pub async fn device_at(&self, description_url: &str) -> UpnpDevice {
+    /// The [`Discovery`] machine's loop: the search and every probe (each a task of a
+    /// [`JoinSet`], aborted when the discovery is over) awaited together.
+    async fn run_discovery(
+        &self,
+        goal: Goal,
+        options: &DiscoverOptions,
+    ) -> Result<Vec<UpnpDevice>, Error> {
+        let search = search_options(&self.settings, options)?;
+        let mut discovery = Discovery::new(goal, options, &self.limits, Instant::now())?;
+        let mut searcher = Searcher::start(&search).await?;
+        let mut probes = JoinSet::new();
+        let outcome = loop {
+            match discovery.poll(Instant::now()) {
+                DiscoveryStep::Probe(task) => {
+                    let client = self.client.until(task.deadline);
+                    probes.spawn(async move { (task.id, probe(&client, task.probe).await) });
+                }
+                DiscoveryStep::Wait(until) => {
+                    let searching = discovery.searching(Instant::now());
+                    tokio::select! {
+                        answer = searcher.next(), if searching => match answer {
+                            Some(Ok(answer)) => {
+                                let _ = discovery.response(&answer, Instant::now());
+                            }
+                            Some(Err(e)) => discovery.search_failed(e),
+                            None => discovery.search_ended(),
+                        },
+                        Some(joined) = probes.join_next(), if !probes.is_empty() => {
+                            if let Ok((id, device)) = joined {
+                                discovery.probed(id, device);
+                            }
+                        }
+                        () = tokio::time::sleep_until(until.into()) => {}
+                    }
+                }
+                DiscoveryStep::Done(outcome) => break outcome,
+            }
+        };
+        probes.abort_all();
+        Ok(outcome?
+            .into_iter()
+            .map(|device| self.device(device))
+            .collect())
+    }
+
+    fn device(&self, device: Device) -> UpnpDevice {
         UpnpDevice {
-            device: probe(&self.client, Device::new(description_url, ""), None).await,
+            device,
             client: self.client.clone(),
+            limits: self.limits.clone(),
         }
+    }
+
+    /// A device from a description URL the user gave (no discovery), probed within
+    /// [`Limits::probe`].
+    pub async fn device_at(&self, description_url: &str) -> UpnpDevice {
+        let client = self.client.until(later(Instant::now(), self.limits.probe));
+        let device = probe(&client, Probe::new(Device::new(description_url, ""), None)).await;
+        self.device(device)
     }
 
     /// Godot's `add_device`.
@@ -207,6 +206,7 @@ impl Upnp {
 pub struct UpnpDevice {
     device: Device,
     client: Client,
+    limits: Limits,
 }
 
 impl Deref for UpnpDevice {
@@ -220,7 +220,17 @@ impl Deref for UpnpDevice {
 impl UpnpDevice {
     /// A device from its properties.
     pub fn new(device: Device, client: Client) -> UpnpDevice {
-        UpnpDevice { device, client }
+        UpnpDevice {
+            device,
+            client,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The same device, whose calls keep these deadlines and counts.
+    pub fn with_limits(mut self, limits: &Limits) -> UpnpDevice {
+        self.limits = limits.clone();
+        self
     }
 
     /// The properties.
@@ -228,10 +238,11 @@ impl UpnpDevice {
         &self.device
     }
 
-    /// Godot's `query_external_address`.
+    /// Godot's `query_external_address`, within [`Limits::call`].
     pub async fn query_external_address(&self) -> Result<IpAddr, Error> {
         let (url, service_type) = require_valid(&self.device)?;
         self.client
+            .until(later(Instant::now(), self.limits.call))
             .perform(&url, service_type, &GetExternalIpAddress)
             .await?
             .ok_or(Error::InvalidResponse(
@@ -245,7 +256,7 @@ impl UpnpDevice {
         let (url, service_type) = require_valid(&self.device)?;
         let our_addr = self.our_addr()?;
         let sequence = AddSequence::new(&mapping, our_addr, service_type);
-        self.run(&url, sequence).await
+        self.run(&url, sequence, self.limits.call).await
     }
 
     /// Godot's `delete_port_mapping`.
@@ -253,16 +264,22 @@ impl UpnpDevice {
         let sequence = DeleteSequence::new(port, proto, &self.device.igd_service_type)?;
         let (url, _) = require_valid(&self.device)?;
         let sequence = sequence.client(self.our_addr()?);
-        self.run(&url, sequence).await
+        self.run(&url, sequence, self.limits.call).await
     }
 
-    /// Run a sequence against the gateway's control URL to its end.
-    async fn run<S: Sequence>(&self, url: &Url, mut sequence: S) -> Result<S::Output, Error> {
+    /// Run a sequence against the gateway's control URL to its end, within `limit`.
+    async fn run<S: Sequence>(
+        &self,
+        url: &Url,
+        mut sequence: S,
+        limit: Duration,
+    ) -> Result<S::Output, Error> {
+        let client = self.client.until(later(Instant::now(), limit));
         let mut next = sequence.start();
         loop {
             match next {
                 Next::Call(request) => {
-                    next = sequence.handle(self.client.call(url, &request).await);
+                    next = sequence.handle(client.call(url, &request).await);
                 }
                 Next::Done(result) => return result,
             }
@@ -276,27 +293,24 @@ impl UpnpDevice {
             .map_err(|_| Error::InvalidGateway(IgdStatus::InvalidControl))
     }
 
-    /// Every mapping on the gateway (see [`ListSequence`]).
+    /// Every mapping on the gateway (see [`ListSequence`]), at most
+    /// [`Limits::list_entries`], within [`Limits::list`].
     pub async fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {
         let (url, service_type) = require_valid(&self.device)?;
-        let sequence = ListSequence::new(service_type);
-        self.run(&url, sequence).await
+        let sequence = ListSequence::new(service_type).max_entries(self.limits.list_entries);
+        self.run(&url, sequence, self.limits.list).await
     }
 }
 
-async fn probe(client: &Client, device: Device, responder: Option<IpAddr>) -> Device {
-    let mut probe = Probe::new(device, responder);
+/// Run a probe to its end over the network (each exchange within the client's deadline).
+async fn probe(client: &Client, mut probe: Probe) -> Device {
     let mut step = probe.start();
     loop {
         step = match step {
             ProbeStep::Fetch(url) => probe.fetched(client.get_description(&url).await),
             ProbeStep::Call(url, request) => probe.answered(client.call(&url, &request).await),
             ProbeStep::Done(mut device) => {
-                device.igd_our_addr = Url::parse(&device.igd_control_url)
-                    .ok()
-                    .and_then(|url| local_address_towards(&url))
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_default();
+                fill_our_addr(&mut device);
                 return *device;
             }
         }

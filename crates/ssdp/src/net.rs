@@ -6,7 +6,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -77,10 +77,13 @@ impl Searcher {
     }
 }
 
-impl Iterator for Searcher {
-    type Item = Result<Response, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl Searcher {
+    /// The next response, waiting at most `within`: `None` once the search is over,
+    /// `Some(Ok(None))` when `within` passed without one (so that a driver can look at other
+    /// work now and then), an I/O error of the socket otherwise.
+    pub fn next_within(&mut self, within: Duration) -> Option<Result<Option<Response>, Error>> {
+        let start = Instant::now();
+        let until = start.checked_add(within).unwrap_or(start);
         loop {
             let now = Instant::now();
             if self.state.is_finished(now) {
@@ -89,8 +92,14 @@ impl Iterator for Searcher {
             if let Err(e) = self.transmit(now) {
                 return Some(Err(e));
             }
-            let wait = self.state.wait(now);
+            let wait = self
+                .state
+                .wait(now)
+                .min(until.saturating_duration_since(now));
             if wait.is_zero() {
+                if now >= until {
+                    return Some(Ok(None));
+                }
                 continue;
             }
             if let Err(e) = self.socket.set_read_timeout(Some(wait)) {
@@ -100,11 +109,25 @@ impl Iterator for Searcher {
                 Ok((len, from)) => {
                     let datagram = self.buf.get(..len).unwrap_or_default();
                     if let Ok(response) = self.state.handle(from, datagram, Instant::now()) {
-                        return Some(Ok(response));
+                        return Some(Ok(Some(response)));
                     }
                 }
                 Err(e) if is_transient(&e) => {}
                 Err(e) => return Some(Err(Error::io("receive")(e))),
+            }
+        }
+    }
+}
+
+impl Iterator for Searcher {
+    type Item = Result<Response, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.next_within(Duration::from_secs(3600))? {
+                Ok(Some(response)) => return Some(Ok(response)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
             }
         }
     }

@@ -7,8 +7,8 @@
 //! extend it. [`crate::net::Searcher`] drives a `Search` with a blocking socket; an async
 //! driver drives the same type.
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -20,6 +20,11 @@ mod tests;
 /// How many distinct responses one search keeps track of; further new ones are
 /// [`Ignored::TooMany`], so a flood of forged responses cannot grow memory without bound.
 pub const MAX_RESPONSES: usize = 512;
+
+/// How many distinct responses one search takes from one address; further new ones from it
+/// are [`Ignored::TooManyFromSource`], so that one host flooding forged answers cannot push
+/// out another's. A real device gives a handful (one per search target it matches).
+pub const MAX_RESPONSES_PER_SOURCE: usize = 32;
 
 /// What to search for and how long: everything of a search but the socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +102,8 @@ pub enum Ignored {
     Duplicate,
     /// [`MAX_RESPONSES`] distinct responses were already accepted.
     TooMany,
+    /// [`MAX_RESPONSES_PER_SOURCE`] distinct responses were already accepted from its address.
+    TooManyFromSource,
 }
 
 /// The state of one search.
@@ -111,6 +118,7 @@ pub struct Search {
     /// `None` when `start + timeout` is beyond what `Instant` can represent.
     deadline: Option<Instant>,
     seen: HashSet<(String, String, Option<String>)>,
+    per_source: HashMap<IpAddr, usize>,
 }
 
 impl Search {
@@ -145,6 +153,7 @@ impl Search {
             interval,
             deadline: now.checked_add(request.timeout),
             seen: HashSet::new(),
+            per_source: HashMap::new(),
         })
     }
 
@@ -218,10 +227,16 @@ impl Search {
         if self.seen.contains(&key) {
             return Err(Ignored::Duplicate);
         }
+        let from_source = self.per_source.get(&from.ip()).copied().unwrap_or(0);
+        if from_source >= MAX_RESPONSES_PER_SOURCE {
+            return Err(Ignored::TooManyFromSource);
+        }
         if self.seen.len() >= MAX_RESPONSES {
             return Err(Ignored::TooMany);
         }
         self.seen.insert(key);
+        self.per_source
+            .insert(from.ip(), from_source.saturating_add(1));
         Ok(Response {
             from,
             response,

@@ -26,6 +26,7 @@ mod tests;
 #[derive(Clone, Debug, Default)]
 pub struct Client {
     config: Config,
+    deadline: Option<Instant>,
 }
 
 impl Client {
@@ -33,7 +34,22 @@ impl Client {
     pub fn new(config: &Config) -> Client {
         Client {
             config: config.clone(),
+            deadline: None,
         }
+    }
+
+    /// The same client, whose exchanges end by `deadline` at the latest (the deadline of an
+    /// operation made of several exchanges), besides their own `Config::timeout`.
+    pub fn until(&self, deadline: Instant) -> Client {
+        Client {
+            config: self.config.clone(),
+            deadline: Some(self.deadline.map_or(deadline, |d| d.min(deadline))),
+        }
+    }
+
+    /// The deadline set by [`Client::until`], if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// Its settings.
@@ -72,7 +88,9 @@ impl Client {
     /// One exchange: `request` sent on a new connection, its response read (body at most
     /// `body_limit` bytes), all within `Config::timeout`.
     pub fn exchange(&self, request: &Request, body_limit: usize) -> Result<Response, Error> {
-        let mut exchange = Exchange::new(request, body_limit, &self.config, Instant::now());
+        let now = Instant::now();
+        let mut exchange =
+            Exchange::new(request, body_limit, &self.config, now).until(self.deadline, now);
         let left = exchange.remaining(Instant::now())?;
         let addresses =
             resolve(request.host(), request.port(), left).map_err(|e| exchange.failed(e))?;

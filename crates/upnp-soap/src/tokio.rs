@@ -23,6 +23,7 @@ mod tests;
 #[derive(Clone, Debug, Default)]
 pub struct Client {
     config: Config,
+    deadline: Option<Instant>,
 }
 
 impl Client {
@@ -30,7 +31,22 @@ impl Client {
     pub fn new(config: &Config) -> Client {
         Client {
             config: config.clone(),
+            deadline: None,
         }
+    }
+
+    /// The same client, whose exchanges end by `deadline` at the latest (the deadline of an
+    /// operation made of several exchanges), besides their own `Config::timeout`.
+    pub fn until(&self, deadline: Instant) -> Client {
+        Client {
+            config: self.config.clone(),
+            deadline: Some(self.deadline.map_or(deadline, |d| d.min(deadline))),
+        }
+    }
+
+    /// The deadline set by [`Client::until`], if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// Its settings.
@@ -71,7 +87,9 @@ impl Client {
     /// `body_limit` bytes), all within `Config::timeout`. Dropping the future closes the
     /// connection.
     pub async fn exchange(&self, request: &Request, body_limit: usize) -> Result<Response, Error> {
-        let mut exchange = Exchange::new(request, body_limit, &self.config, Instant::now());
+        let now = Instant::now();
+        let mut exchange =
+            Exchange::new(request, body_limit, &self.config, now).until(self.deadline, now);
         let addresses = match driver::literal(request.host(), request.port()) {
             Some(address) => vec![address],
             None => {

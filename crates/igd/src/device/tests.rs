@@ -228,3 +228,66 @@ fn a_location_on_another_host_than_the_responder_is_never_fetched() {
         "http://router.lan:5000/rootDesc.xml"
     );
 }
+
+#[test]
+fn a_public_connection_is_preferred_to_one_behind_another_nat() {
+    let mut probe = probe_of("http://192.168.1.1:80/desc.xml");
+    probe.start();
+    let (first, _) = call(probe.fetched(Ok(fixture("quirk-two-wan-connection-devices.xml"))));
+    call(probe.answered(status("Connected")));
+    // The first connection is behind a CGNAT: the second is asked too.
+    let (second, request) = call(probe.answered(external("100.64.3.4")));
+    assert_eq!(request.action, "GetStatusInfo");
+    assert_ne!(first, second);
+    call(probe.answered(status("Connected")));
+    let device = done(probe.answered(external("11.0.0.7")));
+    assert_eq!(device.igd_status, IgdStatus::Ok);
+    assert_eq!(device.igd_control_url, second.as_str());
+    assert_eq!(device.external_address, Some("11.0.0.7".parse().unwrap()));
+    assert_eq!(device.status_detail, None);
+
+    // When the other one is not better (disconnected here), the first one is kept.
+    let mut probe = probe_of("http://192.168.1.1:80/desc.xml");
+    probe.start();
+    let (first, _) = call(probe.fetched(Ok(fixture("quirk-two-wan-connection-devices.xml"))));
+    call(probe.answered(status("Connected")));
+    call(probe.answered(external("100.64.3.4")));
+    let device = done(probe.answered(status("Disconnected")));
+    assert_eq!(device.igd_status, IgdStatus::Ok);
+    assert_eq!(device.igd_control_url, first.as_str());
+    assert_eq!(device.is_behind_nat(), Some(true));
+}
+
+#[test]
+fn a_description_with_hundreds_of_services_is_tried_a_few_times_at_most() {
+    let service = |i: usize| {
+        format!(
+            "<service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType>\
+             <serviceId>urn:upnp-org:serviceId:WANIPConn{i}</serviceId>\
+             <controlURL>/ctl/{i}</controlURL><eventSubURL>/evt</eventSubURL><SCPDURL>/scpd.xml</SCPDURL></service>"
+        )
+    };
+    let services: String = (0..256).map(service).collect();
+    let description = format!(
+        "<?xml version=\"1.0\"?><root xmlns=\"urn:schemas-upnp-org:device-1-0\">\
+         <specVersion><major>1</major><minor>0</minor></specVersion><device>\
+         <deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:1</deviceType>\
+         <friendlyName>tarpit</friendlyName><UDN>uuid:1</UDN><deviceList><device>\
+         <deviceType>urn:schemas-upnp-org:device:WANDevice:1</deviceType><UDN>uuid:2</UDN>\
+         <deviceList><device>\
+         <deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:1</deviceType><UDN>uuid:3</UDN>\
+         <serviceList>{services}</serviceList></device></deviceList></device></deviceList>\
+         </device></root>"
+    );
+    let mut probe = probe_of("http://192.168.77.1:5000/rootDesc.xml");
+    probe.start();
+    let mut step = probe.fetched(Ok(description.into_bytes()));
+    let mut calls = 0;
+    while let ProbeStep::Call(..) = step {
+        calls += 1;
+        step = probe.answered(Err(timeout()));
+    }
+    let device = done(step);
+    assert_eq!(calls, MAX_CONNECTIONS);
+    assert_eq!(device.igd_status, IgdStatus::InvalidControl);
+}

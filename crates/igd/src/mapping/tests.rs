@@ -460,3 +460,54 @@ fn timeout() -> upnp_soap::Error {
         stage: upnp_soap::Stage::ReadingHead,
     }
 }
+
+#[test]
+fn a_read_back_that_shows_another_client_is_an_error() {
+    let mapping = MappingRequest::new(7777).validate().unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
+    call(sequence.handle(ok("AddPortMapping", &[])));
+    // The router said yes, but the port forwards to someone else.
+    let err = done(sequence.handle(entry("192.168.77.99", "0", "theirs"))).unwrap_err();
+    assert!(
+        matches!(err, Error::MappingTaken { ref internal_client, .. } if internal_client == "192.168.77.99"),
+        "{err:?}"
+    );
+    assert_eq!(err.result(), UpnpResult::ConflictWithOtherMapping);
+}
+
+#[test]
+fn a_walk_that_repeats_itself_stops() {
+    // A gateway that ignores the index and answers the same entry every time.
+    let mut list = ListSequence::new("urn:schemas-upnp-org:service:WANIPConnection:1");
+    list.start();
+    list_call(list.handle(generic("7000")));
+    let all = list_done(list.handle(generic("7000"))).unwrap();
+    assert_eq!(all.len(), 1);
+}
+
+#[test]
+fn a_walk_that_never_ends_stops_at_the_cap() {
+    let mut list =
+        ListSequence::new("urn:schemas-upnp-org:service:WANIPConnection:1").max_entries(100);
+    let mut next = list.start();
+    let mut calls = 0u32;
+    let all = loop {
+        match next {
+            Next::Call(_) => {
+                calls += 1;
+                next = list.handle(generic(&(1000 + calls).to_string()));
+            }
+            Next::Done(result) => break result.unwrap(),
+        }
+    };
+    assert_eq!(all.len(), 100);
+    assert_eq!(calls, 100);
+
+    // Ranges give many at once: they are cut to the cap too.
+    let mut list = ListSequence::new(WANIP2).max_entries(3);
+    list.start();
+    let all = list_done(list.handle(listing(&[1, 2, 3, 4, 5]))).unwrap();
+    assert_eq!(all.len(), 3);
+}

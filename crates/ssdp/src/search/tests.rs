@@ -148,15 +148,46 @@ fn distinct_responses_are_capped() {
     let t0 = Instant::now();
     let mut s = Search::new(&request(2000, 1), t0).unwrap();
     for i in 0..MAX_RESPONSES {
+        // Many hosts, each within its own cap.
+        let host = SocketAddr::from(([10, 0, (i / 256) as u8, (i % 256) as u8], 1900));
         assert!(
-            s.handle(from(), &response(&format!("http://a/{i}")), t0)
+            s.handle(host, &response(&format!("http://a/{i}")), t0)
                 .is_ok()
         );
     }
+    let another = SocketAddr::from(([10, 9, 9, 9], 1900));
     assert!(matches!(
-        s.handle(from(), &response("http://a/one-more"), t0),
+        s.handle(another, &response("http://a/one-more"), t0),
         Err(Ignored::TooMany)
     ));
+}
+
+#[test]
+fn one_flooding_host_cannot_crowd_out_another() {
+    let t0 = Instant::now();
+    let mut s = Search::new(&request(2000, 1), t0).unwrap();
+    let flooder = SocketAddr::from(([192, 168, 1, 66], 1900));
+    let accepted = (0..600)
+        .filter(|i| {
+            s.handle(flooder, &response(&format!("http://192.168.1.66/{i}")), t0)
+                .is_ok()
+        })
+        .count();
+    assert_eq!(accepted, MAX_RESPONSES_PER_SOURCE);
+    assert!(matches!(
+        s.handle(flooder, &response("http://192.168.1.66/more"), t0),
+        Err(Ignored::TooManyFromSource)
+    ));
+    // The router answers after the flood, from another address and port: it is heard.
+    let router = SocketAddr::from(([192, 168, 1, 1], 40000));
+    assert!(
+        s.handle(
+            router,
+            &response("http://192.168.1.1:5000/rootDesc.xml"),
+            t0
+        )
+        .is_ok()
+    );
 }
 
 #[test]

@@ -77,6 +77,17 @@ impl Exchange {
         }
     }
 
+    /// End the exchange by `deadline` at the latest (the deadline of the operation it is part
+    /// of): the exchange's deadline becomes the earlier of the two. A timeout then reports the
+    /// time the exchange actually had.
+    pub fn until(mut self, deadline: Option<Instant>, now: Instant) -> Exchange {
+        if let Some(deadline) = deadline.filter(|d| *d < self.deadline) {
+            self.deadline = deadline;
+            self.timeout = deadline.saturating_duration_since(now);
+        }
+        self
+    }
+
     /// Where the exchange is.
     pub fn stage(&self) -> Stage {
         match self.phase {
