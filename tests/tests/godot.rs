@@ -277,7 +277,7 @@ fn errors_have_godots_results() {
     );
     upnp.add_device(stray);
     match upnp.get_gateway() {
-        Err(Error::NoGateway(statuses)) => assert_eq!(statuses[0].1, IgdStatus::HttpError),
+        Err(Error::NoGateway(statuses)) => assert_eq!(statuses[0].status, IgdStatus::HttpError),
         other => panic!("{other:?}"),
     }
 }

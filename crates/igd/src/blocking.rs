@@ -20,11 +20,11 @@ use upnp_soap::blocking::Client;
 use upnp_soap::http::Config;
 use url::Url;
 
-use crate::device::{Device, Probe, ProbeStep, require_valid, select_gateway};
+use crate::device::{Device, Probe, ProbeStep, our_addr, require_valid, select_gateway};
 use crate::discover::{
     DiscoverOptions, DiscoverSettings, Discovery, DiscoveryStep, Goal, search_options,
 };
-use crate::error::{Error, IgdStatus};
+use crate::error::Error;
 use crate::limits::{Limits, later};
 use crate::mapping::{
     AddSequence, DeleteSequence, Granted, ListSequence, MappingRequest, Next, Sequence,
@@ -320,10 +320,7 @@ impl UpnpDevice {
     }
 
     fn our_addr(&self) -> Result<IpAddr, Error> {
-        self.device
-            .igd_our_addr
-            .parse()
-            .map_err(|_| Error::InvalidGateway(IgdStatus::InvalidControl))
+        our_addr(&self.device)
     }
 
     /// Every mapping on the gateway (see [`ListSequence`]), at most

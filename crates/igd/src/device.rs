@@ -8,7 +8,7 @@ use upnp_soap::actions::{Action, GetExternalIpAddress, GetStatusInfo};
 use upnp_soap::{ActionRequest, ActionResponse, endpoint};
 use url::Url;
 
-use crate::error::{Error, IgdStatus};
+use crate::error::{DeviceStatus, Error, IgdStatus};
 use crate::mapping::is_transport;
 
 #[cfg(test)]
@@ -124,7 +124,7 @@ pub fn select_gateway<T>(items: &[T], device: impl Fn(&T) -> &Device) -> Result<
             Error::NoGateway(
                 items
                     .iter()
-                    .map(|d| (device(d).description_url.clone(), device(d).igd_status))
+                    .map(|d| DeviceStatus::from(device(d)))
                     .collect(),
             )
         })
@@ -378,9 +378,26 @@ impl Probe {
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub(crate) fn require_valid(device: &Device) -> Result<(Url, &str), Error> {
     if !device.is_valid_gateway() {
-        return Err(Error::InvalidGateway(device.igd_status));
+        return Err(Error::InvalidGateway(device.into()));
     }
-    let url = Url::parse(&device.igd_control_url)
-        .map_err(|_| Error::InvalidGateway(IgdStatus::InvalidControl))?;
+    let url = Url::parse(&device.igd_control_url).map_err(|_| {
+        Error::InvalidGateway(DeviceStatus {
+            status: IgdStatus::InvalidControl,
+            detail: Some("the control URL does not parse".to_owned()),
+            ..device.into()
+        })
+    })?;
     Ok((url, &device.igd_service_type))
+}
+
+/// The address a gateway's mappings forward to (`igd_our_addr`), or why there is none.
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub(crate) fn our_addr(device: &Device) -> Result<IpAddr, Error> {
+    device.igd_our_addr.parse().map_err(|_| {
+        Error::InvalidGateway(DeviceStatus {
+            status: IgdStatus::InvalidControl,
+            detail: Some("no local address reaches the control URL".to_owned()),
+            ..device.into()
+        })
+    })
 }

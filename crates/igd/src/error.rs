@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use upnp_desc::text::shown;
 use upnp_soap::ErrorCode;
 
 macro_rules! godot_enum {
@@ -152,17 +153,20 @@ pub enum Error {
     /// A parameter out of its range.
     #[error("invalid parameter: {0}")]
     InvalidParam(&'static str),
-    /// The device is not a valid gateway; its status says why.
-    #[error("not a valid gateway ({0})")]
-    InvalidGateway(IgdStatus),
+    /// The device is not a valid gateway; its status and detail say why.
+    #[error("not a valid gateway: {0}")]
+    InvalidGateway(DeviceStatus),
     /// Nothing answered the search.
     #[error("no UPnP device answered the search")]
     NoDevices,
     /// Devices answered, but none is a valid gateway; each one's status says why.
     #[error("no valid gateway among {} device(s): {}", .0.len(), statuses(.0))]
-    NoGateway(Vec<(String, IgdStatus)>),
+    NoGateway(Vec<DeviceStatus>),
     /// The port is mapped to another client already: we do not clobber it.
-    #[error("port already mapped to {internal_client}:{internal_port}")]
+    #[error(
+        "port already mapped to {}:{internal_port}",
+        shown(internal_client, 64)
+    )]
     MappingTaken {
         /// Who has it.
         internal_client: String,
@@ -183,12 +187,58 @@ pub enum Error {
     Discovery(#[from] ssdp::Error),
 }
 
-fn statuses(devices: &[(String, IgdStatus)]) -> String {
-    devices
+/// Why one device is not a valid gateway: what [`Error::NoGateway`] and
+/// [`Error::InvalidGateway`] keep of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceStatus {
+    /// Its description URL (as received: shown escaped).
+    pub description_url: String,
+    /// What probing it found.
+    pub status: IgdStatus,
+    /// Why, in words, when known.
+    pub detail: Option<String>,
+}
+
+impl From<&crate::Device> for DeviceStatus {
+    fn from(device: &crate::Device) -> DeviceStatus {
+        DeviceStatus {
+            description_url: device.description_url.clone(),
+            status: device.igd_status,
+            detail: device.status_detail.clone(),
+        }
+    }
+}
+
+impl fmt::Display for DeviceStatus {
+    /// `URL (STATUS: detail)`, escaped and bounded: the URL and the detail may come from
+    /// the network.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}", shown(&self.description_url, 128), self.status)?;
+        if let Some(detail) = &self.detail {
+            write!(f, ": {}", shown(detail, 256))?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Devices listed in an error message, at most: a flood of answers cannot make it huge.
+const MAX_LISTED_DEVICES: usize = 8;
+
+fn statuses(devices: &[DeviceStatus]) -> String {
+    let mut out = devices
         .iter()
-        .map(|(url, status)| format!("{url}: {status}"))
+        .take(MAX_LISTED_DEVICES)
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if let Some(more) = devices
+        .len()
+        .checked_sub(MAX_LISTED_DEVICES)
+        .filter(|n| *n > 0)
+    {
+        out.push_str(&format!(" and {more} more"));
+    }
+    out
 }
 
 impl Error {

@@ -56,6 +56,6 @@ pub mod tokio;
 
 pub use device::Device;
 pub use discover::{DiscoverOptions, DiscoverSettings, Discovery, Goal};
-pub use error::{Error, IgdStatus, UpnpResult, result_of_code};
+pub use error::{DeviceStatus, Error, IgdStatus, UpnpResult, result_of_code};
 pub use limits::Limits;
 pub use mapping::{Granted, MappingRequest};

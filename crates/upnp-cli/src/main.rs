@@ -156,7 +156,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Some(url) => {
             let device = upnp.device_at(url);
             if !device.is_valid_gateway() {
-                return Err(Error::InvalidGateway(device.igd_status));
+                return Err(Error::InvalidGateway(device.device().into()));
             }
             device
         }

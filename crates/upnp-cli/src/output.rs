@@ -4,7 +4,13 @@ use std::fmt;
 
 use igd::{Device, Error, Granted};
 use serde::Serialize;
+use upnp_desc::text::shown;
 use upnp_soap::PortMapping;
+
+/// A string from the network, for a terminal: escaped, bounded.
+fn safe(text: &str) -> String {
+    shown(text, 256)
+}
 
 /// One discovered device.
 #[derive(Debug, Serialize)]
@@ -46,14 +52,14 @@ impl From<&Device> for DeviceOut {
 
 impl fmt::Display for DeviceOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.description_url)?;
+        writeln!(f, "{}", safe(&self.description_url))?;
         if let Some(name) = &self.friendly_name {
-            writeln!(f, "  name:         {name}")?;
+            writeln!(f, "  name:         {}", safe(name))?;
         }
-        writeln!(f, "  answered:     {}", self.search_target)?;
+        writeln!(f, "  answered:     {}", safe(&self.search_target))?;
         if !self.service_type.is_empty() {
-            writeln!(f, "  service:      {}", self.service_type)?;
-            writeln!(f, "  control URL:  {}", self.control_url)?;
+            writeln!(f, "  service:      {}", safe(&self.service_type))?;
+            writeln!(f, "  control URL:  {}", safe(&self.control_url))?;
         }
         if !self.our_addr.is_empty() {
             writeln!(f, "  our address:  {}", self.our_addr)?;
@@ -68,7 +74,7 @@ impl fmt::Display for DeviceOut {
         };
         write!(f, "  status:       {} ({verdict})", self.status)?;
         if let Some(detail) = &self.detail {
-            write!(f, "\n  why:          {detail}")?;
+            write!(f, "\n  why:          {}", safe(detail))?;
         }
         Ok(())
     }
@@ -89,6 +95,9 @@ pub(crate) struct MappingOut {
     lease_dropped: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description_dropped: Option<bool>,
+    /// Whether the router showed the mapping back after adding it (add only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_back: Option<bool>,
 }
 
 impl From<&PortMapping> for MappingOut {
@@ -104,6 +113,7 @@ impl From<&PortMapping> for MappingOut {
             remote_host: m.remote_host.clone(),
             lease_dropped: None,
             description_dropped: None,
+            read_back: None,
         }
     }
 }
@@ -113,6 +123,7 @@ impl MappingOut {
         MappingOut {
             lease_dropped: Some(granted.lease_dropped),
             description_dropped: Some(granted.description_dropped),
+            read_back: Some(granted.read_back),
             ..MappingOut::from(&granted.mapping)
         }
     }
@@ -129,15 +140,18 @@ impl fmt::Display for MappingOut {
             "{} {} -> {}:{} '{}' {lease}",
             self.protocol,
             self.external_port,
-            self.internal_client,
+            safe(&self.internal_client),
             self.internal_port,
-            self.description
+            safe(&self.description)
         )?;
         if self.lease_dropped == Some(true) {
             write!(f, " (the router refused the lease)")?;
         }
         if self.description_dropped == Some(true) {
             write!(f, " (the router refused the description)")?;
+        }
+        if self.read_back == Some(false) {
+            write!(f, " (not confirmed: the router did not show it back)")?;
         }
         Ok(())
     }
@@ -178,7 +192,7 @@ impl fmt::Display for ErrorOut {
                     write!(f, " {name}")?;
                 }
                 match &self.router_text {
-                    Some(text) => write!(f, ", the router says {text:?}"),
+                    Some(text) => write!(f, ", the router says \"{}\"", safe(text)),
                     None => Ok(()),
                 }
             }

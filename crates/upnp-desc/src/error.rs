@@ -38,7 +38,10 @@ pub enum Error {
     #[error("malformed XML: {0}")]
     Malformed(#[from] xmltree::ParseError),
     /// The root element is not the one expected.
-    #[error("expected a <{expected}> root element, found <{found}>")]
+    #[error(
+        "expected a <{expected}> root element, found <{}>",
+        crate::text::shown(found, 64)
+    )]
     UnexpectedRoot {
         /// The expected local name.
         expected: &'static str,

@@ -46,6 +46,7 @@ pub mod description;
 pub mod error;
 pub mod gateway;
 pub mod scpd;
+pub mod text;
 pub mod xml;
 
 pub use description::{Device, DeviceDescription, ResolvedUrl, Service};

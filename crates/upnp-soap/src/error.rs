@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
+use upnp_desc::text::shown;
 
 use crate::fault::SoapFault;
 
@@ -19,7 +20,7 @@ pub enum Error {
     #[error("SOAP document refused: {0}")]
     Xml(#[from] upnp_desc::Error),
     /// The document's root element is not a SOAP `Envelope`.
-    #[error("expected a SOAP Envelope, found <{found}>")]
+    #[error("expected a SOAP Envelope, found <{}>", shown(found, 64))]
     NotEnvelope {
         /// The local name of the root element.
         found: String,
@@ -28,7 +29,7 @@ pub enum Error {
     #[error("SOAP envelope has no Body element or an empty one")]
     NoBody,
     /// The body answers another action than the one called.
-    #[error("expected <{expected}>, found <{found}>")]
+    #[error("expected <{expected}>, found <{}>", shown(found, 64))]
     UnexpectedElement {
         /// The element expected, e.g. `AddPortMappingResponse`.
         expected: String,
@@ -50,7 +51,7 @@ pub enum Error {
         name: &'static str,
     },
     /// An argument whose value is not of the type its state variable says.
-    #[error("argument {name} = {value:?} is not {expected}")]
+    #[error("argument {name} = \"{}\" is not {expected}", shown(value, 128))]
     InvalidArgument {
         /// The argument.
         name: &'static str,
@@ -215,7 +216,7 @@ pub enum Framing {
     #[error("both Transfer-Encoding and Content-Length")]
     LengthWithTransferEncoding,
     /// A transfer coding other than `chunked` (we ask for none).
-    #[error("unsupported transfer coding {0:?}")]
+    #[error("unsupported transfer coding \"{}\"", shown(.0, 64))]
     UnsupportedTransferCoding(String),
     /// A chunk-size line that is not a hexadecimal size (or one too large for 64 bits).
     #[error("invalid chunk size")]

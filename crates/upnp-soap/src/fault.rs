@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use upnp_desc::text::{MAX_SHOWN, shown};
+
 use xmltree::Element;
 
 use crate::envelope::{self, escape};
@@ -173,15 +175,21 @@ pub struct SoapFault {
 
 impl fmt::Display for SoapFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every string here is the device's: shown escaped and bounded.
         let Some(error) = &self.upnp_error else {
-            return write!(f, "SOAP fault {} {}", self.fault_code, self.fault_string);
+            return write!(
+                f,
+                "SOAP fault {} {}",
+                shown(&self.fault_code, MAX_SHOWN),
+                shown(&self.fault_string, MAX_SHOWN)
+            );
         };
         match error.code {
             Some(code) => write!(f, "UPnP error {code}")?,
             None => f.write_str("UPnP error (no readable code)")?,
         }
         match &error.description {
-            Some(description) => write!(f, ": {description}"),
+            Some(description) => write!(f, ": {}", shown(description, MAX_SHOWN)),
             None => Ok(()),
         }
     }

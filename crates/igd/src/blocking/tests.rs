@@ -1,4 +1,5 @@
 use super::*;
+use crate::error::IgdStatus;
 use crate::error::UpnpResult;
 
 fn device(url: &str, status: IgdStatus, external: Option<&str>) -> UpnpDevice {
@@ -74,16 +75,13 @@ fn without_a_valid_gateway_every_call_says_why() {
     upnp.add_device(device("http://10.0.0.2", IgdStatus::UnknownDevice, None));
     match upnp.get_gateway() {
         Err(Error::NoGateway(statuses)) => assert_eq!(
-            statuses,
+            statuses
+                .iter()
+                .map(|s| (s.description_url.as_str(), s.status))
+                .collect::<Vec<_>>(),
             [
-                (
-                    "http://10.0.0.1/desc.xml".to_owned(),
-                    IgdStatus::Disconnected
-                ),
-                (
-                    "http://10.0.0.2/desc.xml".to_owned(),
-                    IgdStatus::UnknownDevice
-                ),
+                ("http://10.0.0.1/desc.xml", IgdStatus::Disconnected),
+                ("http://10.0.0.2/desc.xml", IgdStatus::UnknownDevice),
             ]
         ),
         other => panic!("{other:?}"),
@@ -162,5 +160,28 @@ fn discover_validates_before_searching() {
     assert_eq!(
         DiscoverOptions::default().device_filter,
         "InternetGatewayDevice"
+    );
+}
+
+#[test]
+fn an_error_listing_devices_is_bounded_and_escaped() {
+    let mut upnp = Upnp::new();
+    for i in 0..600 {
+        upnp.add_device(device(
+            &format!(
+                "http://10.0.{}.{}\n\u{1b}[31madded UDP 7777",
+                i / 256,
+                i % 256
+            ),
+            IgdStatus::UnknownDevice,
+            None,
+        ));
+    }
+    let message = upnp.get_gateway().unwrap_err().to_string();
+    assert!(message.len() < 4096, "{} bytes", message.len());
+    assert!(message.contains("and 592 more"), "{message}");
+    assert!(
+        !message.contains('\n') && !message.contains('\u{1b}'),
+        "{message}"
     );
 }
