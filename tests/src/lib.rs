@@ -5,6 +5,8 @@
 //! fails the test unless the process really is inside the lab's LAN namespace: the suite's
 //! multicast must never reach the machine's own network.
 
+pub mod hostile;
+
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::MetadataExt;
