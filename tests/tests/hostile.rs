@@ -369,6 +369,19 @@ fn a_location_naming_another_host_is_never_contacted() {
         .expect("listed, with why");
     assert_eq!(refused.igd_status, IgdStatus::HttpError);
     assert!(upnp.get_gateway().is_ok());
+
+    // `-v` tells why, on stderr.
+    let out = upnp_cli(&["-v", "--timeout", "1000", "discover"]);
+    assert!(out.status.success());
+    let told = String::from_utf8_lossy(&out.stderr);
+    assert!(told.contains("probe started"), "{told}");
+    assert!(
+        told.lines().any(|l| l.contains("probe done")
+            && l.contains("127.0.0.1")
+            && l.contains("IGD_STATUS_HTTP_ERROR")),
+        "{told}"
+    );
+    assert_eq!(target.connections(), 0);
 }
 
 #[test]

@@ -263,7 +263,10 @@ impl Probe {
                 });
             match checked {
                 Ok(url) => candidates.push((url, connection.service.service_type.clone())),
-                Err(why) => refused = refused.or(Some(why)),
+                Err(why) => {
+                    event!(why = %upnp_desc::text::shown(&why, 256), "control URL refused");
+                    refused = refused.or(Some(why));
+                }
             }
         }
         if candidates.is_empty() {
@@ -309,7 +312,10 @@ impl Probe {
                         IgdStatus::Disconnected,
                         &format!("the WAN connection is {}", info.status),
                     ),
-                    Ok(_) => self.next_candidate(candidates),
+                    Ok(_) => {
+                        event!("connection not connected: trying the next connection service");
+                        self.next_candidate(candidates)
+                    }
                     Err(e) if candidates.is_empty() => {
                         self.exhausted(IgdStatus::InvalidControl, &format!("GetStatusInfo: {e}"))
                     }
@@ -350,6 +356,7 @@ impl Probe {
                     return self.exhausted(IgdStatus::UnknownError, "no connection service");
                 }
                 // Behind another NAT or no address: another connection may be public.
+                event!("connection not public: trying the next connection service");
                 self.next_candidate(candidates)
             }
             ProbeState::Fetching => self.finish(IgdStatus::UnknownError, "answer before fetch"),

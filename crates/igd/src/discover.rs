@@ -11,6 +11,8 @@ use ssdp::{LocalPort, MulticastInterface, SearchOptions};
 use crate::device::{Device, Probe};
 use crate::error::{Error, IgdStatus};
 use crate::limits::{Limits, later};
+#[cfg(feature = "tracing")]
+use upnp_desc::text::shown;
 
 #[cfg(test)]
 mod tests;
@@ -234,6 +236,24 @@ impl Discovery {
         answer: &ssdp::search::Response,
         now: Instant,
     ) -> Result<(), Skipped> {
+        let outcome = self.take(answer, now);
+        match &outcome {
+            Ok(()) => event!(
+                from = %answer.from,
+                location = %shown(&answer.response.location, 128),
+                "device found"
+            ),
+            Err(_why) => event!(
+                from = %answer.from,
+                location = %shown(&answer.response.location, 128),
+                why = %_why,
+                "answer skipped"
+            ),
+        }
+        outcome
+    }
+
+    fn take(&mut self, answer: &ssdp::search::Response, now: Instant) -> Result<(), Skipped> {
         if !self.searching(now) {
             return Err(Skipped::Late);
         }
@@ -281,6 +301,12 @@ impl Discovery {
     /// deadline is ignored.
     pub fn probed(&mut self, id: usize, device: Device) {
         if let Some((slot, _, state @ Candidate::Probing { .. })) = self.devices.get_mut(id) {
+            event!(
+                location = %shown(&device.description_url, 128),
+                status = %device.igd_status,
+                detail = %shown(device.status_detail.as_deref().unwrap_or(""), 256),
+                "probe done"
+            );
             *slot = device;
             *state = Candidate::Done;
         }
@@ -299,6 +325,7 @@ impl Discovery {
                 }
                 _ => continue,
             };
+            event!(location = %shown(&device.description_url, 128), why, "probe given up");
             device.igd_status = IgdStatus::HttpError;
             device.status_detail = Some(why.to_owned());
             *state = Candidate::Done;
@@ -340,6 +367,7 @@ impl Discovery {
                 next.and_then(|i| self.devices.get_mut(i).map(|d| (i, d)))
             {
                 let deadline = later(now, self.limits.probe).min(self.deadline);
+                event!(location = %shown(&device.description_url, 128), "probe started");
                 *state = Candidate::Probing { deadline };
                 return DiscoveryStep::Probe(Box::new(ProbeTask {
                     id,
@@ -361,6 +389,7 @@ impl Discovery {
     }
 
     fn finish(&mut self) -> DiscoveryStep {
+        event!(devices = self.devices.len(), "discovery over");
         self.search_over = true;
         if self.devices.is_empty() {
             return DiscoveryStep::Done(Err(match self.search_error.take() {

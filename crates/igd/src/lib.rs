@@ -11,7 +11,10 @@
 //! never replaced, and a router's refusal of a lease or a description is retried without it.
 //!
 //! The logic is pure ([`mapping`], [`device`], [`discover`]); [`blocking`] runs it over
-//! the network.
+//! the network, and `tokio` (feature `tokio`) does the same with async calls. Every
+//! operation has a total deadline and caps on what it takes from the network ([`Limits`]).
+//! With feature `tracing`, each decision (an answer skipped and why, a probe and its outcome,
+//! a fallback taken, a deadline hit) is a `tracing` debug event.
 //!
 //! Godot's example, opening port 7777 (this talks to the network, so it is not run here):
 //!
@@ -41,6 +44,15 @@
 //! assert!(matches!(err, Error::InvalidProtocol(_)));
 //! assert_eq!(err.code(), 18);
 //! ```
+
+/// A `tracing` debug event with feature `tracing`; nothing without it. Text from the network
+/// goes in escaped (`upnp_desc::text::shown`).
+macro_rules! event {
+    ($($arg:tt)*) => {{
+        #[cfg(feature = "tracing")]
+        tracing::debug!($($arg)*);
+    }};
+}
 
 #[cfg(feature = "blocking")]
 pub mod blocking;

@@ -282,7 +282,15 @@ impl Sequence for AddSequence {
                     Next::Call(self.lookup().request(&self.service_type))
                 }
                 Err(upnp_soap::Error::Fault(fault)) => match self.fallback(fault.code()) {
-                    true => self.add(),
+                    true => {
+                        event!(
+                            fault = %fault,
+                            lease_dropped = self.lease_dropped,
+                            description_dropped = self.description_dropped,
+                            "add refused: retrying without what the router refuses"
+                        );
+                        self.add()
+                    }
                     false => Next::Done(Err(upnp_soap::Error::Fault(fault).into())),
                 },
                 Err(e) => Next::Done(Err(e.into())),

@@ -1,7 +1,7 @@
 //! `upnp`: the everyday tool of a user with a router, on top of the `igd` crate.
 //!
 //! ```text
-//! upnp [--url DESCRIPTION_URL] [--json] [--timeout MS] [--ipv6] [--interface IF|ADDR] COMMAND
+//! upnp [-v] [--url DESCRIPTION_URL] [--json] [--timeout MS] [--ipv6] [--interface IF|ADDR] COMMAND
 //!   discover                 every responder, its service, control URL, status, and why
 //!   external-ip              the gateway's external address alone on a line
 //!   add PORT [--internal P] [--proto udp|tcp] [--desc D] [--lease SECONDS]
@@ -33,6 +33,10 @@ struct Cli {
     /// Print machine-readable JSON.
     #[arg(long)]
     json: bool,
+    /// Tell on stderr each decision taken: answers skipped and why, each probe and its
+    /// outcome, fallbacks, deadlines hit.
+    #[arg(short, long)]
+    verbose: bool,
     /// How long discovery waits for answers, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     timeout: i64,
@@ -99,6 +103,13 @@ impl Proto {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.verbose {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .init();
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
