@@ -15,6 +15,8 @@ use crate::limits::{Limits, later};
 use upnp_desc::text::shown;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 /// Godot's `discover(timeout, ttl, device_filter)` arguments, with its defaults.

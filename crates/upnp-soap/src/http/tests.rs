@@ -346,3 +346,22 @@ fn miniupnpds_responses_decode_whole_and_byte_by_byte() {
         assert_eq!(decoder.finish().unwrap(), whole, "{name}");
     }
 }
+
+#[test]
+fn an_operations_deadline_shortens_an_exchange_but_never_lengthens_it() {
+    let config = Config::default();
+    let start = Instant::now();
+    // The operation has 2 s left: the exchange gets 2 s, not its own 10.
+    let ex = exchange(&config, start).until(Some(start + Duration::from_secs(2)), start);
+    assert_eq!(ex.remaining(start).unwrap(), Duration::from_secs(2));
+    let error = ex.remaining(start + Duration::from_secs(2)).unwrap_err();
+    assert!(
+        matches!(error, Error::Timeout { after, .. } if after == Duration::from_secs(2)),
+        "{error:?}"
+    );
+    // A later operation deadline leaves the exchange's own.
+    let ex = exchange(&config, start).until(Some(start + Duration::from_secs(60)), start);
+    assert_eq!(ex.remaining(start).unwrap(), config.timeout);
+    let ex = exchange(&config, start).until(None, start);
+    assert_eq!(ex.remaining(start).unwrap(), config.timeout);
+}
