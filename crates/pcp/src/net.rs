@@ -1,0 +1,212 @@
+//! The I/O: the default gateway, a blocking UDP client that runs an [`Exchange`] to the
+//! gateway's port 5351, and a listener for the gateway's announcements on port 5350.
+//!
+//! Every wait is bounded by the exchange's deadline; nothing received extends it. The client's
+//! socket is connected to the gateway, so the kernel drops datagrams from other hosts (the
+//! exchange checks the source again) and an ICMP "port unreachable" (a router with neither
+//! NAT-PMP nor PCP) ends the exchange at once with [`Error::PortUnreachable`].
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol as SocketProtocol, Socket, Type};
+
+use crate::MAX_MESSAGE_SIZE;
+use crate::error::Error;
+use crate::exchange::{Announcement, Exchange, Poll, Received};
+use crate::message::{ANNOUNCE_PORT, Response, SERVER_PORT};
+
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+#[cfg(test)]
+mod tests;
+
+/// The all-hosts group NAT-PMP and PCP gateways announce to.
+pub const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
+
+/// The address of the default gateway (the IPv4 one when it has both), from the operating
+/// system's routing table (through the `netdev` crate).
+pub fn default_gateway() -> Result<IpAddr, Error> {
+    let gateway = netdev::get_default_gateway().map_err(Error::NoGateway)?;
+    let v4 = gateway.ipv4.first().copied().map(IpAddr::V4);
+    let v6 = gateway.ipv6.first().copied().map(IpAddr::V6);
+    v4.or(v6)
+        .ok_or_else(|| Error::NoGateway("the default route names no address".to_owned()))
+}
+
+/// A UDP socket connected to a gateway's NAT-PMP/PCP port.
+#[derive(Debug)]
+pub struct Client {
+    socket: UdpSocket,
+    gateway: SocketAddr,
+    local: SocketAddr,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// A client of `gateway` on port 5351.
+    pub fn new(gateway: IpAddr) -> Result<Client, Error> {
+        Client::connect(SocketAddr::new(gateway, SERVER_PORT))
+    }
+
+    /// A client of a gateway at this address and port.
+    pub fn connect(gateway: SocketAddr) -> Result<Client, Error> {
+        let socket = connected(gateway)?;
+        let local = socket.local_addr().map_err(Error::io("local address"))?;
+        Ok(Client {
+            socket,
+            gateway,
+            local,
+            buf: vec![0; MAX_MESSAGE_SIZE + 1],
+        })
+    }
+
+    /// The gateway's address and port.
+    pub fn gateway(&self) -> SocketAddr {
+        self.gateway
+    }
+
+    /// Our address on the route to the gateway: what a PCP request names as its client.
+    pub fn local_address(&self) -> IpAddr {
+        self.local.ip()
+    }
+
+    /// Our address and port: where the requests leave from.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Run `exchange` to its answer or its deadline.
+    pub fn run(&mut self, exchange: &mut Exchange) -> Result<Response, Error> {
+        loop {
+            let now = Instant::now();
+            let wait = match exchange.poll(now) {
+                Poll::Send(datagram) => {
+                    match self.socket.send(datagram) {
+                        Ok(_) => {}
+                        Err(e) => return Err(send_error(e, self.gateway)),
+                    }
+                    continue;
+                }
+                Poll::Wait(until) => until.saturating_duration_since(now),
+                Poll::TimedOut => return Err(Error::TimedOut(exchange.gateway())),
+            };
+            if wait.is_zero() {
+                continue;
+            }
+            self.socket
+                .set_read_timeout(Some(wait))
+                .map_err(Error::io("set read timeout"))?;
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((len, from)) => {
+                    let datagram = self.buf.get(..len).unwrap_or_default();
+                    if let Received::Answer(response) = exchange.receive(from, datagram) {
+                        return Ok(response);
+                    }
+                }
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Err(send_error(e, self.gateway)),
+            }
+        }
+    }
+}
+
+/// A UDP socket connected to `gateway`, from an ephemeral port.
+fn connected(gateway: SocketAddr) -> Result<UdpSocket, Error> {
+    let any: SocketAddr = match gateway {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(any).map_err(Error::io("bind"))?;
+    socket.connect(gateway).map_err(Error::io("connect"))?;
+    Ok(socket)
+}
+
+/// ICMP port unreachable surfaces as "connection refused" on a connected socket.
+pub(crate) fn send_error(e: io::Error, gateway: SocketAddr) -> Error {
+    if e.kind() == io::ErrorKind::ConnectionRefused {
+        Error::PortUnreachable(gateway)
+    } else {
+        Error::io("exchange with the gateway")(e)
+    }
+}
+
+pub(crate) fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// A socket on the announcement port (5350), in the all-hosts group: what a gateway
+/// multicasts when its address changes or it restarts. Only `gateway` is believed.
+#[derive(Debug)]
+pub struct Listener {
+    socket: UdpSocket,
+    gateway: IpAddr,
+    buf: Vec<u8>,
+}
+
+impl Listener {
+    /// Listen on 0.0.0.0:5350 (shared with other programs that do the same).
+    pub fn bind(gateway: IpAddr) -> Result<Listener, Error> {
+        Listener::bind_port(gateway, ANNOUNCE_PORT)
+    }
+
+    /// Listen on another port (tests).
+    pub fn bind_port(gateway: IpAddr, port: u16) -> Result<Listener, Error> {
+        Ok(Listener {
+            socket: announcement_socket(port)?,
+            gateway,
+            buf: vec![0; MAX_MESSAGE_SIZE + 1],
+        })
+    }
+
+    /// The next announcement from the gateway within `within`; `None` when none came.
+    /// Datagrams from other hosts, and anything that is not an announcement, are skipped.
+    pub fn next_within(&mut self, within: Duration) -> Result<Option<Announcement>, Error> {
+        let start = Instant::now();
+        let until = start.checked_add(within).unwrap_or(start);
+        loop {
+            let wait = until.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                return Ok(None);
+            }
+            self.socket
+                .set_read_timeout(Some(wait))
+                .map_err(Error::io("set read timeout"))?;
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((len, from)) => {
+                    let datagram = self.buf.get(..len).unwrap_or_default();
+                    if let Ok(announcement) = Announcement::read(from, self.gateway, datagram) {
+                        return Ok(Some(announcement));
+                    }
+                }
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Err(Error::io("receive an announcement")(e)),
+            }
+        }
+    }
+}
+
+/// 0.0.0.0:`port`, address reuse on, the all-hosts group joined (where the platform lets
+/// us; the kernel delivers that group to every host anyway).
+pub(crate) fn announcement_socket(port: u16) -> Result<UdpSocket, Error> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(SocketProtocol::UDP))
+        .map_err(Error::io("open the announcement socket"))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(Error::io("reuse the announcement port"))?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    socket
+        .set_reuse_port(true)
+        .map_err(Error::io("reuse the announcement port"))?;
+    let bind: SocketAddr = (Ipv4Addr::UNSPECIFIED, port).into();
+    socket
+        .bind(&bind.into())
+        .map_err(Error::io("bind the announcement port"))?;
+    let _ = socket.join_multicast_v4(&ALL_HOSTS, &Ipv4Addr::UNSPECIFIED);
+    Ok(socket.into())
+}
