@@ -7,8 +7,8 @@
 
 pub mod hostile;
 
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -92,6 +92,216 @@ impl Lab {
         }
     }
 
+    /// Run a shell command on the ISP host (the Internet side of the router).
+    pub fn on_isp(&self, script: &str) -> bool {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &format!("{}-isp", self.prefix),
+                "bash",
+                "-c",
+                script,
+            ])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run ip netns exec")
+            .success()
+    }
+
+    /// Whether a UDP datagram sent from the ISP host to the router's WAN address and `port`
+    /// arrives at `socket` on the LAN host.
+    pub fn udp_arrives(&self, socket: &UdpSocket, port: u16, payload: &str) -> bool {
+        self.udp_arrives_at(socket, self.wan_addr, port, payload)
+    }
+
+    /// Whether a UDP datagram sent from the ISP host to `addr`:`port` arrives at `socket`.
+    pub fn udp_arrives_at(
+        &self,
+        socket: &UdpSocket,
+        addr: Ipv4Addr,
+        port: u16,
+        payload: &str,
+    ) -> bool {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(700)))
+            .unwrap();
+        for _ in 0..3 {
+            self.on_isp(&format!("printf '{payload}' > /dev/udp/{addr}/{port}"));
+            let mut buf = [0u8; 64];
+            if let Ok((n, _)) = socket.recv_from(&mut buf) {
+                if &buf[..n] == payload.as_bytes() {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether a TCP connection from the ISP host reaches `listener`.
+    pub fn tcp_arrives(&self, listener: &TcpListener, port: u16, payload: &str) -> bool {
+        listener.set_nonblocking(false).unwrap();
+        let sent = self.on_isp(&format!(
+            "timeout 3 bash -c 'exec 3<>/dev/tcp/{}/{port}; printf {payload} >&3'",
+            self.wan_addr
+        ));
+        if !sent {
+            return false;
+        }
+        listener.set_nonblocking(true).unwrap();
+        match listener.accept() {
+            Ok((mut stream, _)) => {
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(2)))
+                    .unwrap();
+                let mut got = String::new();
+                let _ = stream.read_to_string(&mut got);
+                got == payload
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The router's nftables ruleset.
+    pub fn nft_rules(&self) -> String {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &format!("{}-rtr", self.prefix),
+                "nft",
+                "list",
+                "ruleset",
+            ])
+            .output()
+            .expect("nft list ruleset");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run `ip` in the router's namespace; whether it succeeded.
+    fn ip_on_router(&self, args: &[&str]) -> bool {
+        Command::new("ip")
+            .args(["-n", &self.rtr_ns])
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Restart the router as a reboot does: miniupnpd stops, its mappings and their rules
+    /// are forgotten, and it starts again with the same configuration. Returns once it
+    /// listens again.
+    pub fn restart_router(&self) {
+        self.restart_router_with("miniupnpd.conf");
+    }
+
+    /// Restart the router with UPnP off (NAT-PMP and PCP only, on UDP 5351); it comes back
+    /// with UPnP when the guard is dropped.
+    pub fn without_upnp(&self) -> UpnpOff<'_> {
+        self.restart_router_with("miniupnpd-noupnp.conf");
+        UpnpOff { lab: self }
+    }
+
+    fn restart_router_with(&self, conf: &str) {
+        let state = PathBuf::from(var("IGD_LAB_STATE_DIR"));
+        let pid_file = state.join("miniupnpd.pid");
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            // Gone, or a zombie its parent has not reaped yet (`cargo xtask test` started it
+            // and still runs): either way it no longer serves.
+            let gone = (0..100).any(|_| {
+                std::thread::sleep(Duration::from_millis(50));
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+                    stat.rsplit_once(')')
+                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+                })
+            });
+            assert!(gone, "miniupnpd (pid {pid}) did not stop");
+        }
+        let _ = std::fs::remove_file(state.join("leases"));
+        for chain in ["miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"] {
+            let _ = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.rtr_ns,
+                    "nft",
+                    "flush",
+                    "chain",
+                    "inet",
+                ])
+                .args(["filter", chain])
+                .status();
+        }
+        let command = std::fs::read_to_string(state.join("router-command"))
+            .expect("the router's command line (written by `cargo xtask lab up`)");
+        let conf = state.join(conf).display().to_string();
+        let mut lines = command.lines();
+        let program = lines.next().expect("a program");
+        // The configuration file named after `-f`.
+        let mut args: Vec<&str> = Vec::new();
+        let mut after_f = false;
+        for arg in lines {
+            args.push(if after_f { conf.as_str() } else { arg });
+            after_f = arg == "-f";
+        }
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(state.join("miniupnpd.log"))
+            .expect("the router's log");
+        use std::os::unix::process::CommandExt;
+        let router = Command::new(program)
+            .args(args)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("the log again"))
+            .stderr(log)
+            .spawn()
+            .expect("start miniupnpd again");
+        // Reaped when it exits (the next restart), so that it does not linger as a zombie.
+        let mut router = router;
+        std::thread::spawn(move || router.wait());
+        let upnp = !conf.ends_with("noupnp.conf");
+        let listening = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            let (flags, port) = if upnp {
+                ("-Hlnt", self.http_port)
+            } else {
+                ("-Hlnu", 5351)
+            };
+            Command::new("ip")
+                .args(["netns", "exec", &self.rtr_ns, "ss", flags])
+                .arg(format!("sport = :{port}"))
+                .output()
+                .is_ok_and(|out| !out.stdout.is_empty())
+        });
+        assert!(listening, "miniupnpd did not listen again");
+    }
+
+    /// Give the router's WAN side the address `new` instead of the lab's (the ISP renumbers
+    /// it); the lab's address comes back when the guard is dropped.
+    pub fn renumber_wan(&self, new: Ipv4Addr) -> Renumbered<'_> {
+        self.set_wan(self.wan_addr, new);
+        Renumbered { lab: self, new }
+    }
+
+    fn set_wan(&self, old: Ipv4Addr, new: Ipv4Addr) {
+        let (old, new) = (format!("{old}/24"), format!("{new}/24"));
+        assert!(self.ip_on_router(&["addr", "del", &old, "dev", "rwan0"]));
+        assert!(self.ip_on_router(&["addr", "add", &new, "dev", "rwan0"]));
+        // Deleting the address took the default route along.
+        let _ = self.ip_on_router(&[
+            "route",
+            "replace",
+            "default",
+            "via",
+            &self.isp_addr.to_string(),
+        ]);
+    }
+
     /// The root description URL miniupnpd announces over IPv4.
     pub fn description_url(&self) -> String {
         format!(
@@ -116,6 +326,29 @@ impl Lab {
             .output()
             .expect("run upnpc");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// The router running with UPnP off; restarted with UPnP on drop.
+pub struct UpnpOff<'a> {
+    lab: &'a Lab,
+}
+
+impl Drop for UpnpOff<'_> {
+    fn drop(&mut self) {
+        self.lab.restart_router();
+    }
+}
+
+/// The router's WAN address renumbered; restored on drop.
+pub struct Renumbered<'a> {
+    lab: &'a Lab,
+    new: Ipv4Addr,
+}
+
+impl Drop for Renumbered<'_> {
+    fn drop(&mut self) {
+        self.lab.set_wan(self.new, self.lab.wan_addr);
     }
 }
 

@@ -10,87 +10,6 @@ use igd::blocking::Upnp;
 use igd::{DiscoverOptions, Error, IgdStatus, MappingRequest, UpnpResult};
 use lab_tests::Lab;
 
-/// Run a shell command on the ISP host (the Internet side of the router).
-fn on_isp(lab: &Lab, script: &str) -> bool {
-    Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("{}-isp", lab.prefix),
-            "bash",
-            "-c",
-            script,
-        ])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("run ip netns exec")
-        .success()
-}
-
-/// Whether a UDP datagram sent from the ISP host to the router's WAN address and `port`
-/// arrives at `socket` on the LAN host.
-fn udp_arrives(lab: &Lab, socket: &UdpSocket, port: u16, payload: &str) -> bool {
-    socket
-        .set_read_timeout(Some(Duration::from_millis(700)))
-        .unwrap();
-    for _ in 0..3 {
-        on_isp(
-            lab,
-            &format!("printf '{payload}' > /dev/udp/{}/{port}", lab.wan_addr),
-        );
-        let mut buf = [0u8; 64];
-        if let Ok((n, _)) = socket.recv_from(&mut buf) {
-            if &buf[..n] == payload.as_bytes() {
-                return true;
-            }
-        }
-    }
-    false
-}
-
-/// Whether a TCP connection from the ISP host reaches `listener`.
-fn tcp_arrives(lab: &Lab, listener: &TcpListener, port: u16, payload: &str) -> bool {
-    listener.set_nonblocking(false).unwrap();
-    let sent = on_isp(
-        lab,
-        &format!(
-            "timeout 3 bash -c 'exec 3<>/dev/tcp/{}/{port}; printf {payload} >&3'",
-            lab.wan_addr
-        ),
-    );
-    if !sent {
-        return false;
-    }
-    listener.set_nonblocking(true).unwrap();
-    match listener.accept() {
-        Ok((mut stream, _)) => {
-            stream.set_nonblocking(false).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(2)))
-                .unwrap();
-            let mut got = String::new();
-            let _ = stream.read_to_string(&mut got);
-            got == payload
-        }
-        Err(_) => false,
-    }
-}
-
-fn nft_rules(lab: &Lab) -> String {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("{}-rtr", lab.prefix),
-            "nft",
-            "list",
-            "ruleset",
-        ])
-        .output()
-        .expect("nft list ruleset");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn godots_example_forwards_real_traffic_and_cleans_up() {
     let lab = Lab::get();
@@ -128,7 +47,7 @@ fn godots_example_forwards_real_traffic_and_cleans_up() {
     // Before: nothing reaches the LAN host from the ISP side.
     let udp = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 7777)).unwrap();
     let tcp = TcpListener::bind((Ipv4Addr::UNSPECIFIED, 7777)).unwrap();
-    assert!(!udp_arrives(&lab, &udp, 7777, "before"));
+    assert!(!lab.udp_arrives(&udp, 7777, "before"));
 
     let udp_granted = upnp.add_port_mapping(&MappingRequest::new(7777)).unwrap();
     let tcp_granted = upnp
@@ -148,15 +67,15 @@ fn godots_example_forwards_real_traffic_and_cleans_up() {
     let listed = lab.upnpc(&["-u", &lab.description_url(), "-l"]);
     assert!(listed.contains("UDP  7777->192.168.77.10:7777"), "{listed}");
     assert!(listed.contains("TCP  7777->192.168.77.10:7777"), "{listed}");
-    assert!(nft_rules(&lab).contains("dport 7777"));
+    assert!(lab.nft_rules().contains("dport 7777"));
 
     // The mappings really forward.
     assert!(
-        udp_arrives(&lab, &udp, 7777, "hello-udp"),
+        lab.udp_arrives(&udp, 7777, "hello-udp"),
         "UDP did not arrive"
     );
     assert!(
-        tcp_arrives(&lab, &tcp, 7777, "hello-tcp"),
+        lab.tcp_arrives(&tcp, 7777, "hello-tcp"),
         "TCP did not arrive"
     );
 
@@ -165,18 +84,12 @@ fn godots_example_forwards_real_traffic_and_cleans_up() {
     let listed = lab.upnpc(&["-u", &lab.description_url(), "-l"]);
     assert!(!listed.contains("7777->"), "{listed}");
     assert!(
-        !nft_rules(&lab).contains("dport 7777"),
+        !lab.nft_rules().contains("dport 7777"),
         "{}",
-        nft_rules(&lab)
+        lab.nft_rules()
     );
-    assert!(
-        !udp_arrives(&lab, &udp, 7777, "after"),
-        "UDP still forwarded"
-    );
-    assert!(
-        !tcp_arrives(&lab, &tcp, 7777, "after"),
-        "TCP still forwarded"
-    );
+    assert!(!lab.udp_arrives(&udp, 7777, "after"), "UDP still forwarded");
+    assert!(!lab.tcp_arrives(&tcp, 7777, "after"), "TCP still forwarded");
 }
 
 #[test]

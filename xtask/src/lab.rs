@@ -146,6 +146,7 @@ impl Lab {
             ("IGD_LAB_UUID", UUID.to_owned()),
             ("IGD_LAB_IGD_VERSION", igd.trim().to_owned()),
             ("IGD_LAB_LOG", self.log_file().display().to_string()),
+            ("IGD_LAB_STATE_DIR", self.state_dir().display().to_string()),
         ]
     }
 
@@ -307,8 +308,15 @@ impl Lab {
         let lease_file = dir.join("leases");
         let _ = fs::remove_file(&lease_file);
         let conf = dir.join("miniupnpd.conf");
-        fs::write(&conf, miniupnpd_conf(&lease_file.display().to_string()))
-            .map_err(|e| e.to_string())?;
+        let lease = lease_file.display().to_string();
+        fs::write(&conf, miniupnpd_conf(&lease, true)).map_err(|e| e.to_string())?;
+        // The same router with UPnP off (NAT-PMP and PCP only), for the lab suite's
+        // `Lab::without_upnp`.
+        fs::write(
+            dir.join("miniupnpd-noupnp.conf"),
+            miniupnpd_conf(&lease, false),
+        )
+        .map_err(|e| e.to_string())?;
         fs::write(dir.join("igd"), format!("v{}", igd.number())).map_err(|e| e.to_string())?;
         let log = fs::File::create(self.log_file()).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
@@ -319,6 +327,12 @@ impl Lab {
         if igd == Igd::V1 {
             command.arg("-1");
         }
+        // The command line, one argument a line, for the lab suite's router restarts.
+        let line: Vec<String> = std::iter::once(command.get_program())
+            .chain(command.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        fs::write(dir.join("router-command"), line.join("\n")).map_err(|e| e.to_string())?;
         // Its own process group: a Ctrl-C at the terminal does not take the router down
         // half-way; `lab down` does.
         use std::os::unix::process::CommandExt;
@@ -506,14 +520,15 @@ table inet filter {
 }
 ";
 
-fn miniupnpd_conf(lease_file: &str) -> String {
+fn miniupnpd_conf(lease_file: &str, upnp: bool) -> String {
+    let upnp = if upnp { "yes" } else { "no" };
     format!(
         "\
 ext_ifname={ROUTER_WAN_IF}
 listening_ip={ROUTER_LAN_IF}
 port={HTTP_PORT}
 enable_natpmp=yes
-enable_upnp=yes
+enable_upnp={upnp}
 lease_file={lease_file}
 upnp_table_name=filter
 upnp_nat_table_name=filter

@@ -111,11 +111,23 @@ const FEATURE_SETS: &[&[&str]] = &[
     ],
     &["-p", "igd", "--no-default-features"],
     &["-p", "igd", "--no-default-features", "--features", "tokio"],
+    &["-p", "pcp", "--no-default-features"],
+    &["-p", "pcp", "--no-default-features", "--features", "tokio"],
 ];
 
 /// Crates that would mean I/O in `igd --no-default-features`.
 const NOT_IN_THE_CORE: &[&str] = &[
-    "socket2", "if-addrs", "httparse", "bytes", "tokio", "mio", "hyper", "reqwest", "h2",
+    "socket2",
+    "if-addrs",
+    "httparse",
+    "bytes",
+    "tokio",
+    "mio",
+    "hyper",
+    "reqwest",
+    "h2",
+    "netdev",
+    "getrandom",
 ];
 
 /// `igd` without its drivers depends on no socket, HTTP or runtime crate.

@@ -7,73 +7,49 @@
 //! async code prefer [`crate::tokio`], or `spawn_blocking`.
 
 use std::net::IpAddr;
-use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use ssdp::net::Searcher;
-use upnp_soap::actions::{GetExternalIpAddress, PortMapping};
+use upnp_soap::actions::PortMapping;
 use upnp_soap::blocking::Client;
-use upnp_soap::http::Config;
-use url::Url;
 
-use crate::device::{Device, Probe, ProbeStep, our_addr, require_valid, select_gateway};
-use crate::discover::{
-    DiscoverOptions, DiscoverSettings, Discovery, DiscoveryStep, Goal, search_options,
-};
+use crate::device::{Device, Probe, ProbeStep};
+use crate::discover::{DiscoverOptions, Discovery, DiscoveryStep, Goal, search_options};
 use crate::error::Error;
-use crate::limits::{Limits, later};
-use crate::mapping::{
-    AddSequence, DeleteSequence, Granted, ListSequence, MappingRequest, Next, Sequence,
+use crate::facade::{self, Plan};
+use crate::keeper::upnp::{Find, UpnpKeeper, UpnpStep};
+use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status};
+use crate::limits::later;
+use crate::mapping::{Granted, MappingRequest, Sequence};
+use crate::pmp::{
+    self, Chosen, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Via,
+    Way,
 };
-use crate::route::fill_our_addr;
+use crate::route::{fill_our_addr, local_address_towards};
 
 #[cfg(test)]
 mod tests;
 
-/// Godot's `UPNP`: discovery, the list of devices, and the default gateway's port mappings.
-#[derive(Debug)]
-pub struct Upnp {
-    /// Godot's `discover_ipv6`, `discover_local_port` and `discover_multicast_if`.
-    pub settings: DiscoverSettings,
-    /// The deadlines and counts of every operation (see [`Limits`]); devices found get them.
-    pub limits: Limits,
-    devices: Vec<UpnpDevice>,
-    client: Client,
-}
+/// Godot's `UPNP`: discovery, the list of devices (Godot's methods: see
+/// [`facade::Upnp`]), and the default gateway's port mappings.
+pub type Upnp = facade::Upnp<Client>;
 
-impl Default for Upnp {
-    fn default() -> Upnp {
-        Upnp::new()
-    }
-}
+/// Godot's `UPNPDevice`: one device, its properties (through `Deref` to [`Device`]),
+/// and the calls on it.
+pub type UpnpDevice = facade::UpnpDevice<Client>;
 
 impl Upnp {
-    /// No devices yet; Godot's default settings; an HTTP client with default timeouts.
-    pub fn new() -> Upnp {
-        Upnp::with_config(&Config::default())
-    }
-
-    /// Like [`Upnp::new`], with these HTTP settings.
-    pub fn with_config(config: &Config) -> Upnp {
-        Upnp {
-            settings: DiscoverSettings::default(),
-            limits: Limits::default(),
-            devices: Vec::new(),
-            client: Client::new(config),
-        }
-    }
-
     /// Godot's `discover`: clear the list, search for `options.timeout` ms and probe each
     /// answering device (while the search goes on, several at once). The number of devices
-    /// found, or [`Error::NoDevices`]. Ends by `options.timeout` + [`Limits::probe`].
+    /// found, or [`Error::NoDevices`]. Ends by `options.timeout` + [`Limits::probe`](crate::Limits::probe).
     pub fn discover(&mut self, options: &DiscoverOptions) -> Result<usize, Error> {
-        self.devices.clear();
-        self.devices = self.run_discovery(Goal::Every, options)?;
-        Ok(self.devices.len())
+        self.clear_devices();
+        let found = self.run_discovery(Goal::Every, options)?;
+        self.set_devices(found);
+        Ok(self.get_device_count())
     }
 
     /// Find one gateway quickly: probe each device as soon as it answers and stop at the
@@ -81,18 +57,15 @@ impl Upnp {
     /// over, the best one found. Unlike [`Upnp::discover`], it does not wait out the timeout
     /// when a good gateway answers early. The devices probed become the device list.
     pub fn find_gateway(&mut self, options: &DiscoverOptions) -> Result<&UpnpDevice, Error> {
-        self.devices.clear();
-        self.devices = self.run_discovery(Goal::FirstPublic, options)?;
+        self.clear_devices();
+        let found = self.run_discovery(Goal::FirstPublic, options)?;
+        self.set_devices(found);
         self.get_gateway()
     }
 
     /// The [`Discovery`] machine's loop: the search on a thread of its own, each probe on
     /// its own thread, their events through one channel.
-    fn run_discovery(
-        &self,
-        goal: Goal,
-        options: &DiscoverOptions,
-    ) -> Result<Vec<UpnpDevice>, Error> {
+    fn run_discovery(&self, goal: Goal, options: &DiscoverOptions) -> Result<Vec<Device>, Error> {
         let search = search_options(&self.settings, options)?;
         let mut discovery = Discovery::new(goal, options, &self.limits, Instant::now())?;
         let searcher = Searcher::start(&search)?;
@@ -142,79 +115,17 @@ impl Upnp {
         };
         // The search thread ends within 50 ms; probes still running end by their deadline.
         stop.store(true, Ordering::Relaxed);
-        Ok(outcome?
-            .into_iter()
-            .map(|device| self.device(device))
-            .collect())
-    }
-
-    fn device(&self, device: Device) -> UpnpDevice {
-        UpnpDevice {
-            device,
-            client: self.client.clone(),
-            limits: self.limits.clone(),
-        }
+        outcome
     }
 
     /// A device from a description URL the user gave (no discovery), probed within
-    /// [`Limits::probe`].
+    /// [`Limits::probe`](crate::Limits::probe).
     pub fn device_at(&self, description_url: &str) -> UpnpDevice {
         let client = self.client.until(later(Instant::now(), self.limits.probe));
         self.device(probe(
             &client,
             Probe::new(Device::new(description_url, ""), None),
         ))
-    }
-
-    /// Godot's `add_device`.
-    pub fn add_device(&mut self, device: UpnpDevice) {
-        self.devices.push(device);
-    }
-
-    /// Godot's `set_device`.
-    pub fn set_device(&mut self, index: usize, device: UpnpDevice) -> Result<(), Error> {
-        let slot = self
-            .devices
-            .get_mut(index)
-            .ok_or(Error::InvalidParam("device index out of range"))?;
-        *slot = device;
-        Ok(())
-    }
-
-    /// Godot's `remove_device`.
-    pub fn remove_device(&mut self, index: usize) -> Result<UpnpDevice, Error> {
-        if index >= self.devices.len() {
-            return Err(Error::InvalidParam("device index out of range"));
-        }
-        Ok(self.devices.remove(index))
-    }
-
-    /// Godot's `clear_devices`.
-    pub fn clear_devices(&mut self) {
-        self.devices.clear();
-    }
-
-    /// Godot's `get_device`.
-    pub fn get_device(&self, index: usize) -> Option<&UpnpDevice> {
-        self.devices.get(index)
-    }
-
-    /// Godot's `get_device_count`.
-    pub fn get_device_count(&self) -> usize {
-        self.devices.len()
-    }
-
-    /// Every device, in the order found.
-    pub fn devices(&self) -> &[UpnpDevice] {
-        &self.devices
-    }
-
-    /// Godot's `get_gateway`: the best valid gateway (connected with a public address, then
-    /// connected behind another NAT, then connected with no address reported). When none is
-    /// valid, [`Error::NoGateway`] lists each device's status; with no device at all,
-    /// [`Error::NoDevices`].
-    pub fn get_gateway(&self) -> Result<&UpnpDevice, Error> {
-        select_gateway(&self.devices, |d| &d.device)
     }
 
     /// Godot's `query_external_address`, on the gateway.
@@ -231,104 +142,177 @@ impl Upnp {
     pub fn delete_port_mapping(&self, port: i64, proto: &str) -> Result<(), Error> {
         self.get_gateway()?.delete_port_mapping(port, proto)
     }
-}
 
-/// Godot's `UPNPDevice`: one device, its properties (through [`Deref`] to [`Device`]), and
-/// the calls on it.
-#[derive(Clone, Debug)]
-pub struct UpnpDevice {
-    device: Device,
-    client: Client,
-    limits: Limits,
-}
-
-impl Deref for UpnpDevice {
-    type Target = Device;
-
-    fn deref(&self) -> &Device {
-        &self.device
+    /// Keep ports open until stopped (see [`crate::keeper`]), on a thread of its own: it
+    /// starts from the gateway of [`Upnp::get_gateway`] when there is one, and finds one as
+    /// `find` says otherwise (and whenever the gateway stops answering). Refuses a `keep`
+    /// that [`Keep::validate`] refuses, before anything is sent.
+    ///
+    /// ```no_run
+    /// use igd::blocking::Upnp;
+    /// use igd::keeper::{Keep, upnp::Find};
+    ///
+    /// let keeper = Upnp::new().keep(Keep::new().udp(7777).tcp(7777), Find::default())?;
+    /// for event in keeper.events().iter().take(2) {
+    ///     println!("{event}");
+    /// }
+    /// keeper.stop(); // removes both mappings
+    /// # Ok::<(), igd::Error>(())
+    /// ```
+    pub fn keep(&self, keep: Keep, find: Find) -> Result<KeeperHandle, Error> {
+        let machine = self.keeper(keep, find)?;
+        let upnp = self.fresh();
+        let (stop, stopped) = mpsc::channel();
+        let (sender, events) = mpsc::sync_channel(MAX_EVENTS);
+        let status = Arc::new(Mutex::new(machine.status()));
+        let shared = Arc::clone(&status);
+        let thread = thread::Builder::new()
+            .name("upnp-keeper".into())
+            .spawn(move || keep_loop(upnp, machine, &stopped, &sender, &shared))
+            .map_err(|source| ssdp::Error::Io {
+                context: "start the keeper thread",
+                source,
+            })?;
+        Ok(KeeperHandle {
+            stop: Some(stop),
+            events,
+            status,
+            thread: Some(thread),
+        })
     }
+}
+
+/// A keeper running on its own thread ([`Upnp::keep`]). Stopping it, or dropping it,
+/// removes every mapping it made (only those, and only where they still point at us) and
+/// waits for that: at most the call in flight ([`Limits::call`](crate::Limits::call)) plus [`Keep::stop_within`].
+#[derive(Debug)]
+pub struct KeeperHandle {
+    stop: Option<mpsc::Sender<()>>,
+    events: mpsc::Receiver<KeeperEvent>,
+    status: Arc<Mutex<Status>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl KeeperHandle {
+    /// Every change, as it happens (at most [`MAX_EVENTS`] waiting: older ones unread past
+    /// that are dropped; [`KeeperHandle::status`] is always current). The channel ends after
+    /// [`KeeperEvent::Stopped`].
+    pub fn events(&self) -> &mpsc::Receiver<KeeperEvent> {
+        &self.events
+    }
+
+    /// The state now: the gateway, the external address, each port and what holds it.
+    pub fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stop: remove the mappings made, then return. Events until then stay readable through
+    /// [`KeeperHandle::events`] until the handle is dropped.
+    pub fn stop(mut self) -> Vec<KeeperEvent> {
+        self.finish();
+        self.events.try_iter().collect()
+    }
+
+    fn finish(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for KeeperHandle {
+    /// Stops as [`KeeperHandle::stop`] does.
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The keeper's thread: the machine's steps over the network until it is done. Stopping is
+/// the handle's sender going away.
+fn keep_loop(
+    mut upnp: Upnp,
+    mut machine: UpnpKeeper,
+    stopped: &mpsc::Receiver<()>,
+    events: &mpsc::SyncSender<KeeperEvent>,
+    status: &Mutex<Status>,
+) {
+    let mut stopping = false;
+    loop {
+        if !stopping && !matches!(stopped.try_recv(), Err(mpsc::TryRecvError::Empty)) {
+            stopping = true;
+            machine.stop(Instant::now());
+        }
+        match machine.poll(Instant::now()) {
+            UpnpStep::Search(options) => {
+                let found = upnp.find_gateway(&options).map(|d| d.device.clone());
+                machine.found(found, Instant::now());
+            }
+            UpnpStep::Probe(url) => {
+                let device = upnp.device_at(&url).device;
+                machine.found(Ok(device), Instant::now());
+            }
+            UpnpStep::Route(url) => machine.routed(local_address_towards(&url), Instant::now()),
+            UpnpStep::Call {
+                url,
+                request,
+                deadline,
+            } => {
+                let answer = upnp.client.until(deadline).call(&url, &request);
+                machine.answered(answer, Instant::now());
+            }
+            UpnpStep::Wait(until) => {
+                let wait = until.saturating_duration_since(Instant::now());
+                match stopped.recv_timeout(wait) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ if stopping => thread::sleep(wait),
+                    _ => {
+                        stopping = true;
+                        machine.stop(Instant::now());
+                    }
+                }
+            }
+            UpnpStep::Done => break,
+        }
+        machine.publish(|e| drop(events.try_send(e)), status);
+    }
+    machine.publish(|e| drop(events.try_send(e)), status);
 }
 
 impl UpnpDevice {
-    /// A device from its properties, as Godot lets a script build one.
-    pub fn new(device: Device, client: Client) -> UpnpDevice {
-        UpnpDevice {
-            device,
-            client,
-            limits: Limits::default(),
-        }
-    }
-
-    /// The same device, whose calls keep these deadlines and counts.
-    pub fn with_limits(mut self, limits: &Limits) -> UpnpDevice {
-        self.limits = limits.clone();
-        self
-    }
-
-    /// The properties.
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
-    /// Godot's `query_external_address`, within [`Limits::call`].
+    /// Godot's `query_external_address`, within [`Limits::call`](crate::Limits::call).
     pub fn query_external_address(&self) -> Result<IpAddr, Error> {
-        let (url, service_type) = require_valid(&self.device)?;
-        self.client
-            .until(later(Instant::now(), self.limits.call))
-            .perform(&url, service_type, &GetExternalIpAddress)?
-            .ok_or(Error::InvalidResponse(
-                "the gateway reports no external address",
-            ))
+        self.run(self.external_address_plan())
     }
 
     /// Godot's `add_port_mapping`: validate, look at the port (another client's mapping is
     /// never replaced), add with fallbacks, read back what was granted.
     pub fn add_port_mapping(&self, request: &MappingRequest) -> Result<Granted, Error> {
-        let mapping = request.validate()?;
-        let (url, service_type) = require_valid(&self.device)?;
-        let our_addr = self.our_addr()?;
-        let sequence = AddSequence::new(&mapping, our_addr, service_type);
-        self.run(&url, sequence, self.limits.call)
+        self.run(self.add_plan(request))
     }
 
-    /// Godot's `delete_port_mapping`.
+    /// Godot's `delete_port_mapping` (only a mapping to us).
     pub fn delete_port_mapping(&self, port: i64, proto: &str) -> Result<(), Error> {
-        let sequence = DeleteSequence::new(port, proto, &self.device.igd_service_type)?;
-        let (url, _) = require_valid(&self.device)?;
-        let sequence = sequence.client(self.our_addr()?);
-        self.run(&url, sequence, self.limits.call)
+        self.run(self.delete_plan(port, proto))
     }
 
-    /// Run a sequence against the gateway's control URL to its end, within `limit`.
-    fn run<S: Sequence>(
-        &self,
-        url: &Url,
-        mut sequence: S,
-        limit: Duration,
-    ) -> Result<S::Output, Error> {
-        let client = self.client.until(later(Instant::now(), limit));
-        let mut next = sequence.start();
-        loop {
-            match next {
-                Next::Call(request) => {
-                    next = sequence.handle(client.call(url, &request));
-                }
-                Next::Done(result) => return result,
-            }
-        }
-    }
-
-    fn our_addr(&self) -> Result<IpAddr, Error> {
-        our_addr(&self.device)
-    }
-
-    /// Every mapping on the gateway (see [`ListSequence`]), at most
-    /// [`Limits::list_entries`], within [`Limits::list`].
+    /// Every mapping on the gateway (see [`crate::mapping::ListSequence`]), at most
+    /// [`Limits::list_entries`](crate::Limits::list_entries), within [`Limits::list`](crate::Limits::list).
     pub fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {
-        let (url, service_type) = require_valid(&self.device)?;
-        let sequence = ListSequence::new(service_type).max_entries(self.limits.list_entries);
-        self.run(&url, sequence, self.limits.list)
+        self.run(self.list_plan())
+    }
+
+    /// Run a planned sequence to its end, within its time limit.
+    fn run<S: Sequence>(&self, plan: Result<Plan<S>, Error>) -> Result<S::Output, Error> {
+        let mut plan = plan?;
+        let client = self.client.until(later(Instant::now(), plan.limit));
+        while let Some(request) = plan.request() {
+            plan.answer(client.call(&plan.url, &request));
+        }
+        plan.result()
     }
 }
 
@@ -366,6 +350,128 @@ fn probe(client: &Client, mut probe: Probe) -> Device {
                 fill_our_addr(&mut device);
                 return *device;
             }
+        }
+    }
+}
+
+/// A gateway reached one way or another: what [`Upnp::find_way`] found.
+#[derive(Debug)]
+pub enum Found {
+    /// A UPnP gateway.
+    Upnp(UpnpDevice),
+    /// A gateway that speaks PCP or NAT-PMP.
+    Pmp(PmpClient),
+}
+
+impl Upnp {
+    /// Find a gateway the way `via` says: with [`Via::Auto`], a UPnP search and a PCP /
+    /// NAT-PMP probe of `gateway` (the default gateway when `None`) at once, preferring UPnP,
+    /// then PCP, then NAT-PMP ([`crate::pmp`] says why). Godot's methods keep UPnP only.
+    pub fn find_way(
+        &mut self,
+        options: &DiscoverOptions,
+        via: Via,
+        gateway: Option<IpAddr>,
+    ) -> Result<Found, Error> {
+        let limits = self.limits.clone();
+        let pmp =
+            Way::of(via).map(|way| thread::spawn(move || PmpClient::probe(gateway, way, &limits)));
+        let upnp = via.upnp().then(|| self.find_gateway(options).cloned());
+        let pmp = pmp.map(|probe| {
+            probe
+                .join()
+                .unwrap_or(Err(Error::InvalidParam("the PCP/NAT-PMP probe failed")))
+        });
+        Ok(match pmp::prefer(upnp, pmp)? {
+            Chosen::Upnp(device) => Found::Upnp(device),
+            Chosen::Pmp(client) => Found::Pmp(client),
+        })
+    }
+}
+
+/// A client of a gateway's PCP or NAT-PMP service (UDP 5351): map, unmap, and its external
+/// address, each within [`Limits::call`](crate::Limits::call).
+#[derive(Debug)]
+pub struct PmpClient {
+    client: pcp::net::Client,
+    session: Session,
+    limits: crate::Limits,
+}
+
+impl PmpClient {
+    /// A client of `gateway` (the default gateway when `None`) speaking `way`, not probed.
+    pub fn new(
+        gateway: Option<IpAddr>,
+        way: Way,
+        limits: &crate::Limits,
+    ) -> Result<PmpClient, Error> {
+        let gateway = match gateway {
+            Some(gateway) => gateway,
+            None => pcp::net::default_gateway()?,
+        };
+        let client = pcp::net::Client::new(gateway)?;
+        Ok(PmpClient {
+            session: Session::new(way, client.local_addr()),
+            client,
+            limits: limits.clone(),
+        })
+    }
+
+    /// A client that has asked the gateway which version it speaks.
+    pub fn probe(
+        gateway: Option<IpAddr>,
+        way: Way,
+        limits: &crate::Limits,
+    ) -> Result<PmpClient, Error> {
+        let mut client = PmpClient::new(gateway, way, limits)?;
+        let method = client.run(client.session.probe())?;
+        client.session.probed(method);
+        Ok(client)
+    }
+
+    /// The way it speaks (after a probe: the one the gateway answered).
+    pub fn method(&self) -> Method {
+        self.session.method()
+    }
+
+    /// The gateway's address and port.
+    pub fn gateway(&self) -> std::net::SocketAddr {
+        self.client.gateway()
+    }
+
+    /// What it knows: the way and our address.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Map (PCP, or NAT-PMP and then the external address).
+    pub fn add(&mut self, mapping: PmpMapping) -> Result<PmpGranted, Error> {
+        self.run(self.session.add(mapping))
+    }
+
+    /// Unmap (PCP with the mapping's nonce, or NAT-PMP).
+    pub fn delete(&mut self, mapping: PmpMapping) -> Result<Method, Error> {
+        self.run(self.session.delete(mapping))
+    }
+
+    /// The gateway's external address.
+    pub fn external_ip(&mut self) -> Result<PmpAddress, Error> {
+        let nonce = pcp::Nonce::random()?;
+        self.run(self.session.external(nonce))
+    }
+
+    /// Run `sequence` to its end, every exchange by one deadline.
+    fn run<S: PmpSequence>(&mut self, mut sequence: S) -> Result<S::Output, Error> {
+        let deadline = later(Instant::now(), self.limits.call);
+        let mut next = sequence.start();
+        loop {
+            let request = match next {
+                PmpNext::Send(request) => request,
+                PmpNext::Done(result) => return result,
+            };
+            let mut exchange =
+                pcp::Exchange::new(request, self.client.gateway(), Instant::now(), deadline)?;
+            next = sequence.handle(self.client.run(&mut exchange));
         }
     }
 }

@@ -382,7 +382,6 @@ impl Probe {
 }
 
 /// Turn a probe's failure into the error `add_port_mapping` and friends return.
-#[cfg(any(feature = "blocking", feature = "tokio"))]
 pub(crate) fn require_valid(device: &Device) -> Result<(Url, &str), Error> {
     if !device.is_valid_gateway() {
         return Err(Error::InvalidGateway(device.into()));

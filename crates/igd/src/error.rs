@@ -185,6 +185,32 @@ pub enum Error {
     /// Discovery failed (a socket, an interface).
     #[error("discovery: {0}")]
     Discovery(#[from] ssdp::Error),
+    /// A PCP or NAT-PMP exchange failed: no answer in time, nothing listening on the
+    /// gateway's port 5351, no default gateway, a socket error.
+    #[error("PCP/NAT-PMP: {0}")]
+    Pmp(#[from] pcp::Error),
+    /// The gateway refused a PCP request.
+    #[error("the gateway refused over PCP: {result}")]
+    PcpRefused {
+        /// Its result code.
+        result: pcp::PcpResult,
+        /// How long it expects the refusal to last, in seconds.
+        lifetime: u32,
+    },
+    /// The gateway refused a NAT-PMP request.
+    #[error("the gateway refused over NAT-PMP: {0}")]
+    NatPmpRefused(pcp::NatPmpResult),
+    /// The exact external port was demanded and the gateway granted another (given back).
+    #[error("external port {asked} demanded, the gateway offered {granted}")]
+    OtherPortGranted {
+        /// The port demanded.
+        asked: u16,
+        /// The port offered (and given back).
+        granted: u16,
+    },
+    /// The way asked for is not one the gateway speaks (e.g. PCP to a NAT-PMP-only box).
+    #[error("the gateway does not speak {0}")]
+    NotSpoken(crate::pmp::Method),
 }
 
 /// Why one device is not a valid gateway: what [`Error::NoGateway`] and
@@ -266,6 +292,20 @@ impl Error {
             }
             Error::Soap(_) | Error::Description(_) => UpnpResult::InvalidResponse,
             Error::Discovery(_) => UpnpResult::SocketError,
+            Error::Pmp(
+                pcp::Error::TimedOut(_)
+                | pcp::Error::PortUnreachable(_)
+                | pcp::Error::NoGateway(_)
+                | pcp::Error::Io { .. },
+            ) => UpnpResult::SocketError,
+            Error::Pmp(_) => UpnpResult::InvalidResponse,
+            Error::PcpRefused { result, .. } => result_of_pcp(*result),
+            Error::NatPmpRefused(result) => match result {
+                pcp::NatPmpResult::NotAuthorized => UpnpResult::NotAuthorized,
+                _ => UpnpResult::ActionFailed,
+            },
+            Error::NotSpoken(_) => UpnpResult::NoGateway,
+            Error::OtherPortGranted { .. } => UpnpResult::ConflictWithOtherMapping,
         }
     }
 
@@ -280,6 +320,19 @@ impl Error {
             Error::Soap(upnp_soap::Error::Fault(fault)) => Some(fault),
             _ => None,
         }
+    }
+}
+
+/// The nearest of Godot's results for a PCP result code.
+fn result_of_pcp(result: pcp::PcpResult) -> UpnpResult {
+    use pcp::PcpResult as P;
+    match result {
+        P::NotAuthorized => UpnpResult::NotAuthorized,
+        P::CannotProvideExternal => UpnpResult::ConflictWithOtherMapping,
+        P::UnsupportedProtocol => UpnpResult::InvalidProtocol,
+        P::MalformedRequest | P::MalformedOption | P::UnsupportedOption => UpnpResult::InvalidArgs,
+        P::NoResources | P::UserExceededQuota => UpnpResult::MemAllocError,
+        _ => UpnpResult::ActionFailed,
     }
 }
 

@@ -10,7 +10,24 @@
 //! valid gateway says why, faults 713 and 730 map to their meaning, another client's mapping is
 //! never replaced, and a router's refusal of a lease or a description is retried without it.
 //!
-//! The logic is pure ([`mapping`], [`device`], [`discover`]); [`blocking`] runs it over
+//! To hold ports open for as long as a program runs, use the [`keeper`]: it renews leases,
+//! checks the mappings, heals after router restarts and address changes, works around
+//! conflicts, reports every change, and removes what it made when stopped (this talks to the
+//! network, so it is not run here):
+//!
+//! ```no_run
+//! use igd::blocking::Upnp;
+//! use igd::keeper::{Keep, upnp::Find};
+//!
+//! let keeper = Upnp::new().keep(Keep::new().udp(7777), Find::default())?;
+//! for event in keeper.events().iter().take(1) {
+//!     println!("{event}"); // "mapped UDP 7777 as 11.0.0.7:7777 for 192.168.1.10:7777, lease 3600 s"
+//! }
+//! keeper.stop(); // the mapping is removed
+//! # Ok::<(), igd::Error>(())
+//! ```
+//!
+//! The logic is pure ([`mapping`], [`device`], [`discover`], [`keeper`]); [`blocking`] runs it over
 //! the network, and `tokio` (feature `tokio`) does the same with async calls. Every
 //! operation has a total deadline and caps on what it takes from the network ([`Limits`]).
 //! With feature `tracing`, each decision (an answer skipped and why, a probe and its outcome,
@@ -59,8 +76,12 @@ pub mod blocking;
 pub mod device;
 pub mod discover;
 pub mod error;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub mod facade;
+pub mod keeper;
 pub mod limits;
 pub mod mapping;
+pub mod pmp;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod route;
 #[cfg(feature = "tokio")]
@@ -71,3 +92,4 @@ pub use discover::{DiscoverOptions, DiscoverSettings, Discovery, Goal};
 pub use error::{DeviceStatus, Error, IgdStatus, UpnpResult, result_of_code};
 pub use limits::Limits;
 pub use mapping::{Granted, MappingRequest};
+pub use pmp::{Method, Via};

@@ -182,6 +182,7 @@ pub struct AddSequence {
     lease_dropped: bool,
     description_dropped: bool,
     state: AddState,
+    same_port: bool,
 }
 
 impl AddSequence {
@@ -202,7 +203,15 @@ impl AddSequence {
             lease_dropped: false,
             description_dropped: false,
             state: AddState::Check,
+            same_port: false,
         }
+    }
+
+    /// Count a mapping of the port to another internal port of our own address as another
+    /// program's, not ours: never replaced (Godot's `add_port_mapping` replaces it).
+    pub fn same_port_only(mut self) -> Self {
+        self.same_port = true;
+        self
     }
 
     fn add(&mut self) -> Next<Granted> {
@@ -219,9 +228,11 @@ impl AddSequence {
     }
 
     fn is_ours(&self, existing: &PortMapping) -> bool {
-        let theirs: Option<IpAddr> = existing.internal_client.trim().parse().ok();
-        let ours: Option<IpAddr> = self.sent.internal_client.parse().ok();
-        theirs.is_some() && theirs == ours
+        let port = self.same_port.then_some(self.sent.internal_port);
+        self.sent
+            .internal_client
+            .parse()
+            .is_ok_and(|ours| points_at(existing, Some(ours), port))
     }
 
     /// Whether to retry after this refusal, having dropped what the router refuses.
@@ -325,6 +336,7 @@ pub struct DeleteSequence {
     external_port: u16,
     protocol: Protocol,
     our_addr: Option<IpAddr>,
+    internal_port: Option<u16>,
     deleting: bool,
 }
 
@@ -336,6 +348,7 @@ impl DeleteSequence {
             external_port: external_port(port)?,
             protocol: protocol(proto)?,
             our_addr: None,
+            internal_port: None,
             deleting: false,
         })
     }
@@ -343,6 +356,12 @@ impl DeleteSequence {
     /// Only delete a mapping to `our_addr` (the gateway's `igd_our_addr`).
     pub fn client(mut self, our_addr: IpAddr) -> Self {
         self.our_addr = Some(our_addr);
+        self
+    }
+
+    /// Only delete a mapping to this internal port.
+    pub fn internal_port(mut self, port: u16) -> Self {
+        self.internal_port = Some(port);
         self
     }
 }
@@ -379,10 +398,7 @@ impl Sequence for DeleteSequence {
             {
                 Next::Done(Err(upnp_soap::Error::Fault(fault).into()))
             }
-            Ok(existing)
-                if self.our_addr.is_some()
-                    && existing.internal_client.trim().parse::<IpAddr>().ok() != self.our_addr =>
-            {
+            Ok(existing) if !points_at(&existing, self.our_addr, self.internal_port) => {
                 Next::Done(Err(Error::MappingTaken {
                     internal_client: existing.internal_client,
                     internal_port: existing.internal_port,
@@ -548,6 +564,14 @@ fn range(protocol: Protocol) -> GetListOfPortMappings {
         manage: true,
         number_of_ports: 0,
     }
+}
+
+/// Whether `mapping` points at `client` (any client when `None`) and at `port` (any port
+/// when `None`), as the gateway writes the client.
+pub(crate) fn points_at(mapping: &PortMapping, client: Option<IpAddr>, port: Option<u16>) -> bool {
+    let client_ok = client
+        .is_none_or(|ours| mapping.internal_client.trim().parse::<IpAddr>().ok() == Some(ours));
+    client_ok && port.is_none_or(|p| p == mapping.internal_port)
 }
 
 /// Whether a SOAP-layer error is about getting there at all (not about the answer).

@@ -6,73 +6,69 @@
 //! client on tokio sockets, SSDP is `ssdp::net::tokio::Searcher` on a tokio socket.
 
 use std::net::IpAddr;
-use std::ops::Deref;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use ssdp::net::tokio::Searcher;
-use tokio::task::JoinSet;
-use upnp_soap::actions::{GetExternalIpAddress, PortMapping};
-use upnp_soap::http::Config;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
+use upnp_soap::actions::PortMapping;
 use upnp_soap::tokio::Client;
-use url::Url;
 
-use crate::device::{Device, Probe, ProbeStep, our_addr, require_valid, select_gateway};
-use crate::discover::{
-    DiscoverOptions, DiscoverSettings, Discovery, DiscoveryStep, Goal, search_options,
-};
+use crate::device::{Device, Probe, ProbeStep};
+use crate::discover::{DiscoverOptions, Discovery, DiscoveryStep, Goal, search_options};
 use crate::error::Error;
-use crate::limits::{Limits, later};
-use crate::mapping::{
-    AddSequence, DeleteSequence, Granted, ListSequence, MappingRequest, Next, Sequence,
+use crate::facade::{self, Plan};
+use crate::keeper::upnp::{Find, UpnpKeeper, UpnpStep};
+use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status};
+use crate::limits::later;
+use crate::mapping::{Granted, MappingRequest, Sequence};
+use crate::pmp::{
+    self, Chosen, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Via,
+    Way,
 };
-use crate::route::fill_our_addr;
+use crate::route::{fill_our_addr, local_address_towards};
 
-/// Godot's `UPNP`, async.
+/// Godot's `UPNP`, async: discovery, the list of devices (Godot's methods: see
+/// [`facade::Upnp`]), and the default gateway's port mappings.
+pub type Upnp = facade::Upnp<Client>;
+
+/// Godot's `UPNPDevice`, async: one device, its properties (through `Deref` to [`Device`]),
+/// and the calls on it.
+pub type UpnpDevice = facade::UpnpDevice<Client>;
+
+/// The handle of a keeper task ([`Upnp::keep`]). Awaiting [`KeeperHandle::stop`] takes as long
+/// as removing what the keeper mapped (never anything else, nor a mapping that no longer
+/// points at us): the call in flight ([`Limits::call`](crate::Limits::call)) plus
+/// [`Keep::stop_within`], at most.
+///
+/// Dropping the handle stops the keeper too, but cannot wait: the task removes the mappings
+/// in the background, as long as the runtime runs. A runtime shut down first leaves them to
+/// the router, which drops them when their lease ends ([`Keep::lease`], 1 hour by default).
 #[derive(Debug)]
-pub struct Upnp {
-    /// Godot's `discover_ipv6`, `discover_local_port` and `discover_multicast_if`.
-    pub settings: DiscoverSettings,
-    /// The deadlines and counts of every operation (see [`Limits`]); devices found get them.
-    pub limits: Limits,
-    devices: Vec<UpnpDevice>,
-    client: Client,
-}
-
-impl Default for Upnp {
-    fn default() -> Upnp {
-        Upnp::new()
-    }
+pub struct KeeperHandle {
+    stop: Option<oneshot::Sender<()>>,
+    events: mpsc::Receiver<KeeperEvent>,
+    status: Arc<Mutex<Status>>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl Upnp {
-    /// No devices yet; Godot's default settings; an HTTP client with default timeouts.
-    pub fn new() -> Upnp {
-        Upnp::with_config(&Config::default())
-    }
-
-    /// Like [`Upnp::new`], with these HTTP settings.
-    pub fn with_config(config: &Config) -> Upnp {
-        Upnp {
-            settings: DiscoverSettings::default(),
-            limits: Limits::default(),
-            devices: Vec::new(),
-            client: Client::new(config),
-        }
-    }
-
     /// Godot's `discover`: clear the list, search for `options.timeout` ms and probe each
     /// answering device (while the search goes on, several at once). The number of devices
-    /// found, or [`Error::NoDevices`]. Ends by `options.timeout` + [`Limits::probe`].
+    /// found, or [`Error::NoDevices`]. Ends by `options.timeout` + [`Limits::probe`](crate::Limits::probe).
     pub async fn discover(&mut self, options: &DiscoverOptions) -> Result<usize, Error> {
-        self.devices.clear();
-        self.devices = self.run_discovery(Goal::Every, options).await?;
-        Ok(self.devices.len())
+        self.clear_devices();
+        let found = self.run_discovery(Goal::Every, options).await?;
+        self.set_devices(found);
+        Ok(self.get_device_count())
     }
 
     /// Find one gateway quickly; see [`crate::blocking::Upnp::find_gateway`].
     pub async fn find_gateway(&mut self, options: &DiscoverOptions) -> Result<&UpnpDevice, Error> {
-        self.devices.clear();
-        self.devices = self.run_discovery(Goal::FirstPublic, options).await?;
+        self.clear_devices();
+        let found = self.run_discovery(Goal::FirstPublic, options).await?;
+        self.set_devices(found);
         self.get_gateway()
     }
 
@@ -82,7 +78,7 @@ impl Upnp {
         &self,
         goal: Goal,
         options: &DiscoverOptions,
-    ) -> Result<Vec<UpnpDevice>, Error> {
+    ) -> Result<Vec<Device>, Error> {
         let search = search_options(&self.settings, options)?;
         let mut discovery = Discovery::new(goal, options, &self.limits, Instant::now())?;
         let mut searcher = Searcher::start(&search).await?;
@@ -115,74 +111,15 @@ impl Upnp {
             }
         };
         probes.abort_all();
-        Ok(outcome?
-            .into_iter()
-            .map(|device| self.device(device))
-            .collect())
-    }
-
-    fn device(&self, device: Device) -> UpnpDevice {
-        UpnpDevice {
-            device,
-            client: self.client.clone(),
-            limits: self.limits.clone(),
-        }
+        outcome
     }
 
     /// A device from a description URL the user gave (no discovery), probed within
-    /// [`Limits::probe`].
+    /// [`Limits::probe`](crate::Limits::probe).
     pub async fn device_at(&self, description_url: &str) -> UpnpDevice {
         let client = self.client.until(later(Instant::now(), self.limits.probe));
         let device = probe(&client, Probe::new(Device::new(description_url, ""), None)).await;
         self.device(device)
-    }
-
-    /// Godot's `add_device`.
-    pub fn add_device(&mut self, device: UpnpDevice) {
-        self.devices.push(device);
-    }
-
-    /// Godot's `set_device`.
-    pub fn set_device(&mut self, index: usize, device: UpnpDevice) -> Result<(), Error> {
-        let slot = self
-            .devices
-            .get_mut(index)
-            .ok_or(Error::InvalidParam("device index out of range"))?;
-        *slot = device;
-        Ok(())
-    }
-
-    /// Godot's `remove_device`.
-    pub fn remove_device(&mut self, index: usize) -> Result<UpnpDevice, Error> {
-        if index >= self.devices.len() {
-            return Err(Error::InvalidParam("device index out of range"));
-        }
-        Ok(self.devices.remove(index))
-    }
-
-    /// Godot's `clear_devices`.
-    pub fn clear_devices(&mut self) {
-        self.devices.clear();
-    }
-
-    /// Godot's `get_device`.
-    pub fn get_device(&self, index: usize) -> Option<&UpnpDevice> {
-        self.devices.get(index)
-    }
-
-    /// Godot's `get_device_count`.
-    pub fn get_device_count(&self) -> usize {
-        self.devices.len()
-    }
-
-    /// Every device, in the order found.
-    pub fn devices(&self) -> &[UpnpDevice] {
-        &self.devices
-    }
-
-    /// Godot's `get_gateway`; see [`crate::blocking::Upnp::get_gateway`].
-    pub fn get_gateway(&self) -> Result<&UpnpDevice, Error> {
-        select_gateway(&self.devices, |d| &d.device)
     }
 
     /// Godot's `query_external_address`, on the gateway.
@@ -199,103 +136,164 @@ impl Upnp {
     pub async fn delete_port_mapping(&self, port: i64, proto: &str) -> Result<(), Error> {
         self.get_gateway()?.delete_port_mapping(port, proto).await
     }
-}
 
-/// Godot's `UPNPDevice`, async: properties through [`Deref`] to [`Device`].
-#[derive(Clone, Debug)]
-pub struct UpnpDevice {
-    device: Device,
-    client: Client,
-    limits: Limits,
-}
-
-impl Deref for UpnpDevice {
-    type Target = Device;
-
-    fn deref(&self) -> &Device {
-        &self.device
+    /// Keep ports open until stopped (see [`crate::keeper`]), in a task of the current
+    /// runtime; like [`crate::blocking::Upnp::keep`]. Must be called within a tokio runtime
+    /// ([`Error::InvalidParam`] otherwise).
+    ///
+    /// ```no_run
+    /// # async fn keep() -> Result<(), igd::Error> {
+    /// use igd::keeper::{Keep, upnp::Find};
+    ///
+    /// let mut keeper = igd::tokio::Upnp::new().keep(Keep::new().udp(7777), Find::default())?;
+    /// while let Some(event) = keeper.next_event().await {
+    ///     println!("{event}");
+    /// #   break;
+    /// }
+    /// keeper.stop().await; // removes the mapping
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn keep(&self, keep: Keep, find: Find) -> Result<KeeperHandle, Error> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::InvalidParam("the keeper needs a tokio runtime"))?;
+        let machine = self.keeper(keep, find)?;
+        let upnp = self.fresh();
+        let (stop, stopped) = oneshot::channel();
+        let (sender, events) = mpsc::channel(MAX_EVENTS);
+        let status = Arc::new(Mutex::new(machine.status()));
+        let task = runtime.spawn(keep_task(
+            upnp,
+            machine,
+            stopped,
+            sender,
+            Arc::clone(&status),
+        ));
+        Ok(KeeperHandle {
+            stop: Some(stop),
+            events,
+            status,
+            task: Some(task),
+        })
     }
+}
+
+impl KeeperHandle {
+    /// The next event, as it happens; `None` once the keeper is stopped (after
+    /// [`KeeperEvent::Stopped`]). At most [`MAX_EVENTS`] wait unread; past that, new ones are
+    /// dropped ([`KeeperHandle::status`] is always current).
+    pub async fn next_event(&mut self) -> Option<KeeperEvent> {
+        self.events.recv().await
+    }
+
+    /// The events, as a tokio channel (for `select!`).
+    pub fn events(&mut self) -> &mut mpsc::Receiver<KeeperEvent> {
+        &mut self.events
+    }
+
+    /// The state now: the gateway, the external address, each port and what holds it.
+    pub fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stop: remove the mappings made; the events not read yet.
+    pub async fn stop(mut self) -> Vec<KeeperEvent> {
+        drop(self.stop.take());
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let mut rest = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            rest.push(event);
+        }
+        rest
+    }
+}
+
+/// The keeper's task: the machine's steps over the network until it is done. Stopping is
+/// the handle's sender going away.
+async fn keep_task(
+    mut upnp: Upnp,
+    mut machine: UpnpKeeper,
+    mut stopped: oneshot::Receiver<()>,
+    events: mpsc::Sender<KeeperEvent>,
+    status: Arc<Mutex<Status>>,
+) {
+    let mut stopping = false;
+    loop {
+        if !stopping && !matches!(stopped.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+            stopping = true;
+            machine.stop(Instant::now());
+        }
+        match machine.poll(Instant::now()) {
+            UpnpStep::Call {
+                url,
+                request,
+                deadline,
+            } => {
+                let answer = upnp.client.until(deadline).call(&url, &request).await;
+                machine.answered(answer, Instant::now());
+            }
+            UpnpStep::Search(options) => {
+                let found = upnp.find_gateway(&options).await.map(|d| d.device.clone());
+                machine.found(found, Instant::now());
+            }
+            UpnpStep::Probe(url) => {
+                let device = upnp.device_at(&url).await.device;
+                machine.found(Ok(device), Instant::now());
+            }
+            UpnpStep::Route(url) => machine.routed(local_address_towards(&url), Instant::now()),
+            UpnpStep::Wait(until) if stopping => tokio::time::sleep_until(until.into()).await,
+            UpnpStep::Wait(until) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(until.into()) => {}
+                    _ = &mut stopped => {
+                        stopping = true;
+                        machine.stop(Instant::now());
+                    }
+                }
+            }
+            UpnpStep::Done => break,
+        }
+        machine.publish(|e| drop(events.try_send(e)), &status);
+    }
+    machine.publish(|e| drop(events.try_send(e)), &status);
 }
 
 impl UpnpDevice {
-    /// A device from its properties.
-    pub fn new(device: Device, client: Client) -> UpnpDevice {
-        UpnpDevice {
-            device,
-            client,
-            limits: Limits::default(),
-        }
-    }
-
-    /// The same device, whose calls keep these deadlines and counts.
-    pub fn with_limits(mut self, limits: &Limits) -> UpnpDevice {
-        self.limits = limits.clone();
-        self
-    }
-
-    /// The properties.
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
-    /// Godot's `query_external_address`, within [`Limits::call`].
+    /// Godot's `query_external_address`, within [`Limits::call`](crate::Limits::call).
     pub async fn query_external_address(&self) -> Result<IpAddr, Error> {
-        let (url, service_type) = require_valid(&self.device)?;
-        self.client
-            .until(later(Instant::now(), self.limits.call))
-            .perform(&url, service_type, &GetExternalIpAddress)
-            .await?
-            .ok_or(Error::InvalidResponse(
-                "the gateway reports no external address",
-            ))
+        self.run(self.external_address_plan()).await
     }
 
-    /// Godot's `add_port_mapping`; see [`crate::blocking::UpnpDevice::add_port_mapping`].
+    /// Godot's `add_port_mapping`: validate, look at the port (another client's mapping is
+    /// never replaced), add with fallbacks, read back what was granted.
     pub async fn add_port_mapping(&self, request: &MappingRequest) -> Result<Granted, Error> {
-        let mapping = request.validate()?;
-        let (url, service_type) = require_valid(&self.device)?;
-        let our_addr = self.our_addr()?;
-        let sequence = AddSequence::new(&mapping, our_addr, service_type);
-        self.run(&url, sequence, self.limits.call).await
+        self.run(self.add_plan(request)).await
     }
 
-    /// Godot's `delete_port_mapping`.
+    /// Godot's `delete_port_mapping` (only a mapping to us).
     pub async fn delete_port_mapping(&self, port: i64, proto: &str) -> Result<(), Error> {
-        let sequence = DeleteSequence::new(port, proto, &self.device.igd_service_type)?;
-        let (url, _) = require_valid(&self.device)?;
-        let sequence = sequence.client(self.our_addr()?);
-        self.run(&url, sequence, self.limits.call).await
+        self.run(self.delete_plan(port, proto)).await
     }
 
-    /// Run a sequence against the gateway's control URL to its end, within `limit`.
-    async fn run<S: Sequence>(
-        &self,
-        url: &Url,
-        mut sequence: S,
-        limit: Duration,
-    ) -> Result<S::Output, Error> {
-        let client = self.client.until(later(Instant::now(), limit));
-        let mut next = sequence.start();
-        loop {
-            match next {
-                Next::Call(request) => {
-                    next = sequence.handle(client.call(url, &request).await);
-                }
-                Next::Done(result) => return result,
-            }
-        }
-    }
-
-    fn our_addr(&self) -> Result<IpAddr, Error> {
-        our_addr(&self.device)
-    }
-
-    /// Every mapping on the gateway (see [`ListSequence`]), at most
-    /// [`Limits::list_entries`], within [`Limits::list`].
+    /// Every mapping on the gateway (see [`crate::mapping::ListSequence`]), at most
+    /// [`Limits::list_entries`](crate::Limits::list_entries), within [`Limits::list`](crate::Limits::list).
     pub async fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {
-        let (url, service_type) = require_valid(&self.device)?;
-        let sequence = ListSequence::new(service_type).max_entries(self.limits.list_entries);
-        self.run(&url, sequence, self.limits.list).await
+        self.run(self.list_plan()).await
+    }
+
+    /// Run a planned sequence to its end, within its time limit.
+    async fn run<S: Sequence>(&self, plan: Result<Plan<S>, Error>) -> Result<S::Output, Error> {
+        let mut plan = plan?;
+        let client = self.client.until(later(Instant::now(), plan.limit));
+        while let Some(request) = plan.request() {
+            plan.answer(client.call(&plan.url, &request).await);
+        }
+        plan.result()
     }
 }
 
@@ -309,6 +307,126 @@ async fn probe(client: &Client, mut probe: Probe) -> Device {
             ProbeStep::Done(mut device) => {
                 fill_our_addr(&mut device);
                 return *device;
+            }
+        }
+    }
+}
+
+/// A gateway reached one way or another: what [`Upnp::find_way`] found.
+#[derive(Debug)]
+pub enum Found {
+    /// A UPnP gateway.
+    Upnp(UpnpDevice),
+    /// A gateway that speaks PCP or NAT-PMP.
+    Pmp(PmpClient),
+}
+
+impl Upnp {
+    /// Find a gateway the way `via` says, every way at once (see the blocking
+    /// [`crate::blocking::Upnp::find_way`]).
+    pub async fn find_way(
+        &mut self,
+        options: &DiscoverOptions,
+        via: Via,
+        gateway: Option<IpAddr>,
+    ) -> Result<Found, Error> {
+        let limits = self.limits.clone();
+        let pmp = async {
+            match Way::of(via) {
+                Some(way) => Some(PmpClient::probe(gateway, way, &limits).await),
+                None => None,
+            }
+        };
+        let upnp = async {
+            match via.upnp() {
+                true => Some(self.find_gateway(options).await.cloned()),
+                false => None,
+            }
+        };
+        let (upnp, pmp) = tokio::join!(upnp, pmp);
+        Ok(match pmp::prefer(upnp, pmp)? {
+            Chosen::Upnp(device) => Found::Upnp(device),
+            Chosen::Pmp(client) => Found::Pmp(client),
+        })
+    }
+}
+
+/// The async client of a gateway's PCP or NAT-PMP service (see the blocking
+/// [`crate::blocking::PmpClient`]).
+#[derive(Debug)]
+pub struct PmpClient {
+    client: pcp::net::tokio::Client,
+    session: Session,
+    limits: crate::Limits,
+}
+
+impl PmpClient {
+    /// A client of `gateway` (the default gateway when `None`) speaking `way`, not probed.
+    pub fn new(
+        gateway: Option<IpAddr>,
+        way: Way,
+        limits: &crate::Limits,
+    ) -> Result<PmpClient, Error> {
+        let gateway = gateway.map_or_else(pcp::net::default_gateway, Ok)?;
+        let client = pcp::net::tokio::Client::new(gateway)?;
+        let session = Session::new(way, client.local_addr());
+        Ok(PmpClient {
+            client,
+            session,
+            limits: limits.clone(),
+        })
+    }
+
+    /// A client that has asked the gateway which version it speaks.
+    pub async fn probe(
+        gateway: Option<IpAddr>,
+        way: Way,
+        limits: &crate::Limits,
+    ) -> Result<PmpClient, Error> {
+        let mut client = PmpClient::new(gateway, way, limits)?;
+        let method = client.run(client.session.probe()).await?;
+        client.session.probed(method);
+        Ok(client)
+    }
+
+    /// The way it speaks.
+    pub fn method(&self) -> Method {
+        self.session.method()
+    }
+
+    /// What it knows: the way and our address.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Map.
+    pub async fn add(&mut self, mapping: PmpMapping) -> Result<PmpGranted, Error> {
+        self.run(self.session.add(mapping)).await
+    }
+
+    /// Unmap.
+    pub async fn delete(&mut self, mapping: PmpMapping) -> Result<Method, Error> {
+        self.run(self.session.delete(mapping)).await
+    }
+
+    /// The gateway's external address.
+    pub async fn external_ip(&mut self) -> Result<PmpAddress, Error> {
+        let nonce = pcp::Nonce::random()?;
+        self.run(self.session.external(nonce)).await
+    }
+
+    async fn run<S: PmpSequence>(&mut self, mut sequence: S) -> Result<S::Output, Error> {
+        let deadline = later(Instant::now(), self.limits.call);
+        let mut next = sequence.start();
+        loop {
+            match next {
+                PmpNext::Done(result) => return result,
+                PmpNext::Send(request) => {
+                    let gateway = self.client.gateway();
+                    let mut exchange =
+                        pcp::Exchange::new(request, gateway, Instant::now(), deadline)?;
+                    next = sequence.handle(self.client.run(&mut exchange).await);
+                }
             }
         }
     }

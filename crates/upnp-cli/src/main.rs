@@ -7,21 +7,32 @@
 //!   add PORT [--internal P] [--proto udp|tcp] [--desc D] [--lease SECONDS]
 //!   delete PORT [--proto udp|tcp]
 //!   list                     every mapping on the gateway
+//!   keep PORT... [--proto udp|tcp] [--lease SECONDS] [--check SECONDS] [--exact]
+//!                            hold the ports open until SIGINT/SIGTERM, one line per event
 //! ```
 //!
 //! Errors print Godot's `UpnpResult` name, the UPnP code and the router's own text, and
 //! exit with status 1 (2 for a usage error).
 
+use std::net::IpAddr;
 use std::process::ExitCode;
 
+use std::io::Write;
+use std::sync::mpsc;
+use std::time::Duration;
+
 use clap::{Parser, Subcommand, ValueEnum};
-use igd::blocking::{Upnp, UpnpDevice};
-use igd::{DiscoverOptions, Error, MappingRequest};
+use igd::blocking::{Found, PmpClient, Upnp, UpnpDevice};
+use igd::keeper::upnp::Find;
+use igd::keeper::{Event, Keep, Protocol};
+use igd::pmp::PmpMapping;
+use igd::{DiscoverOptions, Error, MappingRequest, Method, Via};
 use serde::Serialize;
+use upnp_desc::text::shown;
 
 mod output;
 
-use output::{DeviceOut, ErrorOut, MappingOut};
+use output::{DeviceOut, ErrorOut, KeepEventOut, MappingOut};
 
 /// Find the router, show its external address, open, close and list port mappings (UPnP IGD).
 #[derive(Debug, Parser)]
@@ -46,6 +57,13 @@ struct Cli {
     /// The interface (name or address) to discover from.
     #[arg(long)]
     interface: Option<String>,
+    /// Which way to reach the router: auto (UPnP, PCP and NAT-PMP probed at once; UPnP
+    /// preferred, then PCP, then NAT-PMP), upnp, pcp or natpmp.
+    #[arg(long, default_value = "auto")]
+    via: Via,
+    /// The router's address for PCP and NAT-PMP (default: the default gateway).
+    #[arg(long)]
+    gateway: Option<IpAddr>,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,7 +88,8 @@ enum Command {
         /// The description shown in the router's UI.
         #[arg(long, default_value = "")]
         desc: String,
-        /// The lease in seconds (0: permanent).
+        /// The lease in seconds (0: permanent; PCP and NAT-PMP have no permanent mapping:
+        /// a day is asked instead).
         #[arg(long, default_value_t = 0)]
         lease: i64,
     },
@@ -78,12 +97,39 @@ enum Command {
     Delete {
         /// The external port.
         port: i64,
+        /// PCP and NAT-PMP: the internal port of the mapping (default: the same as PORT).
+        #[arg(long, default_value_t = 0)]
+        internal: u16,
         /// The protocol.
         #[arg(long, value_enum, default_value_t = Proto::Udp)]
         proto: Proto,
     },
     /// List every mapping on the gateway.
     List,
+    /// Keep PORT... open until interrupted (SIGINT or SIGTERM): renew leases, check the
+    /// mappings and the external address, map again after a router restart, move to another
+    /// external port when one is taken (unless --exact). One line per event (with --json,
+    /// one JSON object per line); on exit, the mappings made are removed.
+    Keep {
+        /// The ports (the same port outside, unless it is taken).
+        #[arg(required = true)]
+        ports: Vec<u16>,
+        /// The protocol.
+        #[arg(long, value_enum, default_value_t = Proto::Udp)]
+        proto: Proto,
+        /// The lease asked for, in seconds (0: permanent); renewed at half of what is granted.
+        #[arg(long, default_value_t = 3600)]
+        lease: u64,
+        /// How often to check each mapping and the external address, in seconds.
+        #[arg(long, default_value_t = 60)]
+        check: u64,
+        /// Demand the exact external ports: report a conflict and retry, never take another.
+        #[arg(long)]
+        exact: bool,
+        /// The description shown in the router's UI.
+        #[arg(long)]
+        desc: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -97,6 +143,13 @@ impl Proto {
         match self {
             Proto::Udp => "UDP",
             Proto::Tcp => "TCP",
+        }
+    }
+
+    fn protocol(self) -> Protocol {
+        match self {
+            Proto::Udp => Protocol::Udp,
+            Proto::Tcp => Protocol::Tcp,
         }
     }
 }
@@ -132,6 +185,36 @@ fn run(cli: &Cli) -> Result<(), Error> {
         timeout: cli.timeout,
         ..DiscoverOptions::default()
     };
+    if let Command::Keep {
+        ports,
+        proto,
+        lease,
+        check,
+        exact,
+        desc,
+    } = &cli.command
+    {
+        let mut keep = Keep::new()
+            .lease(Duration::from_secs(*lease))
+            .check(Duration::from_secs(*check))
+            .exact(*exact);
+        if let Some(desc) = desc {
+            keep = keep.description(desc.clone());
+        }
+        for port in ports {
+            keep = keep.port(proto.protocol(), *port, *port);
+        }
+        if !cli.via.upnp() {
+            return Err(Error::InvalidParam(
+                "keep holds ports over UPnP only for now (--via auto or upnp)",
+            ));
+        }
+        let find = match &cli.url {
+            Some(url) => Find::Url(url.clone()),
+            None => Find::Search(options),
+        };
+        return keep_open(cli, &upnp, keep, find);
+    }
     if let Command::Discover = cli.command {
         let devices: Vec<UpnpDevice> = match &cli.url {
             Some(url) => vec![upnp.device_at(url)],
@@ -171,10 +254,13 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             device
         }
-        None => upnp.find_gateway(&options)?.clone(),
+        None => match upnp.find_way(&options, cli.via, cli.gateway)? {
+            Found::Upnp(device) => device,
+            Found::Pmp(client) => return run_pmp(cli, client),
+        },
     };
     match &cli.command {
-        Command::Discover => Ok(()),
+        Command::Discover | Command::Keep { .. } => Ok(()),
         Command::ExternalIp => {
             // Validating the gateway already asked for its address; ask again only if it had
             // none to give then.
@@ -182,11 +268,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 Some(ip) => ip,
                 None => gateway.query_external_address()?,
             };
-            if cli.json {
-                print_json(&serde_json::json!({ "external_ip": ip.to_string() }));
-            } else {
-                println!("{ip}");
-            }
+            print_external_ip(cli, ip, Method::Upnp);
             Ok(())
         }
         Command::Add { .. } => {
@@ -199,15 +281,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Delete { port, proto } => {
+        Command::Delete { port, proto, .. } => {
             gateway.delete_port_mapping(*port, proto.godot())?;
-            if cli.json {
-                print_json(
-                    &serde_json::json!({ "deleted": { "port": port, "proto": proto.godot() } }),
-                );
-            } else {
-                println!("deleted {} {port}", proto.godot());
-            }
+            print_deleted(cli, *port, *proto, Method::Upnp);
             Ok(())
         }
         Command::List => {
@@ -226,6 +302,132 @@ fn run(cli: &Cli) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// `upnp keep`: print each event until SIGINT or SIGTERM, then stop the keeper (which
+/// removes its mappings) and print what stopping did.
+fn keep_open(cli: &Cli, upnp: &Upnp, keep: Keep, find: Find) -> Result<(), Error> {
+    let (signal, signalled) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = signal.send(());
+    })
+    .map_err(|_| Error::InvalidParam("cannot handle SIGINT and SIGTERM"))?;
+    let keeper = upnp.keep(keep, find)?;
+    // A reader gone (a closed pipe) ends the loop like a signal: the mappings are removed.
+    let print = |event: &Event| -> std::io::Result<()> {
+        let line = if cli.json {
+            serde_json::to_string(&KeepEventOut::from(event)).map_err(std::io::Error::other)?
+        } else {
+            // Events carry text from the network (errors escape theirs; names may not).
+            shown(&event.to_string(), 1024)
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()
+    };
+    loop {
+        if signalled.try_recv().is_ok() {
+            break;
+        }
+        match keeper.events().recv_timeout(Duration::from_millis(100)) {
+            Ok(event) if print(&event).is_err() => break,
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    for event in keeper.stop() {
+        let _ = print(&event);
+    }
+    Ok(())
+}
+
+fn print_external_ip(cli: &Cli, ip: IpAddr, method: Method) {
+    if cli.json {
+        print_json(&serde_json::json!({
+            "external_ip": ip.to_string(),
+            "method": method.to_string(),
+        }));
+    } else {
+        // The address stays alone on its line (scripts read it); the way goes to stderr.
+        println!("{ip}");
+        eprintln!("via {method}");
+    }
+}
+
+fn print_deleted(cli: &Cli, port: i64, proto: Proto, method: Method) {
+    if cli.json {
+        print_json(&serde_json::json!({
+            "deleted": { "port": port, "proto": proto.godot() },
+            "method": method.to_string(),
+        }));
+    } else {
+        println!("deleted {} {port} via {method}", proto.godot());
+    }
+}
+
+/// A day: what PCP and NAT-PMP are asked for when the user asks a permanent mapping (they
+/// have none; a lifetime of 0 removes).
+const PMP_PERMANENT: u32 = 86_400;
+
+/// `external-ip`, `add` and `delete` through PCP or NAT-PMP.
+fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
+    match &cli.command {
+        Command::ExternalIp => {
+            let address = client.external_ip()?;
+            print_external_ip(cli, address.address, address.method);
+        }
+        Command::Add {
+            port,
+            internal,
+            proto,
+            desc,
+            lease,
+        } => {
+            let external = igd::mapping::external_port(*port)?;
+            let internal = if *internal == 0 {
+                external
+            } else {
+                u16::try_from(*internal).map_err(|_| Error::InvalidPort(*internal))?
+            };
+            let lifetime = match u32::try_from(*lease) {
+                Ok(0) => PMP_PERMANENT,
+                Ok(s) => s,
+                Err(_) => return Err(Error::InvalidDuration(*lease)),
+            };
+            let protocol = proto.protocol();
+            let nonce = client.session().derived_nonce(protocol, internal);
+            let mapping =
+                PmpMapping::new(protocol, internal, lifetime, nonce).external_port(external);
+            let granted = client.add(mapping)?;
+            let us = client.session().local().ip();
+            let out = MappingOut::pmp(&granted, us, !desc.is_empty());
+            if cli.json {
+                print_json(&out);
+            } else {
+                println!("added {out}");
+            }
+        }
+        Command::Delete {
+            port,
+            internal,
+            proto,
+        } => {
+            let external = igd::mapping::external_port(*port)?;
+            let internal = if *internal == 0 { external } else { *internal };
+            let protocol = proto.protocol();
+            let nonce = client.session().derived_nonce(protocol, internal);
+            let mapping = PmpMapping::new(protocol, internal, 0, nonce);
+            let method = client.delete(mapping)?;
+            print_deleted(cli, *port, *proto, method);
+        }
+        Command::List => {
+            return Err(Error::InvalidParam(
+                "PCP and NAT-PMP cannot list mappings: list speaks UPnP (--via upnp)",
+            ));
+        }
+        Command::Discover | Command::Keep { .. } => {}
+    }
+    Ok(())
 }
 
 fn mapping_request(command: &Command) -> MappingRequest {

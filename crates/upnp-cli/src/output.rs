@@ -1,8 +1,11 @@
 //! What the CLI prints, as text and as JSON.
 
 use std::fmt;
+use std::net::IpAddr;
 
-use igd::{Device, Error, Granted};
+use igd::keeper::{Event, Held, PortSpec};
+use igd::pmp::PmpGranted;
+use igd::{Device, Error, Granted, Method};
 use serde::Serialize;
 use upnp_desc::text::shown;
 use upnp_soap::PortMapping;
@@ -98,6 +101,12 @@ pub(crate) struct MappingOut {
     /// Whether the router showed the mapping back after adding it (add only).
     #[serde(skip_serializing_if = "Option::is_none")]
     read_back: Option<bool>,
+    /// The external address, when the way that mapped gave it (PCP, NAT-PMP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_ip: Option<String>,
+    /// The way that granted it (add only): `upnp`, `pcp` or `natpmp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
 }
 
 impl From<&PortMapping> for MappingOut {
@@ -114,6 +123,8 @@ impl From<&PortMapping> for MappingOut {
             lease_dropped: None,
             description_dropped: None,
             read_back: None,
+            external_ip: None,
+            method: None,
         }
     }
 }
@@ -124,7 +135,29 @@ impl MappingOut {
             lease_dropped: Some(granted.lease_dropped),
             description_dropped: Some(granted.description_dropped),
             read_back: Some(granted.read_back),
+            method: Some(Method::Upnp.to_string()),
             ..MappingOut::from(&granted.mapping)
+        }
+    }
+
+    /// A mapping PCP or NAT-PMP granted to `us`; `described`: a description was asked
+    /// (neither protocol carries one).
+    pub(crate) fn pmp(granted: &PmpGranted, us: IpAddr, described: bool) -> MappingOut {
+        MappingOut {
+            protocol: granted.protocol.as_str(),
+            external_port: granted.external_port,
+            internal_client: us.to_string(),
+            internal_port: granted.internal_port,
+            description: String::new(),
+            lease_seconds: granted.lifetime,
+            enabled: true,
+            remote_host: String::new(),
+            lease_dropped: None,
+            description_dropped: Some(described),
+            // PCP and NAT-PMP answer with the mapping itself.
+            read_back: Some(true),
+            external_ip: granted.external_ip.map(|ip| ip.to_string()),
+            method: Some(granted.method.to_string()),
         }
     }
 }
@@ -152,6 +185,12 @@ impl fmt::Display for MappingOut {
         }
         if self.read_back == Some(false) {
             write!(f, " (not confirmed: the router did not show it back)")?;
+        }
+        if let Some(ip) = &self.external_ip {
+            write!(f, " at {ip}")?;
+        }
+        if let Some(method) = &self.method {
+            write!(f, " via {method}")?;
         }
         Ok(())
     }
@@ -197,6 +236,113 @@ impl fmt::Display for ErrorOut {
                 }
             }
             None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// One event of `upnp keep`, as a JSON line.
+#[derive(Debug, Serialize)]
+pub(crate) struct KeepEventOut {
+    event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proto: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    internal_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_external_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    internal_client: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_in_ms: Option<u128>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    left: Option<usize>,
+}
+
+impl KeepEventOut {
+    fn new(event: &'static str, port: Option<&PortSpec>) -> KeepEventOut {
+        KeepEventOut {
+            event,
+            proto: port.map(|p| p.protocol.as_str()),
+            internal_port: port.map(|p| p.internal_port),
+            external_port: port.map(|p| p.external_port),
+            external_ip: None,
+            old_external_ip: None,
+            internal_client: None,
+            lease_seconds: None,
+            confirmed: None,
+            reason: None,
+            error: None,
+            retry_in_ms: None,
+            left: None,
+        }
+    }
+
+    fn held(event: &'static str, held: &Held) -> KeepEventOut {
+        KeepEventOut {
+            external_port: Some(held.external_port),
+            external_ip: held.external_ip.map(|ip| ip.to_string()),
+            internal_client: Some(held.internal_client.to_string()),
+            lease_seconds: Some(held.lease.as_secs()),
+            confirmed: Some(held.confirmed),
+            ..KeepEventOut::new(event, Some(&held.port))
+        }
+    }
+}
+
+impl From<&Event> for KeepEventOut {
+    fn from(event: &Event) -> KeepEventOut {
+        match event {
+            Event::Mapped(held) => KeepEventOut::held("mapped", held),
+            Event::Renewed(held) => KeepEventOut::held("renewed", held),
+            Event::Remapped(held) => KeepEventOut::held("remapped", held),
+            Event::Lost {
+                port,
+                external_port,
+                reason,
+            } => KeepEventOut {
+                external_port: Some(*external_port),
+                reason: Some(reason.to_string()),
+                ..KeepEventOut::new("lost", Some(port))
+            },
+            Event::ExternalIpChanged { old, new } => KeepEventOut {
+                external_ip: Some(new.to_string()),
+                old_external_ip: old.map(|ip| ip.to_string()),
+                ..KeepEventOut::new("external-ip-changed", None)
+            },
+            Event::Failed {
+                port,
+                error,
+                retry_in,
+            } => KeepEventOut {
+                reason: Some(error.to_string()),
+                error: Some(ErrorOut::from(error)),
+                retry_in_ms: Some(retry_in.as_millis()),
+                ..KeepEventOut::new("failed", port.as_ref())
+            },
+            Event::Removed {
+                port,
+                external_port,
+            } => KeepEventOut {
+                external_port: Some(*external_port),
+                ..KeepEventOut::new("removed", Some(port))
+            },
+            Event::Stopped { left } => KeepEventOut {
+                left: Some(*left),
+                ..KeepEventOut::new("stopped", None)
+            },
+            _ => KeepEventOut::new("other", None),
         }
     }
 }

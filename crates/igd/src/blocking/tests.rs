@@ -1,6 +1,8 @@
 use super::*;
+use crate::discover::DiscoverSettings;
 use crate::error::IgdStatus;
 use crate::error::UpnpResult;
+use upnp_soap::http::Config;
 
 fn device(url: &str, status: IgdStatus, external: Option<&str>) -> UpnpDevice {
     let client = Client::new(&Config::default());

@@ -1,0 +1,38 @@
+//! Keep a UDP and a TCP port open until Enter is pressed, printing each event; the mappings
+//! are removed on the way out. `cargo run -p igd --example keep -- 7777`
+//!
+//! Run it on a LAN with a UPnP router (or in the lab: `cargo xtask lab exec -- ...`).
+
+use std::io::BufRead;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use igd::blocking::Upnp;
+use igd::keeper::{Keep, upnp::Find};
+
+fn main() -> Result<(), igd::Error> {
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(7777);
+    let keep = Keep::new()
+        .udp(port)
+        .tcp(port)
+        .check(Duration::from_secs(30));
+    let keeper = Upnp::new().keep(keep, Find::default())?;
+    // Enter stops: a thread waits for it.
+    let (enter, entered) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = std::io::stdin().lock().read_line(&mut String::new());
+        let _ = enter.send(());
+    });
+    while entered.try_recv().is_err() {
+        if let Ok(event) = keeper.events().recv_timeout(Duration::from_millis(100)) {
+            println!("{event}");
+        }
+    }
+    for event in keeper.stop() {
+        println!("{event}");
+    }
+    Ok(())
+}

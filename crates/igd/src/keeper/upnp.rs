@@ -1,0 +1,558 @@
+//! The keeper over UPnP IGD: each [`Task`] of the [`Keeper`] as IGD actions, still without
+//! I/O. The drivers run [`UpnpKeeper`]: find a gateway, tell our local address, make SOAP
+//! calls, wait.
+//!
+//! | task | actions |
+//! | --- | --- |
+//! | find a gateway | discovery (or the description URL the caller gave), then the probe |
+//! | map | [`AddSequence`]: look (never clobber), `AddPortMapping` with fallbacks, read back |
+//! | map, any port (IGDv2, after a conflict) | `AddAnyPortMapping`, read back the port granted |
+//! | look | `GetSpecificPortMappingEntry` |
+//! | external address | `GetExternalIPAddress` |
+//! | unmap | [`DeleteSequence`]: look (only ours), `DeletePortMapping` |
+
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use upnp_soap::actions::{
+    Action, AddAnyPortMapping, GetExternalIpAddress, GetSpecificPortMappingEntry, PortMapping,
+};
+use upnp_soap::{ActionRequest, ActionResponse, ErrorCode};
+use url::Url;
+
+use super::{Gateway, Grant, Keep, Keeper, MapTask, Outcome, Seen, Slot, Status, Step, Task};
+use crate::device::{Device, require_valid};
+use crate::discover::DiscoverOptions;
+use crate::error::Error;
+use crate::limits::{Limits, later};
+use crate::mapping::{AddSequence, DeleteSequence, Granted, Mapping, Next, Sequence, points_at};
+
+#[cfg(test)]
+mod tests;
+
+/// How the keeper finds its gateway (at the start, and again when it stops answering).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Find {
+    /// Discover with these options (the driver's `find_gateway`: the first gateway with a
+    /// public address, else the best one).
+    Search(DiscoverOptions),
+    /// Probe the device whose description is at this URL.
+    Url(String),
+}
+
+impl Default for Find {
+    /// Discover with Godot's defaults.
+    fn default() -> Find {
+        Find::Search(DiscoverOptions::default())
+    }
+}
+
+/// The next thing a driver does for an [`UpnpKeeper`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpnpStep {
+    /// Discover a gateway with these options; feed the best device found (or the error) to
+    /// [`UpnpKeeper::found`].
+    Search(DiscoverOptions),
+    /// Probe the device at this description URL; feed it to [`UpnpKeeper::found`].
+    Probe(String),
+    /// Find our own address on the route to this URL (the control URL); feed it to
+    /// [`UpnpKeeper::routed`].
+    Route(Url),
+    /// POST `request` to `url`, giving up at `deadline`; feed the outcome to
+    /// [`UpnpKeeper::answered`].
+    Call {
+        /// The control URL.
+        url: Url,
+        /// The action.
+        request: ActionRequest,
+        /// When this task's time is up (all its exchanges together).
+        deadline: Instant,
+    },
+    /// Nothing to do until then, unless stopped.
+    Wait(Instant),
+    /// Stopped.
+    Done,
+}
+
+/// A [`Keeper`] whose way to map is UPnP IGD.
+#[derive(Debug)]
+pub struct UpnpKeeper {
+    keeper: Keeper,
+    find: Find,
+    limits: Limits,
+    device: Option<Device>,
+    /// A gateway the caller found already: the first search is skipped.
+    seed: Option<Device>,
+    running: Option<Running>,
+}
+
+#[derive(Debug)]
+struct Running {
+    url: Url,
+    deadline: Instant,
+    calls: Calls,
+    /// The call to make next, until the driver takes it.
+    request: Option<ActionRequest>,
+}
+
+/// A task as the IGD actions that carry it out.
+#[derive(Debug)]
+enum Calls {
+    External(Single<GetExternalIpAddress>),
+    Add(Slot, Box<AddSequence>),
+    AddAny(Slot, Box<AddAny>),
+    Look(Slot, Single<GetSpecificPortMappingEntry>),
+    Unmap(Slot, Box<DeleteSequence>),
+}
+
+impl UpnpKeeper {
+    /// Keep `keep` open, finding the gateway as `find` says, within `limits` (each task
+    /// within [`Limits::call`]).
+    pub fn new(keep: Keep, find: Find, limits: &Limits) -> UpnpKeeper {
+        UpnpKeeper {
+            keeper: Keeper::new(keep),
+            find,
+            limits: limits.clone(),
+            device: None,
+            seed: None,
+            running: None,
+        }
+    }
+
+    /// Start from this gateway (one the caller discovered already) instead of searching;
+    /// later searches, if it stops answering, are made as `find` says.
+    pub fn with_gateway(mut self, device: Device) -> UpnpKeeper {
+        self.seed = Some(device);
+        self
+    }
+
+    /// The keeper's state now.
+    pub fn status(&self) -> Status {
+        self.keeper.status()
+    }
+
+    /// The next event, oldest first.
+    pub fn next_event(&mut self) -> Option<super::Event> {
+        self.keeper.next_event()
+    }
+
+    /// The gateway device in use, if any.
+    pub fn device(&self) -> Option<&Device> {
+        self.device.as_ref()
+    }
+
+    /// Hand the state now to `status` and then every event to `send` (oldest first): what
+    /// each driver does after each step, for its handle. The state goes first, so that a
+    /// reader woken by an event already reads the state that event announces.
+    pub fn publish(&mut self, mut send: impl FnMut(super::Event), status: &Mutex<Status>) {
+        *status.lock().unwrap_or_else(PoisonError::into_inner) = self.keeper.status();
+        while let Some(event) = self.keeper.next_event() {
+            send(event);
+        }
+    }
+
+    /// Stop: remove what was mapped (see [`Keeper::stop`]).
+    pub fn stop(&mut self, now: Instant) {
+        self.keeper.stop(now);
+    }
+
+    /// The next step.
+    pub fn poll(&mut self, now: Instant) -> UpnpStep {
+        loop {
+            if let Some(running) = &mut self.running {
+                return match running.request.take() {
+                    Some(request) => UpnpStep::Call {
+                        url: running.url.clone(),
+                        request,
+                        deadline: running.deadline,
+                    },
+                    // The call is out: the driver feeds its answer first.
+                    None => UpnpStep::Wait(running.deadline),
+                };
+            }
+            let task = match self.keeper.poll(now) {
+                Step::Done => return UpnpStep::Done,
+                Step::Wait(at) => return UpnpStep::Wait(at),
+                Step::Run(task) => task,
+            };
+            match self.begin(task, now) {
+                Ok(Some(step)) => return step,
+                // A call to make: given at the top of the loop.
+                Ok(None) => {}
+                // A task that cannot start (no usable control URL): its outcome is known
+                // at once.
+                Err(outcome) => self.keeper.handle(outcome, now),
+            }
+        }
+    }
+
+    fn begin(&mut self, task: Task, now: Instant) -> Result<Option<UpnpStep>, Outcome> {
+        if let Task::FindGateway = task {
+            self.device = None;
+            if let Some(seed) = self.seed.take() {
+                self.found(Ok(seed), now);
+                return Ok(None);
+            }
+            return Ok(Some(match &self.find {
+                Find::Search(options) => UpnpStep::Search(options.clone()),
+                Find::Url(url) => UpnpStep::Probe(url.clone()),
+            }));
+        }
+        let Some(device) = &self.device else {
+            return Err(failed(&task, Error::NoDevices));
+        };
+        let (url, service_type) = match require_valid(device) {
+            Ok((url, service_type)) => (url, service_type.to_owned()),
+            Err(e) => return Err(failed(&task, e)),
+        };
+        let calls = match Calls::new(task, &service_type) {
+            Ok(Some(calls)) => calls,
+            Ok(None) => return Ok(Some(UpnpStep::Route(url))),
+            Err(outcome) => return Err(outcome),
+        };
+        let mut deadline = later(now, self.limits.call);
+        if let Some(stop) = self.keeper.stop_deadline() {
+            deadline = deadline.min(stop);
+        }
+        let mut running = Running {
+            url,
+            deadline,
+            calls,
+            request: None,
+        };
+        let step = running.start();
+        self.advance(running, step, now);
+        Ok(None)
+    }
+
+    /// Keep the call to make, or hand the task's outcome to the keeper.
+    fn advance(&mut self, mut running: Running, step: Next<Outcome>, now: Instant) {
+        match step {
+            Next::Call(request) => {
+                running.request = Some(request);
+                self.running = Some(running);
+            }
+            Next::Done(Ok(outcome)) => self.keeper.handle(outcome, now),
+            Next::Done(Err(e)) => self.keeper.handle(failed_running(&running.calls, e), now),
+        }
+    }
+
+    /// Feed what finding a gateway gave (the device found, or why none).
+    pub fn found(&mut self, found: Result<Device, Error>, now: Instant) {
+        let gateway = found.and_then(|device| {
+            require_valid(&device)?;
+            let our_addr: IpAddr = device.igd_our_addr.parse().map_err(|_| {
+                Error::InvalidGateway(crate::error::DeviceStatus {
+                    description_url: device.description_url.clone(),
+                    status: device.igd_status,
+                    detail: Some("no local address reaches its control URL".to_owned()),
+                })
+            })?;
+            let gateway = Gateway::new(device.external_address, our_addr)
+                .any_port(is_v2(&device.igd_service_type))
+                .name(device.description_url.clone());
+            self.device = Some(device);
+            Ok(gateway)
+        });
+        self.keeper.handle(Outcome::Gateway(gateway), now);
+    }
+
+    /// Feed our local address on the route to the control URL.
+    pub fn routed(&mut self, addr: Option<IpAddr>, now: Instant) {
+        self.keeper.handle(Outcome::LocalAddress(addr), now);
+    }
+
+    /// Feed the outcome of the last call.
+    pub fn answered(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>, now: Instant) {
+        if let Some(mut running) = self.running.take() {
+            let step = running.handle(outcome);
+            self.advance(running, step, now);
+        }
+    }
+}
+
+fn is_v2(service_type: &str) -> bool {
+    match service_type.parse::<ssdp::SearchTarget>() {
+        Ok(ssdp::SearchTarget::Service(urn)) => urn.version >= 2,
+        _ => false,
+    }
+}
+
+/// A lease as UPnP's seconds (capped at its 32 bits; [`Keep::validate`] refuses more).
+fn lease_seconds(lease: Duration) -> u32 {
+    u32::try_from(lease.as_secs()).unwrap_or(u32::MAX)
+}
+
+/// The outcome of `task` when it fails with `error` before or instead of its calls.
+fn failed(task: &Task, error: Error) -> Outcome {
+    match task {
+        Task::FindGateway => Outcome::Gateway(Err(error)),
+        Task::LocalAddress => Outcome::LocalAddress(None),
+        Task::ExternalIp => Outcome::ExternalIp(Err(error)),
+        Task::Map(map) => Outcome::Mapped(map.slot, Err(error)),
+        Task::Look { slot, .. } => Outcome::Looked(*slot, Err(error)),
+        Task::Unmap { slot, .. } => Outcome::Unmapped(*slot, Err(error)),
+    }
+}
+
+fn failed_running(calls: &Calls, error: Error) -> Outcome {
+    match calls {
+        Calls::External(_) => Outcome::ExternalIp(Err(error)),
+        Calls::Add(slot, _) | Calls::AddAny(slot, _) => Outcome::Mapped(*slot, Err(error)),
+        Calls::Look(slot, _) => Outcome::Looked(*slot, Err(error)),
+        Calls::Unmap(slot, _) => Outcome::Unmapped(*slot, Err(error)),
+    }
+}
+
+impl Calls {
+    /// The actions of `task`; `Ok(None)` for the local address (no call).
+    fn new(task: Task, service_type: &str) -> Result<Option<Calls>, Outcome> {
+        let st = service_type;
+        Ok(Some(match task {
+            Task::FindGateway => return Err(failed(&task, Error::NoDevices)),
+            Task::LocalAddress => return Ok(None),
+            Task::ExternalIp => Calls::External(Single::new(GetExternalIpAddress, st)),
+            Task::Map(map) if map.any_port => {
+                Calls::AddAny(map.slot, Box::new(AddAny::new(&map, st)))
+            }
+            Task::Map(map) => {
+                let mapping = Mapping {
+                    external_port: map.external_port,
+                    internal_port: map.internal_port,
+                    protocol: map.protocol,
+                    description: map.description.clone(),
+                    lease_duration: lease_seconds(map.lease),
+                };
+                let add = AddSequence::new(&mapping, map.internal_client, st).same_port_only();
+                Calls::Add(map.slot, Box::new(add))
+            }
+            Task::Look {
+                slot,
+                protocol,
+                external_port,
+            } => {
+                let lookup = GetSpecificPortMappingEntry {
+                    remote_host: String::new(),
+                    external_port,
+                    protocol,
+                };
+                Calls::Look(slot, Single::new(lookup, st))
+            }
+            Task::Unmap {
+                slot,
+                protocol,
+                external_port,
+                internal_client,
+                internal_port,
+            } => {
+                let port = i64::from(external_port);
+                match DeleteSequence::new(port, protocol.as_str(), st) {
+                    Ok(delete) => {
+                        let delete = delete.client(internal_client).internal_port(internal_port);
+                        Calls::Unmap(slot, Box::new(delete))
+                    }
+                    Err(e) => return Err(Outcome::Unmapped(slot, Err(e))),
+                }
+            }
+        }))
+    }
+}
+
+impl Running {
+    fn start(&mut self) -> Next<Outcome> {
+        self.step(None)
+    }
+
+    fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<Outcome> {
+        self.step(Some(outcome))
+    }
+
+    /// Start the task's sequence (`None`) or feed it an answer; its end as an [`Outcome`].
+    fn step(&mut self, outcome: Option<Result<ActionResponse, upnp_soap::Error>>) -> Next<Outcome> {
+        match &mut self.calls {
+            Calls::External(single) => lift(drive(single, outcome), |ip| {
+                Outcome::ExternalIp(ip.and_then(|ip| {
+                    ip.ok_or(Error::InvalidResponse(
+                        "the gateway reports no external address",
+                    ))
+                }))
+            }),
+            Calls::Add(slot, add) => {
+                let slot = *slot;
+                lift(drive(add.as_mut(), outcome), |g| {
+                    Outcome::Mapped(slot, g.map(|g| grant(&g)))
+                })
+            }
+            Calls::AddAny(slot, add) => {
+                let slot = *slot;
+                lift(drive(add.as_mut(), outcome), |g| {
+                    Outcome::Mapped(slot, g.map(|g| grant(&g)))
+                })
+            }
+            Calls::Look(slot, look) => {
+                let slot = *slot;
+                lift(drive(look, outcome), |seen| {
+                    Outcome::Looked(slot, looked(seen))
+                })
+            }
+            Calls::Unmap(slot, delete) => {
+                let slot = *slot;
+                lift(drive(delete.as_mut(), outcome), |done| {
+                    Outcome::Unmapped(slot, done)
+                })
+            }
+        }
+    }
+}
+
+fn drive<S: Sequence>(
+    sequence: &mut S,
+    outcome: Option<Result<ActionResponse, upnp_soap::Error>>,
+) -> Next<S::Output> {
+    match outcome {
+        None => sequence.start(),
+        Some(outcome) => sequence.handle(outcome),
+    }
+}
+
+fn lift<T>(next: Next<T>, done: impl FnOnce(Result<T, Error>) -> Outcome) -> Next<Outcome> {
+    match next {
+        Next::Call(request) => Next::Call(request),
+        Next::Done(result) => Next::Done(Ok(done(result))),
+    }
+}
+
+fn grant(granted: &Granted) -> Grant {
+    Grant {
+        external_port: granted.mapping.external_port,
+        lease: Duration::from_secs(u64::from(granted.mapping.lease_duration)),
+        confirmed: granted.read_back,
+    }
+}
+
+/// A lookup: `Ok(None)` when the gateway has no such mapping (714).
+fn looked(result: Result<PortMapping, Error>) -> Result<Option<Seen>, Error> {
+    match result {
+        Ok(mapping) => Ok(Some(Seen {
+            internal_client: mapping.internal_client.trim().parse().ok(),
+            internal_port: mapping.internal_port,
+            lease: Duration::from_secs(u64::from(mapping.lease_duration)),
+        })),
+        Err(e)
+            if e.fault()
+                .is_some_and(|f| f.code() == Some(ErrorCode::NoSuchEntryInArray)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// One action, one exchange.
+#[derive(Debug)]
+pub(crate) struct Single<A> {
+    action: A,
+    service_type: String,
+}
+
+impl<A: Action> Single<A> {
+    pub(crate) fn new(action: A, service_type: &str) -> Single<A> {
+        Single {
+            action,
+            service_type: service_type.to_owned(),
+        }
+    }
+}
+
+impl<A: Action> Sequence for Single<A> {
+    type Output = A::Output;
+
+    fn start(&mut self) -> Next<A::Output> {
+        Next::Call(self.action.request(&self.service_type))
+    }
+
+    fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<A::Output> {
+        Next::Done(
+            outcome
+                .and_then(|r| self.action.output(&r))
+                .map_err(Error::from),
+        )
+    }
+}
+
+/// IGDv2's `AddAnyPortMapping`, then the read-back of the port the gateway chose.
+#[derive(Debug)]
+struct AddAny {
+    service_type: String,
+    sent: PortMapping,
+    reserved: Option<u16>,
+}
+
+impl AddAny {
+    fn new(map: &MapTask, service_type: &str) -> AddAny {
+        AddAny {
+            service_type: service_type.to_owned(),
+            sent: PortMapping {
+                remote_host: String::new(),
+                external_port: map.external_port,
+                protocol: map.protocol,
+                internal_port: map.internal_port,
+                internal_client: map.internal_client.to_string(),
+                enabled: true,
+                description: map.description.clone(),
+                lease_duration: lease_seconds(map.lease),
+            },
+            reserved: None,
+        }
+    }
+
+    fn lookup(&self, port: u16) -> GetSpecificPortMappingEntry {
+        GetSpecificPortMappingEntry {
+            remote_host: String::new(),
+            external_port: port,
+            protocol: self.sent.protocol,
+        }
+    }
+}
+
+impl Sequence for AddAny {
+    type Output = Granted;
+
+    fn start(&mut self) -> Next<Granted> {
+        self.reserved = None;
+        Next::Call(AddAnyPortMapping(self.sent.clone()).request(&self.service_type))
+    }
+
+    fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<Granted> {
+        let Some(port) = self.reserved else {
+            return match outcome.and_then(|r| AddAnyPortMapping(self.sent.clone()).output(&r)) {
+                Ok(0) => Next::Done(Err(Error::InvalidResponse(
+                    "the gateway reserved external port 0",
+                ))),
+                Ok(port) => {
+                    self.reserved = Some(port);
+                    Next::Call(self.lookup(port).request(&self.service_type))
+                }
+                Err(e) => Next::Done(Err(e.into())),
+            };
+        };
+        let mut sent = self.sent.clone();
+        sent.external_port = port;
+        let read = outcome.and_then(|r| self.lookup(port).output(&r)).ok();
+        let client = sent.internal_client.parse().ok();
+        let ours = |m: &PortMapping| points_at(m, client, Some(sent.internal_port));
+        match read {
+            Some(theirs) if !ours(&theirs) => Next::Done(Err(Error::MappingTaken {
+                internal_client: theirs.internal_client,
+                internal_port: theirs.internal_port,
+            })),
+            read => Next::Done(Ok(Granted {
+                read_back: read.is_some(),
+                mapping: read.unwrap_or(sent),
+                lease_dropped: false,
+                description_dropped: false,
+            })),
+        }
+    }
+}
