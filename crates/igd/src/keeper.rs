@@ -40,6 +40,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use upnp_soap::ErrorCode;
@@ -49,6 +50,7 @@ use crate::error::Error;
 use crate::limits::later;
 use crate::mapping::{DEFAULT_DESCRIPTION, is_transport};
 
+pub mod pmp;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -734,6 +736,49 @@ impl Keeper {
         self.events.push_back(event);
     }
 
+    /// Hand the state now to `status` and then every event to `send` (oldest first): what
+    /// each driver does after each step, for its handle. The state goes first, so that a
+    /// reader woken by an event already reads the state that event announces.
+    pub fn publish(&mut self, mut send: impl FnMut(Event), status: &Mutex<Status>) {
+        *status.lock().unwrap_or_else(PoisonError::into_inner) = self.status();
+        while let Some(event) = self.next_event() {
+            send(event);
+        }
+    }
+
+    /// The gateway says it lost its state (PCP's or NAT-PMP's epoch went back: it
+    /// restarted): every mapping held is [`Event::Lost`] ([`LostReason::Gone`]) and made
+    /// again at once. Nothing while stopping.
+    pub fn gateway_restarted(&mut self) {
+        if self.stop.is_some() {
+            return;
+        }
+        let mut lost = Vec::new();
+        for port in &mut self.ports {
+            if let Some(held) = port.held.take() {
+                port.next_port = held.external_port;
+                port.renew_at = None;
+                port.due = None;
+                lost.push((port.spec, held.external_port));
+            }
+        }
+        for (spec, external_port) in lost {
+            self.emit(Event::Lost {
+                port: spec,
+                external_port,
+                reason: LostReason::Gone,
+            });
+        }
+    }
+
+    /// Run a check round now (the gateway announced a change), unless stopping or
+    /// without a gateway.
+    pub fn check_now(&mut self, now: Instant) {
+        if self.stop.is_none() && self.gateway.is_some() {
+            self.next_check = Some(now);
+        }
+    }
+
     /// Stop: from now on, only remove what was mapped, within [`Keep::stop_within`].
     /// Mappings are removed only where they still point at us.
     pub fn stop(&mut self, now: Instant) {
@@ -930,9 +975,7 @@ impl Keeper {
                 self.round = Round::Idle;
                 match ip {
                     Ok(ip) => self.external_ip_is(ip),
-                    Err(Error::Soap(e)) if is_transport(&e) => {
-                        self.unreachable(None, Error::Soap(e), now)
-                    }
+                    Err(e) if is_unreachable(&e) => self.unreachable(None, e, now),
                     // Refused or garbled: the mappings are still checked; try at the next round.
                     Err(error) => self.emit(Event::Failed {
                         port: None,
@@ -973,9 +1016,9 @@ impl Keeper {
                     });
                 }
             }
-            Err(Error::Soap(e)) if is_transport(&e) => {
+            Err(e) if is_unreachable(&e) => {
                 port.stale = stale;
-                self.unreachable(Some(slot), Error::Soap(e), now);
+                self.unreachable(Some(slot), e, now);
             }
             // Not there, or not ours any more: nothing of ours to remove.
             Err(_) => {}
@@ -1186,14 +1229,12 @@ impl Keeper {
                     // it is ours to remove at stop.
                     remember(&mut port.maybe, (held.external_port, held.internal_client));
                 }
-                if let Error::Soap(e) = &error {
-                    if is_transport(e) {
-                        // A timed-out add may have created the mapping.
-                        remember(&mut port.maybe, (task.external_port, task.internal_client));
-                        port.held = was_held;
-                        self.unreachable(Some(slot), error, now);
-                        return;
-                    }
+                if is_unreachable(&error) {
+                    // A timed-out add may have created the mapping.
+                    remember(&mut port.maybe, (task.external_port, task.internal_client));
+                    port.held = was_held;
+                    self.unreachable(Some(slot), error, now);
+                    return;
                 }
                 if let Some(held) = was_held {
                     let spec = port.spec;
@@ -1279,8 +1320,8 @@ impl Keeper {
             },
             Ok(None) => LostReason::Gone,
             Err(error) if is_absent(&error) => LostReason::Gone,
-            Err(Error::Soap(e)) if is_transport(&e) => {
-                self.unreachable(Some(slot), Error::Soap(e), now);
+            Err(e) if is_unreachable(&e) => {
+                self.unreachable(Some(slot), e, now);
                 return;
             }
             // A lookup the gateway refuses or garbles: renew instead, which re-adds it.
@@ -1303,6 +1344,22 @@ impl Keeper {
     }
 }
 
+/// The gateway did not answer, or not in a way that reached us: a transport failure (UPnP's
+/// HTTP, or PCP/NAT-PMP's UDP), as opposed to an answer that refuses.
+pub fn is_unreachable(error: &Error) -> bool {
+    match error {
+        Error::Soap(e) => is_transport(e),
+        Error::Pmp(e) => matches!(
+            e,
+            pcp::Error::TimedOut(_)
+                | pcp::Error::PortUnreachable(_)
+                | pcp::Error::NoGateway(_)
+                | pcp::Error::Io { .. }
+        ),
+        _ => false,
+    }
+}
+
 /// The gateway says there is no such mapping (714).
 fn is_absent(error: &Error) -> bool {
     error
@@ -1314,7 +1371,8 @@ fn is_absent(error: &Error) -> bool {
 /// that another port may not have.
 pub fn is_conflict(error: &Error) -> bool {
     match error {
-        Error::MappingTaken { .. } => true,
+        Error::MappingTaken { .. } | Error::OtherPortGranted { .. } => true,
+        Error::PcpRefused { result, .. } => *result == pcp::PcpResult::CannotProvideExternal,
         _ => error.fault().and_then(|f| f.code()).is_some_and(|code| {
             matches!(
                 code,

@@ -172,6 +172,13 @@ impl PmpMapping {
         self
     }
 
+    /// Ask for this many seconds (zero removes: PCP and NAT-PMP have no permanent
+    /// mapping; see [`LONGEST_LIFETIME`]).
+    pub fn lifetime(mut self, lifetime: u32) -> PmpMapping {
+        self.lifetime = lifetime;
+        self
+    }
+
     /// Demand the exact external port.
     pub fn exact(mut self, exact: bool) -> PmpMapping {
         self.exact = exact;
@@ -187,6 +194,10 @@ impl PmpMapping {
         )
     }
 }
+
+/// What is asked in place of a permanent mapping (one day): PCP and NAT-PMP have no
+/// permanent mapping, and a lifetime of zero removes one.
+pub const LONGEST_LIFETIME: u32 = 86_400;
 
 /// A nonce that any run of a program derives again from the mapping itself, so that a
 /// later process (`upnp delete`) can remove what an earlier one (`upnp add`) made: PCP
@@ -766,14 +777,30 @@ impl Session {
         }
     }
 
-    /// Map.
-    pub fn add(&self, mapping: PmpMapping) -> PmpAdd {
-        PmpAdd::new(self.way, self.local.ip(), mapping)
+    /// Our address and port are now `local` (the client was opened again).
+    pub fn moved(&mut self, local: SocketAddr) {
+        self.local = local;
     }
 
-    /// Unmap.
+    /// Map, for our own address.
+    pub fn add(&self, mapping: PmpMapping) -> PmpAdd {
+        self.add_for(self.local.ip(), mapping)
+    }
+
+    /// Map for `client` (PCP's client address field: the gateway accepts only the address
+    /// the request comes from).
+    pub fn add_for(&self, client: IpAddr, mapping: PmpMapping) -> PmpAdd {
+        PmpAdd::new(self.way, client, mapping)
+    }
+
+    /// Unmap, for our own address.
     pub fn delete(&self, mapping: PmpMapping) -> PmpDelete {
-        PmpDelete::new(self.way, self.local.ip(), mapping)
+        self.delete_for(self.local.ip(), mapping)
+    }
+
+    /// Unmap for `client` (see [`Session::add_for`]).
+    pub fn delete_for(&self, client: IpAddr, mapping: PmpMapping) -> PmpDelete {
+        PmpDelete::new(self.way, client, mapping)
     }
 
     /// The external address (`nonce` for PCP's temporary mapping).

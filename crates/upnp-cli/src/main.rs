@@ -367,7 +367,7 @@ fn print_deleted(cli: &Cli, port: i64, proto: Proto, method: Method) {
 
 /// A day: what PCP and NAT-PMP are asked for when the user asks a permanent mapping (they
 /// have none; a lifetime of 0 removes).
-const PMP_PERMANENT: u32 = 86_400;
+const PMP_PERMANENT: u32 = igd::pmp::LONGEST_LIFETIME;
 
 /// `external-ip`, `add` and `delete` through PCP or NAT-PMP.
 fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {

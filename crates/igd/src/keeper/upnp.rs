@@ -12,7 +12,7 @@
 //! | unmap | [`DeleteSequence`]: look (only ours), `DeletePortMapping` |
 
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use upnp_soap::actions::{
@@ -145,11 +145,8 @@ impl UpnpKeeper {
     /// Hand the state now to `status` and then every event to `send` (oldest first): what
     /// each driver does after each step, for its handle. The state goes first, so that a
     /// reader woken by an event already reads the state that event announces.
-    pub fn publish(&mut self, mut send: impl FnMut(super::Event), status: &Mutex<Status>) {
-        *status.lock().unwrap_or_else(PoisonError::into_inner) = self.keeper.status();
-        while let Some(event) = self.keeper.next_event() {
-            send(event);
-        }
+    pub fn publish(&mut self, send: impl FnMut(super::Event), status: &Mutex<Status>) {
+        self.keeper.publish(send, status);
     }
 
     /// Stop: remove what was mapped (see [`Keeper::stop`]).
