@@ -20,6 +20,7 @@ use crate::device::{Device, Probe, ProbeStep};
 use crate::discover::{DiscoverOptions, Discovery, DiscoveryStep, Goal, search_options};
 use crate::error::Error;
 use crate::facade::{self, Plan};
+use crate::keeper::pmp::{PmpKeeper, PmpStep};
 use crate::keeper::upnp::{Find, UpnpKeeper, UpnpStep};
 use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status};
 use crate::limits::later;
@@ -162,38 +163,70 @@ impl Upnp {
     pub fn keep(&self, keep: Keep, find: Find) -> Result<KeeperHandle, Error> {
         let machine = self.keeper(keep, find)?;
         let upnp = self.fresh();
-        let (stop, stopped) = mpsc::channel();
-        let (sender, events) = mpsc::sync_channel(MAX_EVENTS);
-        let status = Arc::new(Mutex::new(machine.status()));
-        let shared = Arc::clone(&status);
-        let thread = thread::Builder::new()
-            .name("upnp-keeper".into())
-            .spawn(move || keep_loop(upnp, machine, &stopped, &sender, &shared))
-            .map_err(|source| ssdp::Error::Io {
-                context: "start the keeper thread",
-                source,
-            })?;
-        Ok(KeeperHandle {
-            stop: Some(stop),
-            events,
-            status,
-            thread: Some(thread),
+        let status = machine.status();
+        KeeperHandle::spawn(status, move |wake, _, events, shared| {
+            keep_loop(upnp, machine, &wake, &events, &shared);
         })
     }
 }
 
-/// A keeper running on its own thread ([`Upnp::keep`]). Stopping it, or dropping it,
-/// removes every mapping it made (only those, and only where they still point at us) and
-/// waits for that: at most the call in flight ([`Limits::call`](crate::Limits::call)) plus [`Keep::stop_within`].
+/// A keeper running on its own thread ([`Upnp::keep`], [`PmpClient::keep`], [`keep_pmp`]).
+/// Stopping it, or dropping it, removes every mapping it made (only those, and only where
+/// they still point at us) and waits for that: at most the call in flight
+/// ([`Limits::call`](crate::Limits::call)) plus [`Keep::stop_within`].
 #[derive(Debug)]
 pub struct KeeperHandle {
-    stop: Option<mpsc::Sender<()>>,
+    wake: Option<mpsc::SyncSender<Wake>>,
     events: mpsc::Receiver<KeeperEvent>,
     status: Arc<Mutex<Status>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
+/// What wakes a keeper's thread.
+#[derive(Debug)]
+enum Wake {
+    /// The handle stops it.
+    Stop,
+    /// An announcement from the gateway (PCP, NAT-PMP).
+    Heard(pcp::Announcement),
+}
+
+/// Announcements waiting for the keeper's thread, at most; more are dropped.
+const MAX_HEARD: usize = 8;
+
 impl KeeperHandle {
+    /// Run `keeper` on a thread of its own: it gets the wake channel (and a sender for
+    /// announcements), the events' sender and the shared state.
+    fn spawn(
+        status: Status,
+        keeper: impl FnOnce(
+            mpsc::Receiver<Wake>,
+            mpsc::SyncSender<Wake>,
+            mpsc::SyncSender<KeeperEvent>,
+            Arc<Mutex<Status>>,
+        ) + Send
+        + 'static,
+    ) -> Result<KeeperHandle, Error> {
+        let (wake, woken) = mpsc::sync_channel(MAX_HEARD);
+        let (sender, events) = mpsc::sync_channel(MAX_EVENTS);
+        let status = Arc::new(Mutex::new(status));
+        let shared = Arc::clone(&status);
+        let heard = wake.clone();
+        let thread = thread::Builder::new()
+            .name("igd-keeper".into())
+            .spawn(move || keeper(woken, heard, sender, shared))
+            .map_err(|source| ssdp::Error::Io {
+                context: "start the keeper thread",
+                source,
+            })?;
+        Ok(KeeperHandle {
+            wake: Some(wake),
+            events,
+            status,
+            thread: Some(thread),
+        })
+    }
+
     /// Every change, as it happens (at most [`MAX_EVENTS`] waiting: older ones unread past
     /// that are dropped; [`KeeperHandle::status`] is always current). The channel ends after
     /// [`KeeperEvent::Stopped`].
@@ -217,7 +250,11 @@ impl KeeperHandle {
     }
 
     fn finish(&mut self) {
-        drop(self.stop.take());
+        if let Some(wake) = self.wake.take() {
+            // Waits only while the thread has announcements to read (it reads them in turn);
+            // an error means the thread is over already.
+            let _ = wake.send(Wake::Stop);
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -231,18 +268,41 @@ impl Drop for KeeperHandle {
     }
 }
 
+/// What a keeper's thread waits for next: until `until`, the handle's stop, or an
+/// announcement (`None`: the time came).
+fn wait_for(woken: &mpsc::Receiver<Wake>, until: Instant) -> Option<Wake> {
+    match woken.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        Ok(wake) => Some(wake),
+        Err(mpsc::RecvTimeoutError::Timeout) => None,
+        // The handle is gone without a word: stop.
+        Err(mpsc::RecvTimeoutError::Disconnected) => Some(Wake::Stop),
+    }
+}
+
+/// Whether the handle asked to stop since the last look (announcements read on the way are
+/// handed to `heard`).
+fn stop_asked(woken: &mpsc::Receiver<Wake>, mut heard: impl FnMut(pcp::Announcement)) -> bool {
+    loop {
+        match woken.try_recv() {
+            Ok(Wake::Heard(announcement)) => heard(announcement),
+            Ok(Wake::Stop) | Err(mpsc::TryRecvError::Disconnected) => return true,
+            Err(mpsc::TryRecvError::Empty) => return false,
+        }
+    }
+}
+
 /// The keeper's thread: the machine's steps over the network until it is done. Stopping is
 /// the handle's sender going away.
 fn keep_loop(
     mut upnp: Upnp,
     mut machine: UpnpKeeper,
-    stopped: &mpsc::Receiver<()>,
+    woken: &mpsc::Receiver<Wake>,
     events: &mpsc::SyncSender<KeeperEvent>,
     status: &Mutex<Status>,
 ) {
     let mut stopping = false;
     loop {
-        if !stopping && !matches!(stopped.try_recv(), Err(mpsc::TryRecvError::Empty)) {
+        if !stopping && stop_asked(woken, |_| {}) {
             stopping = true;
             machine.stop(Instant::now());
         }
@@ -264,15 +324,13 @@ fn keep_loop(
                 let answer = upnp.client.until(deadline).call(&url, &request);
                 machine.answered(answer, Instant::now());
             }
+            UpnpStep::Wait(until) if stopping => {
+                thread::sleep(until.saturating_duration_since(Instant::now()));
+            }
             UpnpStep::Wait(until) => {
-                let wait = until.saturating_duration_since(Instant::now());
-                match stopped.recv_timeout(wait) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    _ if stopping => thread::sleep(wait),
-                    _ => {
-                        stopping = true;
-                        machine.stop(Instant::now());
-                    }
+                if let Some(Wake::Stop) = wait_for(woken, until) {
+                    stopping = true;
+                    machine.stop(Instant::now());
                 }
             }
             UpnpStep::Done => break,
@@ -460,6 +518,38 @@ impl PmpClient {
         self.run(self.session.external(nonce))
     }
 
+    /// Keep ports open through this gateway until stopped (see [`crate::keeper`] and
+    /// [`crate::keeper::pmp`]), on a thread of its own: like [`Upnp::keep`], the way this
+    /// client speaks. The gateway's announcements are listened for where the platform lets
+    /// us bind UDP 5350.
+    ///
+    /// ```no_run
+    /// use igd::blocking::PmpClient;
+    /// use igd::keeper::Keep;
+    /// use igd::pmp::Way;
+    ///
+    /// let client = PmpClient::probe(None, Way::Pcp { fallback: true }, &igd::Limits::default())?;
+    /// let keeper = client.keep(Keep::new().udp(7777))?;
+    /// for event in keeper.events().iter().take(1) {
+    ///     println!("{event}");
+    /// }
+    /// keeper.stop(); // removes the mapping
+    /// # Ok::<(), igd::Error>(())
+    /// ```
+    pub fn keep(self, keep: Keep) -> Result<KeeperHandle, Error> {
+        keep.validate()?;
+        let gateway = self.client.gateway();
+        let machine = PmpKeeper::new(
+            keep,
+            self.session.way(),
+            Some(gateway.ip()),
+            &self.limits,
+            pcp::Nonce::random()?,
+        )
+        .with_client(self.session, gateway);
+        spawn_pmp(machine, Some(self.client))
+    }
+
     /// Run `sequence` to its end, every exchange by one deadline.
     fn run<S: PmpSequence>(&mut self, mut sequence: S) -> Result<S::Output, Error> {
         let deadline = later(Instant::now(), self.limits.call);
@@ -474,4 +564,128 @@ impl PmpClient {
             next = sequence.handle(self.client.run(&mut exchange));
         }
     }
+}
+
+/// Keep ports open through PCP or NAT-PMP (`way`) at `gateway` (the default gateway when
+/// `None`, looked up again whenever the gateway is lost), until stopped; see
+/// [`PmpClient::keep`]. Unlike it, nothing is asked before the keeper's thread starts: a
+/// gateway that does not answer is reported as [`KeeperEvent::Failed`] and tried again.
+pub fn keep_pmp(
+    keep: Keep,
+    way: Way,
+    gateway: Option<IpAddr>,
+    limits: &crate::Limits,
+) -> Result<KeeperHandle, Error> {
+    keep.validate()?;
+    let machine = PmpKeeper::new(keep, way, gateway, limits, pcp::Nonce::random()?);
+    spawn_pmp(machine, None)
+}
+
+fn spawn_pmp(machine: PmpKeeper, client: Option<pcp::net::Client>) -> Result<KeeperHandle, Error> {
+    let status = machine.status();
+    KeeperHandle::spawn(status, move |woken, heard, events, shared| {
+        pmp_keep_loop(client, machine, &woken, &heard, &events, &shared);
+    })
+}
+
+/// The PCP/NAT-PMP keeper's thread: the machine's steps over UDP until it is done, and
+/// what the gateway announces.
+fn pmp_keep_loop(
+    mut client: Option<pcp::net::Client>,
+    mut machine: PmpKeeper,
+    woken: &mpsc::Receiver<Wake>,
+    heard: &mpsc::SyncSender<Wake>,
+    events: &mpsc::SyncSender<KeeperEvent>,
+    status: &Mutex<Status>,
+) {
+    let mut stopping = false;
+    let mut listening: Option<(IpAddr, Arc<AtomicBool>)> = None;
+    loop {
+        if !stopping && stop_asked(woken, |a| machine.announced(a, Instant::now())) {
+            stopping = true;
+            machine.stop(Instant::now());
+        }
+        let gateway = machine.gateway().map(|g| g.ip());
+        if !stopping && gateway.is_some() && gateway != listening.as_ref().map(|l| l.0) {
+            if let Some((_, on)) = listening.take() {
+                on.store(false, Ordering::Relaxed);
+            }
+            listening = gateway.map(|gateway| (gateway, listen(gateway, heard.clone())));
+        }
+        match machine.poll(Instant::now()) {
+            PmpStep::Open(gateway) => {
+                let addresses = match open_pmp(gateway) {
+                    Ok(opened) => Ok((opened.local_addr(), client.insert(opened).gateway())),
+                    Err(e) => Err(Error::Pmp(e)),
+                };
+                machine.opened(addresses, Instant::now());
+            }
+            PmpStep::Send { request, deadline } => {
+                let answer = match client.as_mut() {
+                    Some(c) => pcp::Exchange::new(request, c.gateway(), Instant::now(), deadline)
+                        .and_then(|mut exchange| c.run(&mut exchange)),
+                    None => Err(pcp::Error::NoGateway("no client open".into())),
+                };
+                machine.answered(answer, Instant::now());
+            }
+            PmpStep::Wait(until) if stopping => {
+                thread::sleep(until.saturating_duration_since(Instant::now()));
+            }
+            PmpStep::Wait(until) => match wait_for(woken, until) {
+                Some(Wake::Stop) => {
+                    stopping = true;
+                    machine.stop(Instant::now());
+                }
+                Some(Wake::Heard(announcement)) => machine.announced(announcement, Instant::now()),
+                None => {}
+            },
+            PmpStep::Done => break,
+        }
+        machine.publish(|e| drop(events.try_send(e)), status);
+    }
+    if let Some((_, on)) = listening {
+        on.store(false, Ordering::Relaxed);
+    }
+    machine.publish(|e| drop(events.try_send(e)), status);
+}
+
+/// A client to `gateway`, or to the default gateway now.
+fn open_pmp(gateway: Option<IpAddr>) -> Result<pcp::net::Client, pcp::Error> {
+    let gateway = match gateway {
+        Some(gateway) => gateway,
+        None => pcp::net::default_gateway()?,
+    };
+    pcp::net::Client::new(gateway)
+}
+
+/// How long the announcement thread listens before it looks whether it is still wanted.
+const LISTEN_SLICE: Duration = Duration::from_millis(250);
+
+/// Listen for `gateway`'s announcements on a thread of its own, handing them to the keeper's
+/// thread, until the flag returned is cleared (or the keeper is gone). Where UDP 5350
+/// cannot be bound, nothing is heard: the keeper still checks at every interval.
+fn listen(gateway: IpAddr, heard: mpsc::SyncSender<Wake>) -> Arc<AtomicBool> {
+    let on = Arc::new(AtomicBool::new(true));
+    let Ok(mut listener) = pcp::net::Listener::bind(gateway) else {
+        return on;
+    };
+    let wanted = Arc::clone(&on);
+    let _ = thread::Builder::new()
+        .name("igd-announcements".into())
+        .spawn(move || {
+            while wanted.load(Ordering::Relaxed) {
+                match listener.next_within(LISTEN_SLICE) {
+                    Ok(Some(announcement)) => {
+                        if let Err(mpsc::TrySendError::Disconnected(_)) =
+                            heard.try_send(Wake::Heard(announcement))
+                        {
+                            return;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+    on
 }

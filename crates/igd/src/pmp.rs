@@ -760,6 +760,11 @@ impl Session {
         }
     }
 
+    /// The way it speaks now (as [`Way`]: PCP keeps its fallback).
+    pub fn way(&self) -> Way {
+        self.way
+    }
+
     /// Our address and port.
     pub fn local(&self) -> SocketAddr {
         self.local

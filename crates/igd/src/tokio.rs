@@ -19,6 +19,7 @@ use crate::device::{Device, Probe, ProbeStep};
 use crate::discover::{DiscoverOptions, Discovery, DiscoveryStep, Goal, search_options};
 use crate::error::Error;
 use crate::facade::{self, Plan};
+use crate::keeper::pmp::{PmpKeeper, PmpStep};
 use crate::keeper::upnp::{Find, UpnpKeeper, UpnpStep};
 use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status};
 use crate::limits::later;
@@ -155,30 +156,44 @@ impl Upnp {
     /// # }
     /// ```
     pub fn keep(&self, keep: Keep, find: Find) -> Result<KeeperHandle, Error> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::InvalidParam("the keeper needs a tokio runtime"))?;
+        let runtime = runtime()?;
         let machine = self.keeper(keep, find)?;
         let upnp = self.fresh();
+        Ok(KeeperHandle::spawn(
+            &runtime,
+            machine.status(),
+            |stopped, sender, status| keep_task(upnp, machine, stopped, sender, status),
+        ))
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Handle, Error> {
+    tokio::runtime::Handle::try_current()
+        .map_err(|_| Error::InvalidParam("the keeper needs a tokio runtime"))
+}
+
+impl KeeperHandle {
+    /// Run the keeper `task` makes in a task of `runtime`.
+    fn spawn<F>(
+        runtime: &tokio::runtime::Handle,
+        status: Status,
+        task: impl FnOnce(oneshot::Receiver<()>, mpsc::Sender<KeeperEvent>, Arc<Mutex<Status>>) -> F,
+    ) -> KeeperHandle
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
         let (stop, stopped) = oneshot::channel();
         let (sender, events) = mpsc::channel(MAX_EVENTS);
-        let status = Arc::new(Mutex::new(machine.status()));
-        let task = runtime.spawn(keep_task(
-            upnp,
-            machine,
-            stopped,
-            sender,
-            Arc::clone(&status),
-        ));
-        Ok(KeeperHandle {
+        let status = Arc::new(Mutex::new(status));
+        let task = runtime.spawn(task(stopped, sender, Arc::clone(&status)));
+        KeeperHandle {
             stop: Some(stop),
             events,
             status,
             task: Some(task),
-        })
+        }
     }
-}
 
-impl KeeperHandle {
     /// The next event, as it happens; `None` once the keeper is stopped (after
     /// [`KeeperEvent::Stopped`]). At most [`MAX_EVENTS`] wait unread; past that, new ones are
     /// dropped ([`KeeperHandle::status`] is always current).
@@ -415,6 +430,29 @@ impl PmpClient {
         self.run(self.session.external(nonce)).await
     }
 
+    /// Keep ports open through this gateway until stopped, in a task of the current runtime;
+    /// like [`crate::blocking::PmpClient::keep`] (announcements heard where UDP 5350 can be
+    /// bound). Must be called within a tokio runtime.
+    pub fn keep(self, keep: Keep) -> Result<KeeperHandle, Error> {
+        let runtime = runtime()?;
+        keep.validate()?;
+        let gateway = self.client.gateway();
+        let machine = PmpKeeper::new(
+            keep,
+            self.session.way(),
+            Some(gateway.ip()),
+            &self.limits,
+            pcp::Nonce::random()?,
+        )
+        .with_client(self.session, gateway);
+        let client = Some(self.client);
+        Ok(KeeperHandle::spawn(
+            &runtime,
+            machine.status(),
+            |stopped, sender, status| pmp_keep_task(client, machine, stopped, sender, status),
+        ))
+    }
+
     async fn run<S: PmpSequence>(&mut self, mut sequence: S) -> Result<S::Output, Error> {
         let deadline = later(Instant::now(), self.limits.call);
         let mut next = sequence.start();
@@ -430,4 +468,103 @@ impl PmpClient {
             }
         }
     }
+}
+
+/// Keep ports open through PCP or NAT-PMP, in a task of the current runtime; see
+/// [`crate::blocking::keep_pmp`].
+pub fn keep_pmp(
+    keep: Keep,
+    way: Way,
+    gateway: Option<IpAddr>,
+    limits: &crate::Limits,
+) -> Result<KeeperHandle, Error> {
+    let runtime = runtime()?;
+    keep.validate()?;
+    let machine = PmpKeeper::new(keep, way, gateway, limits, pcp::Nonce::random()?);
+    Ok(KeeperHandle::spawn(
+        &runtime,
+        machine.status(),
+        |stopped, sender, status| pmp_keep_task(None, machine, stopped, sender, status),
+    ))
+}
+
+/// The PCP/NAT-PMP keeper's task: the machine's steps over UDP until it is done, and what
+/// the gateway announces.
+async fn pmp_keep_task(
+    mut client: Option<pcp::net::tokio::Client>,
+    mut machine: PmpKeeper,
+    mut stopped: oneshot::Receiver<()>,
+    events: mpsc::Sender<KeeperEvent>,
+    status: Arc<Mutex<Status>>,
+) {
+    let mut stopping = false;
+    let mut listener: Option<pcp::net::tokio::Listener> = None;
+    loop {
+        if !stopping && !matches!(stopped.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+            stopping = true;
+            machine.stop(Instant::now());
+        }
+        let gateway = machine.gateway().map(|g| g.ip());
+        if gateway.is_some() && gateway != listener.as_ref().map(|l| l.gateway()) {
+            // Where UDP 5350 cannot be bound, nothing is heard; the checks go on.
+            listener = gateway.and_then(|g| pcp::net::tokio::Listener::bind(g).ok());
+        }
+        match machine.poll(Instant::now()) {
+            PmpStep::Open(gateway) => {
+                let addresses = match open_pmp(gateway) {
+                    Ok(opened) => Ok((opened.local_addr(), client.insert(opened).gateway())),
+                    Err(e) => Err(Error::Pmp(e)),
+                };
+                machine.opened(addresses, Instant::now());
+            }
+            PmpStep::Send { request, deadline } => {
+                let answer = match client.as_mut() {
+                    Some(c) => {
+                        match pcp::Exchange::new(request, c.gateway(), Instant::now(), deadline) {
+                            Ok(mut exchange) => c.run(&mut exchange).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    None => Err(pcp::Error::NoGateway("no client open".into())),
+                };
+                machine.answered(answer, Instant::now());
+            }
+            PmpStep::Wait(until) if stopping => tokio::time::sleep_until(until.into()).await,
+            PmpStep::Wait(until) => {
+                let wait = until.saturating_duration_since(Instant::now());
+                tokio::select! {
+                    () = tokio::time::sleep_until(until.into()) => {}
+                    _ = &mut stopped => {
+                        stopping = true;
+                        machine.stop(Instant::now());
+                    }
+                    heard = hear(listener.as_mut(), wait) => match heard {
+                        Ok(Some(announcement)) => machine.announced(announcement, Instant::now()),
+                        Ok(None) => {}
+                        Err(_) => listener = None,
+                    },
+                }
+            }
+            PmpStep::Done => break,
+        }
+        machine.publish(|e| drop(events.try_send(e)), &status);
+    }
+    machine.publish(|e| drop(events.try_send(e)), &status);
+}
+
+/// The next announcement within `wait`, or never without a listener.
+async fn hear(
+    listener: Option<&mut pcp::net::tokio::Listener>,
+    wait: std::time::Duration,
+) -> Result<Option<pcp::Announcement>, pcp::Error> {
+    match listener {
+        Some(listener) => listener.next_within(wait).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A client to `gateway`, or to the default gateway now.
+fn open_pmp(gateway: Option<IpAddr>) -> Result<pcp::net::tokio::Client, pcp::Error> {
+    let gateway = gateway.map_or_else(pcp::net::default_gateway, Ok)?;
+    pcp::net::tokio::Client::new(gateway)
 }

@@ -164,6 +164,11 @@ impl Listener {
         })
     }
 
+    /// The gateway whose announcements are believed.
+    pub fn gateway(&self) -> IpAddr {
+        self.gateway
+    }
+
     /// The next announcement from the gateway within `within`; `None` when none came.
     /// Datagrams from other hosts, and anything that is not an announcement, are skipped.
     pub fn next_within(&mut self, within: Duration) -> Result<Option<Announcement>, Error> {

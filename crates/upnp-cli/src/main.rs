@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use igd::blocking::{Found, PmpClient, Upnp, UpnpDevice};
+use igd::blocking::{Found, KeeperHandle, PmpClient, Upnp, UpnpDevice};
 use igd::keeper::upnp::Find;
 use igd::keeper::{Event, Keep, Protocol};
 use igd::pmp::PmpMapping;
@@ -34,7 +34,8 @@ mod output;
 
 use output::{DeviceOut, ErrorOut, KeepEventOut, MappingOut};
 
-/// Find the router, show its external address, open, close and list port mappings (UPnP IGD).
+/// Find the router, show its external address, open, close and list port mappings (UPnP IGD,
+/// PCP, NAT-PMP).
 #[derive(Debug, Parser)]
 #[command(name = "upnp", version)]
 struct Cli {
@@ -109,7 +110,8 @@ enum Command {
     /// Keep PORT... open until interrupted (SIGINT or SIGTERM): renew leases, check the
     /// mappings and the external address, map again after a router restart, move to another
     /// external port when one is taken (unless --exact). One line per event (with --json,
-    /// one JSON object per line); on exit, the mappings made are removed.
+    /// one JSON object per line, naming the method); on exit, the mappings made are removed.
+    /// Through PCP or NAT-PMP, a router restart is also seen in its epoch and announcements.
     Keep {
         /// The ports (the same port outside, unless it is taken).
         #[arg(required = true)]
@@ -204,16 +206,31 @@ fn run(cli: &Cli) -> Result<(), Error> {
         for port in ports {
             keep = keep.port(proto.protocol(), *port, *port);
         }
-        if !cli.via.upnp() {
-            return Err(Error::InvalidParam(
-                "keep holds ports over UPnP only for now (--via auto or upnp)",
-            ));
-        }
-        let find = match &cli.url {
-            Some(url) => Find::Url(url.clone()),
-            None => Find::Search(options),
+        keep.validate()?;
+        // The signal handler first: a signal during the search still removes what is made.
+        let (signal, signalled) = mpsc::channel();
+        ctrlc::set_handler(move || {
+            let _ = signal.send(());
+        })
+        .map_err(|_| Error::InvalidParam("cannot handle SIGINT and SIGTERM"))?;
+        let (keeper, method) = match (&cli.url, cli.via) {
+            (Some(url), _) => (upnp.keep(keep, Find::Url(url.clone()))?, Method::Upnp),
+            (None, Via::Upnp) => (upnp.keep(keep, Find::Search(options))?, Method::Upnp),
+            (None, via) => match upnp.find_way(&options, via, cli.gateway) {
+                // The gateway found is the keeper's first.
+                Ok(Found::Upnp(_)) => (upnp.keep(keep, Find::Search(options))?, Method::Upnp),
+                Ok(Found::Pmp(client)) => {
+                    let method = client.method();
+                    (client.keep(keep)?, method)
+                }
+                // Nothing answered yet: keep searching for a UPnP gateway, as `--via upnp`.
+                Err(_) if via == Via::Auto => {
+                    (upnp.keep(keep, Find::Search(options))?, Method::Upnp)
+                }
+                Err(e) => return Err(e),
+            },
         };
-        return keep_open(cli, &upnp, keep, find);
+        return keep_open(cli, keeper, method, &signalled);
     }
     if let Command::Discover = cli.command {
         let devices: Vec<UpnpDevice> = match &cli.url {
@@ -306,20 +323,28 @@ fn run(cli: &Cli) -> Result<(), Error> {
 
 /// `upnp keep`: print each event until SIGINT or SIGTERM, then stop the keeper (which
 /// removes its mappings) and print what stopping did.
-fn keep_open(cli: &Cli, upnp: &Upnp, keep: Keep, find: Find) -> Result<(), Error> {
-    let (signal, signalled) = mpsc::channel();
-    ctrlc::set_handler(move || {
-        let _ = signal.send(());
-    })
-    .map_err(|_| Error::InvalidParam("cannot handle SIGINT and SIGTERM"))?;
-    let keeper = upnp.keep(keep, find)?;
+fn keep_open(
+    cli: &Cli,
+    keeper: KeeperHandle,
+    method: Method,
+    signalled: &mpsc::Receiver<()>,
+) -> Result<(), Error> {
+    if !cli.json {
+        eprintln!("keeping via {method}");
+    }
     // A reader gone (a closed pipe) ends the loop like a signal: the mappings are removed.
     let print = |event: &Event| -> std::io::Result<()> {
         let line = if cli.json {
-            serde_json::to_string(&KeepEventOut::from(event)).map_err(std::io::Error::other)?
+            serde_json::to_string(&KeepEventOut::from(event).method(method))
+                .map_err(std::io::Error::other)?
         } else {
             // Events carry text from the network (errors escape theirs; names may not).
-            shown(&event.to_string(), 1024)
+            match event {
+                Event::Mapped(_) | Event::Renewed(_) | Event::Remapped(_) => {
+                    format!("{} via {method}", shown(&event.to_string(), 1024))
+                }
+                _ => shown(&event.to_string(), 1024),
+            }
         };
         let mut out = std::io::stdout().lock();
         writeln!(out, "{line}")?;

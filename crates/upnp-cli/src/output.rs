@@ -245,6 +245,8 @@ impl fmt::Display for ErrorOut {
 pub(crate) struct KeepEventOut {
     event: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     proto: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     internal_port: Option<u16>,
@@ -271,9 +273,16 @@ pub(crate) struct KeepEventOut {
 }
 
 impl KeepEventOut {
+    /// The way the keeper maps (`upnp`, `pcp`, `natpmp`).
+    pub(crate) fn method(mut self, method: Method) -> KeepEventOut {
+        self.method = Some(method.to_string());
+        self
+    }
+
     fn new(event: &'static str, port: Option<&PortSpec>) -> KeepEventOut {
         KeepEventOut {
             event,
+            method: None,
             proto: port.map(|p| p.protocol.as_str()),
             internal_port: port.map(|p| p.internal_port),
             external_port: port.map(|p| p.external_port),

@@ -86,7 +86,13 @@ pub struct PmpKeeper {
     seed_client: Option<(Session, SocketAddr)>,
     /// Counts PCP's address probes, each with its own nonce.
     probes: u32,
+    /// When an announcement was last acted on.
+    heard: Option<Instant>,
 }
+
+/// Announcements acted on, at most one per this: what the network sends never makes more
+/// work than this (a forged flood of them included).
+pub const HEARD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Running {
@@ -138,6 +144,7 @@ impl PmpKeeper {
             running: None,
             seed_client: None,
             probes: 0,
+            heard: None,
         }
     }
 
@@ -396,8 +403,16 @@ impl PmpKeeper {
 
     /// Feed an announcement heard from the gateway (224.0.0.1:5350): checked like an
     /// answer's epoch; a restart remaps everything, anything else starts a check round
-    /// (the external address may have changed).
+    /// (the external address may have changed). At most one per [`HEARD_EVERY`] is acted
+    /// on; the others are dropped (the next check finds what they would have told).
     pub fn announced(&mut self, announcement: Announcement, now: Instant) {
+        if self
+            .heard
+            .is_some_and(|at| now.saturating_duration_since(at) < HEARD_EVERY)
+        {
+            return;
+        }
+        self.heard = Some(now);
         let rule = match announcement {
             Announcement::NatPmp { .. } => EpochRule::NatPmp,
             Announcement::Pcp { .. } => EpochRule::Pcp,

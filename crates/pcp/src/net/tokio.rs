@@ -113,6 +113,11 @@ impl Listener {
         })
     }
 
+    /// The gateway whose announcements are believed.
+    pub fn gateway(&self) -> IpAddr {
+        self.gateway
+    }
+
     /// The next announcement from the gateway within `within`; `None` when none came.
     pub async fn next_within(&mut self, within: Duration) -> Result<Option<Announcement>, Error> {
         let until = tokio::time::Instant::now() + within;

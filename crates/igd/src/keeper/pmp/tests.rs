@@ -442,3 +442,22 @@ fn no_default_gateway_is_a_failure_retried_later() {
     assert!(matches!(&events(&mut keeper)[..], [Event::Failed { .. }]));
     assert_eq!(keeper.poll(t0), PmpStep::Wait(t0 + secs(1)));
 }
+
+#[test]
+fn a_flood_of_announcements_is_acted_on_once_a_second() {
+    let t0 = Instant::now();
+    let mut router = Router::new(t0);
+    let mut keeper = keeper(keep());
+    drive(&mut keeper, &mut router, t0);
+    let _ = events(&mut keeper);
+    let t10 = t0 + secs(10);
+    for _ in 0..1000 {
+        keeper.announced(Announcement::Pcp { epoch: 0 }, t10);
+        drive(&mut keeper, &mut router, t10);
+    }
+    let lost = events(&mut keeper)
+        .iter()
+        .filter(|e| matches!(e, Event::Lost { .. }))
+        .count();
+    assert_eq!(lost, 1);
+}
