@@ -334,6 +334,13 @@ pub struct UpnpOff<'a> {
     lab: &'a Lab,
 }
 
+impl UpnpOff<'_> {
+    /// Restart the router as [`Lab::restart_router`] does, still without UPnP.
+    pub fn restart_router(&self) {
+        self.lab.restart_router_with("miniupnpd-noupnp.conf");
+    }
+}
+
 impl Drop for UpnpOff<'_> {
     fn drop(&mut self) {
         self.lab.restart_router();

@@ -1,11 +1,15 @@
 //! NAT-PMP and PCP against miniupnpd: with UPnP off, every way still opens a port that
 //! forwards; with UPnP on, PCP still works and auto keeps UPnP.
 
+use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-use igd::blocking::{Found, Upnp};
-use igd::{DiscoverOptions, Method, Via};
+use igd::blocking::{Found, KeeperHandle, PmpClient, Upnp};
+use igd::keeper::{Event, Keep, LostReason};
+use igd::pmp::Way;
+use igd::{DiscoverOptions, Limits, Method, Via};
 use lab_tests::Lab;
 
 fn upnp(args: &[&str]) -> Output {
@@ -144,4 +148,163 @@ fn the_async_driver_maps_through_nat_pmp_too() {
         assert_eq!(client.delete(mapping).await.unwrap(), Method::NatPmp);
         assert!(!forwards(&lab, granted.external_port));
     });
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Events until one matches, at most `limit`; panics with what came instead.
+fn wait_for(keeper: &KeeperHandle, limit: Duration, what: impl Fn(&Event) -> bool) -> Event {
+    let end = Instant::now() + limit;
+    let mut seen = Vec::new();
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match keeper.events().recv_timeout(left) {
+            Ok(event) if what(&event) => return event,
+            Ok(event) => seen.push(event.to_string()),
+            Err(_) => break,
+        }
+    }
+    panic!("no such event within {limit:?}; saw {seen:#?}");
+}
+
+fn pcp() -> Way {
+    Way::Pcp { fallback: true }
+}
+
+/// PCP's renewal succeeds whether or not the mapping survived (it makes it again), so a
+/// `Lost` after a restart can only come from the epoch in the gateway's answers.
+#[test]
+fn the_pcp_keeper_heals_across_a_router_restart_seen_in_the_epoch() {
+    let lab = Lab::get();
+    let off = lab.without_upnp();
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 7709)).unwrap();
+    let client = PmpClient::probe(None, pcp(), &Limits::default()).unwrap();
+    assert_eq!(client.method(), Method::Pcp);
+    let keep = Keep::new()
+        .udp(7709)
+        .check(secs(1))
+        .retry(Duration::from_millis(200), secs(1));
+    let keeper = client.keep(keep).unwrap();
+    wait_for(&keeper, secs(10), |e| {
+        matches!(e, Event::Mapped(held) if held.external_port == 7709
+            && held.external_ip == Some(IpAddr::V4(lab.wan_addr)))
+    });
+    assert!(lab.udp_arrives(&socket, 7709, "kept"));
+    // The router of `without_upnp` is seconds old: an epoch of 0 after its restart would be
+    // within the RFC's 2 s of slack. Let it age first, as real routers have.
+    std::thread::sleep(secs(4));
+    off.restart_router();
+    wait_for(&keeper, secs(15), |e| {
+        matches!(
+            e,
+            Event::Lost {
+                external_port: 7709,
+                reason: LostReason::Gone,
+                ..
+            }
+        )
+    });
+    wait_for(
+        &keeper,
+        secs(15),
+        |e| matches!(e, Event::Remapped(held) if held.external_port == 7709),
+    );
+    assert!(lab.udp_arrives(&socket, 7709, "back"));
+    let rest = keeper.stop();
+    assert!(
+        rest.iter().any(|e| matches!(
+            e,
+            Event::Removed {
+                external_port: 7709,
+                ..
+            }
+        )),
+        "{rest:?}"
+    );
+    assert!(matches!(rest.last(), Some(Event::Stopped { left: 0 })));
+    assert!(!forwards(&lab, 7709), "{}", lab.nft_rules());
+}
+
+/// With checks an hour apart, only the router's announcement (224.0.0.1:5350, sent when it
+/// starts) can tell the keeper of the restart in time.
+#[test]
+fn the_routers_announcement_of_its_restart_remaps_at_once() {
+    let lab = Lab::get();
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 7711)).unwrap();
+    let keep = Keep::new().udp(7711).check(secs(3600));
+    let keeper = igd::blocking::keep_pmp(keep, pcp(), None, &Limits::default()).unwrap();
+    wait_for(&keeper, secs(10), |e| matches!(e, Event::Mapped(_)));
+    // Let the router age past the epoch rule's slack (a younger one's restart is within it).
+    std::thread::sleep(secs(4));
+    lab.restart_router();
+    wait_for(&keeper, secs(10), |e| {
+        matches!(
+            e,
+            Event::Lost {
+                reason: LostReason::Gone,
+                ..
+            }
+        )
+    });
+    wait_for(&keeper, secs(10), |e| matches!(e, Event::Remapped(_)));
+    assert!(lab.udp_arrives(&socket, 7711, "announced"));
+    keeper.stop();
+    assert!(!forwards(&lab, 7711));
+}
+
+#[test]
+fn the_async_keeper_keeps_through_nat_pmp() {
+    let lab = Lab::get();
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 7712)).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let keep = Keep::new().udp(7712).check(secs(1));
+        let mut keeper = igd::tokio::keep_pmp(keep, Way::NatPmp, None, &Limits::default()).unwrap();
+        let event = keeper.next_event().await.unwrap();
+        assert!(
+            matches!(&event, Event::Mapped(held) if held.external_port == 7712),
+            "{event:?}"
+        );
+        assert!(lab.udp_arrives(&socket, 7712, "async keeper"));
+        let rest = keeper.stop().await;
+        assert!(
+            matches!(rest.last(), Some(Event::Stopped { left: 0 })),
+            "{rest:?}"
+        );
+    });
+    assert!(!forwards(&lab, 7712));
+}
+
+/// `upnp keep --via natpmp`: JSON lines naming the method; SIGTERM removes the mapping.
+#[test]
+fn upnp_keep_via_natpmp_names_the_method_and_cleans_up_on_sigterm() {
+    let lab = Lab::get();
+    let bin = std::env::var("IGD_LAB_UPNP_BIN")
+        .unwrap_or_else(|_| format!("{}/../target/debug/upnp", env!("CARGO_MANIFEST_DIR")));
+    let mut child = Command::new(bin)
+        .args(["--json", "--via", "natpmp", "keep", "7713", "--check", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().expect("a line").unwrap();
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["event"], "mapped", "{line}");
+    assert_eq!(event["method"], "natpmp", "{line}");
+    assert_eq!(event["external_ip"], lab.wan_addr.to_string());
+    assert!(forwards(&lab, 7713));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    let rest: Vec<serde_json::Value> = lines
+        .map_while(Result::ok)
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    assert!(rest.iter().any(|e| e["event"] == "removed"), "{rest:?}");
+    assert!(!forwards(&lab, 7713), "{}", lab.nft_rules());
 }
