@@ -26,8 +26,7 @@ use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status};
 use crate::limits::later;
 use crate::mapping::{Granted, MappingRequest, Sequence};
 use crate::pmp::{
-    self, Chosen, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Via,
-    Way,
+    self, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Via, Way,
 };
 use crate::route::{fill_our_addr, local_address_towards};
 
@@ -413,13 +412,7 @@ fn probe(client: &Client, mut probe: Probe) -> Device {
 }
 
 /// A gateway reached one way or another: what [`Upnp::find_way`] found.
-#[derive(Debug)]
-pub enum Found {
-    /// A UPnP gateway.
-    Upnp(UpnpDevice),
-    /// A gateway that speaks PCP or NAT-PMP.
-    Pmp(PmpClient),
-}
+pub type Found = pmp::Found<UpnpDevice, PmpClient>;
 
 impl Upnp {
     /// Find a gateway the way `via` says: with [`Via::Auto`], a UPnP search and a PCP /
@@ -440,10 +433,7 @@ impl Upnp {
                 .join()
                 .unwrap_or(Err(Error::InvalidParam("the PCP/NAT-PMP probe failed")))
         });
-        Ok(match pmp::prefer(upnp, pmp)? {
-            Chosen::Upnp(device) => Found::Upnp(device),
-            Chosen::Pmp(client) => Found::Pmp(client),
-        })
+        pmp::prefer(upnp, pmp)
     }
 }
 

@@ -319,6 +319,21 @@ pub enum Task {
     },
 }
 
+impl Task {
+    /// Its outcome when it fails with `error` before or instead of its exchanges (a way to
+    /// map that cannot start it).
+    pub fn failed(&self, error: Error) -> Outcome {
+        match self {
+            Task::FindGateway => Outcome::Gateway(Err(error)),
+            Task::LocalAddress => Outcome::LocalAddress(None),
+            Task::ExternalIp => Outcome::ExternalIp(Err(error)),
+            Task::Map(map) => Outcome::Mapped(map.slot, Err(error)),
+            Task::Look { slot, .. } => Outcome::Looked(*slot, Err(error)),
+            Task::Unmap { slot, .. } => Outcome::Unmapped(*slot, Err(error)),
+        }
+    }
+}
+
 /// A mapping as the gateway granted or shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {

@@ -716,25 +716,26 @@ impl PmpSequence for PmpProbe {
 pub fn prefer<U, P>(
     upnp: Option<Result<U, Error>>,
     pmp: Option<Result<P, Error>>,
-) -> Result<Chosen<U, P>, Error> {
+) -> Result<Found<U, P>, Error> {
     let upnp_error = match upnp {
-        Some(Ok(gateway)) => return Ok(Chosen::Upnp(gateway)),
+        Some(Ok(gateway)) => return Ok(Found::Upnp(gateway)),
         Some(Err(e)) => Some(e),
         None => None,
     };
     match (pmp, upnp_error) {
-        (Some(Ok(client)), _) => Ok(Chosen::Pmp(client)),
+        (Some(Ok(client)), _) => Ok(Found::Pmp(client)),
         (_, Some(e)) | (Some(Err(e)), None) => Err(e),
         (None, None) => Err(Error::InvalidParam("no way to try")),
     }
 }
 
-/// The way [`prefer`] chose.
+/// The way [`prefer`] chose: a gateway reached one way or another (each driver names it
+/// `Found`, with its own device and client types).
 #[derive(Debug)]
-pub enum Chosen<U, P> {
+pub enum Found<U, P> {
     /// This UPnP gateway.
     Upnp(U),
-    /// This PCP or NAT-PMP client (its probe said which version it speaks).
+    /// This gateway that speaks PCP or NAT-PMP (its probe said which version).
     Pmp(P),
 }
 

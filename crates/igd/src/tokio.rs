@@ -25,8 +25,7 @@ use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status};
 use crate::limits::later;
 use crate::mapping::{Granted, MappingRequest, Sequence};
 use crate::pmp::{
-    self, Chosen, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Via,
-    Way,
+    self, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Via, Way,
 };
 use crate::route::{fill_our_addr, local_address_towards};
 
@@ -328,13 +327,7 @@ async fn probe(client: &Client, mut probe: Probe) -> Device {
 }
 
 /// A gateway reached one way or another: what [`Upnp::find_way`] found.
-#[derive(Debug)]
-pub enum Found {
-    /// A UPnP gateway.
-    Upnp(UpnpDevice),
-    /// A gateway that speaks PCP or NAT-PMP.
-    Pmp(PmpClient),
-}
+pub type Found = pmp::Found<UpnpDevice, PmpClient>;
 
 impl Upnp {
     /// Find a gateway the way `via` says, every way at once (see the blocking
@@ -359,10 +352,7 @@ impl Upnp {
             }
         };
         let (upnp, pmp) = tokio::join!(upnp, pmp);
-        Ok(match pmp::prefer(upnp, pmp)? {
-            Chosen::Upnp(device) => Found::Upnp(device),
-            Chosen::Pmp(client) => Found::Pmp(client),
-        })
+        pmp::prefer(upnp, pmp)
     }
 }
 

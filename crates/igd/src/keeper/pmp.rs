@@ -240,7 +240,7 @@ impl PmpKeeper {
             Task::LocalAddress => Calls::Reopening,
             _ => {
                 let Some(session) = self.session else {
-                    return Err(failed(&task, Error::NoDevices));
+                    return Err(task.failed(Error::NoDevices));
                 };
                 self.calls(task, &session)?
             }
@@ -262,7 +262,7 @@ impl PmpKeeper {
 
     fn calls(&mut self, task: Task, session: &Session) -> Result<Calls, Outcome> {
         Ok(match task {
-            Task::FindGateway | Task::LocalAddress => return Err(failed(&task, Error::NoDevices)),
+            Task::FindGateway | Task::LocalAddress => return Err(task.failed(Error::NoDevices)),
             Task::ExternalIp => Calls::External(session.external(self.probe_nonce())),
             Task::Map(map) => {
                 let mapping = self
@@ -475,18 +475,6 @@ fn mix(seed: Nonce, n: u64) -> Nonce {
         }
     }
     Nonce(bytes)
-}
-
-/// The outcome of `task` when it fails with `error` before its requests.
-fn failed(task: &Task, error: Error) -> Outcome {
-    match task {
-        Task::FindGateway => Outcome::Gateway(Err(error)),
-        Task::LocalAddress => Outcome::LocalAddress(None),
-        Task::ExternalIp => Outcome::ExternalIp(Err(error)),
-        Task::Map(map) => Outcome::Mapped(map.slot, Err(error)),
-        Task::Look { slot, .. } => Outcome::Looked(*slot, Err(error)),
-        Task::Unmap { slot, .. } => Outcome::Unmapped(*slot, Err(error)),
-    }
 }
 
 impl Calls {

@@ -197,11 +197,11 @@ impl UpnpKeeper {
             }));
         }
         let Some(device) = &self.device else {
-            return Err(failed(&task, Error::NoDevices));
+            return Err(task.failed(Error::NoDevices));
         };
         let (url, service_type) = match require_valid(device) {
             Ok((url, service_type)) => (url, service_type.to_owned()),
-            Err(e) => return Err(failed(&task, e)),
+            Err(e) => return Err(task.failed(e)),
         };
         let calls = match Calls::new(task, &service_type) {
             Ok(Some(calls)) => calls,
@@ -281,18 +281,6 @@ fn lease_seconds(lease: Duration) -> u32 {
     u32::try_from(lease.as_secs()).unwrap_or(u32::MAX)
 }
 
-/// The outcome of `task` when it fails with `error` before or instead of its calls.
-fn failed(task: &Task, error: Error) -> Outcome {
-    match task {
-        Task::FindGateway => Outcome::Gateway(Err(error)),
-        Task::LocalAddress => Outcome::LocalAddress(None),
-        Task::ExternalIp => Outcome::ExternalIp(Err(error)),
-        Task::Map(map) => Outcome::Mapped(map.slot, Err(error)),
-        Task::Look { slot, .. } => Outcome::Looked(*slot, Err(error)),
-        Task::Unmap { slot, .. } => Outcome::Unmapped(*slot, Err(error)),
-    }
-}
-
 fn failed_running(calls: &Calls, error: Error) -> Outcome {
     match calls {
         Calls::External(_) => Outcome::ExternalIp(Err(error)),
@@ -307,7 +295,7 @@ impl Calls {
     fn new(task: Task, service_type: &str) -> Result<Option<Calls>, Outcome> {
         let st = service_type;
         Ok(Some(match task {
-            Task::FindGateway => return Err(failed(&task, Error::NoDevices)),
+            Task::FindGateway => return Err(task.failed(Error::NoDevices)),
             Task::LocalAddress => return Ok(None),
             Task::ExternalIp => Calls::External(Single::new(GetExternalIpAddress, st)),
             Task::Map(map) if map.any_port => {

@@ -225,11 +225,11 @@ fn a_derived_nonce_is_the_same_for_the_same_mapping_only() {
 fn upnp_is_preferred_then_pcp_then_nat_pmp() {
     assert!(matches!(
         prefer(Some(Ok(1)), Some(Ok(Method::Pcp))),
-        Ok(Chosen::Upnp(1))
+        Ok(Found::Upnp(1))
     ));
     assert!(matches!(
         prefer::<u8, Method>(Some(Err(Error::NoDevices)), Some(Ok(Method::NatPmp))),
-        Ok(Chosen::Pmp(Method::NatPmp))
+        Ok(Found::Pmp(Method::NatPmp))
     ));
     assert!(matches!(
         prefer::<u8, Method>(
