@@ -308,3 +308,92 @@ fn upnp_keep_via_natpmp_names_the_method_and_cleans_up_on_sigterm() {
     assert!(rest.iter().any(|e| e["event"] == "removed"), "{rest:?}");
     assert!(!forwards(&lab, 7713), "{}", lab.nft_rules());
 }
+
+/// A rogue "gateway" (our own server on the LAN host, named with `--gateway`): before each
+/// real answer it sends a truncated datagram, an answer to another opcode and a MAP answer
+/// with another nonce; with `honest` false, only those. The client must ignore all three:
+/// with the real answer it maps, without it the call ends with a typed timeout at its
+/// deadline. Nothing panics either way.
+fn rogue_gateway(lab: &Lab, honest: bool) -> std::thread::JoinHandle<usize> {
+    let server = UdpSocket::bind((lab.host_addr, pcp::SERVER_PORT)).unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut answered = 0;
+        let mut buf = [0u8; 1100];
+        let end = Instant::now() + secs(4);
+        while Instant::now() < end && answered < 2 {
+            let Ok((n, from)) = server.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(request) = pcp::PcpRequest::parse(&buf[..n]) else {
+                continue;
+            };
+            let answer_with = |result, op| {
+                pcp::Response::Pcp(pcp::PcpResponse {
+                    result,
+                    lifetime: request.lifetime,
+                    epoch: 1000,
+                    op,
+                    options: Vec::new(),
+                })
+                .encode()
+                .unwrap()
+            };
+            let answer = |op| answer_with(pcp::PcpResult::Success, op);
+            let _ = server.send_to(&[2, 0x81, 0], from);
+            let other = answer_with(pcp::PcpResult::UnsupportedOpcode, pcp::ResponseOp::Bare(9));
+            let _ = server.send_to(&other, from);
+            let right = match request.op {
+                pcp::RequestOp::Announce => pcp::ResponseOp::Announce,
+                pcp::RequestOp::Map(map) => {
+                    let mut forged = map;
+                    forged.nonce = pcp::Nonce([0xee; 12]);
+                    forged.external_address = IpAddr::V4(Ipv4Addr::new(11, 0, 0, 66));
+                    let _ = server.send_to(&answer(pcp::ResponseOp::Map(forged)), from);
+                    let mut granted = map;
+                    granted.external_address = IpAddr::V4(Ipv4Addr::new(11, 0, 0, 99));
+                    pcp::ResponseOp::Map(granted)
+                }
+            };
+            if honest || matches!(right, pcp::ResponseOp::Announce) {
+                let _ = server.send_to(&answer(right), from);
+                answered += 1;
+            }
+        }
+        answered
+    })
+}
+
+#[test]
+fn garbage_before_the_answer_is_ignored_and_garbage_alone_is_a_typed_timeout() {
+    let lab = Lab::get();
+    let gateway = Some(IpAddr::V4(lab.host_addr));
+    let nonce = pcp::Nonce([1; 12]);
+    let mapping = igd::pmp::PmpMapping::new(igd::keeper::Protocol::Udp, 7714, 600, nonce);
+
+    let serving = rogue_gateway(&lab, true);
+    let mut client = PmpClient::probe(gateway, pcp(), &Limits::default()).unwrap();
+    assert_eq!(client.method(), Method::Pcp);
+    let granted = client.add(mapping).unwrap();
+    assert_eq!(
+        granted.external_ip,
+        Some(IpAddr::V4(Ipv4Addr::new(11, 0, 0, 99)))
+    );
+    assert_eq!(granted.external_port, 7714);
+    assert_eq!(serving.join().unwrap(), 2);
+
+    let serving = rogue_gateway(&lab, false);
+    let mut limits = Limits::default();
+    limits.call = secs(2);
+    let mut client = PmpClient::probe(gateway, pcp(), &limits).unwrap();
+    let start = Instant::now();
+    let error = client.add(mapping).unwrap_err();
+    assert!(
+        matches!(error, igd::Error::Pmp(pcp::Error::TimedOut(_))),
+        "{error:?}"
+    );
+    assert!(start.elapsed() < secs(2) + Duration::from_millis(700));
+    assert_eq!(serving.join().unwrap(), 1, "only the probe was answered");
+}
