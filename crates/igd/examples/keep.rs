@@ -1,14 +1,16 @@
 //! Keep a UDP and a TCP port open until Enter is pressed, printing each event; the mappings
 //! are removed on the way out. `cargo run -p igd --example keep -- 7777`
 //!
-//! Run it on a LAN with a UPnP router (or in the lab: `cargo xtask lab exec -- ...`).
+//! The way is chosen as `Via::Auto` says: UPnP if the router answers it, else PCP, else
+//! NAT-PMP. Run it on a LAN with such a router (or in the lab: `cargo xtask lab exec -- ...`).
 
 use std::io::BufRead;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use igd::blocking::Upnp;
+use igd::blocking::{Found, Upnp};
 use igd::keeper::{Keep, upnp::Find};
+use igd::{DiscoverOptions, Via};
 
 fn main() -> Result<(), igd::Error> {
     let port: u16 = std::env::args()
@@ -19,7 +21,15 @@ fn main() -> Result<(), igd::Error> {
         .udp(port)
         .tcp(port)
         .check(Duration::from_secs(30));
-    let keeper = Upnp::new().keep(keep, Find::default())?;
+    let mut upnp = Upnp::new();
+    let keeper = match upnp.find_way(&DiscoverOptions::default(), Via::Auto, None)? {
+        // The gateway found is the keeper's first; it searches again if it is lost.
+        Found::Upnp(_) => upnp.keep(keep, Find::default())?,
+        Found::Pmp(client) => {
+            println!("keeping via {}", client.method());
+            client.keep(keep)?
+        }
+    };
     // Enter stops: a thread waits for it.
     let (enter, entered) = mpsc::channel();
     std::thread::spawn(move || {
