@@ -8,6 +8,8 @@
 //!   write them.
 //! - [`fault`]: [`SoapFault`] with its [`UpnpError`]; [`ErrorCode`] names every standard code.
 //! - [`actions`]: the Internet Gateway Device's connection-service actions, v1 and v2, typed.
+//! - [`firewall`]: IGDv2's `WANIPv6FirewallControl` actions (IPv6 pinholes), typed, and its
+//!   faults as that service names them.
 //! - [`port_list`]: the listing document of IGDv2's `GetListOfPortMappings`.
 //! - [`endpoint`]: which URLs received from the network may be contacted at all.
 //!
@@ -63,6 +65,7 @@ pub mod endpoint;
 pub mod envelope;
 pub mod error;
 pub mod fault;
+pub mod firewall;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod port_list;
