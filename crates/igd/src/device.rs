@@ -37,6 +37,18 @@ pub struct Device {
     pub external_address: Option<IpAddr>,
     /// Why the status is not OK, in words.
     pub status_detail: Option<String>,
+    /// Its `WANIPv6FirewallControl` service (IPv6 pinholes), when the description offers one
+    /// whose control URL passes the same checks as the connection service's.
+    pub ipv6_firewall: Option<ServiceUrl>,
+}
+
+/// A service of the gateway: where to call it, and its type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceUrl {
+    /// Its control URL (resolved, checked).
+    pub control_url: String,
+    /// Its service type, e.g. `urn:schemas-upnp-org:service:WANIPv6FirewallControl:1`.
+    pub service_type: String,
 }
 
 impl Device {
@@ -53,6 +65,7 @@ impl Device {
             igd_version: None,
             external_address: None,
             status_detail: None,
+            ipv6_firewall: None,
         }
     }
 
@@ -241,26 +254,34 @@ impl Probe {
             Some(url::Host::Ipv6(v6)) => Some(v6.into()),
             _ => None,
         };
+        let responder = host.or(self.responder);
+        let check = |raw: &str| -> Result<Url, String> {
+            let resolved = description
+                .resolve(raw, &location)
+                .map_err(|e| e.to_string())?;
+            if resolved.foreign_host {
+                return Err(format!(
+                    "control URL {} is on another host than the description",
+                    resolved.url
+                ));
+            }
+            endpoint::check(&resolved.url, responder).map_err(|e| e.to_string())?;
+            Ok(resolved.url)
+        };
+        self.device.ipv6_firewall = gateway.ipv6_firewall.and_then(|service| {
+            let url = check(service.control_url.as_deref()?).ok()?;
+            Some(ServiceUrl {
+                control_url: url.to_string(),
+                service_type: service.service_type.clone(),
+            })
+        });
         let mut candidates = Vec::new();
         let mut refused = None;
         for connection in gateway.connections.iter().take(MAX_CONNECTIONS) {
             let Some(raw) = connection.service.control_url.as_deref() else {
                 continue;
             };
-            let checked = description
-                .resolve(raw, &location)
-                .map_err(|e| e.to_string())
-                .and_then(|resolved| {
-                    if resolved.foreign_host {
-                        return Err(format!(
-                            "control URL {} is on another host than the description",
-                            resolved.url
-                        ));
-                    }
-                    endpoint::check(&resolved.url, host.or(self.responder))
-                        .map_err(|e| e.to_string())?;
-                    Ok(resolved.url)
-                });
+            let checked = check(raw);
             match checked {
                 Ok(url) => candidates.push((url, connection.service.service_type.clone())),
                 Err(why) => {
