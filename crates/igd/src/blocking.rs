@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 use ssdp::net::Searcher;
 use upnp_soap::actions::PortMapping;
 use upnp_soap::blocking::Client;
+use upnp_soap::firewall::{
+    CheckPinholeWorking, DeletePinhole, FirewallStatus, GetFirewallStatus, GetPinholePackets,
+    UpdatePinhole,
+};
 
 use crate::device::{Device, Probe, ProbeStep};
 use crate::discover::{DiscoverOptions, Discovery, DiscoveryStep, Goal, search_options};
@@ -25,10 +29,11 @@ use crate::keeper::upnp::{Find, UpnpKeeper, UpnpStep};
 use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status};
 use crate::limits::later;
 use crate::mapping::{Granted, MappingRequest, Sequence};
+use crate::pinhole::{self, Pinhole, PinholeRequest};
 use crate::pmp::{
     self, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Via, Way,
 };
-use crate::route::{fill_our_addr, local_address_towards};
+use crate::route::{fill_our_addr, global_ipv6, local_address_towards};
 
 #[cfg(test)]
 mod tests;
@@ -360,6 +365,44 @@ impl UpnpDevice {
     /// [`Limits::list_entries`](crate::Limits::list_entries), within [`Limits::list`](crate::Limits::list).
     pub fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {
         self.run(self.list_plan())
+    }
+
+    /// The gateway's IPv6 firewall: whether it is on, and whether pinholes may be opened.
+    pub fn firewall_status(&self) -> Result<FirewallStatus, Error> {
+        self.run(self.pinhole_plan(GetFirewallStatus))
+    }
+
+    /// Open an IPv6 pinhole (to our own global address unless the request names one):
+    /// checked before anything is sent ([`PinholeRequest::action`]), within
+    /// [`Limits::call`](crate::Limits::call).
+    pub fn open_pinhole(&self, request: &PinholeRequest) -> Result<Pinhole, Error> {
+        let add = request.action(global_ipv6())?;
+        let unique_id = self.run(self.pinhole_plan(add.clone()))?;
+        Ok(Pinhole::opened(&add, unique_id))
+    }
+
+    /// Give a pinhole its lease again (from now).
+    pub fn renew_pinhole(&self, pinhole: &Pinhole) -> Result<(), Error> {
+        let update = UpdatePinhole {
+            unique_id: pinhole.unique_id,
+            lease_time: pinhole::lease_time(pinhole.lease)?,
+        };
+        self.run(self.pinhole_plan(update))
+    }
+
+    /// Close a pinhole.
+    pub fn close_pinhole(&self, unique_id: u16) -> Result<(), Error> {
+        self.run(self.pinhole_plan(DeletePinhole { unique_id }))
+    }
+
+    /// How many packets a pinhole has let in.
+    pub fn pinhole_packets(&self, unique_id: u16) -> Result<u32, Error> {
+        self.run(self.pinhole_plan(GetPinholePackets { unique_id }))
+    }
+
+    /// Whether traffic has come through a pinhole.
+    pub fn pinhole_working(&self, unique_id: u16) -> Result<bool, Error> {
+        pinhole::working(self.run(self.pinhole_plan(CheckPinholeWorking { unique_id })))
     }
 
     /// Run a planned sequence to its end, within its time limit.

@@ -211,6 +211,28 @@ pub enum Error {
     /// The way asked for is not one the gateway speaks (e.g. PCP to a NAT-PMP-only box).
     #[error("the gateway does not speak {0}")]
     NotSpoken(crate::pmp::Method),
+    /// A pinhole to an address that is not global unicast (2000::/3): a link-local, unique
+    /// local, loopback, multicast or IPv4-mapped address cannot be reached from the Internet.
+    #[error("{0} is not a global IPv6 address: no pinhole can reach it from the Internet")]
+    NotGlobal(std::net::Ipv6Addr),
+    /// No global IPv6 address of ours to open a pinhole to.
+    #[error("this host has no global IPv6 address")]
+    NoGlobalAddress,
+    /// A pinhole lease outside 1 s to 86400 s (the service has no permanent pinhole).
+    #[error("invalid pinhole lease {0} s (1 to 86400)")]
+    PinholeLease(u64),
+    /// The gateway offers no `WANIPv6FirewallControl` service (or its control URL failed
+    /// the checks).
+    #[error("the gateway offers no IPv6 firewall control (no pinholes)")]
+    NoPinholeService,
+    /// The gateway's IPv6 firewall refused: its fault, named as that service means it.
+    #[error("the IPv6 firewall refused: {error} ({fault})")]
+    FirewallRefused {
+        /// The error, as `WANIPv6FirewallControl` names it.
+        error: upnp_soap::firewall::FirewallError,
+        /// The fault as received.
+        fault: upnp_soap::SoapFault,
+    },
 }
 
 /// Why one device is not a valid gateway: what [`Error::NoGateway`] and
@@ -306,6 +328,19 @@ impl Error {
             },
             Error::NotSpoken(_) => UpnpResult::NoGateway,
             Error::OtherPortGranted { .. } => UpnpResult::ConflictWithOtherMapping,
+            Error::NotGlobal(_) | Error::NoGlobalAddress => UpnpResult::InvalidParam,
+            Error::PinholeLease(_) => UpnpResult::InvalidDuration,
+            Error::NoPinholeService => UpnpResult::ActionFailed,
+            Error::FirewallRefused { error, .. } => {
+                use upnp_soap::firewall::FirewallError as F;
+                match error {
+                    F::ActionNotAuthorized => UpnpResult::NotAuthorized,
+                    F::NoSuchEntry => UpnpResult::NoSuchEntryInArray,
+                    F::InternalPortWildcardingNotAllowed => UpnpResult::IntPortWildcardNotPermitted,
+                    F::WildCardNotPermittedInSrcIp => UpnpResult::SrcIpWildcardNotPermitted,
+                    _ => UpnpResult::ActionFailed,
+                }
+            }
         }
     }
 

@@ -19,6 +19,7 @@ use crate::keeper::Keep;
 use crate::keeper::upnp::{Find, Single, UpnpKeeper};
 use crate::limits::Limits;
 use crate::mapping::{AddSequence, DeleteSequence, ListSequence, MappingRequest, Next, Sequence};
+use crate::pinhole::FirewallCall;
 
 /// The HTTP client of a driver (`upnp_soap`'s blocking or tokio one): what
 /// [`Upnp::new`] makes. Implemented by the drivers' clients only.
@@ -238,6 +239,21 @@ impl<C> UpnpDevice<C> {
         let (url, _) = require_valid(&self.device)?;
         let sequence = sequence.client(our_addr(&self.device)?);
         Ok(Plan::new(url, sequence, self.limits.call))
+    }
+
+    /// One action of the gateway's IPv6 firewall service, planned: within [`Limits::call`].
+    pub(crate) fn pinhole_plan<A: upnp_soap::Action>(
+        &self,
+        action: A,
+    ) -> Result<Plan<FirewallCall<A>>, Error> {
+        let service = self
+            .device
+            .ipv6_firewall
+            .as_ref()
+            .ok_or(Error::NoPinholeService)?;
+        let url = Url::parse(&service.control_url).map_err(|_| Error::NoPinholeService)?;
+        let call = FirewallCall::new(action, &service.service_type);
+        Ok(Plan::new(url, call, self.limits.call))
     }
 
     /// `list_port_mappings`, planned: at most [`Limits::list_entries`], within

@@ -81,6 +81,7 @@ pub mod facade;
 pub mod keeper;
 pub mod limits;
 pub mod mapping;
+pub mod pinhole;
 pub mod pmp;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 pub mod route;

@@ -35,6 +35,22 @@ pub fn local_address_towards(url: &Url) -> Option<IpAddr> {
     Some(socket.local_addr().ok()?.ip())
 }
 
+/// Our global IPv6 address: the source address the system would use towards the Internet
+/// (a UDP socket connected to a global address; no packet is sent), if it is global unicast.
+/// Where the system prefers temporary (privacy) addresses, this is one of them, and a pinhole
+/// to it lasts as long as the address does.
+pub fn global_ipv6() -> Option<std::net::Ipv6Addr> {
+    let socket = UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0)).ok()?;
+    // Any global address does; nothing is sent to it.
+    let somewhere: std::net::Ipv6Addr =
+        std::net::Ipv6Addr::new(0x2001, 0x4860, 0, 0, 0, 0, 0, 0x8888);
+    socket.connect((somewhere, 53)).ok()?;
+    match socket.local_addr().ok()?.ip() {
+        IpAddr::V6(v6) if crate::pinhole::is_global_unicast(v6) => Some(v6),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,10 @@ use ssdp::net::tokio::Searcher;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use upnp_soap::actions::PortMapping;
+use upnp_soap::firewall::{
+    CheckPinholeWorking, DeletePinhole, FirewallStatus, GetFirewallStatus, GetPinholePackets,
+    UpdatePinhole,
+};
 use upnp_soap::tokio::Client;
 
 use crate::device::{Device, Probe, ProbeStep};
@@ -24,10 +28,11 @@ use crate::keeper::upnp::{Find, UpnpKeeper, UpnpStep};
 use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status};
 use crate::limits::later;
 use crate::mapping::{Granted, MappingRequest, Sequence};
+use crate::pinhole::{self, Pinhole, PinholeRequest};
 use crate::pmp::{
     self, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Via, Way,
 };
-use crate::route::{fill_our_addr, local_address_towards};
+use crate::route::{fill_our_addr, global_ipv6, local_address_towards};
 
 /// Godot's `UPNP`, async: discovery, the list of devices (Godot's methods: see
 /// [`facade::Upnp`]), and the default gateway's port mappings.
@@ -298,6 +303,49 @@ impl UpnpDevice {
     /// [`Limits::list_entries`](crate::Limits::list_entries), within [`Limits::list`](crate::Limits::list).
     pub async fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {
         self.run(self.list_plan()).await
+    }
+
+    /// The gateway's IPv6 firewall: whether it is on, and whether pinholes may be opened.
+    pub async fn firewall_status(&self) -> Result<FirewallStatus, Error> {
+        self.run(self.pinhole_plan(GetFirewallStatus)).await
+    }
+
+    /// Open an IPv6 pinhole (to our own global address unless the request names one):
+    /// checked before anything is sent ([`PinholeRequest::action`]), within
+    /// [`Limits::call`](crate::Limits::call).
+    pub async fn open_pinhole(&self, request: &PinholeRequest) -> Result<Pinhole, Error> {
+        let add = request.action(global_ipv6())?;
+        let unique_id = self.run(self.pinhole_plan(add.clone())).await?;
+        Ok(Pinhole::opened(&add, unique_id))
+    }
+
+    /// Give a pinhole its lease again (from now).
+    pub async fn renew_pinhole(&self, pinhole: &Pinhole) -> Result<(), Error> {
+        let update = UpdatePinhole {
+            unique_id: pinhole.unique_id,
+            lease_time: pinhole::lease_time(pinhole.lease)?,
+        };
+        self.run(self.pinhole_plan(update)).await
+    }
+
+    /// Close a pinhole.
+    pub async fn close_pinhole(&self, unique_id: u16) -> Result<(), Error> {
+        self.run(self.pinhole_plan(DeletePinhole { unique_id }))
+            .await
+    }
+
+    /// How many packets a pinhole has let in.
+    pub async fn pinhole_packets(&self, unique_id: u16) -> Result<u32, Error> {
+        self.run(self.pinhole_plan(GetPinholePackets { unique_id }))
+            .await
+    }
+
+    /// Whether traffic has come through a pinhole.
+    pub async fn pinhole_working(&self, unique_id: u16) -> Result<bool, Error> {
+        pinhole::working(
+            self.run(self.pinhole_plan(CheckPinholeWorking { unique_id }))
+                .await,
+        )
     }
 
     /// Run a planned sequence to its end, within its time limit.

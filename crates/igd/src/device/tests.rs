@@ -84,7 +84,9 @@ fn miniupnpd_is_a_valid_gateway_with_its_own_control_url() {
     assert_eq!(device.is_behind_nat(), Some(false));
     assert_eq!(device.status_detail, None);
     assert_eq!(device.friendly_name.as_deref(), Some("igd-rs lab router"));
-    let firewall = device.ipv6_firewall.expect("miniupnpd's v2 offers pinholes");
+    let firewall = device
+        .ipv6_firewall
+        .expect("miniupnpd's v2 offers pinholes");
     assert_eq!(firewall.control_url, "http://192.168.77.1:5000/ctl/IP6FCtl");
     assert_eq!(
         firewall.service_type,
