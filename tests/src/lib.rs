@@ -27,7 +27,7 @@ pub struct Lab {
     pub router_lan_if: String,
     /// The LAN host's address.
     pub host_addr: Ipv4Addr,
-    /// The LAN host's IPv6 address (a ULA).
+    /// The LAN host's IPv6 address (global unicast: IPv6 is routed, not translated).
     pub host_addr6: Ipv6Addr,
     /// The router's LAN address.
     pub router_addr: Ipv4Addr,
@@ -37,6 +37,10 @@ pub struct Lab {
     pub wan_addr: Ipv4Addr,
     /// The ISP host's address, on the WAN side.
     pub isp_addr: Ipv4Addr,
+    /// The router's IPv6 WAN address.
+    pub wan_addr6: Ipv6Addr,
+    /// The ISP host's IPv6 address.
+    pub isp_addr6: Ipv6Addr,
     /// miniupnpd's HTTP port.
     pub http_port: u16,
     /// The router's device UUID.
@@ -83,6 +87,8 @@ impl Lab {
             router_addr6: parsed("IGD_LAB_ROUTER_ADDR6"),
             wan_addr: parsed("IGD_LAB_WAN_ADDR"),
             isp_addr: parsed("IGD_LAB_ISP_ADDR"),
+            wan_addr6: parsed("IGD_LAB_WAN_ADDR6"),
+            isp_addr6: parsed("IGD_LAB_ISP_ADDR6"),
             http_port: parsed("IGD_LAB_HTTP_PORT"),
             uuid: var("IGD_LAB_UUID"),
             igd_version: var("IGD_LAB_IGD_VERSION")
@@ -119,10 +125,11 @@ impl Lab {
     pub fn udp_arrives_at(
         &self,
         socket: &UdpSocket,
-        addr: Ipv4Addr,
+        addr: impl Into<std::net::IpAddr>,
         port: u16,
         payload: &str,
     ) -> bool {
+        let addr = addr.into();
         socket
             .set_read_timeout(Some(Duration::from_millis(700)))
             .unwrap();
@@ -138,12 +145,24 @@ impl Lab {
         false
     }
 
-    /// Whether a TCP connection from the ISP host reaches `listener`.
+    /// Whether a TCP connection from the ISP host to the router's WAN address reaches
+    /// `listener`.
     pub fn tcp_arrives(&self, listener: &TcpListener, port: u16, payload: &str) -> bool {
+        self.tcp_arrives_at(listener, self.wan_addr, port, payload)
+    }
+
+    /// Whether a TCP connection from the ISP host to `addr`:`port` reaches `listener`.
+    pub fn tcp_arrives_at(
+        &self,
+        listener: &TcpListener,
+        addr: impl Into<std::net::IpAddr>,
+        port: u16,
+        payload: &str,
+    ) -> bool {
+        let addr = addr.into();
         listener.set_nonblocking(false).unwrap();
         let sent = self.on_isp(&format!(
-            "timeout 3 bash -c 'exec 3<>/dev/tcp/{}/{port}; printf {payload} >&3'",
-            self.wan_addr
+            "timeout 3 bash -c 'exec 3<>/dev/tcp/{addr}/{port}; printf {payload} >&3'"
         ));
         if !sent {
             return false;

@@ -1,14 +1,19 @@
 //! `cargo xtask lab up|down|status|exec`: a real router (miniupnpd) in network namespaces.
 //!
 //! ```text
-//!   PREFIX-lan                PREFIX-rtr                         PREFIX-isp
-//!   lan0 192.168.77.10/24 --- rlan0 192.168.77.1/24
-//!        fd77::10/64               fd77::1/64
-//!                                  miniupnpd (UPnP IGD + NAT-PMP)
-//!                                  rwan0 11.0.0.7/24  ----------  isp0 11.0.0.1/24
+//!   PREFIX-lan                    PREFIX-rtr                             PREFIX-isp
+//!   lan0 192.168.77.10/24 ------- rlan0 192.168.77.1/24
+//!        2001:db8:77::10/64             2001:db8:77::1/64
+//!                                       miniupnpd (UPnP IGD, NAT-PMP, PCP,
+//!                                       IPv6 pinholes)
+//!                                       rwan0 11.0.0.7/24  ----------  isp0 11.0.0.1/24
+//!                                             2001:db8:11::7/64             2001:db8:11::1/64
 //! ```
 //!
-//! The WAN address is public-looking because miniupnpd refuses private ones. Everything the
+//! The WAN address is public-looking because miniupnpd refuses private ones. IPv6 is routed,
+//! not translated, as on the Internet: the ISP routes the LAN's prefix (2001:db8:77::/64,
+//! global unicast, from the documentation range) to the router, whose firewall drops what
+//! comes in unless a pinhole lets it. Everything the
 //! lab does stays inside these namespaces: the machine's own network is never touched, and no
 //! SSDP multicast is ever sent outside them.
 
@@ -22,14 +27,18 @@ use crate::cmd::{self, Result};
 
 pub const LAN_IF: &str = "lan0";
 pub const HOST_ADDR: &str = "192.168.77.10";
-pub const HOST_ADDR6: &str = "fd77::10";
+pub const HOST_ADDR6: &str = "2001:db8:77::10";
 pub const ROUTER_LAN_IF: &str = "rlan0";
 pub const ROUTER_ADDR: &str = "192.168.77.1";
-pub const ROUTER_ADDR6: &str = "fd77::1";
+pub const ROUTER_ADDR6: &str = "2001:db8:77::1";
 pub const ROUTER_WAN_IF: &str = "rwan0";
 pub const WAN_ADDR: &str = "11.0.0.7";
 pub const ISP_IF: &str = "isp0";
 pub const ISP_ADDR: &str = "11.0.0.1";
+pub const WAN_ADDR6: &str = "2001:db8:11::7";
+pub const ISP_ADDR6: &str = "2001:db8:11::1";
+/// The LAN's IPv6 prefix, routed by the ISP to the router.
+pub const LAN_PREFIX6: &str = "2001:db8:77::/64";
 pub const HTTP_PORT: u16 = 5000;
 pub const UUID: &str = "3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b";
 
@@ -142,6 +151,8 @@ impl Lab {
             ("IGD_LAB_ROUTER_ADDR6", ROUTER_ADDR6.to_owned()),
             ("IGD_LAB_WAN_ADDR", WAN_ADDR.to_owned()),
             ("IGD_LAB_ISP_ADDR", ISP_ADDR.to_owned()),
+            ("IGD_LAB_WAN_ADDR6", WAN_ADDR6.to_owned()),
+            ("IGD_LAB_ISP_ADDR6", ISP_ADDR6.to_owned()),
             ("IGD_LAB_HTTP_PORT", HTTP_PORT.to_string()),
             ("IGD_LAB_UUID", UUID.to_owned()),
             ("IGD_LAB_IGD_VERSION", igd.trim().to_owned()),
@@ -241,13 +252,17 @@ impl Lab {
         let router6 = format!("{ROUTER_ADDR6}/64");
         let wan = format!("{WAN_ADDR}/24");
         let isp_addr = format!("{ISP_ADDR}/24");
+        let wan6 = format!("{WAN_ADDR6}/64");
+        let isp_addr6 = format!("{ISP_ADDR6}/64");
         for (ns, dev, addr) in [
             (&lan, LAN_IF, host.as_str()),
             (&lan, LAN_IF, host6.as_str()),
             (&rtr, ROUTER_LAN_IF, router.as_str()),
             (&rtr, ROUTER_LAN_IF, router6.as_str()),
             (&rtr, ROUTER_WAN_IF, wan.as_str()),
+            (&rtr, ROUTER_WAN_IF, wan6.as_str()),
             (&isp, ISP_IF, isp_addr.as_str()),
+            (&isp, ISP_IF, isp_addr6.as_str()),
         ] {
             ip(ns, &["addr", "add", addr, "dev", dev, "nodad"])?;
         }
@@ -261,6 +276,13 @@ impl Lab {
         }
         ip(&lan, &["route", "add", "default", "via", ROUTER_ADDR])?;
         ip(&rtr, &["route", "add", "default", "via", ISP_ADDR])?;
+        ip(
+            &lan,
+            &["-6", "route", "add", "default", "via", ROUTER_ADDR6],
+        )?;
+        ip(&rtr, &["-6", "route", "add", "default", "via", ISP_ADDR6])?;
+        // IPv6 is routed: the ISP sends the LAN's prefix to the router, whose firewall decides.
+        ip(&isp, &["-6", "route", "add", LAN_PREFIX6, "via", WAN_ADDR6])?;
         // The ISP host knows no route to the LAN: only forwarded ports reach it, as on the
         // Internet.
         cmd::output(&mut cmd::new(
@@ -272,6 +294,7 @@ impl Lab {
                 "sysctl",
                 "-qw",
                 "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
             ],
         ))?;
         let rules = self.state_dir().join("rules.nft");
@@ -525,6 +548,7 @@ fn miniupnpd_conf(lease_file: &str, upnp: bool) -> String {
     format!(
         "\
 ext_ifname={ROUTER_WAN_IF}
+ext_ifname6={ROUTER_WAN_IF}
 listening_ip={ROUTER_LAN_IF}
 port={HTTP_PORT}
 enable_natpmp=yes

@@ -32,7 +32,7 @@ use crate::pinhole::{self, Pinhole, PinholeRequest};
 use crate::pmp::{
     self, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Via, Way,
 };
-use crate::route::{fill_our_addr, global_ipv6, local_address_towards};
+use crate::route::{fill_our_addr, local_address_towards};
 
 /// Godot's `UPNP`, async: discovery, the list of devices (Godot's methods: see
 /// [`facade::Upnp`]), and the default gateway's port mappings.
@@ -314,7 +314,7 @@ impl UpnpDevice {
     /// checked before anything is sent ([`PinholeRequest::action`]), within
     /// [`Limits::call`](crate::Limits::call).
     pub async fn open_pinhole(&self, request: &PinholeRequest) -> Result<Pinhole, Error> {
-        let add = request.action(global_ipv6())?;
+        let add = request.action(self.pinhole_address())?;
         let unique_id = self.run(self.pinhole_plan(add.clone())).await?;
         Ok(Pinhole::opened(&add, unique_id))
     }
