@@ -188,3 +188,78 @@ fn the_async_driver_opens_and_closes_pinholes_too() {
     });
     assert!(!lab.udp_arrives_at(&socket, lab.host_addr6, 7805, "closed"));
 }
+
+fn upnp(args: &[String]) -> std::process::Output {
+    let bin = std::env::var("IGD_LAB_UPNP_BIN")
+        .unwrap_or_else(|_| format!("{}/../target/debug/upnp", env!("CARGO_MANIFEST_DIR")));
+    std::process::Command::new(&bin)
+        // The record of pinholes opened goes to a directory of this test's own.
+        .env(
+            "XDG_STATE_HOME",
+            std::env::temp_dir().join("igd-lab-pinhole-cli"),
+        )
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {bin}: {e}"))
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `upnp pinhole open|list|close|status`: JSON, the pinhole listed while open, the port
+/// reachable only then.
+#[test]
+fn upnp_pinhole_opens_lists_and_closes() {
+    let lab = Lab::get();
+    let lan_if = lab.lan_if.clone();
+    let with = |rest: &[&str]| -> Vec<String> {
+        ["--json", "--interface", lan_if.as_str()]
+            .iter()
+            .chain(rest)
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    if lab.igd_version != 2 {
+        let out = upnp(&with(&["pinhole", "status"]));
+        assert!(!out.status.success());
+        return;
+    }
+    let socket = udp(7806);
+    let status = json(&upnp(&with(&["pinhole", "status"])));
+    assert_eq!(status["firewall_enabled"], true);
+    let opened = json(&upnp(&with(&["pinhole", "open", "7806", "--lease", "600"])));
+    assert_eq!(opened["internal_client"], lab.host_addr6.to_string());
+    assert_eq!(opened["proto"], "UDP");
+    assert!(lab.udp_arrives_at(&socket, lab.host_addr6, 7806, "cli"));
+    let id = opened["unique_id"].as_u64().unwrap().to_string();
+    let listed = json(&upnp(&with(&["pinhole", "list"])));
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["unique_id"].to_string() == id),
+        "{listed}"
+    );
+    json(&upnp(&with(&["pinhole", "close", &id])));
+    assert!(!lab.udp_arrives_at(&socket, lab.host_addr6, 7806, "closed"));
+    let listed = json(&upnp(&with(&["pinhole", "list"])));
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["unique_id"].to_string() == id),
+        "{listed}"
+    );
+    // Out of range: refused before anything is sent, typed.
+    let out = upnp(&with(&["pinhole", "open", "7806", "--lease", "0"]));
+    assert!(!out.status.success());
+}

@@ -31,6 +31,7 @@ use serde::Serialize;
 use upnp_desc::text::shown;
 
 mod output;
+mod pinholes;
 
 use output::{DeviceOut, ErrorOut, KeepEventOut, MappingOut};
 
@@ -70,7 +71,44 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+enum PinholeAction {
+    /// Open a pinhole to PORT of this host's global IPv6 address (from any remote host).
+    Open {
+        /// Our port.
+        port: u16,
+        /// The protocol.
+        #[arg(long, value_enum, default_value_t = Proto::Udp)]
+        proto: Proto,
+        /// The lease in seconds (1 to 86400: pinholes are never permanent).
+        #[arg(long, default_value_t = 3600)]
+        lease: u64,
+        /// The address let in to (default: ours; routers refuse another host's).
+        #[arg(long)]
+        client: Option<std::net::Ipv6Addr>,
+        /// Let in only this remote host.
+        #[arg(long)]
+        remote: Option<std::net::Ipv6Addr>,
+    },
+    /// Close the pinhole ID.
+    Close {
+        /// The pinhole's ID, as `open` printed it.
+        id: u16,
+    },
+    /// The pinholes this tool opened on the router whose lease has not ended (the router
+    /// itself lists none).
+    List,
+    /// The router's IPv6 firewall: on or off, and whether pinholes may be opened.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
+    /// IPv6 pinholes (IGDv2's WANIPv6FirewallControl): let the Internet reach a port of this
+    /// host's global IPv6 address. The router is searched for over IPv6.
+    Pinhole {
+        #[command(subcommand)]
+        action: PinholeAction,
+    },
     /// List every device that answers, its connection service, control URL and status, and
     /// why it is or is not a valid gateway (waits out the whole timeout).
     Discover,
@@ -232,6 +270,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
         };
         return keep_open(cli, keeper, method, &signalled);
     }
+    if let Command::Pinhole { action } = &cli.command {
+        return run_pinhole(cli, &mut upnp, &options, action);
+    }
     if let Command::Discover = cli.command {
         let devices: Vec<UpnpDevice> = match &cli.url {
             Some(url) => vec![upnp.device_at(url)],
@@ -277,7 +318,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         },
     };
     match &cli.command {
-        Command::Discover | Command::Keep { .. } => Ok(()),
+        Command::Discover | Command::Keep { .. } | Command::Pinhole { .. } => Ok(()),
         Command::ExternalIp => {
             // Validating the gateway already asked for its address; ask again only if it had
             // none to give then.
@@ -379,6 +420,84 @@ fn print_external_ip(cli: &Cli, ip: IpAddr, method: Method) {
     }
 }
 
+/// `upnp pinhole ...`: the gateway found over IPv6 (its firewall service must be called from
+/// our global address), then the action.
+fn run_pinhole(
+    cli: &Cli,
+    upnp: &mut Upnp,
+    options: &DiscoverOptions,
+    action: &PinholeAction,
+) -> Result<(), Error> {
+    if let PinholeAction::Open { lease, port, .. } = action {
+        // Refuse bad arguments before any packet is sent.
+        igd::pinhole::lease_time(Duration::from_secs(*lease))?;
+        if *port == 0 {
+            return Err(Error::InvalidPort(0));
+        }
+    }
+    let gateway = match &cli.url {
+        Some(url) => upnp.device_at(url),
+        None => {
+            upnp.settings.discover_ipv6 = true;
+            upnp.find_gateway(options)?.clone()
+        }
+    };
+    match action {
+        PinholeAction::Open {
+            port,
+            proto,
+            lease,
+            client,
+            remote,
+        } => {
+            let out = pinholes::open(&gateway, proto.protocol(), *port, *lease, *client, *remote)?;
+            if cli.json {
+                print_json(&out);
+            } else {
+                println!("opened {}", out.line());
+            }
+        }
+        PinholeAction::Close { id } => {
+            pinholes::close(&gateway, *id)?;
+            if cli.json {
+                print_json(&serde_json::json!({ "closed": id }));
+            } else {
+                println!("closed pinhole {id}");
+            }
+        }
+        PinholeAction::List => {
+            let out = pinholes::list(&gateway);
+            if cli.json {
+                print_json(&out);
+            } else {
+                for pinhole in &out {
+                    println!("{}", pinhole.line());
+                }
+            }
+        }
+        PinholeAction::Status => {
+            let status = gateway.firewall_status()?;
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "firewall_enabled": status.enabled,
+                    "inbound_pinhole_allowed": status.inbound_pinhole_allowed,
+                }));
+            } else {
+                println!(
+                    "IPv6 firewall {}, pinholes {}",
+                    if status.enabled { "on" } else { "off" },
+                    if status.inbound_pinhole_allowed {
+                        "allowed"
+                    } else {
+                        "not allowed"
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn print_deleted(cli: &Cli, port: i64, proto: Proto, method: Method) {
     if cli.json {
         print_json(&serde_json::json!({
@@ -450,7 +569,7 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
                 "PCP and NAT-PMP cannot list mappings: list speaks UPnP (--via upnp)",
             ));
         }
-        Command::Discover | Command::Keep { .. } => {}
+        Command::Discover | Command::Keep { .. } | Command::Pinhole { .. } => {}
     }
     Ok(())
 }
