@@ -570,16 +570,9 @@ impl PmpClient {
     /// # Ok::<(), igd::Error>(())
     /// ```
     pub fn keep(self, keep: Keep) -> Result<KeeperHandle, Error> {
-        keep.validate()?;
         let gateway = self.client.gateway();
-        let machine = PmpKeeper::new(
-            keep,
-            self.session.way(),
-            Some(gateway.ip()),
-            &self.limits,
-            pcp::Nonce::random()?,
-        )
-        .with_client(self.session, gateway);
+        let seed = pcp::Nonce::random()?;
+        let machine = PmpKeeper::of_client(keep, self.session, gateway, &self.limits, seed)?;
         spawn_pmp(machine, Some(self.client))
     }
 

@@ -473,16 +473,9 @@ impl PmpClient {
     /// bound). Must be called within a tokio runtime.
     pub fn keep(self, keep: Keep) -> Result<KeeperHandle, Error> {
         let runtime = runtime()?;
-        keep.validate()?;
         let gateway = self.client.gateway();
-        let machine = PmpKeeper::new(
-            keep,
-            self.session.way(),
-            Some(gateway.ip()),
-            &self.limits,
-            pcp::Nonce::random()?,
-        )
-        .with_client(self.session, gateway);
+        let seed = pcp::Nonce::random()?;
+        let machine = PmpKeeper::of_client(keep, self.session, gateway, &self.limits, seed)?;
         let client = Some(self.client);
         Ok(KeeperHandle::spawn(
             &runtime,

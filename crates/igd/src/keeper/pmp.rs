@@ -148,6 +148,22 @@ impl PmpKeeper {
         }
     }
 
+    /// A keeper of `keep` (once [`Keep::validate`] passes) through a client the caller
+    /// opened and probed already: its `session`, towards `gateway`.
+    pub fn of_client(
+        keep: Keep,
+        session: Session,
+        gateway: SocketAddr,
+        limits: &Limits,
+        seed: Nonce,
+    ) -> Result<PmpKeeper, Error> {
+        keep.validate()?;
+        Ok(
+            PmpKeeper::new(keep, session.way(), Some(gateway.ip()), limits, seed)
+                .with_client(session, gateway),
+        )
+    }
+
     /// Start from a client the caller opened already (its session and the gateway's
     /// address): the first open is skipped; the keeper still probes it and asks its address.
     pub fn with_client(mut self, session: Session, gateway: SocketAddr) -> PmpKeeper {
