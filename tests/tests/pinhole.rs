@@ -245,7 +245,7 @@ fn upnp_pinhole_opens_lists_and_closes() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p["unique_id"].to_string() == id),
+            .any(|p| p["unique_id"] == opened["unique_id"]),
         "{listed}"
     );
     json(&upnp(&with(&["pinhole", "close", &id])));
@@ -256,7 +256,7 @@ fn upnp_pinhole_opens_lists_and_closes() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p["unique_id"].to_string() == id),
+            .any(|p| p["unique_id"] == opened["unique_id"]),
         "{listed}"
     );
     // Out of range: refused before anything is sent, typed.
