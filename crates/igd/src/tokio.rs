@@ -530,14 +530,18 @@ async fn pmp_keep_task(
 ) {
     let mut stopping = false;
     let mut listener: Option<pcp::net::tokio::Listener> = None;
+    // The gateway a listener was last tried for: tried once per gateway, so that a socket
+    // that fails is not bound again at every step.
+    let mut tried: Option<IpAddr> = None;
     loop {
         if !stopping && !matches!(stopped.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
             stopping = true;
             machine.stop(Instant::now());
         }
         let gateway = machine.gateway().map(|g| g.ip());
-        if gateway.is_some() && gateway != listener.as_ref().map(|l| l.gateway()) {
+        if gateway.is_some() && gateway != tried {
             // Where UDP 5350 cannot be bound, nothing is heard; the checks go on.
+            tried = gateway;
             listener = gateway.and_then(|g| pcp::net::tokio::Listener::bind(g).ok());
         }
         match machine.poll(Instant::now()) {
