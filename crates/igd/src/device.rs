@@ -40,6 +40,11 @@ pub struct Device {
     /// Its `WANIPv6FirewallControl` service (IPv6 pinholes), when the description offers one
     /// whose control URL passes the same checks as the connection service's.
     pub ipv6_firewall: Option<ServiceUrl>,
+    /// The address our pinholes let in to, when the gateway offers them: the one our calls
+    /// to its firewall service come from when that is global (gateways refuse a pinhole to
+    /// another address than the caller's), else our global IPv6 address (the drivers fill
+    /// it, like `igd_our_addr`).
+    pub pinhole_addr: Option<std::net::Ipv6Addr>,
 }
 
 /// A service of the gateway: where to call it, and its type.
@@ -66,6 +71,7 @@ impl Device {
             external_address: None,
             status_detail: None,
             ipv6_firewall: None,
+            pinhole_addr: None,
         }
     }
 

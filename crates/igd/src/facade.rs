@@ -256,21 +256,12 @@ impl<C> UpnpDevice<C> {
         Ok(Plan::new(url, call, self.limits.call))
     }
 
-    /// The address a pinhole of ours lets in to: the one our calls to the firewall service
-    /// come from, when they go over IPv6 from a global address (gateways refuse a pinhole to
-    /// another address than the caller's), else our global IPv6 address towards the
-    /// Internet.
+    /// The address a pinhole of ours lets in to ([`Device::pinhole_addr`], found again for a
+    /// device built by hand).
     pub(crate) fn pinhole_address(&self) -> Option<std::net::Ipv6Addr> {
-        let towards_service = self
-            .device
-            .ipv6_firewall
-            .as_ref()
-            .and_then(|s| Url::parse(&s.control_url).ok())
-            .and_then(|url| crate::route::local_address_towards(&url));
-        match towards_service {
-            Some(IpAddr::V6(v6)) if crate::pinhole::is_global_unicast(v6) => Some(v6),
-            _ => crate::route::global_ipv6(),
-        }
+        self.device
+            .pinhole_addr
+            .or_else(|| crate::route::pinhole_addr(&self.device))
     }
 
     /// `list_port_mappings`, planned: at most [`Limits::list_entries`], within

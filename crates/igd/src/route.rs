@@ -14,6 +14,20 @@ pub(crate) fn fill_our_addr(device: &mut Device) {
         .and_then(|url| local_address_towards(&url))
         .map(|ip| ip.to_string())
         .unwrap_or_default();
+    device.pinhole_addr = pinhole_addr(device);
+}
+
+/// See [`Device::pinhole_addr`]: `None` when the device offers no pinholes or we have no
+/// global IPv6 address.
+pub(crate) fn pinhole_addr(device: &Device) -> Option<std::net::Ipv6Addr> {
+    let service = device.ipv6_firewall.as_ref()?;
+    let towards_service = Url::parse(&service.control_url)
+        .ok()
+        .and_then(|url| local_address_towards(&url));
+    match towards_service {
+        Some(IpAddr::V6(v6)) if crate::pinhole::is_global_unicast(v6) => Some(v6),
+        _ => global_ipv6(),
+    }
 }
 
 /// Our address on the route to `url`'s host: a UDP socket connected there (no packet is sent)
