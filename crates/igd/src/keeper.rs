@@ -39,7 +39,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -109,6 +109,10 @@ pub struct Keep {
     pub stop_within: Duration,
     /// The description the router shows (default: [`DEFAULT_DESCRIPTION`]).
     pub description: String,
+    /// Also keep an IPv6 pinhole open to each port (our global address), where the gateway
+    /// offers them (off). Its lease is [`Keep::lease`] within 1 s to 1 day (a permanent lease
+    /// asks a day); it is renewed at every check, and opened again when the gateway lost it.
+    pub pinholes: bool,
 }
 
 impl Default for Keep {
@@ -130,6 +134,7 @@ impl Keep {
             max_retry: Duration::from_secs(60),
             stop_within: Duration::from_secs(5),
             description: DEFAULT_DESCRIPTION.to_owned(),
+            pinholes: false,
         }
     }
 
@@ -184,6 +189,20 @@ impl Keep {
         self
     }
 
+    /// Set [`Keep::pinholes`].
+    pub fn pinholes(mut self, pinholes: bool) -> Keep {
+        self.pinholes = pinholes;
+        self
+    }
+
+    /// The lease of the pinholes: [`Keep::lease`] within 1 s to 1 day.
+    pub fn pinhole_lease(&self) -> Duration {
+        match self.lease.as_secs() {
+            0 => Duration::from_secs(u64::from(upnp_soap::firewall::MAX_LEASE_TIME)),
+            s => Duration::from_secs(s.min(u64::from(upnp_soap::firewall::MAX_LEASE_TIME))),
+        }
+    }
+
     /// Refuse what cannot be kept, before anything is sent: no port, too many, port 0, a
     /// port twice, a zero check interval, a lease longer than UPnP's 32 bits of seconds.
     pub fn validate(&self) -> Result<(), Error> {
@@ -231,6 +250,8 @@ pub struct Gateway {
     pub any_port: bool,
     /// What to call it in events (its description URL for UPnP).
     pub name: String,
+    /// Where it opens IPv6 pinholes, the address they let in to; `None`: it opens none.
+    pub pinhole_addr: Option<Ipv6Addr>,
 }
 
 impl Gateway {
@@ -241,12 +262,19 @@ impl Gateway {
             our_addr,
             any_port: false,
             name: String::new(),
+            pinhole_addr: None,
         }
     }
 
     /// Set [`Gateway::any_port`].
     pub fn any_port(mut self, any_port: bool) -> Gateway {
         self.any_port = any_port;
+        self
+    }
+
+    /// Set [`Gateway::pinhole_addr`].
+    pub fn pinholes(mut self, addr: Option<Ipv6Addr>) -> Gateway {
+        self.pinhole_addr = addr;
         self
     }
 
@@ -317,6 +345,37 @@ pub enum Task {
         /// On which port.
         internal_port: u16,
     },
+    /// Open an IPv6 pinhole (or extend the one already there: gateways give its ID again);
+    /// answer [`Outcome::PinholeOpened`].
+    OpenPinhole {
+        /// Which port.
+        slot: Slot,
+        /// The protocol.
+        protocol: Protocol,
+        /// Our port.
+        internal_port: u16,
+        /// Our global address.
+        client: Ipv6Addr,
+        /// For how long (1 s to 1 day).
+        lease: Duration,
+    },
+    /// Extend a pinhole's lease (also how the keeper learns it is still there); answer
+    /// [`Outcome::PinholeRenewed`].
+    RenewPinhole {
+        /// Which port.
+        slot: Slot,
+        /// The gateway's ID of the pinhole.
+        unique_id: u16,
+        /// For how long from now.
+        lease: Duration,
+    },
+    /// Close a pinhole; answer [`Outcome::PinholeClosed`].
+    ClosePinhole {
+        /// Which port.
+        slot: Slot,
+        /// The gateway's ID of the pinhole.
+        unique_id: u16,
+    },
 }
 
 impl Task {
@@ -330,6 +389,9 @@ impl Task {
             Task::Map(map) => Outcome::Mapped(map.slot, Err(error)),
             Task::Look { slot, .. } => Outcome::Looked(*slot, Err(error)),
             Task::Unmap { slot, .. } => Outcome::Unmapped(*slot, Err(error)),
+            Task::OpenPinhole { slot, .. } => Outcome::PinholeOpened(*slot, Err(error)),
+            Task::RenewPinhole { slot, .. } => Outcome::PinholeRenewed(*slot, Err(error)),
+            Task::ClosePinhole { slot, .. } => Outcome::PinholeClosed(*slot, Err(error)),
         }
     }
 }
@@ -372,6 +434,12 @@ pub enum Outcome {
     Looked(Slot, Result<Option<Seen>, Error>),
     /// The removal of a slot's mapping (`Ok` also when there was nothing to remove).
     Unmapped(Slot, Result<(), Error>),
+    /// A slot's pinhole opened: its ID.
+    PinholeOpened(Slot, Result<u16, Error>),
+    /// A slot's pinhole renewed (an error: it may be gone).
+    PinholeRenewed(Slot, Result<(), Error>),
+    /// A slot's pinhole closed.
+    PinholeClosed(Slot, Result<(), Error>),
 }
 
 /// The next thing a driver does for the keeper.
@@ -484,12 +552,62 @@ pub enum Event {
         /// The external port removed.
         external_port: u16,
     },
-    /// Stopping is over; `left` mappings could not be removed in time (the router drops
-    /// them when their lease ends).
+    /// An IPv6 pinhole is open to a port (the first time, or again after it was lost).
+    PinholeOpened(HeldPinhole),
+    /// A pinhole's lease is extended (at about half of it; it is also checked at every
+    /// [`Keep::check`], silently).
+    PinholeRenewed(HeldPinhole),
+    /// A pinhole is gone (the gateway no longer has it) or pointed at our old address; the
+    /// keeper opens it again.
+    PinholeLost {
+        /// The port.
+        port: PortSpec,
+        /// The gateway's ID it had.
+        unique_id: u16,
+        /// Why.
+        reason: LostReason,
+    },
+    /// A pinhole is closed (at stop, or an old one after our address changed).
+    PinholeClosed {
+        /// The port.
+        port: PortSpec,
+        /// The gateway's ID it had.
+        unique_id: u16,
+    },
+    /// Stopping is over; `left` mappings (and pinholes) could not be removed in time (the
+    /// router drops them when their lease ends).
     Stopped {
         /// Mappings not removed.
         left: usize,
     },
+}
+
+/// A pinhole held: what [`Event::PinholeOpened`] and [`Event::PinholeRenewed`] report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldPinhole {
+    /// The port.
+    pub port: PortSpec,
+    /// The gateway's ID of it.
+    pub unique_id: u16,
+    /// Our global address, which it lets in to.
+    pub client: Ipv6Addr,
+    /// Its lease.
+    pub lease: Duration,
+}
+
+impl fmt::Display for HeldPinhole {
+    /// `UDP 7777 to [2001:db8::10]:7777 (id 3), lease 3600 s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} to {} (id {}), lease {} s",
+            self.port.protocol,
+            self.port.internal_port,
+            std::net::SocketAddrV6::new(self.client, self.port.internal_port, 0, 0),
+            self.unique_id,
+            self.lease.as_secs()
+        )
+    }
 }
 
 impl fmt::Display for Held {
@@ -561,6 +679,22 @@ impl fmt::Display for Event {
                 port,
                 external_port,
             } => write!(f, "removed {}", Moved(port, *external_port)),
+            Event::PinholeOpened(held) => write!(f, "pinhole opened {held}"),
+            Event::PinholeRenewed(held) => write!(f, "pinhole renewed {held}"),
+            Event::PinholeLost {
+                port,
+                unique_id,
+                reason,
+            } => write!(
+                f,
+                "pinhole lost {} {} (id {unique_id}): {reason}",
+                port.protocol, port.internal_port
+            ),
+            Event::PinholeClosed { port, unique_id } => write!(
+                f,
+                "pinhole closed {} {} (id {unique_id})",
+                port.protocol, port.internal_port
+            ),
             Event::Stopped { left: 0 } => f.write_str("stopped: every mapping removed"),
             Event::Stopped { left } => write!(
                 f,
@@ -591,6 +725,8 @@ pub struct PortStatus {
     pub port: PortSpec,
     /// The mapping held now, if any.
     pub held: Option<Held>,
+    /// The IPv6 pinhole held now, if any.
+    pub pinhole: Option<HeldPinhole>,
     /// Failures in a row.
     pub failures: u32,
 }
@@ -629,6 +765,22 @@ struct PortState {
     maybe: Vec<(u16, IpAddr)>,
     /// An old mapping of ours to remove before mapping again (our address changed).
     stale: Option<(u16, IpAddr)>,
+    /// The IPv6 pinhole held, if any.
+    pinhole: Option<PinholeState>,
+    /// When to try opening the pinhole again after a failure; `None`: now.
+    pinhole_due: Option<Instant>,
+    /// Pinhole failures in a row, and whether one was ever opened.
+    pinhole_failures: u32,
+    /// An old pinhole of ours to close (our address changed).
+    stale_pinhole: Option<u16>,
+}
+
+#[derive(Clone, Debug)]
+struct PinholeState {
+    held: HeldPinhole,
+    /// When to renew it next (the check), and when a renewal is worth an event.
+    renew_at: Instant,
+    announce_at: Instant,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -662,10 +814,19 @@ pub struct Keeper {
 #[derive(Debug)]
 struct Stop {
     deadline: Instant,
-    /// What is left to remove: (slot, port, client).
-    queue: VecDeque<(Slot, u16, IpAddr)>,
+    /// What is left to remove.
+    queue: VecDeque<StopItem>,
     left: usize,
     done: bool,
+}
+
+/// One thing to remove at stop.
+#[derive(Clone, Copy, Debug)]
+enum StopItem {
+    /// A mapping: (slot, external port, whom it must point at).
+    Unmap(Slot, u16, IpAddr),
+    /// A pinhole: (slot, its ID).
+    Close(Slot, u16),
 }
 
 /// Events kept for the caller, at most; older ones are dropped first (the [`Status`] is
@@ -692,6 +853,10 @@ impl Keeper {
                 renew_at: None,
                 maybe: Vec::new(),
                 stale: None,
+                pinhole: None,
+                pinhole_due: None,
+                pinhole_failures: 0,
+                stale_pinhole: None,
             })
             .collect();
         Keeper {
@@ -731,6 +896,7 @@ impl Keeper {
                 .map(|p| PortStatus {
                     port: p.spec,
                     held: p.held.clone(),
+                    pinhole: p.pinhole.as_ref().map(|h| h.held.clone()),
                     failures: p.failures,
                 })
                 .collect(),
@@ -815,8 +981,12 @@ impl Keeper {
             for (external, client) in ours {
                 if !seen.contains(&(external, client)) {
                     seen.push((external, client));
-                    queue.push_back((slot, external, client));
+                    queue.push_back(StopItem::Unmap(slot, external, client));
                 }
+            }
+            let pinholes = port.pinhole.as_ref().map(|p| p.held.unique_id);
+            for unique_id in pinholes.into_iter().chain(port.stale_pinhole) {
+                queue.push_back(StopItem::Close(slot, unique_id));
             }
         }
         self.stop = Some(Stop {
@@ -881,6 +1051,12 @@ impl Keeper {
                     },
                 );
             }
+            if let Some(task) = self.pinhole_task(slot, now, &mut wake) {
+                return self.run_at(now, task);
+            }
+            let Some(port) = self.ports.get(slot) else {
+                continue;
+            };
             let renew = port.renew_at.is_some_and(|at| at <= now);
             if port.due.is_some_and(|due| due > now) && !renew {
                 wake = earliest(wake, port.due);
@@ -930,22 +1106,28 @@ impl Keeper {
             stop.queue.pop_front()
         };
         match next {
-            Some((slot, external_port, internal_client)) => match self.ports.get(slot) {
-                Some(port) => {
-                    let (protocol, internal_port) = (port.spec.protocol, port.spec.internal_port);
-                    self.run_at(
-                        now,
-                        Task::Unmap {
-                            slot,
-                            protocol,
-                            external_port,
-                            internal_client,
-                            internal_port,
-                        },
-                    )
+            Some(StopItem::Unmap(slot, external_port, internal_client)) => {
+                match self.ports.get(slot) {
+                    Some(port) => {
+                        let (protocol, internal_port) =
+                            (port.spec.protocol, port.spec.internal_port);
+                        self.run_at(
+                            now,
+                            Task::Unmap {
+                                slot,
+                                protocol,
+                                external_port,
+                                internal_client,
+                                internal_port,
+                            },
+                        )
+                    }
+                    None => self.poll_stop(now),
                 }
-                None => self.poll_stop(now),
-            },
+            }
+            Some(StopItem::Close(slot, unique_id)) => {
+                self.run_at(now, Task::ClosePinhole { slot, unique_id })
+            }
             None => {
                 stop.done = true;
                 let left = stop.left;
@@ -1013,6 +1195,216 @@ impl Keeper {
             }
             Outcome::Looked(slot, result) => self.looked(slot, result, now),
             Outcome::Unmapped(slot, result) => self.unmapped_stale(slot, result, now),
+            Outcome::PinholeOpened(_, result) => self.pinhole_opened(task, result, now),
+            Outcome::PinholeRenewed(slot, result) => self.pinhole_renewed(slot, result, now),
+            Outcome::PinholeClosed(slot, result) => self.stale_pinhole_closed(slot, result, now),
+        }
+    }
+
+    fn pinhole_closed_at_stop(&mut self, slot: Slot, unique_id: u16, result: &Result<(), Error>) {
+        let gone = match result {
+            Ok(()) => true,
+            Err(e) => is_pinhole_absent(e),
+        };
+        if gone {
+            if let Some(stop) = &mut self.stop {
+                stop.left = stop.left.saturating_sub(1);
+            }
+        }
+        let spec = self.ports.get_mut(slot).map(|port| {
+            if port
+                .pinhole
+                .as_ref()
+                .is_some_and(|p| p.held.unique_id == unique_id)
+            {
+                port.pinhole = None;
+            }
+            port.spec
+        });
+        match (spec, result) {
+            (Some(port), Ok(())) => self.emit(Event::PinholeClosed { port, unique_id }),
+            (port, Err(error)) if !gone => self.emit(Event::Failed {
+                port,
+                error: pinhole_error(error),
+                retry_in: Duration::ZERO,
+            }),
+            _ => {}
+        }
+    }
+
+    fn pinhole_opened(&mut self, task: Option<Task>, result: Result<u16, Error>, now: Instant) {
+        let Some(Task::OpenPinhole {
+            slot,
+            client,
+            lease,
+            ..
+        }) = task
+        else {
+            return;
+        };
+        let check = self.keep.check;
+        let retry = |failures: u32| self.backoff(failures);
+        let Some(port) = self.ports.get(slot) else {
+            return;
+        };
+        let retry_in = retry(port.pinhole_failures);
+        match result {
+            Ok(unique_id) => {
+                let held = HeldPinhole {
+                    port: port.spec,
+                    unique_id,
+                    client,
+                    lease,
+                };
+                if let Some(port) = self.ports.get_mut(slot) {
+                    port.pinhole = Some(PinholeState {
+                        held: held.clone(),
+                        renew_at: later(now, check.min(lease / 2)),
+                        announce_at: later(now, lease / 2),
+                    });
+                    port.pinhole_failures = 0;
+                    port.pinhole_due = None;
+                }
+                self.emit(Event::PinholeOpened(held));
+            }
+            Err(e) if is_unreachable(&e) => self.unreachable(Some(slot), e, now),
+            Err(error) => {
+                let spec = port.spec;
+                if let Some(port) = self.ports.get_mut(slot) {
+                    port.pinhole_failures = port.pinhole_failures.saturating_add(1);
+                    port.pinhole_due = Some(later(now, retry_in));
+                }
+                self.emit(Event::Failed {
+                    port: Some(spec),
+                    error,
+                    retry_in,
+                });
+            }
+        }
+    }
+
+    fn pinhole_renewed(&mut self, slot: Slot, result: Result<(), Error>, now: Instant) {
+        let check = self.keep.check;
+        let Some(port) = self.ports.get_mut(slot) else {
+            return;
+        };
+        let Some(state) = port.pinhole.as_mut() else {
+            return;
+        };
+        let lease = state.held.lease;
+        match result {
+            Ok(()) => {
+                state.renew_at = later(now, check.min(lease / 2));
+                if state.announce_at <= now {
+                    state.announce_at = later(now, lease / 2);
+                    let held = state.held.clone();
+                    self.emit(Event::PinholeRenewed(held));
+                }
+            }
+            Err(e) if is_unreachable(&e) => self.unreachable(Some(slot), e, now),
+            // Refused: the gateway no longer has it (a restart; miniupnpd says 704, or 402
+            // for an ID it does not know): open it again now.
+            Err(_) => {
+                let (spec, unique_id) = (port.spec, state.held.unique_id);
+                port.pinhole = None;
+                port.pinhole_due = None;
+                self.emit(Event::PinholeLost {
+                    port: spec,
+                    unique_id,
+                    reason: LostReason::Gone,
+                });
+            }
+        }
+    }
+
+    /// An old pinhole (to our previous address) closed, or not.
+    fn stale_pinhole_closed(&mut self, slot: Slot, result: Result<(), Error>, now: Instant) {
+        let Some(port) = self.ports.get_mut(slot) else {
+            return;
+        };
+        let (spec, stale) = (port.spec, port.stale_pinhole.take());
+        match result {
+            Ok(()) => {
+                if let Some(unique_id) = stale {
+                    self.emit(Event::PinholeClosed {
+                        port: spec,
+                        unique_id,
+                    });
+                }
+            }
+            Err(e) if is_unreachable(&e) => {
+                port.stale_pinhole = stale;
+                self.unreachable(Some(slot), e, now);
+            }
+            // Not there, or not ours to close: nothing left of ours.
+            Err(_) => {}
+        }
+    }
+
+    /// What to do next about `slot`'s pinhole, if anything now; else when (into `wake`).
+    fn pinhole_task(&self, slot: Slot, now: Instant, wake: &mut Option<Instant>) -> Option<Task> {
+        if !self.keep.pinholes {
+            return None;
+        }
+        let port = self.ports.get(slot)?;
+        if let Some(unique_id) = port.stale_pinhole {
+            return Some(Task::ClosePinhole { slot, unique_id });
+        }
+        let client = self.gateway.as_ref()?.pinhole_addr?;
+        match &port.pinhole {
+            Some(state) if state.renew_at <= now => Some(Task::RenewPinhole {
+                slot,
+                unique_id: state.held.unique_id,
+                lease: state.held.lease,
+            }),
+            Some(state) => {
+                *wake = earliest(*wake, Some(state.renew_at));
+                None
+            }
+            None => match port.pinhole_due {
+                Some(due) if due > now => {
+                    *wake = earliest(*wake, Some(due));
+                    None
+                }
+                _ => Some(Task::OpenPinhole {
+                    slot,
+                    protocol: port.spec.protocol,
+                    internal_port: port.spec.internal_port,
+                    client,
+                    lease: self.keep.pinhole_lease(),
+                }),
+            },
+        }
+    }
+
+    /// The gateway's pinhole address is now `new`: pinholes to another address are closed
+    /// and opened again.
+    fn pinhole_address_is(&mut self, new: Option<Ipv6Addr>) {
+        let mut lost = Vec::new();
+        for port in &mut self.ports {
+            if let Some(state) = &port.pinhole {
+                if Some(state.held.client) != new {
+                    let (unique_id, old) = (state.held.unique_id, state.held.client);
+                    port.stale_pinhole = Some(unique_id);
+                    port.pinhole = None;
+                    port.pinhole_due = None;
+                    lost.push((port.spec, unique_id, old));
+                }
+            }
+        }
+        for (spec, unique_id, old) in lost {
+            let reason = match new {
+                Some(new) => LostReason::LocalAddressChanged {
+                    old: IpAddr::V6(old),
+                    new: IpAddr::V6(new),
+                },
+                None => LostReason::Gone,
+            };
+            self.emit(Event::PinholeLost {
+                port: spec,
+                unique_id,
+                reason,
+            });
         }
     }
 
@@ -1041,6 +1433,12 @@ impl Keeper {
     }
 
     fn handle_stopping(&mut self, task: Option<Task>, outcome: Outcome) {
+        if let (Some(Task::ClosePinhole { slot, unique_id }), Outcome::PinholeClosed(_, result)) =
+            (&task, &outcome)
+        {
+            self.pinhole_closed_at_stop(*slot, *unique_id, result);
+            return;
+        }
         let (
             Some(Task::Unmap {
                 slot,
@@ -1097,7 +1495,18 @@ impl Keeper {
                     self.external_ip_is(ip);
                 }
                 let our_addr = gateway.our_addr;
+                let pinhole_addr = gateway.pinhole_addr;
                 self.gateway = Some(gateway);
+                if self.keep.pinholes {
+                    self.pinhole_address_is(pinhole_addr);
+                    if pinhole_addr.is_none() {
+                        self.emit(Event::Failed {
+                            port: None,
+                            error: Error::NoPinholeService,
+                            retry_in: Duration::ZERO,
+                        });
+                    }
+                }
                 // Mappings made from another address of ours are lost (see `address_moved`).
                 self.address_moved(our_addr);
                 // A gateway found again (it may have rebooted): look at every mapping now.
@@ -1372,6 +1781,28 @@ pub fn is_unreachable(error: &Error) -> bool {
                 | pcp::Error::Io { .. }
         ),
         _ => false,
+    }
+}
+
+/// The gateway says there is no such pinhole.
+fn is_pinhole_absent(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::FirewallRefused {
+            error: upnp_soap::firewall::FirewallError::NoSuchEntry,
+            ..
+        }
+    )
+}
+
+/// An error to report again (errors are not `Clone`: the fault's text is kept in words).
+fn pinhole_error(error: &Error) -> Error {
+    match error {
+        Error::FirewallRefused { error, fault } => Error::FirewallRefused {
+            error: *error,
+            fault: fault.clone(),
+        },
+        _ => Error::InvalidResponse("the pinhole could not be closed"),
     }
 }
 

@@ -169,6 +169,10 @@ enum Command {
         /// The description shown in the router's UI.
         #[arg(long)]
         desc: Option<String>,
+        /// Also keep an IPv6 pinhole open to each port (IGDv2 routers; the router is then
+        /// searched for over IPv6, where it takes pinhole requests).
+        #[arg(long)]
+        pinholes: bool,
     },
 }
 
@@ -232,12 +236,17 @@ fn run(cli: &Cli) -> Result<(), Error> {
         check,
         exact,
         desc,
+        pinholes,
     } = &cli.command
     {
+        if *pinholes {
+            upnp.settings.discover_ipv6 = true;
+        }
         let mut keep = Keep::new()
             .lease(Duration::from_secs(*lease))
             .check(Duration::from_secs(*check))
-            .exact(*exact);
+            .exact(*exact)
+            .pinholes(*pinholes);
         if let Some(desc) = desc {
             keep = keep.description(desc.clone());
         }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use igd::keeper::{Event, Held, PortSpec};
+use igd::keeper::{Event, Held, HeldPinhole, PortSpec};
 use igd::pmp::PmpGranted;
 use igd::{Device, Error, Granted, Method};
 use serde::Serialize;
@@ -270,6 +270,9 @@ pub(crate) struct KeepEventOut {
     retry_in_ms: Option<u128>,
     #[serde(skip_serializing_if = "Option::is_none")]
     left: Option<usize>,
+    /// A pinhole's ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unique_id: Option<u16>,
 }
 
 impl KeepEventOut {
@@ -295,6 +298,18 @@ impl KeepEventOut {
             error: None,
             retry_in_ms: None,
             left: None,
+            unique_id: None,
+        }
+    }
+
+    fn pinhole(event: &'static str, held: &HeldPinhole) -> KeepEventOut {
+        KeepEventOut {
+            unique_id: Some(held.unique_id),
+            internal_client: Some(held.client.to_string()),
+            lease_seconds: Some(held.lease.as_secs()),
+            // A pinhole has no external port: it lets in to ours.
+            external_port: None,
+            ..KeepEventOut::new(event, Some(&held.port))
         }
     }
 
@@ -350,6 +365,21 @@ impl From<&Event> for KeepEventOut {
             Event::Stopped { left } => KeepEventOut {
                 left: Some(*left),
                 ..KeepEventOut::new("stopped", None)
+            },
+            Event::PinholeOpened(held) => KeepEventOut::pinhole("pinhole-opened", held),
+            Event::PinholeRenewed(held) => KeepEventOut::pinhole("pinhole-renewed", held),
+            Event::PinholeLost {
+                port,
+                unique_id,
+                reason,
+            } => KeepEventOut {
+                unique_id: Some(*unique_id),
+                reason: Some(reason.to_string()),
+                ..KeepEventOut::new("pinhole-lost", Some(port))
+            },
+            Event::PinholeClosed { port, unique_id } => KeepEventOut {
+                unique_id: Some(*unique_id),
+                ..KeepEventOut::new("pinhole-closed", Some(port))
             },
             _ => KeepEventOut::new("other", None),
         }

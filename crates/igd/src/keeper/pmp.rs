@@ -279,6 +279,10 @@ impl PmpKeeper {
     fn calls(&mut self, task: Task, session: &Session) -> Result<Calls, Outcome> {
         Ok(match task {
             Task::FindGateway | Task::LocalAddress => return Err(task.failed(Error::NoDevices)),
+            // PCP pinholes are another way, not yet this keeper's: its gateways say none.
+            Task::OpenPinhole { .. } | Task::RenewPinhole { .. } | Task::ClosePinhole { .. } => {
+                return Err(task.failed(Error::NoPinholeService));
+            }
             Task::ExternalIp => Calls::External(session.external(self.probe_nonce())),
             Task::Map(map) => {
                 let mapping = self

@@ -1,7 +1,7 @@
 //! Whatever the gateway answers, in whatever order and time: the keeper never removes a
-//! mapping it did not ask for, keeps its event queue bounded, and stops by its deadline.
+//! mapping it did not ask for (nor closes or renews a pinhole it did not open), keeps its event queue bounded, and stops by its deadline.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -64,9 +64,11 @@ fn error(answer: &Answer) -> Error {
 fn outcome(task: &Task, answer: &Answer) -> Outcome {
     match task {
         Task::FindGateway => Outcome::Gateway(match answer {
-            Answer::Found(n, v2) => {
-                Ok(Gateway::new(Some(IpAddr::from([11, 0, 0, 7])), host(*n)).any_port(*v2))
-            }
+            Answer::Found(n, v2) => Ok(Gateway::new(Some(IpAddr::from([11, 0, 0, 7])), host(*n))
+                .any_port(*v2)
+                .pinholes(
+                    v2.then(|| Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, u16::from(*n))),
+                )),
             other => Err(error(other)),
         }),
         Task::LocalAddress => Outcome::LocalAddress(match answer {
@@ -108,6 +110,27 @@ fn outcome(task: &Task, answer: &Answer) -> Outcome {
                 other => Err(error(other)),
             },
         ),
+        Task::OpenPinhole { slot, .. } => Outcome::PinholeOpened(
+            *slot,
+            match answer {
+                Answer::Granted(id, _) | Answer::Seen(_, id) => Ok(*id),
+                other => Err(error(other)),
+            },
+        ),
+        Task::RenewPinhole { slot, .. } => Outcome::PinholeRenewed(
+            *slot,
+            match answer {
+                Answer::Granted(..) | Answer::Seen(..) => Ok(()),
+                other => Err(error(other)),
+            },
+        ),
+        Task::ClosePinhole { slot, .. } => Outcome::PinholeClosed(
+            *slot,
+            match answer {
+                Answer::Absent | Answer::Granted(..) => Ok(()),
+                other => Err(error(other)),
+            },
+        ),
     }
 }
 
@@ -119,11 +142,13 @@ proptest! {
     ) {
         let t0 = Instant::now();
         let keep = Keep::new().udp(7777).tcp(7000).lease(Duration::from_secs(60))
-            .check(Duration::from_secs(5));
+            .check(Duration::from_secs(5)).pinholes(true);
         let mut keeper = Keeper::new(keep);
         let mut now = t0;
         // (slot, external port, client) of every map asked and every mapping granted.
         let mut asked: Vec<(Slot, u16, IpAddr)> = Vec::new();
+        // (slot, ID) of every pinhole opened.
+        let mut opened: Vec<(Slot, u16)> = Vec::new();
         for (i, (answer, millis)) in answers.iter().enumerate() {
             if i == stop_after {
                 keeper.stop(now);
@@ -138,9 +163,18 @@ proptest! {
                                 "removing {external_port} for {internal_client}, never mapped"
                             );
                         }
+                        Task::ClosePinhole { slot, unique_id } | Task::RenewPinhole { slot, unique_id, .. } => {
+                            prop_assert!(
+                                opened.contains(&(*slot, *unique_id)),
+                                "touching pinhole {unique_id}, never opened"
+                            );
+                        }
                         _ => {}
                     }
                     let out = outcome(&task, answer);
+                    if let Outcome::PinholeOpened(slot, Ok(id)) = &out {
+                        opened.push((*slot, *id));
+                    }
                     // What a grant gives is ours too (the gateway may choose the port).
                     if let (Task::Map(map), Outcome::Mapped(_, Ok(grant))) = (&task, &out) {
                         asked.push((map.slot, grant.external_port, map.internal_client));

@@ -543,3 +543,160 @@ fn a_gateway_capping_the_lease_is_reported_as_it_shows() {
     assert_eq!(lease_reported(117, 20), secs(117));
     assert_eq!(lease_reported(0, 20), secs(0));
 }
+
+fn our6() -> std::net::Ipv6Addr {
+    "2001:db8:77::10".parse().unwrap()
+}
+
+/// A keeper of UDP 7777 and its pinhole (lease 600 s, check 30 s), mapped and opened at t0.
+fn with_pinhole(t0: Instant) -> Keeper {
+    let keep = keep().lease(secs(600)).pinholes(true);
+    let mut keeper = found(keep, gateway().pinholes(Some(our6())), t0);
+    let open = run(keeper.poll(t0));
+    assert_eq!(
+        open,
+        Task::OpenPinhole {
+            slot: 0,
+            protocol: Protocol::Udp,
+            internal_port: 7777,
+            client: our6(),
+            lease: secs(600),
+        }
+    );
+    keeper.handle(Outcome::PinholeOpened(0, Ok(3)), t0);
+    let _ = map_task(keeper.poll(t0));
+    keeper.handle(Outcome::Mapped(0, granted(7777, 600)), t0);
+    keeper
+}
+
+#[test]
+fn a_pinhole_is_opened_beside_the_mapping_and_renewed_at_every_check() {
+    let t0 = Instant::now();
+    let mut keeper = with_pinhole(t0);
+    let opened = events(&mut keeper);
+    assert!(
+        matches!(&opened[..], [Event::PinholeOpened(p), Event::Mapped(_)]
+            if p.unique_id == 3 && p.client == our6() && p.lease == secs(600)),
+        "{opened:?}"
+    );
+    assert_eq!(
+        keeper.status().ports[0]
+            .pinhole
+            .as_ref()
+            .map(|p| p.unique_id),
+        Some(3)
+    );
+    // At the check (30 s), renewed silently: no event until half the lease.
+    let t30 = t0 + secs(30);
+    check_round(&mut keeper, t30, us(), wan());
+    assert_eq!(
+        run(keeper.poll(t30)),
+        Task::RenewPinhole {
+            slot: 0,
+            unique_id: 3,
+            lease: secs(600)
+        }
+    );
+    keeper.handle(Outcome::PinholeRenewed(0, Ok(())), t30);
+    assert!(events(&mut keeper).is_empty());
+    let t300 = t0 + secs(300);
+    check_round(&mut keeper, t300, us(), wan());
+    assert!(matches!(
+        run(keeper.poll(t300)),
+        Task::RenewPinhole { unique_id: 3, .. }
+    ));
+    keeper.handle(Outcome::PinholeRenewed(0, Ok(())), t300);
+    assert!(matches!(
+        &events(&mut keeper)[..],
+        [Event::PinholeRenewed(p)] if p.unique_id == 3
+    ));
+}
+
+#[test]
+fn a_pinhole_the_gateway_forgot_is_opened_again_and_stop_closes_it() {
+    let t0 = Instant::now();
+    let mut keeper = with_pinhole(t0);
+    let _ = events(&mut keeper);
+    let t30 = t0 + secs(30);
+    check_round(&mut keeper, t30, us(), wan());
+    assert!(matches!(run(keeper.poll(t30)), Task::RenewPinhole { .. }));
+    // A restarted router: 704 (or miniupnpd's 402) to the renewal.
+    let gone = SoapFault::new(ErrorCode::from(704), "NoSuchEntry");
+    let refused = crate::pinhole::refused(Error::Soap(upnp_soap::Error::Fault(gone)));
+    keeper.handle(Outcome::PinholeRenewed(0, Err(refused)), t30);
+    assert!(matches!(
+        &events(&mut keeper)[..],
+        [Event::PinholeLost {
+            unique_id: 3,
+            reason: LostReason::Gone,
+            ..
+        }]
+    ));
+    assert!(matches!(run(keeper.poll(t30)), Task::OpenPinhole { .. }));
+    keeper.handle(Outcome::PinholeOpened(0, Ok(5)), t30);
+    assert!(matches!(
+        &events(&mut keeper)[..],
+        [Event::PinholeOpened(p)] if p.unique_id == 5
+    ));
+    keeper.stop(t30);
+    assert!(matches!(run(keeper.poll(t30)), Task::Unmap { .. }));
+    keeper.handle(Outcome::Unmapped(0, Ok(())), t30);
+    assert_eq!(
+        run(keeper.poll(t30)),
+        Task::ClosePinhole {
+            slot: 0,
+            unique_id: 5
+        }
+    );
+    keeper.handle(Outcome::PinholeClosed(0, Ok(())), t30);
+    assert_eq!(keeper.poll(t30), Step::Done);
+    let stopped = events(&mut keeper);
+    assert!(
+        matches!(
+            &stopped[..],
+            [
+                Event::Removed { .. },
+                Event::PinholeClosed { unique_id: 5, .. },
+                Event::Stopped { left: 0 },
+            ]
+        ),
+        "{stopped:?}"
+    );
+}
+
+#[test]
+fn a_refused_pinhole_is_retried_with_backoff_and_the_mapping_goes_on() {
+    let t0 = Instant::now();
+    let keep = keep().pinholes(true);
+    let mut keeper = found(keep, gateway().pinholes(Some(our6())), t0);
+    let _ = run(keeper.poll(t0));
+    let full = SoapFault::new(ErrorCode::from(701), "PinholeSpaceExhausted");
+    let refused = crate::pinhole::refused(Error::Soap(upnp_soap::Error::Fault(full)));
+    keeper.handle(Outcome::PinholeOpened(0, Err(refused)), t0);
+    assert!(matches!(
+        &events(&mut keeper)[..],
+        [Event::Failed { error: Error::FirewallRefused { .. }, retry_in, .. }] if *retry_in == secs(1)
+    ));
+    // The mapping is not held up by it.
+    let _ = map_task(keeper.poll(t0));
+    keeper.handle(Outcome::Mapped(0, granted(7777, 120)), t0);
+    assert!(matches!(keeper.poll(t0), Step::Wait(at) if at == t0 + secs(1)));
+    assert!(matches!(
+        run(keeper.poll(t0 + secs(1))),
+        Task::OpenPinhole { .. }
+    ));
+}
+
+#[test]
+fn a_gateway_without_pinholes_is_said_once_and_only_mappings_are_kept() {
+    let t0 = Instant::now();
+    let mut keeper = found(keep().pinholes(true), gateway(), t0);
+    assert!(matches!(
+        &events(&mut keeper)[..],
+        [Event::Failed {
+            error: Error::NoPinholeService,
+            ..
+        }]
+    ));
+    let _ = map_task(keeper.poll(t0));
+}

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use upnp_soap::actions::{
     Action, AddAnyPortMapping, GetExternalIpAddress, GetSpecificPortMappingEntry, PortMapping,
 };
+use upnp_soap::firewall::{AddPinhole, DeletePinhole, UpdatePinhole};
 use upnp_soap::{ActionRequest, ActionResponse, ErrorCode};
 use url::Url;
 
@@ -27,6 +28,7 @@ use crate::discover::DiscoverOptions;
 use crate::error::Error;
 use crate::limits::{Limits, later};
 use crate::mapping::{AddSequence, DeleteSequence, Granted, Mapping, Next, Sequence, points_at};
+use crate::pinhole::FirewallCall;
 
 #[cfg(test)]
 mod tests;
@@ -104,6 +106,9 @@ enum Calls {
     AddAny(Slot, Box<AddAny>),
     Look(Slot, Single<GetSpecificPortMappingEntry>),
     Unmap(Slot, Box<DeleteSequence>),
+    OpenPinhole(Slot, FirewallCall<AddPinhole>),
+    RenewPinhole(Slot, FirewallCall<UpdatePinhole>),
+    ClosePinhole(Slot, FirewallCall<DeletePinhole>),
 }
 
 impl UpnpKeeper {
@@ -199,8 +204,17 @@ impl UpnpKeeper {
         let Some(device) = &self.device else {
             return Err(task.failed(Error::NoDevices));
         };
-        let (url, service_type) = match require_valid(device) {
-            Ok((url, service_type)) => (url, service_type.to_owned()),
+        let pinhole = matches!(
+            task,
+            Task::OpenPinhole { .. } | Task::RenewPinhole { .. } | Task::ClosePinhole { .. }
+        );
+        let service = if pinhole {
+            firewall(device)
+        } else {
+            require_valid(device).map(|(url, service_type)| (url, service_type.to_owned()))
+        };
+        let (url, service_type) = match service {
+            Ok(service) => service,
             Err(e) => return Err(task.failed(e)),
         };
         let calls = match Calls::new(task, &service_type) {
@@ -246,8 +260,10 @@ impl UpnpKeeper {
                     detail: Some("no local address reaches its control URL".to_owned()),
                 })
             })?;
+            let pinholes = device.ipv6_firewall.as_ref().and(device.pinhole_addr);
             let gateway = Gateway::new(device.external_address, our_addr)
                 .any_port(is_v2(&device.igd_service_type))
+                .pinholes(pinholes)
                 .name(device.description_url.clone());
             self.device = Some(device);
             Ok(gateway)
@@ -276,13 +292,32 @@ fn is_v2(service_type: &str) -> bool {
     }
 }
 
+/// A pinhole's lease as the service's seconds (the keeper asks 1 s to 1 day).
+fn pinhole_lease(lease: Duration) -> u32 {
+    let most = upnp_soap::firewall::MAX_LEASE_TIME;
+    u32::try_from(lease.as_secs()).map_or(most, |s| s.clamp(1, most))
+}
+
 /// A lease as UPnP's seconds (capped at its 32 bits; [`Keep::validate`] refuses more).
 fn lease_seconds(lease: Duration) -> u32 {
     u32::try_from(lease.as_secs()).unwrap_or(u32::MAX)
 }
 
+/// The device's IPv6 firewall service: its control URL and type.
+fn firewall(device: &Device) -> Result<(Url, String), Error> {
+    let service = device
+        .ipv6_firewall
+        .as_ref()
+        .ok_or(Error::NoPinholeService)?;
+    let url = Url::parse(&service.control_url).map_err(|_| Error::NoPinholeService)?;
+    Ok((url, service.service_type.clone()))
+}
+
 fn failed_running(calls: &Calls, error: Error) -> Outcome {
     match calls {
+        Calls::OpenPinhole(slot, _) => Outcome::PinholeOpened(*slot, Err(error)),
+        Calls::RenewPinhole(slot, _) => Outcome::PinholeRenewed(*slot, Err(error)),
+        Calls::ClosePinhole(slot, _) => Outcome::PinholeClosed(*slot, Err(error)),
         Calls::External(_) => Outcome::ExternalIp(Err(error)),
         Calls::Add(slot, _) | Calls::AddAny(slot, _) => Outcome::Mapped(*slot, Err(error)),
         Calls::Look(slot, _) => Outcome::Looked(*slot, Err(error)),
@@ -297,6 +332,37 @@ impl Calls {
         Ok(Some(match task {
             Task::FindGateway => return Err(task.failed(Error::NoDevices)),
             Task::LocalAddress => return Ok(None),
+            Task::OpenPinhole {
+                slot,
+                protocol,
+                internal_port,
+                client,
+                lease,
+            } => {
+                let add = AddPinhole {
+                    remote_host: None,
+                    remote_port: 0,
+                    internal_client: client,
+                    internal_port,
+                    protocol,
+                    lease_time: pinhole_lease(lease),
+                };
+                Calls::OpenPinhole(slot, FirewallCall::new(add, st))
+            }
+            Task::RenewPinhole {
+                slot,
+                unique_id,
+                lease,
+            } => {
+                let update = UpdatePinhole {
+                    unique_id,
+                    lease_time: pinhole_lease(lease),
+                };
+                Calls::RenewPinhole(slot, FirewallCall::new(update, st))
+            }
+            Task::ClosePinhole { slot, unique_id } => {
+                Calls::ClosePinhole(slot, FirewallCall::new(DeletePinhole { unique_id }, st))
+            }
             Task::ExternalIp => Calls::External(Single::new(GetExternalIpAddress, st)),
             Task::Map(map) if map.any_port => {
                 Calls::AddAny(map.slot, Box::new(AddAny::new(&map, st)))
@@ -385,6 +451,22 @@ impl Running {
                 let slot = *slot;
                 lift(drive(delete.as_mut(), outcome), |done| {
                     Outcome::Unmapped(slot, done)
+                })
+            }
+            Calls::OpenPinhole(slot, open) => {
+                let slot = *slot;
+                lift(drive(open, outcome), |id| Outcome::PinholeOpened(slot, id))
+            }
+            Calls::RenewPinhole(slot, renew) => {
+                let slot = *slot;
+                lift(drive(renew, outcome), |done| {
+                    Outcome::PinholeRenewed(slot, done)
+                })
+            }
+            Calls::ClosePinhole(slot, close) => {
+                let slot = *slot;
+                lift(drive(close, outcome), |done| {
+                    Outcome::PinholeClosed(slot, done)
                 })
             }
         }
