@@ -263,3 +263,65 @@ fn upnp_pinhole_opens_lists_and_closes() {
     let out = upnp(&with(&["pinhole", "open", "7806", "--lease", "0"]));
     assert!(!out.status.success());
 }
+
+/// Events until one matches, at most `limit`; panics with what came instead.
+fn wait_for(
+    keeper: &igd::blocking::KeeperHandle,
+    limit: Duration,
+    what: impl Fn(&igd::keeper::Event) -> bool,
+) -> igd::keeper::Event {
+    let end = std::time::Instant::now() + limit;
+    let mut seen = Vec::new();
+    while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+        match keeper.events().recv_timeout(left) {
+            Ok(event) if what(&event) => return event,
+            Ok(event) => seen.push(event.to_string()),
+            Err(_) => break,
+        }
+    }
+    panic!("no such event within {limit:?}; saw {seen:#?}");
+}
+
+/// The keeper holds the pinhole beside the mapping: open, back after a router restart
+/// (the renewal at the next check is refused: opened again), closed at stop.
+#[test]
+fn the_keeper_holds_a_pinhole_across_a_router_restart_and_closes_it_at_stop() {
+    use igd::keeper::{Event, Keep, upnp::Find};
+    let lab = Lab::get();
+    if lab.igd_version != 2 {
+        return;
+    }
+    let socket = udp(7807);
+    let mut upnp = Upnp::new();
+    upnp.settings.discover_ipv6 = true;
+    upnp.settings.discover_multicast_if = lab.lan_if.clone();
+    let keep = Keep::new()
+        .udp(7807)
+        .pinholes(true)
+        .check(secs(1))
+        .retry(Duration::from_millis(200), secs(1));
+    let keeper = upnp.keep(keep, Find::default()).unwrap();
+    let opened = wait_for(&keeper, secs(10), |e| matches!(e, Event::PinholeOpened(_)));
+    let Event::PinholeOpened(first) = opened else {
+        unreachable!()
+    };
+    assert_eq!(first.client, lab.host_addr6);
+    assert!(lab.udp_arrives_at(&socket, lab.host_addr6, 7807, "kept"));
+    lab.restart_router();
+    wait_for(&keeper, secs(15), |e| {
+        matches!(e, Event::PinholeLost { .. })
+    });
+    wait_for(&keeper, secs(15), |e| matches!(e, Event::PinholeOpened(_)));
+    assert!(lab.udp_arrives_at(&socket, lab.host_addr6, 7807, "back"));
+    let rest = keeper.stop();
+    assert!(
+        rest.iter()
+            .any(|e| matches!(e, Event::PinholeClosed { .. })),
+        "{rest:?}"
+    );
+    assert!(
+        matches!(rest.last(), Some(Event::Stopped { left: 0 })),
+        "{rest:?}"
+    );
+    assert!(!lab.udp_arrives_at(&socket, lab.host_addr6, 7807, "stopped"));
+}
