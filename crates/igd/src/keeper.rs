@@ -1439,6 +1439,16 @@ impl Keeper {
             self.pinhole_closed_at_stop(*slot, *unique_id, result);
             return;
         }
+        // A pinhole opened as the stop began is ours to close too.
+        if let (Some(Task::OpenPinhole { slot, .. }), Outcome::PinholeOpened(_, Ok(unique_id))) =
+            (&task, &outcome)
+        {
+            if let Some(stop) = &mut self.stop {
+                stop.queue.push_back(StopItem::Close(*slot, *unique_id));
+                stop.left = stop.left.saturating_add(1);
+            }
+            return;
+        }
         let (
             Some(Task::Unmap {
                 slot,

@@ -700,3 +700,21 @@ fn a_gateway_without_pinholes_is_said_once_and_only_mappings_are_kept() {
     ));
     let _ = map_task(keeper.poll(t0));
 }
+
+#[test]
+fn a_pinhole_opened_as_the_stop_begins_is_closed_too() {
+    let t0 = Instant::now();
+    let mut keeper = found(keep().pinholes(true), gateway().pinholes(Some(our6())), t0);
+    assert!(matches!(run(keeper.poll(t0)), Task::OpenPinhole { .. }));
+    keeper.stop(t0);
+    keeper.handle(Outcome::PinholeOpened(0, Ok(9)), t0);
+    assert_eq!(
+        run(keeper.poll(t0)),
+        Task::ClosePinhole {
+            slot: 0,
+            unique_id: 9
+        }
+    );
+    keeper.handle(Outcome::PinholeClosed(0, Ok(())), t0);
+    assert_eq!(keeper.poll(t0), Step::Done);
+}
