@@ -376,7 +376,7 @@ impl UpnpDevice {
     /// checked before anything is sent ([`PinholeRequest::action`]), within
     /// [`Limits::call`](crate::Limits::call).
     pub fn open_pinhole(&self, request: &PinholeRequest) -> Result<Pinhole, Error> {
-        let add = request.action(self.pinhole_address())?;
+        let add = self.pinhole_action(request)?;
         let unique_id = self.run(self.pinhole_plan(add.clone()))?;
         Ok(Pinhole::opened(&add, unique_id))
     }

@@ -256,12 +256,23 @@ impl<C> UpnpDevice<C> {
         Ok(Plan::new(url, call, self.limits.call))
     }
 
-    /// The address a pinhole of ours lets in to ([`Device::pinhole_addr`], found again for a
-    /// device built by hand).
-    pub(crate) fn pinhole_address(&self) -> Option<std::net::Ipv6Addr> {
-        self.device
+    /// The `AddPinhole` for `request`: checked ([`PinholeRequest::action`]), to our pinhole
+    /// address ([`Device::pinhole_addr`], found again for a device built by hand). A device
+    /// without the firewall service has no such address: [`Error::NoPinholeService`].
+    pub(crate) fn pinhole_action(
+        &self,
+        request: &crate::pinhole::PinholeRequest,
+    ) -> Result<upnp_soap::firewall::AddPinhole, Error> {
+        let ours = self
+            .device
             .pinhole_addr
-            .or_else(|| crate::route::pinhole_addr(&self.device))
+            .or_else(|| crate::route::pinhole_addr(&self.device));
+        match request.action(ours) {
+            Err(Error::NoGlobalAddress) if self.device.ipv6_firewall.is_none() => {
+                Err(Error::NoPinholeService)
+            }
+            other => other,
+        }
     }
 
     /// `list_port_mappings`, planned: at most [`Limits::list_entries`], within

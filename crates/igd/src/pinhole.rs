@@ -89,6 +89,10 @@ impl PinholeRequest {
     /// set): refused with a typed error when the client is not global unicast, the port is
     /// 0 or the lease out of range.
     pub fn action(&self, ours: Option<Ipv6Addr>) -> Result<AddPinhole, Error> {
+        if self.internal_port == 0 {
+            return Err(Error::InvalidPort(0));
+        }
+        let lease_time = lease_time(self.lease)?;
         let client = self
             .internal_client
             .or(ours)
@@ -96,16 +100,13 @@ impl PinholeRequest {
         if !is_global_unicast(client) {
             return Err(Error::NotGlobal(client));
         }
-        if self.internal_port == 0 {
-            return Err(Error::InvalidPort(0));
-        }
         Ok(AddPinhole {
             remote_host: self.remote_host,
             remote_port: self.remote_port,
             internal_client: client,
             internal_port: self.internal_port,
             protocol: self.protocol,
-            lease_time: lease_time(self.lease)?,
+            lease_time,
         })
     }
 }
