@@ -13,7 +13,7 @@
 //!
 //! **The epoch.** Every answer carries the gateway's epoch (seconds since it started or lost
 //! its mappings). Each one is checked by the RFC's rule ([`pcp::Epoch`]); when it went back,
-//! the gateway restarted and forgot us: every mapping is [`Event::Lost`](super::Event::Lost)
+//! the gateway restarted and forgot us: every mapping is [`Event::Lost`]
 //! and made again at once ([`Keeper::gateway_restarted`]), without waiting for the next
 //! check. An announcement the gateway multicasts when it restarts or its address changes
 //! ([`PmpKeeper::announced`]) is checked the same way, and starts a check round.
