@@ -310,6 +310,30 @@ fn falls_back(speaking: &mut Speaking, response: &Response) -> Result<bool, Erro
     }
 }
 
+/// What an exchange's outcome tells a sequence.
+enum Answer {
+    /// A response to read.
+    Read(Response),
+    /// "I speak NAT-PMP only": send the request again, in NAT-PMP.
+    Again,
+    /// Over: no answer, or a version the sequence may not fall back to.
+    Failed(Error),
+}
+
+/// Every sequence's first look at an outcome: a transport error ends it, a version-0 answer
+/// to PCP falls back to NAT-PMP when allowed.
+fn read(outcome: Result<Response, pcp::Error>, speaking: &mut Speaking) -> Answer {
+    let response = match outcome {
+        Ok(response) => response,
+        Err(e) => return Answer::Failed(Error::Pmp(e)),
+    };
+    match falls_back(speaking, &response) {
+        Ok(true) => Answer::Again,
+        Ok(false) => Answer::Read(response),
+        Err(e) => Answer::Failed(e),
+    }
+}
+
 /// Map a port: PCP MAP (falling back to NAT-PMP), or NAT-PMP map then external address.
 #[derive(Debug)]
 pub struct PmpAdd {
@@ -530,15 +554,11 @@ impl PmpSequence for PmpDelete {
     }
 
     fn handle(&mut self, outcome: Result<Response, pcp::Error>) -> PmpNext<Method> {
-        let response = match outcome {
-            Ok(response) => response,
-            Err(e) => return PmpNext::Done(Err(Error::Pmp(e))),
+        let response = match read(outcome, &mut self.speaking) {
+            Answer::Read(response) => response,
+            Answer::Again => return self.request(),
+            Answer::Failed(e) => return PmpNext::Done(Err(e)),
         };
-        match falls_back(&mut self.speaking, &response) {
-            Ok(true) => return self.request(),
-            Ok(false) => {}
-            Err(e) => return PmpNext::Done(Err(e)),
-        }
         PmpNext::Done(match response {
             Response::Pcp(r) if r.result.is_success() => Ok(Method::Pcp),
             Response::Pcp(r) => Err(Error::PcpRefused {
@@ -611,15 +631,11 @@ impl PmpSequence for PmpExternal {
             // mapping left behind expires with its short lifetime).
             return PmpNext::Done(Ok(address));
         }
-        let response = match outcome {
-            Ok(response) => response,
-            Err(e) => return PmpNext::Done(Err(Error::Pmp(e))),
+        let response = match read(outcome, &mut self.speaking) {
+            Answer::Read(response) => response,
+            Answer::Again => return self.request(),
+            Answer::Failed(e) => return PmpNext::Done(Err(e)),
         };
-        match falls_back(&mut self.speaking, &response) {
-            Ok(true) => return self.request(),
-            Ok(false) => {}
-            Err(e) => return PmpNext::Done(Err(e)),
-        }
         match response {
             Response::NatPmp(NatPmpResponse::ExternalAddress {
                 result,
@@ -692,15 +708,11 @@ impl PmpSequence for PmpProbe {
     }
 
     fn handle(&mut self, outcome: Result<Response, pcp::Error>) -> PmpNext<Method> {
-        let response = match outcome {
-            Ok(response) => response,
-            Err(e) => return PmpNext::Done(Err(Error::Pmp(e))),
+        let response = match read(outcome, &mut self.speaking) {
+            Answer::Read(response) => response,
+            Answer::Again => return self.request(),
+            Answer::Failed(e) => return PmpNext::Done(Err(e)),
         };
-        match falls_back(&mut self.speaking, &response) {
-            Ok(true) => return self.request(),
-            Ok(false) => {}
-            Err(e) => return PmpNext::Done(Err(e)),
-        }
         PmpNext::Done(match response {
             // Any PCP answer to ANNOUNCE means PCP is spoken (an error result too: e.g.
             // NOT_AUTHORIZED for ANNOUNCE on some boxes); a MAP will tell more.

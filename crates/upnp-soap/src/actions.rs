@@ -519,7 +519,7 @@ fn entry(
     })
 }
 
-fn required<'a>(
+pub(crate) fn required<'a>(
     response: &'a ActionResponse,
     action: &'static str,
     name: &'static str,
@@ -529,7 +529,7 @@ fn required<'a>(
         .ok_or(Error::MissingArgument { action, name })
 }
 
-fn invalid(name: &'static str, value: &str, expected: &'static str) -> Error {
+pub(crate) fn invalid(name: &'static str, value: &str, expected: &'static str) -> Error {
     Error::InvalidArgument {
         name,
         value: echo(value),

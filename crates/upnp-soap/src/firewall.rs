@@ -32,9 +32,9 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 
-use crate::actions::{Action, Protocol, parse_boolean};
+use crate::actions::{Action, Protocol, invalid, parse_boolean, required};
 use crate::envelope::ActionResponse;
-use crate::error::{Error, echo};
+use crate::error::Error;
 use crate::fault::SoapFault;
 
 #[cfg(test)]
@@ -324,23 +324,12 @@ fn host(host: Option<Ipv6Addr>) -> String {
     host.map(|h| h.to_string()).unwrap_or_default()
 }
 
-fn value<'a>(
-    response: &'a ActionResponse,
-    action: &'static str,
-    name: &'static str,
-) -> Result<&'a str, Error> {
-    response
-        .get(name)
-        .map(str::trim)
-        .ok_or(Error::MissingArgument { action, name })
-}
-
 fn flag(
     response: &ActionResponse,
     action: &'static str,
     name: &'static str,
 ) -> Result<bool, Error> {
-    parse_boolean(value(response, action, name)?, name)
+    parse_boolean(required(response, action, name)?, name)
 }
 
 fn number<T: std::str::FromStr>(
@@ -348,10 +337,8 @@ fn number<T: std::str::FromStr>(
     action: &'static str,
     name: &'static str,
 ) -> Result<T, Error> {
-    let text = value(response, action, name)?;
-    text.parse().map_err(|_| Error::InvalidArgument {
-        name,
-        value: echo(text),
-        expected: "a number in range",
-    })
+    let text = required(response, action, name)?;
+    text.trim()
+        .parse()
+        .map_err(|_| invalid(name, text, "a number in range"))
 }
