@@ -325,3 +325,133 @@ fn the_keeper_holds_a_pinhole_across_a_router_restart_and_closes_it_at_stop() {
     );
     assert!(!lab.udp_arrives_at(&socket, lab.host_addr6, 7807, "stopped"));
 }
+
+/// PCP over IPv6, the other way to a pinhole: a MAP sent to the router's IPv6 address lets
+/// the Internet in to our global address (no NAT: the external address granted is ours, the
+/// external port the internal one), until it is removed. NAT-PMP, IPv4 only, is refused
+/// typed before anything is sent. (miniupnpd makes these pinholes in both IGD modes.)
+#[test]
+fn pcp_over_ipv6_opens_a_pinhole_to_our_global_address() {
+    use igd::blocking::PmpClient;
+    use igd::pmp::{PmpMapping, Target, Way};
+    use igd::{Limits, Method};
+    let lab = Lab::get();
+    let socket = udp(7808);
+    assert!(!lab.udp_arrives_at(&socket, lab.host_addr6, 7808, "before"));
+    let refused = PmpClient::new(Target::DefaultV6, Way::NatPmp, &Limits::default());
+    assert!(
+        matches!(refused, Err(Error::NotSpoken(Method::NatPmp))),
+        "{refused:?}"
+    );
+    let mut client = PmpClient::probe(
+        Target::DefaultV6,
+        Way::Pcp { fallback: true },
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(client.method(), Method::Pcp);
+    assert_eq!(client.session().local().ip(), lab.host_addr6);
+    let mapping = PmpMapping::new(Protocol::Udp, 7808, 600, pcp::Nonce::random().unwrap());
+    let granted = client.add(mapping).unwrap();
+    assert_eq!(granted.external_ip, Some(lab.host_addr6.into()));
+    assert_eq!(granted.external_port, 7808);
+    assert!(lab.udp_arrives_at(&socket, lab.host_addr6, 7808, "pcp pinhole"));
+    assert_eq!(client.delete(mapping).unwrap(), Method::Pcp);
+    assert!(!lab.udp_arrives_at(&socket, lab.host_addr6, 7808, "removed"));
+}
+
+/// The PCP keeper over IPv6 (async driver) holds a pinhole as it holds a mapping: mapped to
+/// our global address, reachable, gone after the stop.
+#[test]
+fn the_pcp_keeper_holds_an_ipv6_pinhole_and_removes_it_at_stop() {
+    use igd::keeper::{Event, Keep};
+    use igd::pmp::{Target, Way};
+    let lab = Lab::get();
+    let socket = udp(7809);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let keep = Keep::new().udp(7809).lease(secs(600)).check(secs(1));
+        let way = Way::Pcp { fallback: true };
+        let mut keeper =
+            igd::tokio::keep_pmp(keep, way, Target::DefaultV6, &igd::Limits::default()).unwrap();
+        let mapped = tokio::time::timeout(secs(10), async {
+            loop {
+                match keeper.next_event().await {
+                    Some(Event::Mapped(held)) => return held,
+                    Some(_) => {}
+                    None => panic!("the keeper ended"),
+                }
+            }
+        })
+        .await
+        .expect("mapped within 10 s");
+        assert_eq!(mapped.external_ip, Some(lab.host_addr6.into()));
+        assert_eq!(mapped.external_port, 7809);
+        assert!(lab.udp_arrives_at(&socket, lab.host_addr6, 7809, "kept"));
+        let rest = keeper.stop().await;
+        assert!(
+            matches!(rest.last(), Some(Event::Stopped { left: 0 })),
+            "{rest:?}"
+        );
+    });
+    assert!(!lab.udp_arrives_at(&socket, lab.host_addr6, 7809, "stopped"));
+}
+
+/// `upnp keep` for IPv6 ports, both ways: `--pinholes` (UPnP's firewall service, beside the
+/// IPv4 mapping) and `--ipv6 --via pcp` (PCP's MAP to the IPv6 gateway). JSON lines; SIGTERM
+/// closes what was opened.
+#[test]
+fn upnp_keep_holds_ipv6_ports_both_ways_and_cleans_up_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let lab = Lab::get();
+    let bin = std::env::var("IGD_LAB_UPNP_BIN")
+        .unwrap_or_else(|_| format!("{}/../target/debug/upnp", env!("CARGO_MANIFEST_DIR")));
+    let keep = |args: &[&str], wanted: &str, port: u16| {
+        let socket = udp(port);
+        let mut child = Command::new(&bin)
+            .args(["--json", "--interface", lab.lan_if.as_str()])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let event = loop {
+            let line = lines.next().expect("a line").unwrap();
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_ne!(event["event"], "failed", "{line}");
+            if event["event"] == wanted {
+                break event;
+            }
+        };
+        assert!(lab.udp_arrives_at(&socket, lab.host_addr6, port, wanted));
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status}");
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        assert!(!lab.udp_arrives_at(&socket, lab.host_addr6, port, "after SIGTERM"));
+        (event, rest)
+    };
+    let port = "7810";
+    let (mapped, _) = keep(&["--ipv6", "--via", "pcp", "keep", port], "mapped", 7810);
+    assert_eq!(mapped["method"], "pcp");
+    assert_eq!(mapped["external_ip"], lab.host_addr6.to_string());
+    if lab.igd_version != 2 {
+        return;
+    }
+    let (opened, rest) = keep(&["keep", "--pinholes", "7811"], "pinhole-opened", 7811);
+    assert_eq!(
+        opened["internal_client"],
+        lab.host_addr6.to_string(),
+        "{opened}"
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("pinhole-closed")),
+        "{rest:?}"
+    );
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use igd::blocking::{Found, KeeperHandle, PmpClient, Upnp};
 use igd::keeper::{Event, Keep, LostReason};
-use igd::pmp::Way;
+use igd::pmp::{Target, Way};
 use igd::{DiscoverOptions, Limits, Method, Via};
 use lab_tests::Lab;
 
@@ -179,7 +179,7 @@ fn the_pcp_keeper_heals_across_a_router_restart_seen_in_the_epoch() {
     let lab = Lab::get();
     let off = lab.without_upnp();
     let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 7709)).unwrap();
-    let client = PmpClient::probe(None, pcp(), &Limits::default()).unwrap();
+    let client = PmpClient::probe(Target::Default, pcp(), &Limits::default()).unwrap();
     assert_eq!(client.method(), Method::Pcp);
     let keep = Keep::new()
         .udp(7709)
@@ -233,7 +233,7 @@ fn the_routers_announcement_of_its_restart_remaps_at_once() {
     let lab = Lab::get();
     let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 7711)).unwrap();
     let keep = Keep::new().udp(7711).check(secs(3600));
-    let keeper = igd::blocking::keep_pmp(keep, pcp(), None, &Limits::default()).unwrap();
+    let keeper = igd::blocking::keep_pmp(keep, pcp(), Target::Default, &Limits::default()).unwrap();
     wait_for(&keeper, secs(10), |e| matches!(e, Event::Mapped(_)));
     // Let the router age past the epoch rule's slack (a younger one's restart is within it).
     std::thread::sleep(secs(4));
@@ -263,7 +263,8 @@ fn the_async_keeper_keeps_through_nat_pmp() {
         .unwrap();
     runtime.block_on(async {
         let keep = Keep::new().udp(7712).check(secs(1));
-        let mut keeper = igd::tokio::keep_pmp(keep, Way::NatPmp, None, &Limits::default()).unwrap();
+        let mut keeper =
+            igd::tokio::keep_pmp(keep, Way::NatPmp, Target::Default, &Limits::default()).unwrap();
         let event = keeper.next_event().await.unwrap();
         assert!(
             matches!(&event, Event::Mapped(held) if held.external_port == 7712),
@@ -374,7 +375,7 @@ fn garbage_before_the_answer_is_ignored_and_garbage_alone_is_a_typed_timeout() {
     let mapping = igd::pmp::PmpMapping::new(igd::keeper::Protocol::Udp, 7714, 600, nonce);
 
     let serving = rogue_gateway(&lab, true);
-    let mut client = PmpClient::probe(gateway, pcp(), &Limits::default()).unwrap();
+    let mut client = PmpClient::probe(gateway.into(), pcp(), &Limits::default()).unwrap();
     assert_eq!(client.method(), Method::Pcp);
     let granted = client.add(mapping).unwrap();
     assert_eq!(
@@ -387,7 +388,7 @@ fn garbage_before_the_answer_is_ignored_and_garbage_alone_is_a_typed_timeout() {
     let serving = rogue_gateway(&lab, false);
     let mut limits = Limits::default();
     limits.call = secs(2);
-    let mut client = PmpClient::probe(gateway, pcp(), &limits).unwrap();
+    let mut client = PmpClient::probe(gateway.into(), pcp(), &limits).unwrap();
     let start = Instant::now();
     let error = client.add(mapping).unwrap_err();
     assert!(

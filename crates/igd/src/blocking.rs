@@ -31,7 +31,8 @@ use crate::limits::later;
 use crate::mapping::{Granted, MappingRequest, Sequence};
 use crate::pinhole::{self, Pinhole, PinholeRequest};
 use crate::pmp::{
-    self, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Via, Way,
+    self, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Target, Via,
+    Way,
 };
 use crate::route::{fill_our_addr, local_address_towards};
 
@@ -468,8 +469,9 @@ impl Upnp {
         gateway: Option<IpAddr>,
     ) -> Result<Found, Error> {
         let limits = self.limits.clone();
+        let target = Target::named_or_default(gateway, self.settings.discover_ipv6);
         let pmp =
-            Way::of(via).map(|way| thread::spawn(move || PmpClient::probe(gateway, way, &limits)));
+            Way::of(via).map(|way| thread::spawn(move || PmpClient::probe(target, way, &limits)));
         let upnp = via.upnp().then(|| self.find_gateway(options).cloned());
         let pmp = pmp.map(|probe| {
             probe
@@ -490,17 +492,10 @@ pub struct PmpClient {
 }
 
 impl PmpClient {
-    /// A client of `gateway` (the default gateway when `None`) speaking `way`, not probed.
-    pub fn new(
-        gateway: Option<IpAddr>,
-        way: Way,
-        limits: &crate::Limits,
-    ) -> Result<PmpClient, Error> {
-        let gateway = match gateway {
-            Some(gateway) => gateway,
-            None => pcp::net::default_gateway()?,
-        };
-        let client = pcp::net::Client::new(gateway)?;
+    /// A client of the gateway `target` names speaking `way`, not probed. An IPv6 gateway
+    /// opens pinholes to our global address ([`Target`] says how).
+    pub fn new(target: Target, way: Way, limits: &crate::Limits) -> Result<PmpClient, Error> {
+        let client = open_pmp(target, way)?;
         Ok(PmpClient {
             session: Session::new(way, client.local_addr()),
             client,
@@ -509,12 +504,8 @@ impl PmpClient {
     }
 
     /// A client that has asked the gateway which version it speaks.
-    pub fn probe(
-        gateway: Option<IpAddr>,
-        way: Way,
-        limits: &crate::Limits,
-    ) -> Result<PmpClient, Error> {
-        let mut client = PmpClient::new(gateway, way, limits)?;
+    pub fn probe(target: Target, way: Way, limits: &crate::Limits) -> Result<PmpClient, Error> {
+        let mut client = PmpClient::new(target, way, limits)?;
         let method = client.run(client.session.probe())?;
         client.session.probed(method);
         Ok(client)
@@ -592,18 +583,19 @@ impl PmpClient {
     }
 }
 
-/// Keep ports open through PCP or NAT-PMP (`way`) at `gateway` (the default gateway when
-/// `None`, looked up again whenever the gateway is lost), until stopped; see
+/// Keep ports open through PCP or NAT-PMP (`way`) at the gateway `target` names (a default
+/// gateway is looked up again whenever the gateway is lost; an IPv6 one holds pinholes to
+/// our global address, see [`Target`]), until stopped; see
 /// [`PmpClient::keep`]. Unlike it, nothing is asked before the keeper's thread starts: a
 /// gateway that does not answer is reported as [`KeeperEvent::Failed`] and tried again.
 pub fn keep_pmp(
     keep: Keep,
     way: Way,
-    gateway: Option<IpAddr>,
+    target: Target,
     limits: &crate::Limits,
 ) -> Result<KeeperHandle, Error> {
     keep.validate()?;
-    let machine = PmpKeeper::new(keep, way, gateway, limits, pcp::Nonce::random()?);
+    let machine = PmpKeeper::new(keep, way, target, limits, pcp::Nonce::random()?);
     spawn_pmp(machine, None)
 }
 
@@ -639,11 +631,9 @@ fn pmp_keep_loop(
             listening = gateway.map(|gateway| (gateway, listen(gateway, heard.clone())));
         }
         match machine.poll(Instant::now()) {
-            PmpStep::Open(gateway) => {
-                let addresses = match open_pmp(gateway) {
-                    Ok(opened) => Ok((opened.local_addr(), client.insert(opened).gateway())),
-                    Err(e) => Err(Error::Pmp(e)),
-                };
+            PmpStep::Open(target) => {
+                let addresses = open_pmp(target, machine.way())
+                    .map(|opened| (opened.local_addr(), client.insert(opened).gateway()));
                 machine.opened(addresses, Instant::now());
             }
             PmpStep::Send { request, deadline } => {
@@ -675,13 +665,10 @@ fn pmp_keep_loop(
     machine.publish(|e| drop(events.try_send(e)), status);
 }
 
-/// A client to `gateway`, or to the default gateway now.
-fn open_pmp(gateway: Option<IpAddr>) -> Result<pcp::net::Client, pcp::Error> {
-    let gateway = match gateway {
-        Some(gateway) => gateway,
-        None => pcp::net::default_gateway()?,
-    };
-    pcp::net::Client::new(gateway)
+/// A client to the gateway `target` names now.
+fn open_pmp(target: Target, way: Way) -> Result<pcp::net::Client, Error> {
+    let (local, gateway) = crate::route::pmp_endpoints(target, way)?;
+    Ok(pcp::net::Client::connect_from(local, gateway)?)
 }
 
 /// How long the announcement thread listens before it looks whether it is still wanted.

@@ -133,6 +133,49 @@ impl Way {
     }
 }
 
+/// Where a PCP/NAT-PMP client is opened.
+///
+/// **IPv6.** Over IPv6 there is no NAT: a PCP MAP sent to the gateway's IPv6 address opens a
+/// pinhole in its firewall to our global IPv6 address (the grant's external address is that
+/// address, the external port the internal one). The client then sends from our global
+/// address (a PCP request names its source as the mapping's client; towards a link-local
+/// gateway the system would pick our link-local one). NAT-PMP is IPv4 only, so an IPv6
+/// client speaks PCP without falling back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The default gateway (the IPv4 one; the IPv6 one on a host without an IPv4 route).
+    #[default]
+    Default,
+    /// The IPv6 default gateway (reached on its interface when it is link-local): PCP for
+    /// IPv6 pinholes.
+    DefaultV6,
+    /// The gateway at this address and port.
+    At(SocketAddr),
+}
+
+impl Target {
+    /// The gateway at `address`, on PCP's port 5351.
+    pub fn gateway(address: IpAddr) -> Target {
+        Target::At(SocketAddr::new(address, pcp::SERVER_PORT))
+    }
+
+    /// The gateway named, or the default one (the IPv6 one with `ipv6`).
+    pub fn named_or_default(gateway: Option<IpAddr>, ipv6: bool) -> Target {
+        match (gateway, ipv6) {
+            (Some(address), _) => Target::gateway(address),
+            (None, false) => Target::Default,
+            (None, true) => Target::DefaultV6,
+        }
+    }
+}
+
+impl From<Option<IpAddr>> for Target {
+    /// The gateway named, else the default gateway.
+    fn from(gateway: Option<IpAddr>) -> Target {
+        Target::named_or_default(gateway, false)
+    }
+}
+
 /// A mapping to ask through PCP or NAT-PMP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -760,8 +803,13 @@ pub struct Session {
 }
 
 impl Session {
-    /// Speak `way` from `local` (our address and port on the route to the gateway).
+    /// Speak `way` from `local` (our address and port on the route to the gateway). From
+    /// an IPv6 address PCP does not fall back: NAT-PMP is IPv4 only.
     pub fn new(way: Way, local: SocketAddr) -> Session {
+        let way = match (way, local) {
+            (Way::Pcp { .. }, SocketAddr::V6(_)) => Way::Pcp { fallback: false },
+            (way, _) => way,
+        };
         Session { way, local }
     }
 

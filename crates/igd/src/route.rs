@@ -30,6 +30,37 @@ pub(crate) fn pinhole_addr(device: &Device) -> Option<std::net::Ipv6Addr> {
     }
 }
 
+/// Where a PCP/NAT-PMP client is opened for `target`: the address to send from (`None`: the
+/// system's choice) and the gateway's address and port. Towards an IPv6 gateway we send from
+/// our global address (see [`crate::pmp::Target`]): the one the route to the gateway leaves
+/// from when it is global, else [`global_ipv6`]; none is [`Error::NoGlobalAddress`]. NAT-PMP
+/// over IPv6 is [`Error::NotSpoken`].
+pub(crate) fn pmp_endpoints(
+    target: crate::pmp::Target,
+    way: crate::pmp::Way,
+) -> Result<(Option<IpAddr>, SocketAddr), crate::Error> {
+    use crate::pmp::{Method, Target, Way};
+    let gateway = match target {
+        Target::At(gateway) => gateway,
+        Target::Default => SocketAddr::new(pcp::net::default_gateway()?, pcp::SERVER_PORT),
+        Target::DefaultV6 => pcp::net::default_gateway_v6()?,
+    };
+    if gateway.is_ipv4() {
+        return Ok((None, gateway));
+    }
+    if way == Way::NatPmp {
+        return Err(crate::Error::NotSpoken(Method::NatPmp));
+    }
+    let towards = UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0))
+        .and_then(|socket| socket.connect(gateway).map(|()| socket))
+        .and_then(|socket| socket.local_addr());
+    let local = match towards.map(|addr| addr.ip()) {
+        Ok(IpAddr::V6(v6)) if crate::pinhole::is_global_unicast(v6) => v6,
+        _ => global_ipv6().ok_or(crate::Error::NoGlobalAddress)?,
+    };
+    Ok((Some(IpAddr::V6(local)), gateway))
+}
+
 /// Our address on the route to `url`'s host: a UDP socket connected there (no packet is sent)
 /// tells which local address the system would use. A host name is resolved first (the
 /// system's resolver; a LAN name such as `router.lan`).

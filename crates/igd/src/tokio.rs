@@ -30,7 +30,8 @@ use crate::limits::later;
 use crate::mapping::{Granted, MappingRequest, Sequence};
 use crate::pinhole::{self, Pinhole, PinholeRequest};
 use crate::pmp::{
-    self, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Via, Way,
+    self, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Target, Via,
+    Way,
 };
 use crate::route::{fill_our_addr, local_address_towards};
 
@@ -387,9 +388,10 @@ impl Upnp {
         gateway: Option<IpAddr>,
     ) -> Result<Found, Error> {
         let limits = self.limits.clone();
+        let target = Target::named_or_default(gateway, self.settings.discover_ipv6);
         let pmp = async {
             match Way::of(via) {
-                Some(way) => Some(PmpClient::probe(gateway, way, &limits).await),
+                Some(way) => Some(PmpClient::probe(target, way, &limits).await),
                 None => None,
             }
         };
@@ -414,14 +416,10 @@ pub struct PmpClient {
 }
 
 impl PmpClient {
-    /// A client of `gateway` (the default gateway when `None`) speaking `way`, not probed.
-    pub fn new(
-        gateway: Option<IpAddr>,
-        way: Way,
-        limits: &crate::Limits,
-    ) -> Result<PmpClient, Error> {
-        let gateway = gateway.map_or_else(pcp::net::default_gateway, Ok)?;
-        let client = pcp::net::tokio::Client::new(gateway)?;
+    /// A client of the gateway `target` names speaking `way`, not probed (needs a tokio
+    /// runtime).
+    pub fn new(target: Target, way: Way, limits: &crate::Limits) -> Result<PmpClient, Error> {
+        let client = open_pmp(target, way)?;
         let session = Session::new(way, client.local_addr());
         Ok(PmpClient {
             client,
@@ -432,11 +430,11 @@ impl PmpClient {
 
     /// A client that has asked the gateway which version it speaks.
     pub async fn probe(
-        gateway: Option<IpAddr>,
+        target: Target,
         way: Way,
         limits: &crate::Limits,
     ) -> Result<PmpClient, Error> {
-        let mut client = PmpClient::new(gateway, way, limits)?;
+        let mut client = PmpClient::new(target, way, limits)?;
         let method = client.run(client.session.probe()).await?;
         client.session.probed(method);
         Ok(client)
@@ -506,12 +504,12 @@ impl PmpClient {
 pub fn keep_pmp(
     keep: Keep,
     way: Way,
-    gateway: Option<IpAddr>,
+    target: Target,
     limits: &crate::Limits,
 ) -> Result<KeeperHandle, Error> {
     let runtime = runtime()?;
     keep.validate()?;
-    let machine = PmpKeeper::new(keep, way, gateway, limits, pcp::Nonce::random()?);
+    let machine = PmpKeeper::new(keep, way, target, limits, pcp::Nonce::random()?);
     Ok(KeeperHandle::spawn(
         &runtime,
         machine.status(),
@@ -545,11 +543,9 @@ async fn pmp_keep_task(
             listener = gateway.and_then(|g| pcp::net::tokio::Listener::bind(g).ok());
         }
         match machine.poll(Instant::now()) {
-            PmpStep::Open(gateway) => {
-                let addresses = match open_pmp(gateway) {
-                    Ok(opened) => Ok((opened.local_addr(), client.insert(opened).gateway())),
-                    Err(e) => Err(Error::Pmp(e)),
-                };
+            PmpStep::Open(target) => {
+                let addresses = open_pmp(target, machine.way())
+                    .map(|opened| (opened.local_addr(), client.insert(opened).gateway()));
                 machine.opened(addresses, Instant::now());
             }
             PmpStep::Send { request, deadline } => {
@@ -598,8 +594,8 @@ async fn hear(
     }
 }
 
-/// A client to `gateway`, or to the default gateway now.
-fn open_pmp(gateway: Option<IpAddr>) -> Result<pcp::net::tokio::Client, pcp::Error> {
-    let gateway = gateway.map_or_else(pcp::net::default_gateway, Ok)?;
-    pcp::net::tokio::Client::new(gateway)
+/// A client to the gateway `target` names now.
+fn open_pmp(target: Target, way: Way) -> Result<pcp::net::tokio::Client, Error> {
+    let (local, gateway) = crate::route::pmp_endpoints(target, way)?;
+    Ok(pcp::net::tokio::Client::connect_from(local, gateway)?)
 }

@@ -7,7 +7,7 @@
 //! NAT-PMP nor PCP) ends the exchange at once with [`Error::PortUnreachable`].
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol as SocketProtocol, Socket, Type};
@@ -36,6 +36,33 @@ pub fn default_gateway() -> Result<IpAddr, Error> {
         .ok_or_else(|| Error::NoGateway("the default route names no address".to_owned()))
 }
 
+/// The IPv6 default gateway, as the address and port to send PCP to: port 5351, with the
+/// interface it is reached on as the scope (routers announce themselves by their link-local
+/// address). Over IPv6 there is no NAT: a PCP MAP there opens a pinhole in the gateway's
+/// firewall to the address the request comes from (NAT-PMP is IPv4 only).
+pub fn default_gateway_v6() -> Result<SocketAddr, Error> {
+    let on = |interface: &netdev::Interface| {
+        let gateway = interface.gateway.as_ref()?.ipv6.first().copied()?;
+        let scope = match gateway.is_unicast_link_local() {
+            true => interface.index,
+            false => 0,
+        };
+        Some(SocketAddr::V6(SocketAddrV6::new(
+            gateway,
+            SERVER_PORT,
+            0,
+            scope,
+        )))
+    };
+    if let Some(gateway) = netdev::get_default_interface().ok().as_ref().and_then(on) {
+        return Ok(gateway);
+    }
+    netdev::get_interfaces()
+        .iter()
+        .find_map(on)
+        .ok_or_else(|| Error::NoGateway("no IPv6 default route".to_owned()))
+}
+
 /// A UDP socket connected to a gateway's NAT-PMP/PCP port.
 #[derive(Debug)]
 pub struct Client {
@@ -53,7 +80,15 @@ impl Client {
 
     /// A client of a gateway at this address and port.
     pub fn connect(gateway: SocketAddr) -> Result<Client, Error> {
-        let socket = connected(gateway)?;
+        Client::connect_from(None, gateway)
+    }
+
+    /// A client of a gateway at this address and port whose requests leave from `local`
+    /// (the system's choice when `None`). A PCP request names its source as the client, so
+    /// this says whom a mapping is for: over IPv6, our global address rather than the
+    /// link-local one the system would use towards a link-local gateway.
+    pub fn connect_from(local: Option<IpAddr>, gateway: SocketAddr) -> Result<Client, Error> {
+        let socket = connected(local, gateway)?;
         let local = socket.local_addr().map_err(Error::io("local address"))?;
         Ok(Client {
             socket,
@@ -113,13 +148,14 @@ impl Client {
     }
 }
 
-/// A UDP socket connected to `gateway`, from an ephemeral port.
-fn connected(gateway: SocketAddr) -> Result<UdpSocket, Error> {
-    let any: SocketAddr = match gateway {
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+/// A UDP socket connected to `gateway`, from an ephemeral port of `local` (any address of
+/// the gateway's family when `None`).
+pub(crate) fn connected(local: Option<IpAddr>, gateway: SocketAddr) -> Result<UdpSocket, Error> {
+    let any: IpAddr = match gateway {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
     };
-    let socket = UdpSocket::bind(any).map_err(Error::io("bind"))?;
+    let socket = UdpSocket::bind((local.unwrap_or(any), 0)).map_err(Error::io("bind"))?;
     socket.connect(gateway).map_err(Error::io("connect"))?;
     Ok(socket)
 }

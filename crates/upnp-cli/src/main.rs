@@ -53,7 +53,8 @@ struct Cli {
     /// How long discovery waits for answers, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     timeout: i64,
-    /// Discover over IPv6.
+    /// Talk to the router over IPv6: discover over IPv6, and ask PCP at the IPv6 default
+    /// gateway, where a mapping is a pinhole to this host's global IPv6 address.
     #[arg(long)]
     ipv6: bool,
     /// The interface (name or address) to discover from.

@@ -22,6 +22,12 @@
 //! gets its own, derived from a random seed the driver gives ([`PmpKeeper::new`]), and keeps
 //! it for the keeper's life.
 //!
+//! **IPv6.** Opened towards an IPv6 gateway ([`Target::DefaultV6`] or an IPv6 address), the
+//! keeper speaks PCP from our global address and every mapping it holds is a pinhole to that
+//! address ([`Event::Mapped`] names it as the external address). [`Keep::pinholes`] asks for
+//! UPnP's firewall service, which these gateways do not have:
+//! [`Error::NoPinholeService`].
+//!
 //! **Leases.** [`Keep::lease`] is asked as the lifetime; a permanent lease (zero), which
 //! these protocols do not have (a lifetime of zero removes), is asked as
 //! [`LONGEST_LIFETIME`] and renewed like any other. The gateway may grant another lifetime
@@ -38,7 +44,7 @@ use crate::error::Error;
 use crate::limits::{Limits, later};
 use crate::pmp::{
     LONGEST_LIFETIME, Method, PmpAdd, PmpDelete, PmpExternal, PmpGranted, PmpMapping, PmpNext,
-    PmpProbe, PmpSequence, Session, Way,
+    PmpProbe, PmpSequence, Session, Target, Way,
 };
 use upnp_soap::actions::Protocol;
 
@@ -48,10 +54,10 @@ mod tests;
 /// The next thing a driver does for a [`PmpKeeper`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PmpStep {
-    /// Open a client towards this gateway (the default gateway when `None`): a UDP socket
-    /// connected to its port 5351, replacing the one before. Feed the socket's local address
-    /// and the gateway's (or why it failed) to [`PmpKeeper::opened`].
-    Open(Option<IpAddr>),
+    /// Open a client towards the gateway this names, speaking [`PmpKeeper::way`]: a UDP
+    /// socket connected to its port 5351, replacing the one before. Feed the socket's local
+    /// address and the gateway's (or why it failed) to [`PmpKeeper::opened`].
+    Open(Target),
     /// Send `request` through the open client (a [`pcp::Exchange`], retransmitting on its
     /// schedule) until `deadline`; feed the outcome to [`PmpKeeper::answered`].
     Send {
@@ -72,8 +78,8 @@ pub struct PmpKeeper {
     keeper: Keeper,
     /// The way asked for; after a probe, the session's way is the one the gateway speaks.
     way: Way,
-    /// The gateway the caller named, if any.
-    named: Option<IpAddr>,
+    /// The gateway the caller named, or which default one.
+    target: Target,
     limits: Limits,
     seed: Nonce,
     /// The open client: the way spoken and our address and port.
@@ -121,21 +127,15 @@ enum Calls {
 }
 
 impl PmpKeeper {
-    /// Keep `keep` open through `way`, at the gateway `gateway` (the default gateway when
-    /// `None`), each task within [`Limits::call`]. `seed` makes each port's PCP nonce: give
-    /// [`Nonce::random`] (a predictable seed lets another host on the LAN that guesses it
-    /// remove our mappings).
-    pub fn new(
-        keep: Keep,
-        way: Way,
-        gateway: Option<IpAddr>,
-        limits: &Limits,
-        seed: Nonce,
-    ) -> PmpKeeper {
+    /// Keep `keep` open through `way`, at the gateway `target` names (over IPv6: pinholes
+    /// to our global address, see [`Target`]), each task within [`Limits::call`]. `seed`
+    /// makes each port's PCP nonce: give [`Nonce::random`] (a predictable seed lets another
+    /// host on the LAN that guesses it remove our mappings).
+    pub fn new(keep: Keep, way: Way, target: Target, limits: &Limits, seed: Nonce) -> PmpKeeper {
         PmpKeeper {
             keeper: Keeper::new(keep),
             way,
-            named: gateway,
+            target,
             limits: limits.clone(),
             seed,
             session: None,
@@ -159,7 +159,7 @@ impl PmpKeeper {
     ) -> Result<PmpKeeper, Error> {
         keep.validate()?;
         Ok(
-            PmpKeeper::new(keep, session.way(), Some(gateway.ip()), limits, seed)
+            PmpKeeper::new(keep, session.way(), Target::At(gateway), limits, seed)
                 .with_client(session, gateway),
         )
     }
@@ -167,7 +167,7 @@ impl PmpKeeper {
     /// Start from a client the caller opened already (its session and the gateway's
     /// address): the first open is skipped; the keeper still probes it and asks its address.
     pub fn with_client(mut self, session: Session, gateway: SocketAddr) -> PmpKeeper {
-        self.named = Some(gateway.ip());
+        self.target = Target::At(gateway);
         self.seed_client = Some((session, gateway));
         self
     }
@@ -185,6 +185,11 @@ impl PmpKeeper {
     /// The gateway the client is open to, if any: whose announcements to believe.
     pub fn gateway(&self) -> Option<SocketAddr> {
         self.gateway
+    }
+
+    /// The way asked for: what a client is opened to speak.
+    pub fn way(&self) -> Way {
+        self.way
     }
 
     /// The way spoken now (after a probe, the one the gateway answered in).
@@ -211,9 +216,9 @@ impl PmpKeeper {
             if let Some(running) = &mut self.running {
                 return match (&running.calls, running.request.take()) {
                     // Finding: the gateway named, else the default gateway now.
-                    (Calls::Opening, _) => PmpStep::Open(self.named),
+                    (Calls::Opening, _) => PmpStep::Open(self.target),
                     (Calls::Reopening, _) => {
-                        PmpStep::Open(self.gateway.map(|g| g.ip()).or(self.named))
+                        PmpStep::Open(self.gateway.map_or(self.target, Target::At))
                     }
                     (_, Some(request)) => PmpStep::Send {
                         request,
@@ -279,7 +284,8 @@ impl PmpKeeper {
     fn calls(&mut self, task: Task, session: &Session) -> Result<Calls, Outcome> {
         Ok(match task {
             Task::FindGateway | Task::LocalAddress => return Err(task.failed(Error::NoDevices)),
-            // PCP pinholes are another way, not yet this keeper's: its gateways say none.
+            // The pinholes beside mappings are UPnP's firewall service. Here a PCP keeper of
+            // an IPv6 gateway ([`Target`]) holds pinholes as its mappings instead.
             Task::OpenPinhole { .. } | Task::RenewPinhole { .. } | Task::ClosePinhole { .. } => {
                 return Err(task.failed(Error::NoPinholeService));
             }

@@ -245,3 +245,35 @@ fn upnp_is_preferred_then_pcp_then_nat_pmp() {
     assert_eq!("NatPMP".parse::<Via>().unwrap(), Via::NatPmp);
     assert!("smoke".parse::<Via>().is_err());
 }
+
+#[test]
+fn a_target_is_the_gateway_named_else_the_default_of_the_family_asked() {
+    let named: IpAddr = "2001:db8:77::1".parse().unwrap();
+    assert_eq!(
+        Target::named_or_default(Some(named), false),
+        Target::At(SocketAddr::new(named, 5351))
+    );
+    assert_eq!(Target::named_or_default(None, false), Target::Default);
+    assert_eq!(Target::named_or_default(None, true), Target::DefaultV6);
+    assert_eq!(Target::from(None), Target::Default);
+}
+
+/// NAT-PMP is IPv4 only: from an IPv6 address a version-0 answer is an error, not a reason
+/// to speak NAT-PMP.
+#[test]
+fn over_ipv6_pcp_does_not_fall_back_to_nat_pmp() {
+    let ours: SocketAddr = "[2001:db8:77::10]:40000".parse().unwrap();
+    let session = Session::new(Way::Pcp { fallback: true }, ours);
+    assert_eq!(session.way(), Way::Pcp { fallback: false });
+    let mut add = session.add(mapping());
+    let Request::Pcp(request) = send(add.start()) else {
+        panic!("PCP first")
+    };
+    assert_eq!(request.client, ours.ip());
+    assert!(matches!(
+        done(add.handle(Ok(version_zero()))),
+        Err(Error::NotSpoken(Method::Pcp))
+    ));
+    let v4 = Session::new(Way::Pcp { fallback: true }, SocketAddr::new(us(), 40000));
+    assert_eq!(v4.way(), Way::Pcp { fallback: true });
+}

@@ -162,3 +162,15 @@ mod on_tokio {
         ));
     }
 }
+
+/// Requests leave from the address asked (what a PCP request then names as its client),
+/// not the one the system would pick.
+#[test]
+fn a_client_sends_from_the_address_it_is_given() {
+    let gateway = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let to = gateway.local_addr().unwrap();
+    let from = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let client = Client::connect_from(Some(from), to).unwrap();
+    assert_eq!(client.local_address(), from);
+    assert_eq!(Client::connect(to).unwrap().local_address(), localhost());
+}

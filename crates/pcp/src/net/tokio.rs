@@ -29,7 +29,13 @@ impl Client {
 
     /// A client of a gateway at this address and port (needs a tokio runtime).
     pub fn connect(gateway: SocketAddr) -> Result<Client, Error> {
-        let std = connected(gateway)?;
+        Client::connect_from(None, gateway)
+    }
+
+    /// A client whose requests leave from `local` (see the blocking
+    /// [`super::Client::connect_from`]).
+    pub fn connect_from(local: Option<IpAddr>, gateway: SocketAddr) -> Result<Client, Error> {
+        let std = connected(local, gateway)?;
         std.set_nonblocking(true)
             .map_err(Error::io("set non-blocking"))?;
         let local = std.local_addr().map_err(Error::io("local address"))?;

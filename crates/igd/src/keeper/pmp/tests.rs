@@ -182,7 +182,7 @@ fn drive(keeper: &mut PmpKeeper, router: &mut Router, now: Instant) -> Option<In
     for _ in 0..1000 {
         match keeper.poll(now) {
             PmpStep::Open(gateway) => {
-                assert!(gateway.is_none() || gateway == Some(gateway_addr().ip()));
+                assert!(gateway == Target::Default || gateway == Target::At(gateway_addr()));
                 keeper.opened(Ok((us(), gateway_addr())), now);
             }
             PmpStep::Send { request, deadline } => {
@@ -205,7 +205,7 @@ fn keeper(keep: Keep) -> PmpKeeper {
     PmpKeeper::new(
         keep,
         Way::Pcp { fallback: true },
-        None,
+        Target::Default,
         &Limits::default(),
         Nonce([7; 12]),
     )
@@ -357,7 +357,7 @@ fn an_announcement_without_a_restart_starts_a_check_round() {
     drive(&mut keeper, &mut router, t0);
     let t10 = t0 + secs(10);
     keeper.announced(Announcement::Pcp { epoch: 10 }, t10);
-    assert_eq!(keeper.poll(t10), PmpStep::Open(Some(gateway_addr().ip())));
+    assert_eq!(keeper.poll(t10), PmpStep::Open(Target::At(gateway_addr())));
 }
 
 #[test]
@@ -434,7 +434,7 @@ fn a_silent_gateway_is_opened_again_with_backoff() {
 fn no_default_gateway_is_a_failure_retried_later() {
     let t0 = Instant::now();
     let mut keeper = keeper(keep());
-    assert_eq!(keeper.poll(t0), PmpStep::Open(None));
+    assert_eq!(keeper.poll(t0), PmpStep::Open(Target::Default));
     keeper.opened(
         Err(Error::Pmp(pcp::Error::NoGateway("no route".into()))),
         t0,
