@@ -180,3 +180,71 @@ fn faults_are_named_as_this_service_means_them() {
     assert_eq!(FirewallError::from_code(718), None);
     assert_eq!(FirewallError::from_code(402), None);
 }
+
+fn capture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/data/miniupnpd-2.3.1-v2-{name}.xml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn fault_of<T: std::fmt::Debug>(reply: Result<T, Error>) -> crate::fault::SoapFault {
+    match reply {
+        Err(Error::Fault(fault)) => fault,
+        other => panic!("a fault, not {other:?}"),
+    }
+}
+
+/// Answers of the lab's miniupnpd 2.3.1 (IGDv2, nftables), captured with curl from the LAN
+/// host's global address: the pinhole 1 opened, renewed, asked about and closed.
+#[test]
+fn a_real_routers_answers_are_read() {
+    let status = GetFirewallStatus
+        .parse_reply(&capture("GetFirewallStatus"))
+        .unwrap();
+    assert!(status.enabled && status.inbound_pinhole_allowed);
+    assert_eq!(add().parse_reply(&capture("AddPinhole")).unwrap(), 1);
+    let update = UpdatePinhole {
+        unique_id: 1,
+        lease_time: 900,
+    };
+    update.parse_reply(&capture("UpdatePinhole")).unwrap();
+    let packets = GetPinholePackets { unique_id: 1 };
+    assert_eq!(
+        packets.parse_reply(&capture("GetPinholePackets")).unwrap(),
+        0
+    );
+    DeletePinhole { unique_id: 1 }
+        .parse_reply(&capture("DeletePinhole"))
+        .unwrap();
+}
+
+/// The same router's refusals, each named as this service means it where it has a name:
+/// no counter on its rules (709), another host's address (606); a closed or unknown
+/// pinhole and a zero lease are 402 there, not the 704 the service defines.
+#[test]
+fn a_real_routers_refusals_are_typed() {
+    let check = CheckPinholeWorking { unique_id: 1 };
+    let fault = fault_of(check.parse_reply(&capture("fault-709-CheckPinholeWorking")));
+    assert_eq!(
+        FirewallError::of(&fault),
+        Some(FirewallError::NoTrafficReceived)
+    );
+    let fault = fault_of(add().parse_reply(&capture("fault-606-AddPinhole-other-client")));
+    assert_eq!(
+        FirewallError::of(&fault),
+        Some(FirewallError::ActionNotAuthorized)
+    );
+    for name in [
+        "fault-402-DeletePinhole-closed",
+        "fault-402-UpdatePinhole-absent",
+        "fault-402-AddPinhole-lease-0",
+    ] {
+        let fault = fault_of(DeletePinhole { unique_id: 1 }.parse_reply(&capture(name)));
+        assert_eq!(fault.code(), Some(ErrorCode::InvalidArgs), "{name}");
+        assert_eq!(FirewallError::of(&fault), None, "{name}");
+    }
+    let fault = fault_of(add().parse_reply(&capture("fault-501-GetOutboundPinholeTimeout")));
+    assert_eq!(fault.code(), Some(ErrorCode::ActionFailed));
+}
