@@ -468,10 +468,11 @@ impl Upnp {
         via: Via,
         gateway: Option<IpAddr>,
     ) -> Result<Found, Error> {
-        let limits = self.limits.clone();
-        let target = Target::named_or_default(gateway, self.settings.discover_ipv6);
-        let pmp =
-            Way::of(via).map(|way| thread::spawn(move || PmpClient::probe(target, way, &limits)));
+        let (limits, ipv6) = (self.limits.clone(), self.settings.discover_ipv6);
+        let pmp = Way::of(via).map(|way| {
+            let target = Target::named_or_default(gateway, ipv6);
+            thread::spawn(move || PmpClient::probe(target, way, &limits))
+        });
         let upnp = via.upnp().then(|| self.find_gateway(options).cloned());
         let pmp = pmp.map(|probe| {
             probe
@@ -550,9 +551,10 @@ impl PmpClient {
     /// ```no_run
     /// use igd::blocking::PmpClient;
     /// use igd::keeper::Keep;
-    /// use igd::pmp::Way;
+    /// use igd::pmp::{Target, Way};
     ///
-    /// let client = PmpClient::probe(None, Way::Pcp { fallback: true }, &igd::Limits::default())?;
+    /// let way = Way::Pcp { fallback: true };
+    /// let client = PmpClient::probe(Target::Default, way, &igd::Limits::default())?;
     /// let keeper = client.keep(Keep::new().udp(7777))?;
     /// for event in keeper.events().iter().take(1) {
     ///     println!("{event}");
@@ -594,8 +596,7 @@ pub fn keep_pmp(
     target: Target,
     limits: &crate::Limits,
 ) -> Result<KeeperHandle, Error> {
-    keep.validate()?;
-    let machine = PmpKeeper::new(keep, way, target, limits, pcp::Nonce::random()?);
+    let machine = PmpKeeper::validated(keep, way, target, limits, pcp::Nonce::random()?)?;
     spawn_pmp(machine, None)
 }
 
@@ -632,9 +633,7 @@ fn pmp_keep_loop(
         }
         match machine.poll(Instant::now()) {
             PmpStep::Open(target) => {
-                let addresses = open_pmp(target, machine.way())
-                    .map(|opened| (opened.local_addr(), client.insert(opened).gateway()));
-                machine.opened(addresses, Instant::now());
+                machine.opened(reopen(&mut client, target, machine.way()), Instant::now());
             }
             PmpStep::Send { request, deadline } => {
                 let answer = match client.as_mut() {
@@ -663,6 +662,17 @@ fn pmp_keep_loop(
         on.store(false, Ordering::Relaxed);
     }
     machine.publish(|e| drop(events.try_send(e)), status);
+}
+
+/// A client to `target` in place of `client` (kept when none can be opened): our address
+/// and port, and the gateway's.
+fn reopen(
+    client: &mut Option<pcp::net::Client>,
+    target: Target,
+    way: Way,
+) -> Result<(std::net::SocketAddr, std::net::SocketAddr), Error> {
+    let opened = client.insert(open_pmp(target, way)?);
+    Ok((opened.local_addr(), opened.gateway()))
 }
 
 /// A client to the gateway `target` names now.

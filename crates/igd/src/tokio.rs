@@ -508,8 +508,7 @@ pub fn keep_pmp(
     limits: &crate::Limits,
 ) -> Result<KeeperHandle, Error> {
     let runtime = runtime()?;
-    keep.validate()?;
-    let machine = PmpKeeper::new(keep, way, target, limits, pcp::Nonce::random()?);
+    let machine = PmpKeeper::validated(keep, way, target, limits, pcp::Nonce::random()?)?;
     Ok(KeeperHandle::spawn(
         &runtime,
         machine.status(),
@@ -544,9 +543,7 @@ async fn pmp_keep_task(
         }
         match machine.poll(Instant::now()) {
             PmpStep::Open(target) => {
-                let addresses = open_pmp(target, machine.way())
-                    .map(|opened| (opened.local_addr(), client.insert(opened).gateway()));
-                machine.opened(addresses, Instant::now());
+                machine.opened(reopen(&mut client, target, machine.way()), Instant::now());
             }
             PmpStep::Send { request, deadline } => {
                 let answer = match client.as_mut() {
@@ -592,6 +589,17 @@ async fn hear(
         Some(listener) => listener.next_within(wait).await,
         None => std::future::pending().await,
     }
+}
+
+/// A client to `target` in place of `client` (kept when none can be opened): our address
+/// and port, and the gateway's.
+fn reopen(
+    client: &mut Option<pcp::net::tokio::Client>,
+    target: Target,
+    way: Way,
+) -> Result<(std::net::SocketAddr, std::net::SocketAddr), Error> {
+    let opened = client.insert(open_pmp(target, way)?);
+    Ok((opened.local_addr(), opened.gateway()))
 }
 
 /// A client to the gateway `target` names now.

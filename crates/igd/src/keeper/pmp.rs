@@ -148,6 +148,18 @@ impl PmpKeeper {
         }
     }
 
+    /// [`PmpKeeper::new`] once [`Keep::validate`] passes.
+    pub fn validated(
+        keep: Keep,
+        way: Way,
+        target: Target,
+        limits: &Limits,
+        seed: Nonce,
+    ) -> Result<PmpKeeper, Error> {
+        keep.validate()?;
+        Ok(PmpKeeper::new(keep, way, target, limits, seed))
+    }
+
     /// A keeper of `keep` (once [`Keep::validate`] passes) through a client the caller
     /// opened and probed already: its `session`, towards `gateway`.
     pub fn of_client(
