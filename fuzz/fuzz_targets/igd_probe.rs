@@ -2,8 +2,8 @@
 //! The device probe: any description, then any SOAP answers. It always ends, and a device it
 //! calls valid has a control URL and a service type.
 
-use igd::Device;
-use igd::device::{Probe, ProbeStep};
+use upnp_igd::Device;
+use upnp_igd::device::{Probe, ProbeStep};
 use libfuzzer_sys::fuzz_target;
 use upnp_soap::Reply;
 

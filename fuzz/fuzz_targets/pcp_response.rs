@@ -2,9 +2,9 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Ok(response) = pcp::Response::parse(data) {
+    if let Ok(response) = pcp_natpmp::Response::parse(data) {
         if let Ok(encoded) = response.encode() {
-            assert_eq!(pcp::Response::parse(&encoded).ok(), Some(response));
+            assert_eq!(pcp_natpmp::Response::parse(&encoded).ok(), Some(response));
         }
     }
 });

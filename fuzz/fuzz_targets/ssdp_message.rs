@@ -2,9 +2,9 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Ok(message) = ssdp::Message::parse(data) {
+    if let Ok(message) = upnp_ssdp::Message::parse(data) {
         if let Ok(encoded) = message.encode() {
-            assert_eq!(ssdp::Message::parse(&encoded).ok(), Some(message));
+            assert_eq!(upnp_ssdp::Message::parse(&encoded).ok(), Some(message));
         }
     }
 });

@@ -1,11 +1,11 @@
-//! `ssdp::net::Searcher` against miniupnpd on the lab's LAN.
+//! `upnp_ssdp::net::Searcher` against miniupnpd on the lab's LAN.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use lab_tests::Lab;
-use ssdp::SearchTarget;
-use ssdp::net::{LocalPort, MulticastInterface, Response, SearchOptions, Searcher};
+use upnp_ssdp::SearchTarget;
+use upnp_ssdp::net::{LocalPort, MulticastInterface, Response, SearchOptions, Searcher};
 
 fn igd(version: u32) -> SearchTarget {
     SearchTarget::device("InternetGatewayDevice", version)

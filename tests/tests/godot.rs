@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
-use igd::blocking::Upnp;
-use igd::{DiscoverOptions, Error, IgdStatus, MappingRequest, UpnpResult};
+use upnp_igd::blocking::Upnp;
+use upnp_igd::{DiscoverOptions, Error, IgdStatus, MappingRequest, UpnpResult};
 use lab_tests::Lab;
 
 #[test]
@@ -104,7 +104,7 @@ fn errors_have_godots_results() {
     upnp.discover(&DiscoverOptions::default()).unwrap();
     let gateway = upnp.get_gateway().unwrap();
 
-    let result = |r: Result<igd::Granted, Error>| r.unwrap_err().result();
+    let result = |r: Result<upnp_igd::Granted, Error>| r.unwrap_err().result();
     assert_eq!(
         result(gateway.add_port_mapping(&MappingRequest::new(0))),
         UpnpResult::InvalidPort
@@ -290,7 +290,7 @@ fn a_port_held_by_another_client_is_left_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_async_driver_does_the_same() {
     let lab = Lab::get();
-    let mut upnp = igd::tokio::Upnp::new();
+    let mut upnp = upnp_igd::tokio::Upnp::new();
     assert_eq!(upnp.discover(&DiscoverOptions::default()).await.unwrap(), 1);
     let gateway = upnp.get_gateway().unwrap();
     assert_eq!(gateway.igd_our_addr, lab.host_addr.to_string());

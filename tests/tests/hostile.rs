@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use igd::{DiscoverOptions, Error, IgdStatus, Limits, MappingRequest};
+use upnp_igd::{DiscoverOptions, Error, IgdStatus, Limits, MappingRequest};
 use lab_tests::Lab;
 use lab_tests::hostile::{
     Behaviour, Responder, Server, answer, entry, fault, peak_rss_kib, probe_answer,
@@ -75,7 +75,7 @@ fn a_silent_host_answering_first_does_not_blind_discovery() {
     let _responder = Responder::start(&lab, vec![silent.url("rootDesc.xml")], false);
 
     // find_gateway: the router is found while the silent host's probe hangs.
-    let mut upnp = igd::blocking::Upnp::new();
+    let mut upnp = upnp_igd::blocking::Upnp::new();
     upnp.limits = short_limits();
     let started = Instant::now();
     let gateway = upnp
@@ -84,7 +84,7 @@ fn a_silent_host_answering_first_does_not_blind_discovery() {
     assert_eq!(gateway.description_url, lab.description_url());
     assert!(started.elapsed() < Duration::from_millis(2000) + MARGIN);
 
-    let mut upnp = igd::tokio::Upnp::new();
+    let mut upnp = upnp_igd::tokio::Upnp::new();
     upnp.limits = short_limits();
     let started = Instant::now();
     runtime().block_on(async {
@@ -94,7 +94,7 @@ fn a_silent_host_answering_first_does_not_blind_discovery() {
     assert!(started.elapsed() < Duration::from_millis(2000) + MARGIN);
 
     // discover (Godot's): every device, within timeout + probe.
-    let mut upnp = igd::blocking::Upnp::new();
+    let mut upnp = upnp_igd::blocking::Upnp::new();
     upnp.limits = short_limits();
     let started = Instant::now();
     upnp.discover(&options(1000)).unwrap();
@@ -113,7 +113,7 @@ fn a_silent_host_answering_first_does_not_blind_discovery() {
     assert_eq!(hung.igd_status, IgdStatus::HttpError, "{hung:?}");
     assert!(silent.connections() >= 1, "the silent host was probed too");
 
-    let mut upnp = igd::tokio::Upnp::new();
+    let mut upnp = upnp_igd::tokio::Upnp::new();
     upnp.limits = short_limits();
     let started = Instant::now();
     runtime().block_on(async { upnp.discover(&options(1000)).await.unwrap() });
@@ -131,12 +131,12 @@ fn a_flood_of_answers_from_one_host_does_not_hide_the_router() {
         let _responder = Responder::start(&lab, flood.clone(), true);
         let started = Instant::now();
         let found = if round == 0 {
-            let mut upnp = igd::blocking::Upnp::new();
+            let mut upnp = upnp_igd::blocking::Upnp::new();
             upnp.limits = short_limits();
             upnp.find_gateway(&options(2000))
                 .map(|g| g.description_url.clone())
         } else {
-            let mut upnp = igd::tokio::Upnp::new();
+            let mut upnp = upnp_igd::tokio::Upnp::new();
             upnp.limits = short_limits();
             runtime().block_on(async {
                 upnp.find_gateway(&options(2000))
@@ -161,7 +161,7 @@ fn a_flood_of_answers_from_one_host_does_not_hide_the_router() {
 fn a_trickling_description_is_given_up_at_the_probe_deadline() {
     let lab = Lab::get();
     let tarpit = Server::start(lab.host_addr, Behaviour::Trickle(Duration::from_millis(50)));
-    let mut upnp = igd::blocking::Upnp::new();
+    let mut upnp = upnp_igd::blocking::Upnp::new();
     upnp.limits = short_limits();
     let started = Instant::now();
     let device = upnp.device_at(&tarpit.url("rootDesc.xml"));
@@ -176,7 +176,7 @@ fn a_trickling_description_is_given_up_at_the_probe_deadline() {
         "{device:?}"
     );
 
-    let mut upnp = igd::tokio::Upnp::new();
+    let mut upnp = upnp_igd::tokio::Upnp::new();
     upnp.limits = short_limits();
     let started = Instant::now();
     let device = runtime().block_on(upnp.device_at(&tarpit.url("rootDesc.xml")));
@@ -192,7 +192,7 @@ fn a_listing_that_never_ends_is_bounded_in_count_and_time() {
     let server = gateway(&lab, "endless", "11.0.0.99", move |action| {
         endless_entry(action, counter.fetch_add(1, Ordering::Relaxed))
     });
-    let mut upnp = igd::blocking::Upnp::new();
+    let mut upnp = upnp_igd::blocking::Upnp::new();
     upnp.limits = short_limits();
     upnp.limits.list = Duration::from_secs(20);
     upnp.limits.list_entries = 40;
@@ -208,7 +208,7 @@ fn a_listing_that_never_ends_is_bounded_in_count_and_time() {
         thread::sleep(Duration::from_millis(300));
         endless_entry(action, slow_count.fetch_add(1, Ordering::Relaxed))
     });
-    let mut upnp = igd::tokio::Upnp::new();
+    let mut upnp = upnp_igd::tokio::Upnp::new();
     upnp.limits = short_limits();
     let started = Instant::now();
     let outcome = runtime().block_on(async {
@@ -256,7 +256,7 @@ fn a_read_back_showing_another_client_is_an_error() {
         "AddPortMapping" => answer(action, &[]),
         _ => fault(401, "Invalid Action"),
     });
-    let upnp = igd::blocking::Upnp::new();
+    let upnp = upnp_igd::blocking::Upnp::new();
     let device = upnp.device_at(&server.url("rootDesc.xml"));
     let err = device
         .add_port_mapping(&MappingRequest::new(7777))
@@ -266,7 +266,7 @@ fn a_read_back_showing_another_client_is_an_error() {
         "{err:?}"
     );
     lookups.store(0, Ordering::Relaxed);
-    let upnp = igd::tokio::Upnp::new();
+    let upnp = upnp_igd::tokio::Upnp::new();
     let err = runtime().block_on(async {
         let device = upnp.device_at(&server.url("rootDesc.xml")).await;
         device.add_port_mapping(&MappingRequest::new(7777)).await
@@ -278,7 +278,7 @@ fn a_read_back_showing_another_client_is_an_error() {
 fn an_unspecified_external_address_is_no_address() {
     let lab = Lab::get();
     let server = gateway(&lab, "zero", "0.0.0.0", |_| fault(401, "Invalid Action"));
-    let upnp = igd::blocking::Upnp::new();
+    let upnp = upnp_igd::blocking::Upnp::new();
     let device = upnp.device_at(&server.url("rootDesc.xml"));
     assert_eq!(device.external_address, None);
     assert!(matches!(
@@ -348,10 +348,10 @@ fn a_location_naming_another_host_is_never_contacted() {
         ],
         false,
     );
-    let mut upnp = igd::blocking::Upnp::new();
+    let mut upnp = upnp_igd::blocking::Upnp::new();
     upnp.limits = short_limits();
     upnp.discover(&options(1000)).unwrap();
-    let mut upnp6 = igd::tokio::Upnp::new();
+    let mut upnp6 = upnp_igd::tokio::Upnp::new();
     upnp6.limits = short_limits();
     runtime().block_on(async { upnp6.discover(&options(1000)).await.unwrap() });
     assert_eq!(

@@ -7,10 +7,10 @@ use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use igd::blocking::{KeeperHandle, Upnp};
-use igd::keeper::upnp::Find;
-use igd::keeper::{Event, Keep, LostReason};
-use igd::{DiscoverOptions, MappingRequest};
+use upnp_igd::blocking::{KeeperHandle, Upnp};
+use upnp_igd::keeper::upnp::Find;
+use upnp_igd::keeper::{Event, Keep, LostReason};
+use upnp_igd::{DiscoverOptions, MappingRequest};
 use lab_tests::Lab;
 
 fn secs(s: u64) -> Duration {
@@ -29,7 +29,7 @@ fn start(keep: Keep) -> KeeperHandle {
 }
 
 /// The first mapping the keeper reports.
-fn first_mapping(keeper: &KeeperHandle) -> igd::keeper::Held {
+fn first_mapping(keeper: &KeeperHandle) -> upnp_igd::keeper::Held {
     match wait_for(keeper, secs(10), |e| matches!(e, Event::Mapped(_))) {
         Event::Mapped(held) => held,
         other => panic!("{other:?}"),
@@ -232,7 +232,7 @@ fn a_new_external_address_is_reported_and_the_port_forwards_on_it() {
     keeper.stop();
 }
 
-async fn next_event(keeper: &mut igd::tokio::KeeperHandle) -> Event {
+async fn next_event(keeper: &mut upnp_igd::tokio::KeeperHandle) -> Event {
     let event = tokio::time::timeout(secs(15), keeper.next_event()).await;
     event.ok().flatten().expect("an event in time")
 }
@@ -246,7 +246,7 @@ fn the_tokio_keeper_heals_and_cleans_up_too() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut keeper = igd::tokio::Upnp::new()
+        let mut keeper = upnp_igd::tokio::Upnp::new()
             .keep(quick(Keep::new().udp(7608)), Find::default())
             .unwrap();
         assert!(matches!(next_event(&mut keeper).await, Event::Mapped(_)));

@@ -6,10 +6,10 @@
 use std::net::{Ipv6Addr, TcpListener, UdpSocket};
 use std::time::Duration;
 
-use igd::blocking::{Upnp, UpnpDevice};
-use igd::keeper::Protocol;
-use igd::pinhole::PinholeRequest;
-use igd::{DiscoverOptions, Error};
+use upnp_igd::blocking::{Upnp, UpnpDevice};
+use upnp_igd::keeper::Protocol;
+use upnp_igd::pinhole::PinholeRequest;
+use upnp_igd::{DiscoverOptions, Error};
 use lab_tests::Lab;
 use upnp_soap::firewall::FirewallError;
 
@@ -174,7 +174,7 @@ fn the_async_driver_opens_and_closes_pinholes_too() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut upnp = igd::tokio::Upnp::new();
+        let mut upnp = upnp_igd::tokio::Upnp::new();
         upnp.settings.discover_ipv6 = true;
         upnp.settings.discover_multicast_if = lab.lan_if.clone();
         upnp.discover(&DiscoverOptions::default()).await.unwrap();
@@ -266,10 +266,10 @@ fn upnp_pinhole_opens_lists_and_closes() {
 
 /// Events until one matches, at most `limit`; panics with what came instead.
 fn wait_for(
-    keeper: &igd::blocking::KeeperHandle,
+    keeper: &upnp_igd::blocking::KeeperHandle,
     limit: Duration,
-    what: impl Fn(&igd::keeper::Event) -> bool,
-) -> igd::keeper::Event {
+    what: impl Fn(&upnp_igd::keeper::Event) -> bool,
+) -> upnp_igd::keeper::Event {
     let end = std::time::Instant::now() + limit;
     let mut seen = Vec::new();
     while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
@@ -286,7 +286,7 @@ fn wait_for(
 /// (the renewal at the next check is refused: opened again), closed at stop.
 #[test]
 fn the_keeper_holds_a_pinhole_across_a_router_restart_and_closes_it_at_stop() {
-    use igd::keeper::{Event, Keep, upnp::Find};
+    use upnp_igd::keeper::{Event, Keep, upnp::Find};
     let lab = Lab::get();
     if lab.igd_version != 2 {
         return;
@@ -332,9 +332,9 @@ fn the_keeper_holds_a_pinhole_across_a_router_restart_and_closes_it_at_stop() {
 /// typed before anything is sent. (miniupnpd makes these pinholes in both IGD modes.)
 #[test]
 fn pcp_over_ipv6_opens_a_pinhole_to_our_global_address() {
-    use igd::blocking::PmpClient;
-    use igd::pmp::{PmpMapping, Target, Way};
-    use igd::{Limits, Method};
+    use upnp_igd::blocking::PmpClient;
+    use upnp_igd::pmp::{PmpMapping, Target, Way};
+    use upnp_igd::{Limits, Method};
     let lab = Lab::get();
     let socket = udp(7808);
     assert!(!lab.udp_arrives_at(&socket, lab.host_addr6, 7808, "before"));
@@ -351,7 +351,7 @@ fn pcp_over_ipv6_opens_a_pinhole_to_our_global_address() {
     .unwrap();
     assert_eq!(client.method(), Method::Pcp);
     assert_eq!(client.session().local().ip(), lab.host_addr6);
-    let mapping = PmpMapping::new(Protocol::Udp, 7808, 600, pcp::Nonce::random().unwrap());
+    let mapping = PmpMapping::new(Protocol::Udp, 7808, 600, pcp_natpmp::Nonce::random().unwrap());
     let granted = client.add(mapping).unwrap();
     assert_eq!(granted.external_ip, Some(lab.host_addr6.into()));
     assert_eq!(granted.external_port, 7808);
@@ -364,8 +364,8 @@ fn pcp_over_ipv6_opens_a_pinhole_to_our_global_address() {
 /// our global address, reachable, gone after the stop.
 #[test]
 fn the_pcp_keeper_holds_an_ipv6_pinhole_and_removes_it_at_stop() {
-    use igd::keeper::{Event, Keep};
-    use igd::pmp::{Target, Way};
+    use upnp_igd::keeper::{Event, Keep};
+    use upnp_igd::pmp::{Target, Way};
     let lab = Lab::get();
     let socket = udp(7809);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -376,7 +376,7 @@ fn the_pcp_keeper_holds_an_ipv6_pinhole_and_removes_it_at_stop() {
         let keep = Keep::new().udp(7809).lease(secs(600)).check(secs(1));
         let way = Way::Pcp { fallback: true };
         let mut keeper =
-            igd::tokio::keep_pmp(keep, way, Target::DefaultV6, &igd::Limits::default()).unwrap();
+            upnp_igd::tokio::keep_pmp(keep, way, Target::DefaultV6, &upnp_igd::Limits::default()).unwrap();
         let mapped = tokio::time::timeout(secs(10), async {
             loop {
                 match keeper.next_event().await {

@@ -6,10 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use igd::blocking::{Found, KeeperHandle, PmpClient, Upnp};
-use igd::keeper::{Event, Keep, LostReason};
-use igd::pmp::{Target, Way};
-use igd::{DiscoverOptions, Limits, Method, Via};
+use upnp_igd::blocking::{Found, KeeperHandle, PmpClient, Upnp};
+use upnp_igd::keeper::{Event, Keep, LostReason};
+use upnp_igd::pmp::{Target, Way};
+use upnp_igd::{DiscoverOptions, Limits, Method, Via};
 use lab_tests::Lab;
 
 fn upnp(args: &[&str]) -> Output {
@@ -130,17 +130,17 @@ fn the_async_driver_maps_through_nat_pmp_too() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut upnp = igd::tokio::Upnp::new();
+        let mut upnp = upnp_igd::tokio::Upnp::new();
         let found = upnp
             .find_way(&DiscoverOptions::default(), Via::NatPmp, None)
             .await
             .unwrap();
-        let igd::tokio::Found::Pmp(mut client) = found else {
+        let upnp_igd::tokio::Found::Pmp(mut client) = found else {
             panic!("NAT-PMP was asked")
         };
         let nonce =
-            igd::pmp::derived_nonce(IpAddr::V4(lab.host_addr), igd::keeper::Protocol::Udp, 7708);
-        let mapping = igd::pmp::PmpMapping::new(igd::keeper::Protocol::Udp, 7708, 300, nonce);
+            upnp_igd::pmp::derived_nonce(IpAddr::V4(lab.host_addr), upnp_igd::keeper::Protocol::Udp, 7708);
+        let mapping = upnp_igd::pmp::PmpMapping::new(upnp_igd::keeper::Protocol::Udp, 7708, 300, nonce);
         let granted = client.add(mapping).await.unwrap();
         assert_eq!(granted.method, Method::NatPmp);
         assert_eq!(granted.external_ip, Some(IpAddr::V4(lab.wan_addr)));
@@ -233,7 +233,7 @@ fn the_routers_announcement_of_its_restart_remaps_at_once() {
     let lab = Lab::get();
     let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 7711)).unwrap();
     let keep = Keep::new().udp(7711).check(secs(3600));
-    let keeper = igd::blocking::keep_pmp(keep, pcp(), Target::Default, &Limits::default()).unwrap();
+    let keeper = upnp_igd::blocking::keep_pmp(keep, pcp(), Target::Default, &Limits::default()).unwrap();
     wait_for(&keeper, secs(10), |e| matches!(e, Event::Mapped(_)));
     // Let the router age past the epoch rule's slack (a younger one's restart is within it).
     std::thread::sleep(secs(4));
@@ -264,7 +264,7 @@ fn the_async_keeper_keeps_through_nat_pmp() {
     runtime.block_on(async {
         let keep = Keep::new().udp(7712).check(secs(1));
         let mut keeper =
-            igd::tokio::keep_pmp(keep, Way::NatPmp, Target::Default, &Limits::default()).unwrap();
+            upnp_igd::tokio::keep_pmp(keep, Way::NatPmp, Target::Default, &Limits::default()).unwrap();
         let event = keeper.next_event().await.unwrap();
         assert!(
             matches!(&event, Event::Mapped(held) if held.external_port == 7712),
@@ -316,7 +316,7 @@ fn upnp_keep_via_natpmp_names_the_method_and_cleans_up_on_sigterm() {
 /// with the real answer it maps, without it the call ends with a typed timeout at its
 /// deadline. Nothing panics either way.
 fn rogue_gateway(lab: &Lab, honest: bool) -> std::thread::JoinHandle<usize> {
-    let server = UdpSocket::bind((lab.host_addr, pcp::SERVER_PORT)).unwrap();
+    let server = UdpSocket::bind((lab.host_addr, pcp_natpmp::SERVER_PORT)).unwrap();
     server
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
@@ -328,11 +328,11 @@ fn rogue_gateway(lab: &Lab, honest: bool) -> std::thread::JoinHandle<usize> {
             let Ok((n, from)) = server.recv_from(&mut buf) else {
                 continue;
             };
-            let Ok(request) = pcp::PcpRequest::parse(&buf[..n]) else {
+            let Ok(request) = pcp_natpmp::PcpRequest::parse(&buf[..n]) else {
                 continue;
             };
             let answer_with = |result, op| {
-                pcp::Response::Pcp(pcp::PcpResponse {
+                pcp_natpmp::Response::Pcp(pcp_natpmp::PcpResponse {
                     result,
                     lifetime: request.lifetime,
                     epoch: 1000,
@@ -342,23 +342,23 @@ fn rogue_gateway(lab: &Lab, honest: bool) -> std::thread::JoinHandle<usize> {
                 .encode()
                 .unwrap()
             };
-            let answer = |op| answer_with(pcp::PcpResult::Success, op);
+            let answer = |op| answer_with(pcp_natpmp::PcpResult::Success, op);
             let _ = server.send_to(&[2, 0x81, 0], from);
-            let other = answer_with(pcp::PcpResult::UnsupportedOpcode, pcp::ResponseOp::Bare(9));
+            let other = answer_with(pcp_natpmp::PcpResult::UnsupportedOpcode, pcp_natpmp::ResponseOp::Bare(9));
             let _ = server.send_to(&other, from);
             let right = match request.op {
-                pcp::RequestOp::Announce => pcp::ResponseOp::Announce,
-                pcp::RequestOp::Map(map) => {
+                pcp_natpmp::RequestOp::Announce => pcp_natpmp::ResponseOp::Announce,
+                pcp_natpmp::RequestOp::Map(map) => {
                     let mut forged = map;
-                    forged.nonce = pcp::Nonce([0xee; 12]);
+                    forged.nonce = pcp_natpmp::Nonce([0xee; 12]);
                     forged.external_address = IpAddr::V4(Ipv4Addr::new(11, 0, 0, 66));
-                    let _ = server.send_to(&answer(pcp::ResponseOp::Map(forged)), from);
+                    let _ = server.send_to(&answer(pcp_natpmp::ResponseOp::Map(forged)), from);
                     let mut granted = map;
                     granted.external_address = IpAddr::V4(Ipv4Addr::new(11, 0, 0, 99));
-                    pcp::ResponseOp::Map(granted)
+                    pcp_natpmp::ResponseOp::Map(granted)
                 }
             };
-            if honest || matches!(right, pcp::ResponseOp::Announce) {
+            if honest || matches!(right, pcp_natpmp::ResponseOp::Announce) {
                 let _ = server.send_to(&answer(right), from);
                 answered += 1;
             }
@@ -371,8 +371,8 @@ fn rogue_gateway(lab: &Lab, honest: bool) -> std::thread::JoinHandle<usize> {
 fn garbage_before_the_answer_is_ignored_and_garbage_alone_is_a_typed_timeout() {
     let lab = Lab::get();
     let gateway = Some(IpAddr::V4(lab.host_addr));
-    let nonce = pcp::Nonce([1; 12]);
-    let mapping = igd::pmp::PmpMapping::new(igd::keeper::Protocol::Udp, 7714, 600, nonce);
+    let nonce = pcp_natpmp::Nonce([1; 12]);
+    let mapping = upnp_igd::pmp::PmpMapping::new(upnp_igd::keeper::Protocol::Udp, 7714, 600, nonce);
 
     let serving = rogue_gateway(&lab, true);
     let mut client = PmpClient::probe(gateway.into(), pcp(), &Limits::default()).unwrap();
@@ -392,7 +392,7 @@ fn garbage_before_the_answer_is_ignored_and_garbage_alone_is_a_typed_timeout() {
     let start = Instant::now();
     let error = client.add(mapping).unwrap_err();
     assert!(
-        matches!(error, igd::Error::Pmp(pcp::Error::TimedOut(_))),
+        matches!(error, upnp_igd::Error::Pmp(pcp_natpmp::Error::TimedOut(_))),
         "{error:?}"
     );
     assert!(start.elapsed() < secs(2) + Duration::from_millis(700));

@@ -295,7 +295,7 @@ fn requests_reach_the_router_with_soapaction_spelled_exactly_so() {
             &GetStatusInfo,
         ))
         .unwrap();
-    let device = igd::blocking::Upnp::new().device_at(&lab.description_url());
+    let device = upnp_igd::blocking::Upnp::new().device_at(&lab.description_url());
     assert!(device.is_valid_gateway());
     let text = capture.stop();
 

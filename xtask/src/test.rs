@@ -93,7 +93,7 @@ pub fn run(args: &[&str]) -> Result {
 /// Feature sets built besides `--all-features`: each crate with the least it can have, and
 /// each driver alone.
 const FEATURE_SETS: &[&[&str]] = &[
-    &["-p", "ssdp", "--no-default-features"],
+    &["-p", "upnp-ssdp", "--no-default-features"],
     &["-p", "upnp-soap", "--no-default-features"],
     &[
         "-p",
@@ -109,10 +109,10 @@ const FEATURE_SETS: &[&[&str]] = &[
         "--features",
         "tokio",
     ],
-    &["-p", "igd", "--no-default-features"],
-    &["-p", "igd", "--no-default-features", "--features", "tokio"],
-    &["-p", "pcp", "--no-default-features"],
-    &["-p", "pcp", "--no-default-features", "--features", "tokio"],
+    &["-p", "upnp-igd", "--no-default-features"],
+    &["-p", "upnp-igd", "--no-default-features", "--features", "tokio"],
+    &["-p", "pcp-natpmp", "--no-default-features"],
+    &["-p", "pcp-natpmp", "--no-default-features", "--features", "tokio"],
 ];
 
 /// Crates that would mean I/O in `igd --no-default-features`.
@@ -135,7 +135,7 @@ fn pure_core() -> Result {
     let tree = cmd::output(&mut cargo(&[
         "tree",
         "-p",
-        "igd",
+        "upnp-igd",
         "--no-default-features",
         "-e",
         "normal",

@@ -1,5 +1,5 @@
 //! Keep a UDP and a TCP port open until Enter is pressed, printing each event; the mappings
-//! are removed on the way out. `cargo run -p igd --example keep -- 7777`
+//! are removed on the way out. `cargo run -p upnp-igd --example keep -- 7777`
 //!
 //! The way is chosen as `Via::Auto` says: UPnP if the router answers it, else PCP, else
 //! NAT-PMP. Run it on a LAN with such a router (or in the lab: `cargo xtask lab exec -- ...`).
@@ -8,11 +8,11 @@ use std::io::BufRead;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use igd::blocking::{Found, Upnp};
-use igd::keeper::{Keep, upnp::Find};
-use igd::{DiscoverOptions, Via};
+use upnp_igd::blocking::{Found, Upnp};
+use upnp_igd::keeper::{Keep, upnp::Find};
+use upnp_igd::{DiscoverOptions, Via};
 
-fn main() -> Result<(), igd::Error> {
+fn main() -> Result<(), upnp_igd::Error> {
     let port: u16 = std::env::args()
         .nth(1)
         .and_then(|p| p.parse().ok())

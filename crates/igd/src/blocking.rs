@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ssdp::net::Searcher;
+use upnp_ssdp::net::Searcher;
 use upnp_soap::actions::PortMapping;
 use upnp_soap::blocking::Client;
 use upnp_soap::firewall::{
@@ -82,7 +82,7 @@ impl Upnp {
             thread::Builder::new()
                 .name("upnp-search".into())
                 .spawn(move || search_loop(searcher, &events, &stop))
-                .map_err(|source| ssdp::Error::Io {
+                .map_err(|source| upnp_ssdp::Error::Io {
                     context: "start the search thread",
                     source,
                 })?;
@@ -155,15 +155,15 @@ impl Upnp {
     /// that [`Keep::validate`] refuses, before anything is sent.
     ///
     /// ```no_run
-    /// use igd::blocking::Upnp;
-    /// use igd::keeper::{Keep, upnp::Find};
+    /// use upnp_igd::blocking::Upnp;
+    /// use upnp_igd::keeper::{Keep, upnp::Find};
     ///
     /// let keeper = Upnp::new().keep(Keep::new().udp(7777).tcp(7777), Find::default())?;
     /// for event in keeper.events().iter().take(2) {
     ///     println!("{event}");
     /// }
     /// keeper.stop(); // removes both mappings
-    /// # Ok::<(), igd::Error>(())
+    /// # Ok::<(), upnp_igd::Error>(())
     /// ```
     pub fn keep(&self, keep: Keep, find: Find) -> Result<KeeperHandle, Error> {
         let machine = self.keeper(keep, find)?;
@@ -193,7 +193,7 @@ enum Wake {
     /// The handle stops it.
     Stop,
     /// An announcement from the gateway (PCP, NAT-PMP).
-    Heard(pcp::Announcement),
+    Heard(pcp_natpmp::Announcement),
 }
 
 /// Announcements waiting for the keeper's thread, at most; more are dropped.
@@ -220,7 +220,7 @@ impl KeeperHandle {
         let thread = thread::Builder::new()
             .name("igd-keeper".into())
             .spawn(move || keeper(woken, heard, sender, shared))
-            .map_err(|source| ssdp::Error::Io {
+            .map_err(|source| upnp_ssdp::Error::Io {
                 context: "start the keeper thread",
                 source,
             })?;
@@ -286,7 +286,7 @@ fn wait_for(woken: &mpsc::Receiver<Wake>, until: Instant) -> Option<Wake> {
 
 /// Whether the handle asked to stop since the last look (announcements read on the way are
 /// handed to `heard`).
-fn stop_asked(woken: &mpsc::Receiver<Wake>, mut heard: impl FnMut(pcp::Announcement)) -> bool {
+fn stop_asked(woken: &mpsc::Receiver<Wake>, mut heard: impl FnMut(pcp_natpmp::Announcement)) -> bool {
     loop {
         match woken.try_recv() {
             Ok(Wake::Heard(announcement)) => heard(announcement),
@@ -419,8 +419,8 @@ impl UpnpDevice {
 
 /// What the search and the probes tell the discovery loop.
 enum Event {
-    Answer(ssdp::search::Response),
-    SearchEnded(Option<ssdp::Error>),
+    Answer(upnp_ssdp::search::Response),
+    SearchEnded(Option<upnp_ssdp::Error>),
     Probed(usize, Device),
 }
 
@@ -487,7 +487,7 @@ impl Upnp {
 /// address, each within [`Limits::call`](crate::Limits::call).
 #[derive(Debug)]
 pub struct PmpClient {
-    client: pcp::net::Client,
+    client: pcp_natpmp::net::Client,
     session: Session,
     limits: crate::Limits,
 }
@@ -539,7 +539,7 @@ impl PmpClient {
 
     /// The gateway's external address.
     pub fn external_ip(&mut self) -> Result<PmpAddress, Error> {
-        let nonce = pcp::Nonce::random()?;
+        let nonce = pcp_natpmp::Nonce::random()?;
         self.run(self.session.external(nonce))
     }
 
@@ -549,22 +549,22 @@ impl PmpClient {
     /// us bind UDP 5350.
     ///
     /// ```no_run
-    /// use igd::blocking::PmpClient;
-    /// use igd::keeper::Keep;
-    /// use igd::pmp::{Target, Way};
+    /// use upnp_igd::blocking::PmpClient;
+    /// use upnp_igd::keeper::Keep;
+    /// use upnp_igd::pmp::{Target, Way};
     ///
     /// let way = Way::Pcp { fallback: true };
-    /// let client = PmpClient::probe(Target::Default, way, &igd::Limits::default())?;
+    /// let client = PmpClient::probe(Target::Default, way, &upnp_igd::Limits::default())?;
     /// let keeper = client.keep(Keep::new().udp(7777))?;
     /// for event in keeper.events().iter().take(1) {
     ///     println!("{event}");
     /// }
     /// keeper.stop(); // removes the mapping
-    /// # Ok::<(), igd::Error>(())
+    /// # Ok::<(), upnp_igd::Error>(())
     /// ```
     pub fn keep(self, keep: Keep) -> Result<KeeperHandle, Error> {
         let gateway = self.client.gateway();
-        let seed = pcp::Nonce::random()?;
+        let seed = pcp_natpmp::Nonce::random()?;
         let machine = PmpKeeper::of_client(keep, self.session, gateway, &self.limits, seed)?;
         spawn_pmp(machine, Some(self.client))
     }
@@ -579,7 +579,7 @@ impl PmpClient {
                 PmpNext::Done(result) => return result,
             };
             let mut exchange =
-                pcp::Exchange::new(request, self.client.gateway(), Instant::now(), deadline)?;
+                pcp_natpmp::Exchange::new(request, self.client.gateway(), Instant::now(), deadline)?;
             next = sequence.handle(self.client.run(&mut exchange));
         }
     }
@@ -596,11 +596,11 @@ pub fn keep_pmp(
     target: Target,
     limits: &crate::Limits,
 ) -> Result<KeeperHandle, Error> {
-    let machine = PmpKeeper::validated(keep, way, target, limits, pcp::Nonce::random()?)?;
+    let machine = PmpKeeper::validated(keep, way, target, limits, pcp_natpmp::Nonce::random()?)?;
     spawn_pmp(machine, None)
 }
 
-fn spawn_pmp(machine: PmpKeeper, client: Option<pcp::net::Client>) -> Result<KeeperHandle, Error> {
+fn spawn_pmp(machine: PmpKeeper, client: Option<pcp_natpmp::net::Client>) -> Result<KeeperHandle, Error> {
     let status = machine.status();
     KeeperHandle::spawn(status, move |woken, heard, events, shared| {
         pmp_keep_loop(client, machine, &woken, &heard, &events, &shared);
@@ -610,7 +610,7 @@ fn spawn_pmp(machine: PmpKeeper, client: Option<pcp::net::Client>) -> Result<Kee
 /// The PCP/NAT-PMP keeper's thread: the machine's steps over UDP until it is done, and
 /// what the gateway announces.
 fn pmp_keep_loop(
-    mut client: Option<pcp::net::Client>,
+    mut client: Option<pcp_natpmp::net::Client>,
     mut machine: PmpKeeper,
     woken: &mpsc::Receiver<Wake>,
     heard: &mpsc::SyncSender<Wake>,
@@ -637,9 +637,9 @@ fn pmp_keep_loop(
             }
             PmpStep::Send { request, deadline } => {
                 let answer = match client.as_mut() {
-                    Some(c) => pcp::Exchange::new(request, c.gateway(), Instant::now(), deadline)
+                    Some(c) => pcp_natpmp::Exchange::new(request, c.gateway(), Instant::now(), deadline)
                         .and_then(|mut exchange| c.run(&mut exchange)),
-                    None => Err(pcp::Error::NoGateway("no client open".into())),
+                    None => Err(pcp_natpmp::Error::NoGateway("no client open".into())),
                 };
                 machine.answered(answer, Instant::now());
             }
@@ -667,7 +667,7 @@ fn pmp_keep_loop(
 /// A client to `target` in place of `client` (kept when none can be opened): our address
 /// and port, and the gateway's.
 fn reopen(
-    client: &mut Option<pcp::net::Client>,
+    client: &mut Option<pcp_natpmp::net::Client>,
     target: Target,
     way: Way,
 ) -> Result<(std::net::SocketAddr, std::net::SocketAddr), Error> {
@@ -676,9 +676,9 @@ fn reopen(
 }
 
 /// A client to the gateway `target` names now.
-fn open_pmp(target: Target, way: Way) -> Result<pcp::net::Client, Error> {
+fn open_pmp(target: Target, way: Way) -> Result<pcp_natpmp::net::Client, Error> {
     let (local, gateway) = crate::route::pmp_endpoints(target, way)?;
-    Ok(pcp::net::Client::connect_from(local, gateway)?)
+    Ok(pcp_natpmp::net::Client::connect_from(local, gateway)?)
 }
 
 /// How long the announcement thread listens before it looks whether it is still wanted.
@@ -689,7 +689,7 @@ const LISTEN_SLICE: Duration = Duration::from_millis(250);
 /// cannot be bound, nothing is heard: the keeper still checks at every interval.
 fn listen(gateway: IpAddr, heard: mpsc::SyncSender<Wake>) -> Arc<AtomicBool> {
     let on = Arc::new(AtomicBool::new(true));
-    let Ok(mut listener) = pcp::net::Listener::bind(gateway) else {
+    let Ok(mut listener) = pcp_natpmp::net::Listener::bind(gateway) else {
         return on;
     };
     let wanted = Arc::clone(&on);

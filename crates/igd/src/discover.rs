@@ -5,8 +5,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use ssdp::SearchTarget;
-use ssdp::{LocalPort, MulticastInterface, SearchOptions};
+use upnp_ssdp::SearchTarget;
+use upnp_ssdp::{LocalPort, MulticastInterface, SearchOptions};
 
 use crate::device::{Device, Probe};
 use crate::error::{Error, IgdStatus};
@@ -194,7 +194,7 @@ pub struct Discovery {
     search_end: Instant,
     deadline: Instant,
     search_over: bool,
-    search_error: Option<ssdp::Error>,
+    search_error: Option<upnp_ssdp::Error>,
     devices: Vec<(Device, IpAddr, Candidate)>,
 }
 
@@ -235,7 +235,7 @@ impl Discovery {
     /// Feed an answer of the search: a new device to probe, or why not.
     pub fn response(
         &mut self,
-        answer: &ssdp::search::Response,
+        answer: &upnp_ssdp::search::Response,
         now: Instant,
     ) -> Result<(), Skipped> {
         let outcome = self.take(answer, now);
@@ -255,7 +255,7 @@ impl Discovery {
         outcome
     }
 
-    fn take(&mut self, answer: &ssdp::search::Response, now: Instant) -> Result<(), Skipped> {
+    fn take(&mut self, answer: &upnp_ssdp::search::Response, now: Instant) -> Result<(), Skipped> {
         if !self.searching(now) {
             return Err(Skipped::Late);
         }
@@ -294,7 +294,7 @@ impl Discovery {
 
     /// The search's socket failed: no more answers. When no device answered, the discovery
     /// fails with this error rather than [`Error::NoDevices`].
-    pub fn search_failed(&mut self, error: ssdp::Error) {
+    pub fn search_failed(&mut self, error: upnp_ssdp::Error) {
         self.search_over = true;
         self.search_error.get_or_insert(error);
     }

@@ -184,22 +184,22 @@ pub enum Error {
     Description(#[from] upnp_desc::Error),
     /// Discovery failed (a socket, an interface).
     #[error("discovery: {0}")]
-    Discovery(#[from] ssdp::Error),
+    Discovery(#[from] upnp_ssdp::Error),
     /// A PCP or NAT-PMP exchange failed: no answer in time, nothing listening on the
     /// gateway's port 5351, no default gateway, a socket error.
     #[error("PCP/NAT-PMP: {0}")]
-    Pmp(#[from] pcp::Error),
+    Pmp(#[from] pcp_natpmp::Error),
     /// The gateway refused a PCP request.
     #[error("the gateway refused over PCP: {result}")]
     PcpRefused {
         /// Its result code.
-        result: pcp::PcpResult,
+        result: pcp_natpmp::PcpResult,
         /// How long it expects the refusal to last, in seconds.
         lifetime: u32,
     },
     /// The gateway refused a NAT-PMP request.
     #[error("the gateway refused over NAT-PMP: {0}")]
-    NatPmpRefused(pcp::NatPmpResult),
+    NatPmpRefused(pcp_natpmp::NatPmpResult),
     /// The exact external port was demanded and the gateway granted another (given back).
     #[error("external port {asked} demanded, the gateway offered {granted}")]
     OtherPortGranted {
@@ -315,15 +315,15 @@ impl Error {
             Error::Soap(_) | Error::Description(_) => UpnpResult::InvalidResponse,
             Error::Discovery(_) => UpnpResult::SocketError,
             Error::Pmp(
-                pcp::Error::TimedOut(_)
-                | pcp::Error::PortUnreachable(_)
-                | pcp::Error::NoGateway(_)
-                | pcp::Error::Io { .. },
+                pcp_natpmp::Error::TimedOut(_)
+                | pcp_natpmp::Error::PortUnreachable(_)
+                | pcp_natpmp::Error::NoGateway(_)
+                | pcp_natpmp::Error::Io { .. },
             ) => UpnpResult::SocketError,
             Error::Pmp(_) => UpnpResult::InvalidResponse,
             Error::PcpRefused { result, .. } => result_of_pcp(*result),
             Error::NatPmpRefused(result) => match result {
-                pcp::NatPmpResult::NotAuthorized => UpnpResult::NotAuthorized,
+                pcp_natpmp::NatPmpResult::NotAuthorized => UpnpResult::NotAuthorized,
                 _ => UpnpResult::ActionFailed,
             },
             Error::NotSpoken(_) => UpnpResult::NoGateway,
@@ -359,8 +359,8 @@ impl Error {
 }
 
 /// The nearest of Godot's results for a PCP result code.
-fn result_of_pcp(result: pcp::PcpResult) -> UpnpResult {
-    use pcp::PcpResult as P;
+fn result_of_pcp(result: pcp_natpmp::PcpResult) -> UpnpResult {
+    use pcp_natpmp::PcpResult as P;
     match result {
         P::NotAuthorized => UpnpResult::NotAuthorized,
         P::CannotProvideExternal => UpnpResult::ConflictWithOtherMapping,

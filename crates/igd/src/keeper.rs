@@ -25,7 +25,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use igd::keeper::{Gateway, Keep, Keeper, Outcome, Task, Step};
+//! use upnp_igd::keeper::{Gateway, Keep, Keeper, Outcome, Task, Step};
 //!
 //! let keep = Keep::new().udp(7777).check(Duration::from_secs(30));
 //! let now = Instant::now();
@@ -1785,10 +1785,10 @@ pub fn is_unreachable(error: &Error) -> bool {
         Error::Soap(e) => is_transport(e),
         Error::Pmp(e) => matches!(
             e,
-            pcp::Error::TimedOut(_)
-                | pcp::Error::PortUnreachable(_)
-                | pcp::Error::NoGateway(_)
-                | pcp::Error::Io { .. }
+            pcp_natpmp::Error::TimedOut(_)
+                | pcp_natpmp::Error::PortUnreachable(_)
+                | pcp_natpmp::Error::NoGateway(_)
+                | pcp_natpmp::Error::Io { .. }
         ),
         _ => false,
     }
@@ -1828,7 +1828,7 @@ fn is_absent(error: &Error) -> bool {
 pub fn is_conflict(error: &Error) -> bool {
     match error {
         Error::MappingTaken { .. } | Error::OtherPortGranted { .. } => true,
-        Error::PcpRefused { result, .. } => *result == pcp::PcpResult::CannotProvideExternal,
+        Error::PcpRefused { result, .. } => *result == pcp_natpmp::PcpResult::CannotProvideExternal,
         _ => error.fault().and_then(|f| f.code()).is_some_and(|code| {
             matches!(
                 code,

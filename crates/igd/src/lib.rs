@@ -16,15 +16,15 @@
 //! network, so it is not run here):
 //!
 //! ```no_run
-//! use igd::blocking::Upnp;
-//! use igd::keeper::{Keep, upnp::Find};
+//! use upnp_igd::blocking::Upnp;
+//! use upnp_igd::keeper::{Keep, upnp::Find};
 //!
 //! let keeper = Upnp::new().keep(Keep::new().udp(7777), Find::default())?;
 //! for event in keeper.events().iter().take(1) {
 //!     println!("{event}"); // "mapped UDP 7777 as 11.0.0.7:7777 for 192.168.1.10:7777, lease 3600 s"
 //! }
 //! keeper.stop(); // the mapping is removed
-//! # Ok::<(), igd::Error>(())
+//! # Ok::<(), upnp_igd::Error>(())
 //! ```
 //!
 //! The logic is pure ([`mapping`], [`device`], [`discover`], [`keeper`]); [`blocking`] runs it over
@@ -36,8 +36,8 @@
 //! Godot's example, opening port 7777 (this talks to the network, so it is not run here):
 //!
 //! ```no_run
-//! use igd::blocking::Upnp;
-//! use igd::{DiscoverOptions, MappingRequest};
+//! use upnp_igd::blocking::Upnp;
+//! use upnp_igd::{DiscoverOptions, MappingRequest};
 //!
 //! let mut upnp = Upnp::new();
 //! upnp.discover(&DiscoverOptions::default())?;
@@ -46,13 +46,13 @@
 //! let granted = gateway.add_port_mapping(&MappingRequest::new(7777))?; // UDP, permanent
 //! println!("lease granted: {} s", granted.mapping.lease_duration);
 //! gateway.add_port_mapping(&MappingRequest::new(7777).proto("TCP"))?;
-//! # Ok::<(), igd::Error>(())
+//! # Ok::<(), upnp_igd::Error>(())
 //! ```
 //!
 //! A Godot binding gets Godot's integers back:
 //!
 //! ```
-//! use igd::{Error, MappingRequest, UpnpResult};
+//! use upnp_igd::{Error, MappingRequest, UpnpResult};
 //!
 //! let err = MappingRequest::new(70000).validate().unwrap_err();
 //! assert_eq!(err.result(), UpnpResult::InvalidPort);
@@ -61,6 +61,7 @@
 //! assert!(matches!(err, Error::InvalidProtocol(_)));
 //! assert_eq!(err.code(), 18);
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// A `tracing` debug event with feature `tracing`; nothing without it. Text from the network
 /// goes in escaped (`upnp_desc::text::shown`).
@@ -72,11 +73,13 @@ macro_rules! event {
 }
 
 #[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
 pub mod device;
 pub mod discover;
 pub mod error;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "blocking", feature = "tokio"))))]
 pub mod facade;
 pub mod keeper;
 pub mod limits;
@@ -84,9 +87,22 @@ pub mod mapping;
 pub mod pinhole;
 pub mod pmp;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "blocking", feature = "tokio"))))]
 pub mod route;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
+
+/// The layers below, whose types this crate's API returns (faults, port mappings, PCP
+/// answers, descriptions, search answers): one version of each, the one this crate was built
+/// with, without adding them as dependencies of your own.
+pub use pcp_natpmp;
+#[doc(no_inline)]
+pub use upnp_desc;
+#[doc(no_inline)]
+pub use upnp_soap;
+#[doc(no_inline)]
+pub use upnp_ssdp;
 
 pub use device::Device;
 pub use discover::{DiscoverOptions, DiscoverSettings, Discovery, Goal};
@@ -94,3 +110,8 @@ pub use error::{DeviceStatus, Error, IgdStatus, UpnpResult, result_of_code};
 pub use limits::Limits;
 pub use mapping::{Granted, MappingRequest};
 pub use pmp::{Method, Via};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

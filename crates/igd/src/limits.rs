@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use igd::Limits;
+//! use upnp_igd::Limits;
 //!
 //! let mut limits = Limits::default();
 //! limits.call = Duration::from_secs(5);

@@ -450,10 +450,10 @@ impl ListSequence {
     /// List the mappings of the service `service_type`.
     pub fn new(service_type: &str) -> ListSequence {
         let v2 = service_type
-            .parse::<ssdp::SearchTarget>()
+            .parse::<upnp_ssdp::SearchTarget>()
             .ok()
             .and_then(|st| match st {
-                ssdp::SearchTarget::Service(urn) => Some(urn.version >= 2),
+                upnp_ssdp::SearchTarget::Service(urn) => Some(urn.version >= 2),
                 _ => None,
             })
             .unwrap_or(false);

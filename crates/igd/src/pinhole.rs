@@ -9,13 +9,13 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use igd::pinhole::PinholeRequest;
-//! use igd::keeper::Protocol;
+//! use upnp_igd::pinhole::PinholeRequest;
+//! use upnp_igd::keeper::Protocol;
 //!
 //! let request = PinholeRequest::new(Protocol::Udp, 7777).lease(Duration::from_secs(600));
 //! // A link-local address is refused before any packet is sent.
 //! let ours = "fe80::1".parse().unwrap();
-//! assert!(matches!(request.action(Some(ours)), Err(igd::Error::NotGlobal(_))));
+//! assert!(matches!(request.action(Some(ours)), Err(upnp_igd::Error::NotGlobal(_))));
 //! let ours = "2001:db8:77::10".parse().unwrap();
 //! assert_eq!(request.action(Some(ours)).unwrap().lease_time, 600);
 //! ```

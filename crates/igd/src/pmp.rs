@@ -4,7 +4,7 @@
 //! its predecessor NAT-PMP (RFC 6886) on UDP 5351 of the default gateway. [`Via`] says which
 //! way a call takes; [`Method`] says which way granted a mapping. The conversations (map,
 //! unmap, external address, with PCP's fallback to NAT-PMP) are [`PmpSequence`]s: a driver
-//! sends each [`pcp::Request`] it is given through a `pcp::net` client and feeds the answer
+//! sends each [`pcp_natpmp::Request`] it is given through a `pcp_natpmp::net` client and feeds the answer
 //! back, like the UPnP [`crate::mapping::Sequence`]s.
 //!
 //! ## The order of preference of [`Via::Auto`]
@@ -24,7 +24,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
-use pcp::{
+use pcp_natpmp::{
     Map, NatPmpRequest, NatPmpResponse, NatPmpResult, Nonce, PcpRequest, PcpResult, Request,
     Response, ResponseOp,
 };
@@ -156,7 +156,7 @@ pub enum Target {
 impl Target {
     /// The gateway at `address`, on PCP's port 5351.
     pub fn gateway(address: IpAddr) -> Target {
-        Target::At(SocketAddr::new(address, pcp::SERVER_PORT))
+        Target::At(SocketAddr::new(address, pcp_natpmp::SERVER_PORT))
     }
 
     /// The gateway named, or the default one (the IPv6 one with `ipv6`).
@@ -265,10 +265,10 @@ pub fn derived_nonce(client: IpAddr, protocol: Protocol, internal_port: u16) -> 
     Nonce(nonce)
 }
 
-fn pcp_protocol(protocol: Protocol) -> pcp::Protocol {
+fn pcp_protocol(protocol: Protocol) -> pcp_natpmp::Protocol {
     match protocol {
-        Protocol::Udp => pcp::Protocol::Udp,
-        Protocol::Tcp => pcp::Protocol::Tcp,
+        Protocol::Udp => pcp_natpmp::Protocol::Udp,
+        Protocol::Tcp => pcp_natpmp::Protocol::Tcp,
     }
 }
 
@@ -306,7 +306,7 @@ pub struct PmpAddress {
 /// The next thing a driver does for a [`PmpSequence`].
 #[derive(Debug)]
 pub enum PmpNext<T> {
-    /// Send this request (an [`pcp::Exchange`] to the gateway) and feed its outcome to
+    /// Send this request (an [`pcp_natpmp::Exchange`] to the gateway) and feed its outcome to
     /// [`PmpSequence::handle`].
     Send(Request),
     /// Finished.
@@ -320,7 +320,7 @@ pub trait PmpSequence {
     /// The first request.
     fn start(&mut self) -> PmpNext<Self::Output>;
     /// The outcome of the last request.
-    fn handle(&mut self, outcome: Result<Response, pcp::Error>) -> PmpNext<Self::Output>;
+    fn handle(&mut self, outcome: Result<Response, pcp_natpmp::Error>) -> PmpNext<Self::Output>;
 }
 
 /// Which version a conversation speaks now.
@@ -365,7 +365,7 @@ enum Answer {
 
 /// Every sequence's first look at an outcome: a transport error ends it, a version-0 answer
 /// to PCP falls back to NAT-PMP when allowed.
-fn read(outcome: Result<Response, pcp::Error>, speaking: &mut Speaking) -> Answer {
+fn read(outcome: Result<Response, pcp_natpmp::Error>, speaking: &mut Speaking) -> Answer {
     let response = match outcome {
         Ok(response) => response,
         Err(e) => return Answer::Failed(Error::Pmp(e)),
@@ -415,7 +415,7 @@ impl PmpAdd {
             Speaking::Pcp { .. } => {
                 let mut request = PcpRequest::map(self.client, m.map(), m.lifetime);
                 if m.exact {
-                    request = request.option(pcp::PcpOption::PreferFailure);
+                    request = request.option(pcp_natpmp::PcpOption::PreferFailure);
                 }
                 Request::Pcp(request)
             }
@@ -441,7 +441,7 @@ impl PmpSequence for PmpAdd {
         self.request()
     }
 
-    fn handle(&mut self, outcome: Result<Response, pcp::Error>) -> PmpNext<PmpGranted> {
+    fn handle(&mut self, outcome: Result<Response, pcp_natpmp::Error>) -> PmpNext<PmpGranted> {
         let response = match outcome {
             Ok(response) => response,
             Err(e) => return self.done(Err(Error::Pmp(e))),
@@ -500,7 +500,7 @@ impl PmpSequence for PmpAdd {
     }
 }
 
-fn granted_pcp(mapping: &PmpMapping, r: &pcp::PcpResponse) -> Result<PmpGranted, Error> {
+fn granted_pcp(mapping: &PmpMapping, r: &pcp_natpmp::PcpResponse) -> Result<PmpGranted, Error> {
     if !r.result.is_success() {
         return Err(Error::PcpRefused {
             result: r.result,
@@ -596,7 +596,7 @@ impl PmpSequence for PmpDelete {
         self.request()
     }
 
-    fn handle(&mut self, outcome: Result<Response, pcp::Error>) -> PmpNext<Method> {
+    fn handle(&mut self, outcome: Result<Response, pcp_natpmp::Error>) -> PmpNext<Method> {
         let response = match read(outcome, &mut self.speaking) {
             Answer::Read(response) => response,
             Answer::Again => return self.request(),
@@ -645,7 +645,7 @@ impl PmpExternal {
 
     fn probe_map(&self, lifetime: u32) -> Request {
         let port = self.client.port();
-        let map = Map::new(self.nonce, pcp::Protocol::Udp, port, port);
+        let map = Map::new(self.nonce, pcp_natpmp::Protocol::Udp, port, port);
         Request::Pcp(PcpRequest::map(self.client.ip(), map, lifetime))
     }
 
@@ -668,7 +668,7 @@ impl PmpSequence for PmpExternal {
         self.request()
     }
 
-    fn handle(&mut self, outcome: Result<Response, pcp::Error>) -> PmpNext<PmpAddress> {
+    fn handle(&mut self, outcome: Result<Response, pcp_natpmp::Error>) -> PmpNext<PmpAddress> {
         if let ExternalState::Removing(address) = self.state {
             // The address is known; the removal's own outcome does not change it (a
             // mapping left behind expires with its short lifetime).
@@ -750,7 +750,7 @@ impl PmpSequence for PmpProbe {
         self.request()
     }
 
-    fn handle(&mut self, outcome: Result<Response, pcp::Error>) -> PmpNext<Method> {
+    fn handle(&mut self, outcome: Result<Response, pcp_natpmp::Error>) -> PmpNext<Method> {
         let response = match read(outcome, &mut self.speaking) {
             Answer::Read(response) => response,
             Answer::Again => return self.request(),

@@ -3,13 +3,13 @@
 //!
 //! It runs the same pure logic as [`crate::blocking`] ([`crate::mapping`],
 //! [`crate::device`], [`crate::discover`]); only the I/O differs: HTTP is `upnp_soap::tokio`'s
-//! client on tokio sockets, SSDP is `ssdp::net::tokio::Searcher` on a tokio socket.
+//! client on tokio sockets, SSDP is `upnp_ssdp::net::tokio::Searcher` on a tokio socket.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use ssdp::net::tokio::Searcher;
+use upnp_ssdp::net::tokio::Searcher;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use upnp_soap::actions::PortMapping;
@@ -148,10 +148,10 @@ impl Upnp {
     /// ([`Error::InvalidParam`] otherwise).
     ///
     /// ```no_run
-    /// # async fn keep() -> Result<(), igd::Error> {
-    /// use igd::keeper::{Keep, upnp::Find};
+    /// # async fn keep() -> Result<(), upnp_igd::Error> {
+    /// use upnp_igd::keeper::{Keep, upnp::Find};
     ///
-    /// let mut keeper = igd::tokio::Upnp::new().keep(Keep::new().udp(7777), Find::default())?;
+    /// let mut keeper = upnp_igd::tokio::Upnp::new().keep(Keep::new().udp(7777), Find::default())?;
     /// while let Some(event) = keeper.next_event().await {
     ///     println!("{event}");
     /// #   break;
@@ -410,7 +410,7 @@ impl Upnp {
 /// [`crate::blocking::PmpClient`]).
 #[derive(Debug)]
 pub struct PmpClient {
-    client: pcp::net::tokio::Client,
+    client: pcp_natpmp::net::tokio::Client,
     session: Session,
     limits: crate::Limits,
 }
@@ -462,7 +462,7 @@ impl PmpClient {
 
     /// The gateway's external address.
     pub async fn external_ip(&mut self) -> Result<PmpAddress, Error> {
-        let nonce = pcp::Nonce::random()?;
+        let nonce = pcp_natpmp::Nonce::random()?;
         self.run(self.session.external(nonce)).await
     }
 
@@ -472,7 +472,7 @@ impl PmpClient {
     pub fn keep(self, keep: Keep) -> Result<KeeperHandle, Error> {
         let runtime = runtime()?;
         let gateway = self.client.gateway();
-        let seed = pcp::Nonce::random()?;
+        let seed = pcp_natpmp::Nonce::random()?;
         let machine = PmpKeeper::of_client(keep, self.session, gateway, &self.limits, seed)?;
         let client = Some(self.client);
         Ok(KeeperHandle::spawn(
@@ -491,7 +491,7 @@ impl PmpClient {
                 PmpNext::Send(request) => {
                     let gateway = self.client.gateway();
                     let mut exchange =
-                        pcp::Exchange::new(request, gateway, Instant::now(), deadline)?;
+                        pcp_natpmp::Exchange::new(request, gateway, Instant::now(), deadline)?;
                     next = sequence.handle(self.client.run(&mut exchange).await);
                 }
             }
@@ -508,7 +508,7 @@ pub fn keep_pmp(
     limits: &crate::Limits,
 ) -> Result<KeeperHandle, Error> {
     let runtime = runtime()?;
-    let machine = PmpKeeper::validated(keep, way, target, limits, pcp::Nonce::random()?)?;
+    let machine = PmpKeeper::validated(keep, way, target, limits, pcp_natpmp::Nonce::random()?)?;
     Ok(KeeperHandle::spawn(
         &runtime,
         machine.status(),
@@ -519,14 +519,14 @@ pub fn keep_pmp(
 /// The PCP/NAT-PMP keeper's task: the machine's steps over UDP until it is done, and what
 /// the gateway announces.
 async fn pmp_keep_task(
-    mut client: Option<pcp::net::tokio::Client>,
+    mut client: Option<pcp_natpmp::net::tokio::Client>,
     mut machine: PmpKeeper,
     mut stopped: oneshot::Receiver<()>,
     events: mpsc::Sender<KeeperEvent>,
     status: Arc<Mutex<Status>>,
 ) {
     let mut stopping = false;
-    let mut listener: Option<pcp::net::tokio::Listener> = None;
+    let mut listener: Option<pcp_natpmp::net::tokio::Listener> = None;
     // The gateway a listener was last tried for: tried once per gateway, so that a socket
     // that fails is not bound again at every step.
     let mut tried: Option<IpAddr> = None;
@@ -539,7 +539,7 @@ async fn pmp_keep_task(
         if gateway.is_some() && gateway != tried {
             // Where UDP 5350 cannot be bound, nothing is heard; the checks go on.
             tried = gateway;
-            listener = gateway.and_then(|g| pcp::net::tokio::Listener::bind(g).ok());
+            listener = gateway.and_then(|g| pcp_natpmp::net::tokio::Listener::bind(g).ok());
         }
         match machine.poll(Instant::now()) {
             PmpStep::Open(target) => {
@@ -548,12 +548,12 @@ async fn pmp_keep_task(
             PmpStep::Send { request, deadline } => {
                 let answer = match client.as_mut() {
                     Some(c) => {
-                        match pcp::Exchange::new(request, c.gateway(), Instant::now(), deadline) {
+                        match pcp_natpmp::Exchange::new(request, c.gateway(), Instant::now(), deadline) {
                             Ok(mut exchange) => c.run(&mut exchange).await,
                             Err(e) => Err(e),
                         }
                     }
-                    None => Err(pcp::Error::NoGateway("no client open".into())),
+                    None => Err(pcp_natpmp::Error::NoGateway("no client open".into())),
                 };
                 machine.answered(answer, Instant::now());
             }
@@ -582,9 +582,9 @@ async fn pmp_keep_task(
 
 /// The next announcement within `wait`, or never without a listener.
 async fn hear(
-    listener: Option<&mut pcp::net::tokio::Listener>,
+    listener: Option<&mut pcp_natpmp::net::tokio::Listener>,
     wait: std::time::Duration,
-) -> Result<Option<pcp::Announcement>, pcp::Error> {
+) -> Result<Option<pcp_natpmp::Announcement>, pcp_natpmp::Error> {
     match listener {
         Some(listener) => listener.next_within(wait).await,
         None => std::future::pending().await,
@@ -594,7 +594,7 @@ async fn hear(
 /// A client to `target` in place of `client` (kept when none can be opened): our address
 /// and port, and the gateway's.
 fn reopen(
-    client: &mut Option<pcp::net::tokio::Client>,
+    client: &mut Option<pcp_natpmp::net::tokio::Client>,
     target: Target,
     way: Way,
 ) -> Result<(std::net::SocketAddr, std::net::SocketAddr), Error> {
@@ -603,7 +603,7 @@ fn reopen(
 }
 
 /// A client to the gateway `target` names now.
-fn open_pmp(target: Target, way: Way) -> Result<pcp::net::tokio::Client, Error> {
+fn open_pmp(target: Target, way: Way) -> Result<pcp_natpmp::net::tokio::Client, Error> {
     let (local, gateway) = crate::route::pmp_endpoints(target, way)?;
-    Ok(pcp::net::tokio::Client::connect_from(local, gateway)?)
+    Ok(pcp_natpmp::net::tokio::Client::connect_from(local, gateway)?)
 }

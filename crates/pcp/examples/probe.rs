@@ -1,14 +1,14 @@
 //! Ask a gateway what NAT-PMP and PCP give: its external address, a UDP mapping made and
 //! removed with each protocol. Each answer is printed decoded, and as hex with `--hex`.
 //!
-//! `cargo run -p pcp --example probe -- [GATEWAY] [--port PORT] [--hex] [--only NAME]`
+//! `cargo run -p pcp-natpmp --example probe -- [GATEWAY] [--port PORT] [--hex] [--only NAME]`
 //! (GATEWAY: the default gateway when left out).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use pcp::net::{Client, default_gateway};
-use pcp::{Exchange, Map, NatPmpRequest, Nonce, PcpRequest, Protocol, Request};
+use pcp_natpmp::net::{Client, default_gateway};
+use pcp_natpmp::{Exchange, Map, NatPmpRequest, Nonce, PcpRequest, Protocol, Request};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

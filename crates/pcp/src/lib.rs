@@ -16,7 +16,7 @@
 //!
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr};
-//! use pcp::{Map, Nonce, PcpRequest, PcpResponse, PcpResult, Protocol, ResponseOp};
+//! use pcp_natpmp::{Map, Nonce, PcpRequest, PcpResponse, PcpResult, Protocol, ResponseOp};
 //!
 //! let us = IpAddr::V4(Ipv4Addr::new(192, 168, 77, 10));
 //! let nonce = Nonce([7; 12]);
@@ -35,7 +35,7 @@
 //!     options: Vec::new(),
 //! };
 //! assert_eq!(PcpResponse::parse(&answer.encode()?)?, answer);
-//! # Ok::<(), pcp::Error>(())
+//! # Ok::<(), pcp_natpmp::Error>(())
 //! ```
 //!
 //! Driving an exchange by hand (what `net::Client::run` does with a socket):
@@ -43,17 +43,18 @@
 //! ```
 //! use std::net::{Ipv4Addr, SocketAddr};
 //! use std::time::{Duration, Instant};
-//! use pcp::{Exchange, NatPmpRequest, Poll, Request};
+//! use pcp_natpmp::{Exchange, NatPmpRequest, Poll, Request};
 //!
-//! let gateway = SocketAddr::from((Ipv4Addr::new(192, 168, 77, 1), pcp::SERVER_PORT));
+//! let gateway = SocketAddr::from((Ipv4Addr::new(192, 168, 77, 1), pcp_natpmp::SERVER_PORT));
 //! let now = Instant::now();
 //! let request = Request::NatPmp(NatPmpRequest::ExternalAddress);
 //! let mut exchange = Exchange::new(request, gateway, now, now + Duration::from_secs(2))?;
 //! assert_eq!(exchange.poll(now), Poll::Send(&[0, 0]));
 //! // Nothing back: NAT-PMP sends again after 250 ms.
 //! assert_eq!(exchange.poll(now), Poll::Wait(now + Duration::from_millis(250)));
-//! # Ok::<(), pcp::Error>(())
+//! # Ok::<(), pcp_natpmp::Error>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod epoch;
 pub mod error;
@@ -61,6 +62,7 @@ pub mod exchange;
 pub mod message;
 pub mod natpmp;
 #[cfg(feature = "net")]
+#[cfg_attr(docsrs, doc(cfg(feature = "net")))]
 pub mod net;
 pub mod protocol;
 mod wire;
@@ -81,3 +83,8 @@ pub const MAX_MESSAGE_SIZE: usize = 1100;
 
 /// The most options a PCP message may carry here (real messages carry one or two).
 pub const MAX_OPTIONS: usize = 16;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

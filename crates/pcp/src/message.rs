@@ -49,6 +49,7 @@ const OPTION_FILTER: u8 = 3;
 pub struct Nonce(pub [u8; 12]);
 
 #[cfg(feature = "net")]
+#[cfg_attr(docsrs, doc(cfg(feature = "net")))]
 impl Nonce {
     /// A nonce from the operating system's random source.
     pub fn random() -> Result<Nonce, Error> {

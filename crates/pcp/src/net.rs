@@ -18,6 +18,7 @@ use crate::exchange::{Announcement, Exchange, Poll, Received};
 use crate::message::{ANNOUNCE_PORT, Response, SERVER_PORT};
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ssdp::SearchTarget;
-use ssdp::net::{SearchOptions, Searcher};
+use upnp_ssdp::SearchTarget;
+use upnp_ssdp::net::{SearchOptions, Searcher};
 
 fn main() -> ExitCode {
     let mut options = SearchOptions::default();

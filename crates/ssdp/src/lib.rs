@@ -12,7 +12,7 @@
 //! Decoding a response, as a device sends it:
 //!
 //! ```
-//! use ssdp::{SearchResponse, SearchTarget};
+//! use upnp_ssdp::{SearchResponse, SearchTarget};
 //!
 //! let datagram = b"HTTP/1.1 200 OK\r\n\
 //!     CACHE-CONTROL: max-age=120\r\n\
@@ -24,13 +24,13 @@
 //! assert_eq!(response.location, "http://192.168.77.1:5000/rootDesc.xml");
 //! assert_eq!(response.search_target, SearchTarget::device("InternetGatewayDevice", 1));
 //! assert_eq!(response.max_age, Some(120));
-//! # Ok::<(), ssdp::Error>(())
+//! # Ok::<(), upnp_ssdp::Error>(())
 //! ```
 //!
 //! Searching (this sends multicast, so it is not run here):
 //!
 //! ```no_run
-//! use ssdp::net::{SearchOptions, Searcher};
+//! use upnp_ssdp::net::{SearchOptions, Searcher};
 //!
 //! let options = SearchOptions::default(); // Godot's: IGD:1, 2000 ms, TTL 2, IPv4
 //! for found in Searcher::start(&options)? {
@@ -38,12 +38,14 @@
 //!     println!("{} at {}", found.response.location, found.from);
 //!     break; // stop at the first useful answer
 //! }
-//! # Ok::<(), ssdp::Error>(())
+//! # Ok::<(), upnp_ssdp::Error>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod error;
 pub mod message;
 #[cfg(feature = "net")]
+#[cfg_attr(docsrs, doc(cfg(feature = "net")))]
 pub mod net;
 pub mod options;
 pub mod search;
@@ -54,3 +56,8 @@ pub use message::{
     Notify, NotifyKind, SSDP_PORT, SearchResponse, SearchTarget, UPNP_DOMAIN, UrnType,
 };
 pub use options::{Ipv6Scope, LocalPort, MulticastInterface, SearchOptions};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

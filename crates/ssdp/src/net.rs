@@ -22,6 +22,7 @@ pub use crate::search::Response;
 #[cfg(test)]
 mod tests;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 
 /// A running search: an iterator of responses that ends at the deadline.

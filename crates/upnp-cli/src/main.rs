@@ -22,11 +22,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use igd::blocking::{Found, KeeperHandle, PmpClient, Upnp, UpnpDevice};
-use igd::keeper::upnp::Find;
-use igd::keeper::{Event, Keep, Protocol};
-use igd::pmp::PmpMapping;
-use igd::{DiscoverOptions, Error, MappingRequest, Method, Via};
+use upnp_igd::blocking::{Found, KeeperHandle, PmpClient, Upnp, UpnpDevice};
+use upnp_igd::keeper::upnp::Find;
+use upnp_igd::keeper::{Event, Keep, Protocol};
+use upnp_igd::pmp::PmpMapping;
+use upnp_igd::{DiscoverOptions, Error, MappingRequest, Method, Via};
 use serde::Serialize;
 use upnp_desc::text::shown;
 
@@ -310,7 +310,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             mapping_request(&cli.command).validate()?;
         }
         Command::Delete { port, .. } => {
-            igd::mapping::external_port(*port)?;
+            upnp_igd::mapping::external_port(*port)?;
         }
         _ => {}
     }
@@ -440,7 +440,7 @@ fn run_pinhole(
 ) -> Result<(), Error> {
     if let PinholeAction::Open { lease, port, .. } = action {
         // Refuse bad arguments before any packet is sent.
-        igd::pinhole::lease_time(Duration::from_secs(*lease))?;
+        upnp_igd::pinhole::lease_time(Duration::from_secs(*lease))?;
         if *port == 0 {
             return Err(Error::InvalidPort(0));
         }
@@ -521,7 +521,7 @@ fn print_deleted(cli: &Cli, port: i64, proto: Proto, method: Method) {
 
 /// A day: what PCP and NAT-PMP are asked for when the user asks a permanent mapping (they
 /// have none; a lifetime of 0 removes).
-const PMP_PERMANENT: u32 = igd::pmp::LONGEST_LIFETIME;
+const PMP_PERMANENT: u32 = upnp_igd::pmp::LONGEST_LIFETIME;
 
 /// `external-ip`, `add` and `delete` through PCP or NAT-PMP.
 fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
@@ -537,7 +537,7 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
             desc,
             lease,
         } => {
-            let external = igd::mapping::external_port(*port)?;
+            let external = upnp_igd::mapping::external_port(*port)?;
             let internal = if *internal == 0 {
                 external
             } else {
@@ -566,7 +566,7 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
             internal,
             proto,
         } => {
-            let external = igd::mapping::external_port(*port)?;
+            let external = upnp_igd::mapping::external_port(*port)?;
             let internal = if *internal == 0 { external } else { *internal };
             let protocol = proto.protocol();
             let nonce = client.session().derived_nonce(protocol, internal);

@@ -3,9 +3,9 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use igd::keeper::{Event, Held, HeldPinhole, PortSpec};
-use igd::pmp::PmpGranted;
-use igd::{Device, Error, Granted, Method};
+use upnp_igd::keeper::{Event, Held, HeldPinhole, PortSpec};
+use upnp_igd::pmp::PmpGranted;
+use upnp_igd::{Device, Error, Granted, Method};
 use serde::Serialize;
 use upnp_desc::text::shown;
 use upnp_soap::PortMapping;

@@ -1,6 +1,6 @@
 //! The root device description: the XML behind an SSDP LOCATION.
 
-use ssdp::{SearchTarget, UrnType};
+use upnp_ssdp::{SearchTarget, UrnType};
 use url::Url;
 use xmltree::{Element, XMLNode};
 

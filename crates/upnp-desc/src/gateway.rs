@@ -8,7 +8,7 @@
 //! InternetGatewayDevice, and a service is classified by its `serviceType`, never by the look
 //! of its URLs.
 
-use ssdp::UrnType;
+use upnp_ssdp::UrnType;
 
 use crate::description::{Device, DeviceDescription, Service};
 use crate::error::Error;
@@ -59,7 +59,7 @@ impl Gateway<'_> {
 }
 
 fn standard(urn: &UrnType) -> bool {
-    urn.domain == ssdp::UPNP_DOMAIN
+    urn.domain == upnp_ssdp::UPNP_DOMAIN
 }
 
 impl DeviceDescription {

@@ -64,3 +64,8 @@ pub(crate) fn write(root: &xmltree::Element) -> String {
     let _ = root.write_with_config(&mut out, config);
     String::from_utf8(out).unwrap_or_default()
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

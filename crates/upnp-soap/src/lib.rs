@@ -55,9 +55,11 @@
 //! }
 //! # Ok::<(), Error>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod actions;
 #[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 mod driver;
@@ -67,12 +69,19 @@ pub mod error;
 pub mod fault;
 pub mod firewall;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub mod port_list;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 
 pub use actions::{Action, PortMapping, Protocol};
 pub use envelope::{ActionRequest, ActionResponse, Reply};
 pub use error::{Error, Framing, Stage};
 pub use fault::{ErrorCode, SoapFault, UpnpError};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -183,9 +183,9 @@ fn main() {
 
     // The facade: add_port_mapping makes three exchanges (look, add, read back) and
     // delete_port_mapping two (look, delete), on purpose.
-    let upnp = igd::blocking::Upnp::new();
+    let upnp = upnp_igd::blocking::Upnp::new();
     let gateway = upnp.device_at(&lab.description_url());
-    let request = igd::MappingRequest::new(7602);
+    let request = upnp_igd::MappingRequest::new(7602);
     row(
         "igd add_port_mapping (3 exchanges)",
         &time_n(runs, || gateway.add_port_mapping(&request).is_ok()),

@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 
 use proptest::prelude::*;
-use ssdp::SearchResponse;
+use upnp_ssdp::SearchResponse;
 
 use super::*;
 
@@ -53,7 +53,7 @@ proptest! {
                     } else {
                         "upnp:rootdevice"
                     };
-                    let answer = ssdp::search::Response {
+                    let answer = upnp_ssdp::search::Response {
                         from: SocketAddr::from(([192, 168, 1, host], 1900)),
                         response: SearchResponse::new(
                             format!("http://192.168.1.{host}/{location}.xml"),

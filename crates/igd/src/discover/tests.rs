@@ -1,13 +1,13 @@
 use std::net::SocketAddr;
 
-use ssdp::SearchResponse;
+use upnp_ssdp::SearchResponse;
 
 use super::*;
 
 const IGD2: &str = "urn:schemas-upnp-org:device:InternetGatewayDevice:2";
 
-fn answer(from: &str, location: &str, st: &str) -> ssdp::search::Response {
-    ssdp::search::Response {
+fn answer(from: &str, location: &str, st: &str) -> upnp_ssdp::search::Response {
+    upnp_ssdp::search::Response {
         from: from.parse::<SocketAddr>().unwrap(),
         response: SearchResponse::new(location, st.parse().unwrap()),
         received: Instant::now(),
@@ -142,7 +142,7 @@ fn nothing_answered_is_no_devices_and_a_failed_socket_says_so() {
     let mut d = Discovery::new(Goal::Every, &DiscoverOptions::default(), &limits, t0).unwrap();
     assert!(matches!(done(d.poll(t0 + ms(2000))), Err(Error::NoDevices)));
     let mut d = Discovery::new(Goal::Every, &DiscoverOptions::default(), &limits, t0).unwrap();
-    d.search_failed(ssdp::Error::NoTargets);
+    d.search_failed(upnp_ssdp::Error::NoTargets);
     assert!(matches!(done(d.poll(t0)), Err(Error::Discovery(_))));
 }
 

@@ -12,7 +12,7 @@
 //! | unmap | [`PmpDelete`] with this port's nonce |
 //!
 //! **The epoch.** Every answer carries the gateway's epoch (seconds since it started or lost
-//! its mappings). Each one is checked by the RFC's rule ([`pcp::Epoch`]); when it went back,
+//! its mappings). Each one is checked by the RFC's rule ([`pcp_natpmp::Epoch`]); when it went back,
 //! the gateway restarted and forgot us: every mapping is [`Event::Lost`]
 //! and made again at once ([`Keeper::gateway_restarted`]), without waiting for the next
 //! check. An announcement the gateway multicasts when it restarts or its address changes
@@ -37,7 +37,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use pcp::{Announcement, Epoch, EpochCheck, EpochRule, Nonce, Request, Response};
+use pcp_natpmp::{Announcement, Epoch, EpochCheck, EpochRule, Nonce, Request, Response};
 
 use super::{Event, Gateway, Grant, Keep, Keeper, Outcome, Seen, Slot, Status, Step, Task};
 use crate::error::Error;
@@ -58,7 +58,7 @@ pub enum PmpStep {
     /// socket connected to its port 5351, replacing the one before. Feed the socket's local
     /// address and the gateway's (or why it failed) to [`PmpKeeper::opened`].
     Open(Target),
-    /// Send `request` through the open client (a [`pcp::Exchange`], retransmitting on its
+    /// Send `request` through the open client (a [`pcp_natpmp::Exchange`], retransmitting on its
     /// schedule) until `deadline`; feed the outcome to [`PmpKeeper::answered`].
     Send {
         /// The request.
@@ -421,7 +421,7 @@ impl PmpKeeper {
     }
 
     /// Feed the outcome of the last request. Every answer's epoch is checked first.
-    pub fn answered(&mut self, outcome: Result<Response, pcp::Error>, now: Instant) {
+    pub fn answered(&mut self, outcome: Result<Response, pcp_natpmp::Error>, now: Instant) {
         let Some(mut running) = self.running.take() else {
             return;
         };
@@ -548,7 +548,7 @@ impl Running {
     /// the address here).
     fn handle(
         &mut self,
-        outcome: Result<Response, pcp::Error>,
+        outcome: Result<Response, pcp_natpmp::Error>,
         session: Option<&mut Session>,
         nonce: Nonce,
     ) -> PmpNext<Outcome> {

@@ -286,8 +286,8 @@ impl UpnpKeeper {
 }
 
 fn is_v2(service_type: &str) -> bool {
-    match service_type.parse::<ssdp::SearchTarget>() {
-        Ok(ssdp::SearchTarget::Service(urn)) => urn.version >= 2,
+    match service_type.parse::<upnp_ssdp::SearchTarget>() {
+        Ok(upnp_ssdp::SearchTarget::Service(urn)) => urn.version >= 2,
         _ => false,
     }
 }

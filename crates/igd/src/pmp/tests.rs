@@ -1,6 +1,6 @@
 use std::net::Ipv4Addr;
 
-use pcp::{NatPmpResponse, PcpResponse};
+use pcp_natpmp::{NatPmpResponse, PcpResponse};
 
 use super::*;
 
@@ -32,7 +32,7 @@ fn done<T>(next: PmpNext<T>) -> Result<T, Error> {
 
 fn pcp_granted(request: &Request, port: u16) -> Response {
     let Request::Pcp(PcpRequest {
-        op: pcp::RequestOp::Map(map),
+        op: pcp_natpmp::RequestOp::Map(map),
         lifetime,
         ..
     }) = request
@@ -76,7 +76,7 @@ fn an_exact_port_is_asked_with_prefer_failure() {
     let Request::Pcp(request) = send(add.start()) else {
         panic!()
     };
-    assert_eq!(request.options, vec![pcp::PcpOption::PreferFailure]);
+    assert_eq!(request.options, vec![pcp_natpmp::PcpOption::PreferFailure]);
 }
 
 #[test]
@@ -86,10 +86,10 @@ fn a_nat_pmp_only_gateway_gets_nat_pmp_then_its_address_is_asked() {
     let again = send(add.handle(Ok(version_zero())));
     assert_eq!(
         again,
-        Request::NatPmp(NatPmpRequest::map(pcp::Protocol::Udp, 7777, 7777, 3600))
+        Request::NatPmp(NatPmpRequest::map(pcp_natpmp::Protocol::Udp, 7777, 7777, 3600))
     );
     let granted = Response::NatPmp(NatPmpResponse::Map {
-        protocol: pcp::Protocol::Udp,
+        protocol: pcp_natpmp::Protocol::Udp,
         result: NatPmpResult::Success,
         epoch: 2,
         internal_port: 7777,
@@ -128,7 +128,7 @@ fn nat_pmp_granting_another_port_than_demanded_gives_it_back() {
     let mut add = PmpAdd::new(Way::NatPmp, us(), mapping().exact(true));
     send(add.start());
     let granted = Response::NatPmp(NatPmpResponse::Map {
-        protocol: pcp::Protocol::Udp,
+        protocol: pcp_natpmp::Protocol::Udp,
         result: NatPmpResult::Success,
         epoch: 2,
         internal_port: 7777,
@@ -137,10 +137,10 @@ fn nat_pmp_granting_another_port_than_demanded_gives_it_back() {
     });
     assert_eq!(
         send(add.handle(Ok(granted))),
-        Request::NatPmp(NatPmpRequest::unmap(pcp::Protocol::Udp, 7777))
+        Request::NatPmp(NatPmpRequest::unmap(pcp_natpmp::Protocol::Udp, 7777))
     );
     let removed = Response::NatPmp(NatPmpResponse::Map {
-        protocol: pcp::Protocol::Udp,
+        protocol: pcp_natpmp::Protocol::Udp,
         result: NatPmpResult::Success,
         epoch: 2,
         internal_port: 7777,
@@ -179,7 +179,7 @@ fn refusals_and_silence_are_typed() {
     let mut add = PmpAdd::new(Way::NatPmp, us(), mapping());
     send(add.start());
     let gateway = SocketAddr::from((Ipv4Addr::new(192, 168, 77, 1), 5351));
-    let e = done(add.handle(Err(pcp::Error::TimedOut(gateway)))).unwrap_err();
+    let e = done(add.handle(Err(pcp_natpmp::Error::TimedOut(gateway)))).unwrap_err();
     assert_eq!(e.result(), crate::UpnpResult::SocketError);
 }
 
@@ -193,7 +193,7 @@ fn pcp_external_address_maps_our_client_port_then_removes_it() {
         panic!()
     };
     assert_eq!(remove.lifetime, 0);
-    let address = done(external.handle(Err(pcp::Error::TimedOut(client)))).unwrap();
+    let address = done(external.handle(Err(pcp_natpmp::Error::TimedOut(client)))).unwrap();
     assert_eq!((address.method, address.address), (Method::Pcp, wan()));
 }
 
@@ -204,11 +204,11 @@ fn pcp_deletes_with_the_nonce_and_nat_pmp_without() {
         panic!()
     };
     assert_eq!(request.lifetime, 0);
-    assert!(matches!(request.op, pcp::RequestOp::Map(m) if m.nonce == Nonce([3; 12])));
+    assert!(matches!(request.op, pcp_natpmp::RequestOp::Map(m) if m.nonce == Nonce([3; 12])));
     let again = send(delete.handle(Ok(version_zero())));
     assert_eq!(
         again,
-        Request::NatPmp(NatPmpRequest::unmap(pcp::Protocol::Udp, 7777))
+        Request::NatPmp(NatPmpRequest::unmap(pcp_natpmp::Protocol::Udp, 7777))
     );
 }
 

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use pcp::{
+use pcp_natpmp::{
     Announcement, Map, NatPmpRequest, NatPmpResponse, NatPmpResult, Nonce, PcpOption, PcpResponse,
     PcpResult, Request, RequestOp, Response, ResponseOp,
 };
@@ -67,9 +67,9 @@ impl Router {
             .unwrap()
     }
 
-    fn answer(&mut self, request: &Request, now: Instant) -> Result<Response, pcp::Error> {
+    fn answer(&mut self, request: &Request, now: Instant) -> Result<Response, pcp_natpmp::Error> {
         if self.silent {
-            return Err(pcp::Error::TimedOut(gateway_addr()));
+            return Err(pcp_natpmp::Error::TimedOut(gateway_addr()));
         }
         let epoch = self.epoch(now);
         match request {
@@ -436,7 +436,7 @@ fn no_default_gateway_is_a_failure_retried_later() {
     let mut keeper = keeper(keep());
     assert_eq!(keeper.poll(t0), PmpStep::Open(Target::Default));
     keeper.opened(
-        Err(Error::Pmp(pcp::Error::NoGateway("no route".into()))),
+        Err(Error::Pmp(pcp_natpmp::Error::NoGateway("no route".into()))),
         t0,
     );
     assert!(matches!(&events(&mut keeper)[..], [Event::Failed { .. }]));
