@@ -6,9 +6,9 @@ use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
+use lab_tests::Lab;
 use upnp_igd::blocking::Upnp;
 use upnp_igd::{DiscoverOptions, Error, IgdStatus, MappingRequest, UpnpResult};
-use lab_tests::Lab;
 
 #[test]
 fn godots_example_forwards_real_traffic_and_cleans_up() {

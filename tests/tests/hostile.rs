@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use upnp_igd::{DiscoverOptions, Error, IgdStatus, Limits, MappingRequest};
 use lab_tests::Lab;
 use lab_tests::hostile::{
     Behaviour, Responder, Server, answer, entry, fault, peak_rss_kib, probe_answer,
 };
+use upnp_igd::{DiscoverOptions, Error, IgdStatus, Limits, MappingRequest};
 
 /// What the scheduler and the lab may add to a deadline.
 const MARGIN: Duration = Duration::from_millis(700);

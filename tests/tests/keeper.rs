@@ -7,11 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lab_tests::Lab;
 use upnp_igd::blocking::{KeeperHandle, Upnp};
 use upnp_igd::keeper::upnp::Find;
 use upnp_igd::keeper::{Event, Keep, LostReason};
 use upnp_igd::{DiscoverOptions, MappingRequest};
-use lab_tests::Lab;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)

@@ -6,11 +6,11 @@
 use std::net::{Ipv6Addr, TcpListener, UdpSocket};
 use std::time::Duration;
 
+use lab_tests::Lab;
 use upnp_igd::blocking::{Upnp, UpnpDevice};
 use upnp_igd::keeper::Protocol;
 use upnp_igd::pinhole::PinholeRequest;
 use upnp_igd::{DiscoverOptions, Error};
-use lab_tests::Lab;
 use upnp_soap::firewall::FirewallError;
 
 fn secs(s: u64) -> Duration {
@@ -351,7 +351,12 @@ fn pcp_over_ipv6_opens_a_pinhole_to_our_global_address() {
     .unwrap();
     assert_eq!(client.method(), Method::Pcp);
     assert_eq!(client.session().local().ip(), lab.host_addr6);
-    let mapping = PmpMapping::new(Protocol::Udp, 7808, 600, pcp_natpmp::Nonce::random().unwrap());
+    let mapping = PmpMapping::new(
+        Protocol::Udp,
+        7808,
+        600,
+        pcp_natpmp::Nonce::random().unwrap(),
+    );
     let granted = client.add(mapping).unwrap();
     assert_eq!(granted.external_ip, Some(lab.host_addr6.into()));
     assert_eq!(granted.external_port, 7808);
@@ -376,7 +381,8 @@ fn the_pcp_keeper_holds_an_ipv6_pinhole_and_removes_it_at_stop() {
         let keep = Keep::new().udp(7809).lease(secs(600)).check(secs(1));
         let way = Way::Pcp { fallback: true };
         let mut keeper =
-            upnp_igd::tokio::keep_pmp(keep, way, Target::DefaultV6, &upnp_igd::Limits::default()).unwrap();
+            upnp_igd::tokio::keep_pmp(keep, way, Target::DefaultV6, &upnp_igd::Limits::default())
+                .unwrap();
         let mapped = tokio::time::timeout(secs(10), async {
             loop {
                 match keeper.next_event().await {

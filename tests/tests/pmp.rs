@@ -6,11 +6,11 @@ use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use lab_tests::Lab;
 use upnp_igd::blocking::{Found, KeeperHandle, PmpClient, Upnp};
 use upnp_igd::keeper::{Event, Keep, LostReason};
 use upnp_igd::pmp::{Target, Way};
 use upnp_igd::{DiscoverOptions, Limits, Method, Via};
-use lab_tests::Lab;
 
 fn upnp(args: &[&str]) -> Output {
     let bin = std::env::var("IGD_LAB_UPNP_BIN")
@@ -138,9 +138,13 @@ fn the_async_driver_maps_through_nat_pmp_too() {
         let upnp_igd::tokio::Found::Pmp(mut client) = found else {
             panic!("NAT-PMP was asked")
         };
-        let nonce =
-            upnp_igd::pmp::derived_nonce(IpAddr::V4(lab.host_addr), upnp_igd::keeper::Protocol::Udp, 7708);
-        let mapping = upnp_igd::pmp::PmpMapping::new(upnp_igd::keeper::Protocol::Udp, 7708, 300, nonce);
+        let nonce = upnp_igd::pmp::derived_nonce(
+            IpAddr::V4(lab.host_addr),
+            upnp_igd::keeper::Protocol::Udp,
+            7708,
+        );
+        let mapping =
+            upnp_igd::pmp::PmpMapping::new(upnp_igd::keeper::Protocol::Udp, 7708, 300, nonce);
         let granted = client.add(mapping).await.unwrap();
         assert_eq!(granted.method, Method::NatPmp);
         assert_eq!(granted.external_ip, Some(IpAddr::V4(lab.wan_addr)));
@@ -233,7 +237,8 @@ fn the_routers_announcement_of_its_restart_remaps_at_once() {
     let lab = Lab::get();
     let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 7711)).unwrap();
     let keep = Keep::new().udp(7711).check(secs(3600));
-    let keeper = upnp_igd::blocking::keep_pmp(keep, pcp(), Target::Default, &Limits::default()).unwrap();
+    let keeper =
+        upnp_igd::blocking::keep_pmp(keep, pcp(), Target::Default, &Limits::default()).unwrap();
     wait_for(&keeper, secs(10), |e| matches!(e, Event::Mapped(_)));
     // Let the router age past the epoch rule's slack (a younger one's restart is within it).
     std::thread::sleep(secs(4));
@@ -264,7 +269,8 @@ fn the_async_keeper_keeps_through_nat_pmp() {
     runtime.block_on(async {
         let keep = Keep::new().udp(7712).check(secs(1));
         let mut keeper =
-            upnp_igd::tokio::keep_pmp(keep, Way::NatPmp, Target::Default, &Limits::default()).unwrap();
+            upnp_igd::tokio::keep_pmp(keep, Way::NatPmp, Target::Default, &Limits::default())
+                .unwrap();
         let event = keeper.next_event().await.unwrap();
         assert!(
             matches!(&event, Event::Mapped(held) if held.external_port == 7712),
@@ -344,7 +350,10 @@ fn rogue_gateway(lab: &Lab, honest: bool) -> std::thread::JoinHandle<usize> {
             };
             let answer = |op| answer_with(pcp_natpmp::PcpResult::Success, op);
             let _ = server.send_to(&[2, 0x81, 0], from);
-            let other = answer_with(pcp_natpmp::PcpResult::UnsupportedOpcode, pcp_natpmp::ResponseOp::Bare(9));
+            let other = answer_with(
+                pcp_natpmp::PcpResult::UnsupportedOpcode,
+                pcp_natpmp::ResponseOp::Bare(9),
+            );
             let _ = server.send_to(&other, from);
             let right = match request.op {
                 pcp_natpmp::RequestOp::Announce => pcp_natpmp::ResponseOp::Announce,

@@ -1,12 +1,14 @@
 //! Project automation, run as `cargo xtask COMMAND` (see `cargo xtask help`).
 //!
 //! Plain std, one module per command: `lab` brings the test gateway up and down, `test` is the
-//! whole check CI runs, `fuzz` runs the fuzz targets, `bench` the lab benchmark.
+//! whole check CI runs, `fuzz` runs the fuzz targets, `bench` the lab benchmark, `release` a version of
+//! every crate.
 
 mod bench;
 mod cmd;
 mod fuzz;
 mod lab;
+mod release;
 mod test;
 
 use std::process::ExitCode;
@@ -22,6 +24,11 @@ cargo xtask COMMAND
   lab exec -- CMD...               run a command on the lab's LAN host
   fuzz [TARGET] [--seconds N]      run a fuzz target (all targets one after the other if none)
   fuzz --replay                    build every target and replay its committed seeds
+  release VERSION [--publish]      refuse a dirty tree; set VERSION everywhere, move the
+                                   CHANGELOG's unreleased section, run the tests that need no
+                                   lab, package every crate; only with --publish: commit,
+                                   publish bottom-up, tag vVERSION (else all in a throwaway
+                                   worktree; `release --next`: the dry run of the next minor)
   bench [--runs N] [--keep-lab]    in the lab: time to a usable gateway (ours, upnpc, a bare
                                    script) and per-action time (ours against the bare exchange)
 
@@ -37,6 +44,7 @@ fn main() -> ExitCode {
         ["lab", rest @ ..] => lab::run(rest),
         ["fuzz", rest @ ..] => fuzz::run(rest),
         ["bench", rest @ ..] => bench::run(rest),
+        ["release", rest @ ..] => release::run(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{HELP}");
             Ok(())

@@ -110,9 +110,21 @@ const FEATURE_SETS: &[&[&str]] = &[
         "tokio",
     ],
     &["-p", "upnp-igd", "--no-default-features"],
-    &["-p", "upnp-igd", "--no-default-features", "--features", "tokio"],
+    &[
+        "-p",
+        "upnp-igd",
+        "--no-default-features",
+        "--features",
+        "tokio",
+    ],
     &["-p", "pcp-natpmp", "--no-default-features"],
-    &["-p", "pcp-natpmp", "--no-default-features", "--features", "tokio"],
+    &[
+        "-p",
+        "pcp-natpmp",
+        "--no-default-features",
+        "--features",
+        "tokio",
+    ],
 ];
 
 /// Crates that would mean I/O in `igd --no-default-features`.

@@ -12,13 +12,13 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use upnp_ssdp::net::Searcher;
 use upnp_soap::actions::PortMapping;
 use upnp_soap::blocking::Client;
 use upnp_soap::firewall::{
     CheckPinholeWorking, DeletePinhole, FirewallStatus, GetFirewallStatus, GetPinholePackets,
     UpdatePinhole,
 };
+use upnp_ssdp::net::Searcher;
 
 use crate::device::{Device, Probe, ProbeStep};
 use crate::discover::{DiscoverOptions, Discovery, DiscoveryStep, Goal, search_options};
@@ -286,7 +286,10 @@ fn wait_for(woken: &mpsc::Receiver<Wake>, until: Instant) -> Option<Wake> {
 
 /// Whether the handle asked to stop since the last look (announcements read on the way are
 /// handed to `heard`).
-fn stop_asked(woken: &mpsc::Receiver<Wake>, mut heard: impl FnMut(pcp_natpmp::Announcement)) -> bool {
+fn stop_asked(
+    woken: &mpsc::Receiver<Wake>,
+    mut heard: impl FnMut(pcp_natpmp::Announcement),
+) -> bool {
     loop {
         match woken.try_recv() {
             Ok(Wake::Heard(announcement)) => heard(announcement),
@@ -578,8 +581,12 @@ impl PmpClient {
                 PmpNext::Send(request) => request,
                 PmpNext::Done(result) => return result,
             };
-            let mut exchange =
-                pcp_natpmp::Exchange::new(request, self.client.gateway(), Instant::now(), deadline)?;
+            let mut exchange = pcp_natpmp::Exchange::new(
+                request,
+                self.client.gateway(),
+                Instant::now(),
+                deadline,
+            )?;
             next = sequence.handle(self.client.run(&mut exchange));
         }
     }
@@ -600,7 +607,10 @@ pub fn keep_pmp(
     spawn_pmp(machine, None)
 }
 
-fn spawn_pmp(machine: PmpKeeper, client: Option<pcp_natpmp::net::Client>) -> Result<KeeperHandle, Error> {
+fn spawn_pmp(
+    machine: PmpKeeper,
+    client: Option<pcp_natpmp::net::Client>,
+) -> Result<KeeperHandle, Error> {
     let status = machine.status();
     KeeperHandle::spawn(status, move |woken, heard, events, shared| {
         pmp_keep_loop(client, machine, &woken, &heard, &events, &shared);
@@ -637,8 +647,10 @@ fn pmp_keep_loop(
             }
             PmpStep::Send { request, deadline } => {
                 let answer = match client.as_mut() {
-                    Some(c) => pcp_natpmp::Exchange::new(request, c.gateway(), Instant::now(), deadline)
-                        .and_then(|mut exchange| c.run(&mut exchange)),
+                    Some(c) => {
+                        pcp_natpmp::Exchange::new(request, c.gateway(), Instant::now(), deadline)
+                            .and_then(|mut exchange| c.run(&mut exchange))
+                    }
                     None => Err(pcp_natpmp::Error::NoGateway("no client open".into())),
                 };
                 machine.answered(answer, Instant::now());

@@ -42,7 +42,9 @@ pub(crate) fn pmp_endpoints(
     use crate::pmp::{Method, Target, Way};
     let gateway = match target {
         Target::At(gateway) => gateway,
-        Target::Default => SocketAddr::new(pcp_natpmp::net::default_gateway()?, pcp_natpmp::SERVER_PORT),
+        Target::Default => {
+            SocketAddr::new(pcp_natpmp::net::default_gateway()?, pcp_natpmp::SERVER_PORT)
+        }
         Target::DefaultV6 => pcp_natpmp::net::default_gateway_v6()?,
     };
     if gateway.is_ipv4() {

@@ -9,7 +9,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use upnp_ssdp::net::tokio::Searcher;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use upnp_soap::actions::PortMapping;
@@ -18,6 +17,7 @@ use upnp_soap::firewall::{
     UpdatePinhole,
 };
 use upnp_soap::tokio::Client;
+use upnp_ssdp::net::tokio::Searcher;
 
 use crate::device::{Device, Probe, ProbeStep};
 use crate::discover::{DiscoverOptions, Discovery, DiscoveryStep, Goal, search_options};
@@ -548,7 +548,12 @@ async fn pmp_keep_task(
             PmpStep::Send { request, deadline } => {
                 let answer = match client.as_mut() {
                     Some(c) => {
-                        match pcp_natpmp::Exchange::new(request, c.gateway(), Instant::now(), deadline) {
+                        match pcp_natpmp::Exchange::new(
+                            request,
+                            c.gateway(),
+                            Instant::now(),
+                            deadline,
+                        ) {
                             Ok(mut exchange) => c.run(&mut exchange).await,
                             Err(e) => Err(e),
                         }
@@ -605,5 +610,7 @@ fn reopen(
 /// A client to the gateway `target` names now.
 fn open_pmp(target: Target, way: Way) -> Result<pcp_natpmp::net::tokio::Client, Error> {
     let (local, gateway) = crate::route::pmp_endpoints(target, way)?;
-    Ok(pcp_natpmp::net::tokio::Client::connect_from(local, gateway)?)
+    Ok(pcp_natpmp::net::tokio::Client::connect_from(
+        local, gateway,
+    )?)
 }

@@ -22,50 +22,52 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use upnp_desc::text::shown;
 use upnp_igd::blocking::{Found, KeeperHandle, PmpClient, Upnp, UpnpDevice};
 use upnp_igd::keeper::upnp::Find;
 use upnp_igd::keeper::{Event, Keep, Protocol};
 use upnp_igd::pmp::PmpMapping;
 use upnp_igd::{DiscoverOptions, Error, MappingRequest, Method, Via};
-use serde::Serialize;
-use upnp_desc::text::shown;
 
 mod output;
 mod pinholes;
+#[cfg(test)]
+mod tests;
 
 use output::{DeviceOut, ErrorOut, KeepEventOut, MappingOut};
 
 /// Find the router, show its external address, open, close and list port mappings (UPnP IGD,
 /// PCP, NAT-PMP).
 #[derive(Debug, Parser)]
-#[command(name = "upnp", version)]
+#[command(name = "upnp", version, after_help = EXIT_CODES)]
 struct Cli {
     /// Use the device whose description is at this URL instead of discovering.
-    #[arg(long, global = false)]
+    #[arg(long, global = true)]
     url: Option<String>,
     /// Print machine-readable JSON.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
     /// Tell on stderr each decision taken: answers skipped and why, each probe and its
     /// outcome, fallbacks, deadlines hit.
-    #[arg(short, long)]
+    #[arg(short, long, global = true)]
     verbose: bool,
     /// How long discovery waits for answers, in milliseconds.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, global = true)]
     timeout: i64,
     /// Talk to the router over IPv6: discover over IPv6, and ask PCP at the IPv6 default
     /// gateway, where a mapping is a pinhole to this host's global IPv6 address.
-    #[arg(long)]
+    #[arg(long, global = true)]
     ipv6: bool,
     /// The interface (name or address) to discover from.
-    #[arg(long)]
+    #[arg(long, global = true)]
     interface: Option<String>,
     /// Which way to reach the router: auto (UPnP, PCP and NAT-PMP probed at once; UPnP
     /// preferred, then PCP, then NAT-PMP), upnp, pcp or natpmp.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", global = true)]
     via: Via,
     /// The router's address for PCP and NAT-PMP (default: the default gateway).
-    #[arg(long)]
+    #[arg(long, global = true)]
     gateway: Option<IpAddr>,
     #[command(subcommand)]
     command: Command,
@@ -119,8 +121,8 @@ enum Command {
     Add {
         /// The external port.
         port: i64,
-        /// The internal port (default: the same as PORT).
-        #[arg(long, default_value_t = 0)]
+        /// The internal port; 0 (the default): the same as PORT.
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
         internal: i64,
         /// The protocol.
         #[arg(long, value_enum, default_value_t = Proto::Udp)]
@@ -137,8 +139,8 @@ enum Command {
     Delete {
         /// The external port.
         port: i64,
-        /// PCP and NAT-PMP: the internal port of the mapping (default: the same as PORT).
-        #[arg(long, default_value_t = 0)]
+        /// PCP and NAT-PMP: the internal port of the mapping; 0 (the default): the same as PORT.
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
         internal: u16,
         /// The protocol.
         #[arg(long, value_enum, default_value_t = Proto::Udp)]
@@ -199,6 +201,43 @@ impl Proto {
     }
 }
 
+/// What the exit status says, by kind of failure (the README lists them too).
+const EXIT_CODES: &str = "\
+Exit status:
+  0  done
+  1  another failure (the router's answer could not be read, a local error)
+  2  usage: a bad argument (refused before anything is sent)
+  3  no gateway: none answered, or none offers what was asked
+  4  refused by the router (its error code is printed)
+  5  network: no answer in time, the connection failed";
+
+/// The exit status for `error` (see [`EXIT_CODES`]).
+fn exit_code(error: &Error) -> u8 {
+    match error {
+        Error::InvalidPort(_)
+        | Error::InvalidProtocol(_)
+        | Error::InvalidDuration(_)
+        | Error::InvalidParam(_)
+        | Error::NotGlobal(_)
+        | Error::PinholeLease(_) => 2,
+        Error::NoDevices
+        | Error::NoGateway(_)
+        | Error::InvalidGateway(_)
+        | Error::NotSpoken(_)
+        | Error::NoPinholeService
+        | Error::NoGlobalAddress => 3,
+        Error::MappingTaken { .. }
+        | Error::PcpRefused { .. }
+        | Error::NatPmpRefused(_)
+        | Error::OtherPortGranted { .. }
+        | Error::FirewallRefused { .. } => 4,
+        _ if error.fault().is_some() => 4,
+        _ if upnp_igd::keeper::is_unreachable(error) => 5,
+        Error::Discovery(_) | Error::Pmp(_) => 5,
+        _ => 1,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.verbose {
@@ -217,7 +256,7 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("upnp: {out}");
             }
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&error))
         }
     }
 }

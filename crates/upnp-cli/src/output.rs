@@ -3,11 +3,11 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use serde::Serialize;
+use upnp_desc::text::shown;
 use upnp_igd::keeper::{Event, Held, HeldPinhole, PortSpec};
 use upnp_igd::pmp::PmpGranted;
 use upnp_igd::{Device, Error, Granted, Method};
-use serde::Serialize;
-use upnp_desc::text::shown;
 use upnp_soap::PortMapping;
 
 /// A string from the network, for a terminal: escaped, bounded.

@@ -11,12 +11,12 @@ use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
+use upnp_desc::text::shown;
 use upnp_igd::Error;
 use upnp_igd::blocking::UpnpDevice;
 use upnp_igd::keeper::Protocol;
 use upnp_igd::pinhole::{Pinhole, PinholeRequest};
-use serde::{Deserialize, Serialize};
-use upnp_desc::text::shown;
 
 #[cfg(test)]
 mod tests;

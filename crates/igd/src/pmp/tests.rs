@@ -86,7 +86,12 @@ fn a_nat_pmp_only_gateway_gets_nat_pmp_then_its_address_is_asked() {
     let again = send(add.handle(Ok(version_zero())));
     assert_eq!(
         again,
-        Request::NatPmp(NatPmpRequest::map(pcp_natpmp::Protocol::Udp, 7777, 7777, 3600))
+        Request::NatPmp(NatPmpRequest::map(
+            pcp_natpmp::Protocol::Udp,
+            7777,
+            7777,
+            3600
+        ))
     );
     let granted = Response::NatPmp(NatPmpResponse::Map {
         protocol: pcp_natpmp::Protocol::Udp,
