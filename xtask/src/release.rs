@@ -101,6 +101,8 @@ fn release_in(root: &Path, version: &str) -> Result {
                 "--allow-dirty",
                 "--exclude",
                 "xtask",
+                "--exclude",
+                "lab-tests",
             ],
         ))
     })
