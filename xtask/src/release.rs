@@ -39,7 +39,17 @@ pub fn run(args: &[&str]) -> Result {
             cmd::run(&mut cmd::new("git", &["commit", "-am", &message]))
         })?;
         step("publish, bottom-up", || {
-            cmd::run(&mut cargo(&root, &["publish", "--workspace"]))
+            cmd::run(&mut cargo(
+                &root,
+                &[
+                    "publish",
+                    "--workspace",
+                    "--exclude",
+                    "xtask",
+                    "--exclude",
+                    "lab-tests",
+                ],
+            ))
         })?;
         let tag = format!("v{version}");
         step("tag", || cmd::run(&mut cmd::new("git", &["tag", &tag])))?;
