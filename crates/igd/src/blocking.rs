@@ -646,14 +646,7 @@ fn pmp_keep_loop(
                 machine.opened(reopen(&mut client, target, machine.way()), Instant::now());
             }
             PmpStep::Send { request, deadline } => {
-                let answer = match client.as_mut() {
-                    Some(c) => {
-                        pcp_natpmp::Exchange::new(request, c.gateway(), Instant::now(), deadline)
-                            .and_then(|mut exchange| c.run(&mut exchange))
-                    }
-                    None => Err(pcp_natpmp::Error::NoGateway("no client open".into())),
-                };
-                machine.answered(answer, Instant::now());
+                machine.answered(ask(client.as_mut(), request, deadline), Instant::now());
             }
             PmpStep::Wait(until) if stopping => {
                 thread::sleep(until.saturating_duration_since(Instant::now()));
@@ -674,6 +667,22 @@ fn pmp_keep_loop(
         on.store(false, Ordering::Relaxed);
     }
     machine.publish(|e| drop(events.try_send(e)), status);
+}
+
+/// `request` through `client` until `deadline`: the gateway's answer.
+fn ask(
+    client: Option<&mut pcp_natpmp::net::Client>,
+    request: pcp_natpmp::Request,
+    deadline: Instant,
+) -> Result<pcp_natpmp::Response, pcp_natpmp::Error> {
+    let client = client.ok_or_else(crate::keeper::pmp::no_client)?;
+    let now = Instant::now();
+    client.run(&mut pcp_natpmp::Exchange::new(
+        request,
+        client.gateway(),
+        now,
+        deadline,
+    )?)
 }
 
 /// A client to `target` in place of `client` (kept when none can be opened): our address

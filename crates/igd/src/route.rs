@@ -42,9 +42,11 @@ pub(crate) fn pmp_endpoints(
     use crate::pmp::{Method, Target, Way};
     let gateway = match target {
         Target::At(gateway) => gateway,
-        Target::Default => {
-            SocketAddr::new(pcp_natpmp::net::default_gateway()?, pcp_natpmp::SERVER_PORT)
-        }
+        // A host whose only default route is IPv6: that gateway, with its scope.
+        Target::Default => match pcp_natpmp::net::default_gateway()? {
+            v4 @ IpAddr::V4(_) => SocketAddr::new(v4, pcp_natpmp::SERVER_PORT),
+            IpAddr::V6(_) => pcp_natpmp::net::default_gateway_v6()?,
+        },
         Target::DefaultV6 => pcp_natpmp::net::default_gateway_v6()?,
     };
     if gateway.is_ipv4() {

@@ -546,20 +546,7 @@ async fn pmp_keep_task(
                 machine.opened(reopen(&mut client, target, machine.way()), Instant::now());
             }
             PmpStep::Send { request, deadline } => {
-                let answer = match client.as_mut() {
-                    Some(c) => {
-                        match pcp_natpmp::Exchange::new(
-                            request,
-                            c.gateway(),
-                            Instant::now(),
-                            deadline,
-                        ) {
-                            Ok(mut exchange) => c.run(&mut exchange).await,
-                            Err(e) => Err(e),
-                        }
-                    }
-                    None => Err(pcp_natpmp::Error::NoGateway("no client open".into())),
-                };
+                let answer = ask(client.as_mut(), request, deadline).await;
                 machine.answered(answer, Instant::now());
             }
             PmpStep::Wait(until) if stopping => tokio::time::sleep_until(until.into()).await,
@@ -594,6 +581,20 @@ async fn hear(
         Some(listener) => listener.next_within(wait).await,
         None => std::future::pending().await,
     }
+}
+
+/// `request` through `client` until `deadline`: the gateway's answer.
+async fn ask(
+    client: Option<&mut pcp_natpmp::net::tokio::Client>,
+    request: pcp_natpmp::Request,
+    deadline: Instant,
+) -> Result<pcp_natpmp::Response, pcp_natpmp::Error> {
+    let Some(client) = client else {
+        return Err(crate::keeper::pmp::no_client());
+    };
+    let gateway = client.gateway();
+    let mut exchange = pcp_natpmp::Exchange::new(request, gateway, Instant::now(), deadline)?;
+    client.run(&mut exchange).await
 }
 
 /// A client to `target` in place of `client` (kept when none can be opened): our address

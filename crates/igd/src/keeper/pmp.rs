@@ -96,6 +96,12 @@ pub struct PmpKeeper {
     heard: Option<Instant>,
 }
 
+/// What a driver answers a [`PmpStep::Send`] with when it has no client open (the keeper
+/// asks to open one first, so only a driver's own slip gives this).
+pub fn no_client() -> pcp_natpmp::Error {
+    pcp_natpmp::Error::NoGateway("no client open".into())
+}
+
 /// Announcements acted on, at most one per this: what the network sends never makes more
 /// work than this (a forged flood of them included).
 pub const HEARD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
