@@ -238,6 +238,29 @@ fn exit_code(error: &Error) -> u8 {
     }
 }
 
+/// Run `search` with a progress line on stderr while it runs, when stderr is a terminal (a
+/// search waits up to `--timeout`); the line is erased when it ends.
+fn searching<T>(cli: &Cli, search: impl FnOnce() -> T) -> T {
+    use std::io::{IsTerminal, Write};
+    let mut stderr = std::io::stderr();
+    let shown = stderr.is_terminal();
+    if shown {
+        let _ = write!(
+            stderr,
+            "searching for the router (up to {} ms)...",
+            cli.timeout.max(0)
+        );
+        let _ = stderr.flush();
+    }
+    let found = search();
+    if shown {
+        // Back to the start of the line, and clear it.
+        let _ = write!(stderr, "\r\x1b[K");
+        let _ = stderr.flush();
+    }
+    found
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.verbose {
@@ -303,7 +326,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         let (keeper, method) = match (&cli.url, cli.via) {
             (Some(url), _) => (upnp.keep(keep, Find::Url(url.clone()))?, Method::Upnp),
             (None, Via::Upnp) => (upnp.keep(keep, Find::Search(options))?, Method::Upnp),
-            (None, via) => match upnp.find_way(&options, via, cli.gateway) {
+            (None, via) => match searching(cli, || upnp.find_way(&options, via, cli.gateway)) {
                 // The gateway found is the keeper's first.
                 Ok(Found::Upnp(_)) => (upnp.keep(keep, Find::Search(options))?, Method::Upnp),
                 Ok(Found::Pmp(client)) => {
@@ -326,7 +349,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         let devices: Vec<UpnpDevice> = match &cli.url {
             Some(url) => vec![upnp.device_at(url)],
             None => {
-                upnp.discover(&options)?;
+                searching(cli, || upnp.discover(&options))?;
                 upnp.devices().to_vec()
             }
         };
@@ -361,7 +384,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             device
         }
-        None => match upnp.find_way(&options, cli.via, cli.gateway)? {
+        None => match searching(cli, || upnp.find_way(&options, cli.via, cli.gateway))? {
             Found::Upnp(device) => device,
             Found::Pmp(client) => return run_pmp(cli, client),
         },
@@ -488,7 +511,7 @@ fn run_pinhole(
         Some(url) => upnp.device_at(url),
         None => {
             upnp.settings.discover_ipv6 = true;
-            upnp.find_gateway(options)?.clone()
+            searching(cli, || upnp.find_gateway(options).cloned())?
         }
     };
     match action {
