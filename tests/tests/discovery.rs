@@ -19,10 +19,7 @@ fn search(options: &SearchOptions) -> Vec<Response> {
 }
 
 fn options(timeout_ms: u64) -> SearchOptions {
-    SearchOptions {
-        timeout: Duration::from_millis(timeout_ms),
-        ..SearchOptions::default()
-    }
+    SearchOptions::default().timeout(Duration::from_millis(timeout_ms))
 }
 
 /// The one response from the router for `st`, checked against what the lab serves.
@@ -77,10 +74,7 @@ fn finds_the_router_with_each_local_port_mode() {
         (LocalPort::Ssdp, Some(1900)),
         (LocalPort::Port(47123), Some(47123)),
     ] {
-        let opts = SearchOptions {
-            local_port: port,
-            ..options(1000)
-        };
+        let opts = options(1000).local_port(port);
         let searcher = Searcher::start(&opts).unwrap();
         let local = searcher.local_addr().unwrap().port();
         match expect {
@@ -100,10 +94,7 @@ fn finds_the_router_through_an_interface_named_or_addressed() {
         MulticastInterface::Addr(lab.host_addr.into()),
         lab.lan_if.parse().unwrap(),
     ] {
-        let found = search(&SearchOptions {
-            interface: Some(interface.clone()),
-            ..options(1000)
-        });
+        let found = search(&options(1000).interface(Some(interface.clone())));
         assert_router_answered(&lab, &found, &igd(1), false);
     }
 }
@@ -115,11 +106,7 @@ fn finds_the_router_over_ipv6() {
         MulticastInterface::Name(lab.lan_if.clone()),
         MulticastInterface::Addr(lab.host_addr6.into()),
     ] {
-        let found = search(&SearchOptions {
-            ipv6: true,
-            interface: Some(interface),
-            ..options(1000)
-        });
+        let found = search(&options(1000).ipv6(true).interface(Some(interface)));
         assert_router_answered(&lab, &found, &igd(1), true);
     }
 }
@@ -132,10 +119,7 @@ fn several_targets_each_answered_with_the_st_asked() {
         SearchTarget::service("WANIPConnection", 1),
         SearchTarget::RootDevice,
     ];
-    let found = search(&SearchOptions {
-        targets: targets.clone(),
-        ..options(1000)
-    });
+    let found = search(&options(1000).targets(targets.clone()));
     for st in &targets {
         assert_router_answered(&lab, &found, st, false);
     }
@@ -147,10 +131,7 @@ fn several_targets_each_answered_with_the_st_asked() {
 #[test]
 fn igd_v2_search_is_answered_whatever_the_description_says() {
     let lab = Lab::get();
-    let found = search(&SearchOptions {
-        targets: vec![igd(2)],
-        ..options(1000)
-    });
+    let found = search(&options(1000).targets(vec![igd(2)]));
     assert!(lab.igd_version == 1 || lab.igd_version == 2);
     assert_router_answered(&lab, &found, &igd(2), false);
 }
@@ -170,11 +151,11 @@ fn an_unserved_target_yields_nothing_and_ends_at_the_deadline() {
     let _lab = Lab::get();
     let timeout = Duration::from_millis(800);
     let start = Instant::now();
-    let found = search(&SearchOptions {
-        targets: vec![SearchTarget::device("NoSuchDevice", 1)],
-        timeout,
-        ..SearchOptions::default()
-    });
+    let found = search(
+        &SearchOptions::default()
+            .targets(vec![SearchTarget::device("NoSuchDevice", 1)])
+            .timeout(timeout),
+    );
     let elapsed = start.elapsed();
     assert!(found.is_empty(), "{found:#?}");
     assert!(elapsed >= timeout, "ended early: {elapsed:?}");

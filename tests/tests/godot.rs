@@ -151,11 +151,7 @@ fn errors_have_godots_results() {
         Some(714)
     );
     // Discovery errors.
-    let bad = |timeout, ttl| DiscoverOptions {
-        timeout,
-        ttl,
-        ..DiscoverOptions::default()
-    };
+    let bad = |timeout, ttl| DiscoverOptions::default().timeout(timeout).ttl(ttl);
     assert_eq!(
         upnp.discover(&bad(-1, 2)).unwrap_err().result(),
         UpnpResult::InvalidParam
@@ -165,11 +161,7 @@ fn errors_have_godots_results() {
         UpnpResult::InvalidParam
     );
     // A filter nothing matches: no devices, said as such.
-    let none = DiscoverOptions {
-        timeout: 600,
-        device_filter: "NoSuchDevice".into(),
-        ..DiscoverOptions::default()
-    };
+    let none = DiscoverOptions::new(600, 2, "NoSuchDevice");
     assert_eq!(
         upnp.discover(&none).unwrap_err().result(),
         UpnpResult::NoDevices
@@ -245,16 +237,10 @@ fn a_port_held_by_another_client_is_left_alone() {
     };
     let _ = ip("del");
     assert!(ip("add").success());
-    let add = upnp_soap::actions::AddPortMapping(upnp_soap::PortMapping {
-        remote_host: String::new(),
-        external_port: 7301,
-        protocol: upnp_soap::Protocol::Udp,
-        internal_port: 7301,
-        internal_client: other.to_string(),
-        enabled: true,
-        description: "another client".into(),
-        lease_duration: 0,
-    });
+    let mut mapping =
+        upnp_soap::PortMapping::new(upnp_soap::Protocol::Udp, 7301, other.to_string(), 7301);
+    mapping.description = "another client".into();
+    let add = upnp_soap::actions::AddPortMapping(mapping);
     assert_eq!(post_from(&lab, other, &add), "HTTP/1.1 200 OK");
 
     let upnp = Upnp::new();
@@ -314,10 +300,7 @@ async fn the_async_driver_does_the_same() {
 
     // find_gateway stops at the first good gateway instead of waiting out the timeout.
     let start = std::time::Instant::now();
-    let long = DiscoverOptions {
-        timeout: 10_000,
-        ..DiscoverOptions::default()
-    };
+    let long = DiscoverOptions::default().timeout(10_000);
     assert!(upnp.find_gateway(&long).await.unwrap().is_valid_gateway());
     assert!(
         start.elapsed() < std::time::Duration::from_secs(9),

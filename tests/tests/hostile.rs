@@ -20,10 +20,7 @@ use upnp_igd::{DiscoverOptions, Error, IgdStatus, Limits, MappingRequest};
 const MARGIN: Duration = Duration::from_millis(700);
 
 fn options(timeout_ms: i64) -> DiscoverOptions {
-    DiscoverOptions {
-        timeout: timeout_ms,
-        ..DiscoverOptions::default()
-    }
+    DiscoverOptions::default().timeout(timeout_ms)
 }
 
 fn short_limits() -> Limits {

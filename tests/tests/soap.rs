@@ -52,16 +52,10 @@ impl Gateway {
 }
 
 fn mapping(lab: &Lab, port: u16, protocol: Protocol, lease: u32) -> PortMapping {
-    PortMapping {
-        remote_host: String::new(),
-        external_port: port,
-        protocol,
-        internal_port: port,
-        internal_client: lab.host_addr.to_string(),
-        enabled: true,
-        description: format!("igd-rs soap <{port}> & \"test\""),
-        lease_duration: lease,
-    }
+    let mut mapping = PortMapping::new(protocol, port, lab.host_addr.to_string(), port);
+    mapping.description = format!("igd-rs soap <{port}> & \"test\"");
+    mapping.lease_duration = lease;
+    mapping
 }
 
 fn fault_code<T: std::fmt::Debug>(result: Result<T, Error>) -> ErrorCode {
@@ -166,10 +160,8 @@ fn refusals_are_typed_faults() {
     let code = fault_code(gw.perform(&AddPortMapping(mapping(&lab, 80, Protocol::Tcp, 0))));
     assert_eq!(code, ErrorCode::ActionNotAuthorized);
     // Another client's address, with secure_mode on.
-    let other = PortMapping {
-        internal_client: "192.168.77.99".into(),
-        ..mapping(&lab, 7102, Protocol::Tcp, 0)
-    };
+    let mut other = mapping(&lab, 7102, Protocol::Tcp, 0);
+    other.internal_client = "192.168.77.99".into();
     let code = fault_code(gw.perform(&AddPortMapping(other)));
     assert_eq!(code, ErrorCode::ConflictInMappingEntry);
     // An action the service does not have.

@@ -15,6 +15,7 @@ use crate::mapping::is_transport;
 mod tests;
 
 /// Godot's `UPNPDevice` properties, and what else probing the device found.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {
     /// The URL of the device's description (the SSDP LOCATION).
@@ -150,6 +151,7 @@ pub fn select_gateway<T>(items: &[T], device: impl Fn(&T) -> &Device) -> Result<
 }
 
 /// The next thing a driver does for a [`Probe`].
+#[non_exhaustive]
 #[derive(Clone, Debug)]
 pub enum ProbeStep {
     /// GET this URL (a description, at most 256 KiB) and hand the outcome to

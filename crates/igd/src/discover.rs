@@ -20,6 +20,7 @@ mod proptests;
 mod tests;
 
 /// Godot's `discover(timeout, ttl, device_filter)` arguments, with its defaults.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscoverOptions {
     /// How long to wait for answers, in milliseconds (2000).
@@ -41,7 +42,37 @@ impl Default for DiscoverOptions {
     }
 }
 
+impl DiscoverOptions {
+    /// Godot's `discover(timeout, ttl, device_filter)`, with every argument given.
+    pub fn new(timeout: i64, ttl: i64, device_filter: impl Into<String>) -> DiscoverOptions {
+        DiscoverOptions {
+            timeout,
+            ttl,
+            device_filter: device_filter.into(),
+        }
+    }
+
+    /// Set the timeout in milliseconds, keeping the other defaults.
+    pub fn timeout(mut self, milliseconds: i64) -> Self {
+        self.timeout = milliseconds;
+        self
+    }
+
+    /// Set the multicast TTL.
+    pub fn ttl(mut self, ttl: i64) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Set the device filter.
+    pub fn device_filter(mut self, filter: impl Into<String>) -> Self {
+        self.device_filter = filter.into();
+        self
+    }
+}
+
 /// Godot's `UPNP` discovery properties.
+#[non_exhaustive]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiscoverSettings {
     /// Search over IPv6 (false).
@@ -85,15 +116,13 @@ pub fn search_options(
                 .map_err(|_| Error::InvalidParam("discover multicast interface"))?,
         ),
     };
-    Ok(SearchOptions {
-        targets: search_targets(),
-        timeout: Duration::from_millis(timeout),
-        ttl,
-        ipv6: settings.discover_ipv6,
-        local_port,
-        interface,
-        ..SearchOptions::default()
-    })
+    Ok(SearchOptions::default()
+        .targets(search_targets())
+        .timeout(Duration::from_millis(timeout))
+        .ttl(ttl)
+        .ipv6(settings.discover_ipv6)
+        .local_port(local_port)
+        .interface(interface))
 }
 
 /// Whether an answer with this search target passes the filter (Godot: substring).
@@ -151,6 +180,7 @@ pub struct ProbeTask {
 }
 
 /// The next thing a driver does for a [`Discovery`].
+#[non_exhaustive]
 #[derive(Debug)]
 pub enum DiscoveryStep {
     /// Start this probe, alongside the search and the other probes; then poll again.

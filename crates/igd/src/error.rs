@@ -237,6 +237,7 @@ pub enum Error {
 
 /// Why one device is not a valid gateway: what [`Error::NoGateway`] and
 /// [`Error::InvalidGateway`] keep of it.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceStatus {
     /// Its description URL (as received: shown escaped).

@@ -289,6 +289,7 @@ impl Gateway {
 pub type Slot = usize;
 
 /// A request to map one port, as the keeper makes it.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapTask {
     /// Which port of [`Keep::ports`].
@@ -311,6 +312,7 @@ pub struct MapTask {
 }
 
 /// What the keeper asks its driver (through a way to map) to do next.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Task {
     /// Find a gateway (discover, or probe the one the caller named); answer
@@ -397,6 +399,7 @@ impl Task {
 }
 
 /// A mapping as the gateway granted or shows it.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
     /// The external port granted.
@@ -409,6 +412,7 @@ pub struct Grant {
 }
 
 /// A mapping as a lookup shows it.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
     /// Whom it points at, as the gateway says it (`None`: not an address).
@@ -420,6 +424,7 @@ pub struct Seen {
 }
 
 /// How a task ended: what the driver feeds back to [`Keeper::handle`].
+#[non_exhaustive]
 #[derive(Debug)]
 pub enum Outcome {
     /// A gateway, or why none.
@@ -443,6 +448,7 @@ pub enum Outcome {
 }
 
 /// The next thing a driver does for the keeper.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// Run this task and feed its outcome to [`Keeper::handle`].
@@ -494,6 +500,7 @@ impl fmt::Display for LostReason {
 }
 
 /// A port held: what [`Event::Mapped`], [`Event::Renewed`] and [`Event::Remapped`] report.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Held {
     /// The port asked for.
@@ -583,6 +590,7 @@ pub enum Event {
 }
 
 /// A pinhole held: what [`Event::PinholeOpened`] and [`Event::PinholeRenewed`] report.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeldPinhole {
     /// The port.
@@ -719,6 +727,7 @@ impl fmt::Display for Moved<'_> {
 }
 
 /// One port's state, as [`Status`] shows it.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortStatus {
     /// The port asked for.
@@ -732,6 +741,7 @@ pub struct PortStatus {
 }
 
 /// The keeper's state at a glance.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
     /// The gateway's name, when one is found.

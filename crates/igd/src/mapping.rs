@@ -26,6 +26,7 @@ pub const DEFAULT_DESCRIPTION: &str = concat!("igd-rs ", env!("CARGO_PKG_VERSION
 
 /// What Godot's `add_port_mapping` takes, with its types and defaults, so that a binding
 /// passes its arguments through unchanged and gets Godot's validation.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MappingRequest {
     /// The external port, 1-65535.
@@ -101,6 +102,7 @@ impl MappingRequest {
 }
 
 /// A validated mapping request.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mapping {
     /// The external port.
@@ -133,6 +135,7 @@ pub fn protocol(proto: &str) -> Result<Protocol, Error> {
 }
 
 /// What the gateway granted.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Granted {
     /// The mapping as the gateway reports it (or as sent, when it cannot be read back).
@@ -146,6 +149,7 @@ pub struct Granted {
 }
 
 /// The next thing a driver does for a state machine.
+#[non_exhaustive]
 #[derive(Debug)]
 pub enum Next<T> {
     /// Send this request to the control URL and hand the outcome to `handle`.
@@ -190,15 +194,16 @@ impl AddSequence {
     pub fn new(mapping: &Mapping, our_addr: IpAddr, service_type: &str) -> AddSequence {
         AddSequence {
             service_type: service_type.to_owned(),
-            sent: PortMapping {
-                remote_host: String::new(),
-                external_port: mapping.external_port,
-                protocol: mapping.protocol,
-                internal_port: mapping.internal_port,
-                internal_client: our_addr.to_string(),
-                enabled: true,
-                description: mapping.description.clone(),
-                lease_duration: mapping.lease_duration,
+            sent: {
+                let mut sent = PortMapping::new(
+                    mapping.protocol,
+                    mapping.external_port,
+                    our_addr.to_string(),
+                    mapping.internal_port,
+                );
+                sent.description = mapping.description.clone();
+                sent.lease_duration = mapping.lease_duration;
+                sent
             },
             lease_dropped: false,
             description_dropped: false,

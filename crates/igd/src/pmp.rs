@@ -36,6 +36,7 @@ use crate::error::Error;
 mod tests;
 
 /// Which way a call takes to the gateway.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Via {
     /// Probe every way at once; prefer UPnP, then PCP, then NAT-PMP (see the module docs).
@@ -88,6 +89,7 @@ impl FromStr for Via {
 }
 
 /// The way that granted a mapping or gave an address.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
     /// UPnP IGD.
@@ -293,6 +295,7 @@ pub struct PmpGranted {
 }
 
 /// An external address and the way that gave it.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PmpAddress {
     /// PCP or NAT-PMP.
@@ -304,6 +307,7 @@ pub struct PmpAddress {
 }
 
 /// The next thing a driver does for a [`PmpSequence`].
+#[non_exhaustive]
 #[derive(Debug)]
 pub enum PmpNext<T> {
     /// Send this request (an [`pcp_natpmp::Exchange`] to the gateway) and feed its outcome to

@@ -77,6 +77,7 @@ pub enum Poll<'a> {
 }
 
 /// Why a datagram was not the answer.
+#[non_exhaustive]
 #[derive(Debug)]
 pub enum Ignored {
     /// It came from another address or port than the gateway's.
@@ -96,6 +97,7 @@ pub enum Ignored {
 }
 
 /// What [`Exchange::receive`] made of a datagram.
+#[non_exhaustive]
 #[derive(Debug)]
 pub enum Received {
     /// The answer. For a PCP request it may be a NAT-PMP response saying the gateway speaks
@@ -311,6 +313,7 @@ impl Response {
 
 /// What a gateway multicasts to 224.0.0.1:5350 (or ff02::1): its external address changed,
 /// or it restarted.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Announcement {
     /// NAT-PMP (RFC 6886 §3.2.1): an external-address response.
@@ -360,6 +363,14 @@ impl Announcement {
     pub fn epoch(&self) -> u32 {
         match self {
             Announcement::NatPmp { epoch, .. } | Announcement::Pcp { epoch } => *epoch,
+        }
+    }
+
+    /// The rule its epoch is checked by: that of the protocol it came in.
+    pub fn rule(&self) -> crate::epoch::EpochRule {
+        match self {
+            Announcement::NatPmp { .. } => crate::epoch::EpochRule::NatPmp,
+            Announcement::Pcp { .. } => crate::epoch::EpochRule::Pcp,
         }
     }
 }

@@ -89,6 +89,7 @@ pub enum Ipv6Scope {
 }
 
 /// Everything a search needs. `Default` gives Godot's `discover()` defaults.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchOptions {
     /// What to search for; one M-SEARCH per target.
@@ -114,6 +115,74 @@ pub struct SearchOptions {
     pub mx: Option<u8>,
     /// The `USER-AGENT` header.
     pub user_agent: Option<String>,
+}
+
+impl SearchOptions {
+    /// Set [`SearchOptions::targets`].
+    pub fn targets(mut self, targets: Vec<SearchTarget>) -> Self {
+        self.targets = targets;
+        self
+    }
+
+    /// Set [`SearchOptions::timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Set [`SearchOptions::ttl`].
+    pub fn ttl(mut self, ttl: u32) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Set [`SearchOptions::ipv6`].
+    pub fn ipv6(mut self, ipv6: bool) -> Self {
+        self.ipv6 = ipv6;
+        self
+    }
+
+    /// Set [`SearchOptions::ipv6_scope`].
+    pub fn ipv6_scope(mut self, scope: Ipv6Scope) -> Self {
+        self.ipv6_scope = scope;
+        self
+    }
+
+    /// Set [`SearchOptions::local_port`].
+    pub fn local_port(mut self, port: LocalPort) -> Self {
+        self.local_port = port;
+        self
+    }
+
+    /// Set [`SearchOptions::interface`].
+    pub fn interface(mut self, interface: Option<MulticastInterface>) -> Self {
+        self.interface = interface;
+        self
+    }
+
+    /// Set [`SearchOptions::destination`].
+    pub fn destination(mut self, destination: Option<SocketAddr>) -> Self {
+        self.destination = destination;
+        self
+    }
+
+    /// Set [`SearchOptions::sends`].
+    pub fn sends(mut self, sends: u8) -> Self {
+        self.sends = sends;
+        self
+    }
+
+    /// Set [`SearchOptions::mx`].
+    pub fn mx(mut self, mx: Option<u8>) -> Self {
+        self.mx = mx;
+        self
+    }
+
+    /// Set [`SearchOptions::user_agent`].
+    pub fn user_agent(mut self, user_agent: Option<String>) -> Self {
+        self.user_agent = user_agent;
+        self
+    }
 }
 
 impl Default for SearchOptions {

@@ -75,6 +75,7 @@ pub fn default_user_agent() -> String {
 }
 
 /// A response accepted by a [`Search`].
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
     /// Who sent it. Devices answer from any port; the layers above compare the LOCATION host
@@ -86,7 +87,20 @@ pub struct Response {
     pub received: Instant,
 }
 
+impl Response {
+    /// `response`, sent by `from`, received at `received` (for drivers and tests that make
+    /// one without a [`Search`]).
+    pub fn new(from: SocketAddr, response: SearchResponse, received: Instant) -> Response {
+        Response {
+            from,
+            response,
+            received,
+        }
+    }
+}
+
 /// Why a datagram did not become a [`Response`].
+#[non_exhaustive]
 #[derive(Debug)]
 pub enum Ignored {
     /// It arrived at or after the deadline.

@@ -22,6 +22,7 @@ pub use crate::xml::MAX_VALUE;
 pub const DEVICE_NAMESPACE: &str = "urn:schemas-upnp-org:device-1-0";
 
 /// A parsed root device description.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceDescription {
     /// `specVersion` (major, minor), when present and numeric.
@@ -33,6 +34,7 @@ pub struct DeviceDescription {
 }
 
 /// A device: the root or an embedded one.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {
     /// `deviceType`, e.g. `urn:schemas-upnp-org:device:InternetGatewayDevice:2`.
@@ -59,6 +61,7 @@ pub struct Device {
 
 /// A service of a device. URLs are kept as written; [`DeviceDescription::resolve`] makes them
 /// absolute.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
     /// `serviceType`, e.g. `urn:schemas-upnp-org:service:WANIPConnection:2`.

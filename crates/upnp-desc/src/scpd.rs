@@ -24,6 +24,7 @@ pub const MAX_ALLOWED_VALUES: usize = 256;
 pub const SERVICE_NAMESPACE: &str = "urn:schemas-upnp-org:service-1-0";
 
 /// A parsed service description.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scpd {
     /// `specVersion` (major, minor), when present and numeric.
@@ -35,6 +36,7 @@ pub struct Scpd {
 }
 
 /// An action the service offers.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Action {
     /// Its name, e.g. `AddPortMapping`.
@@ -53,6 +55,7 @@ pub enum Direction {
 }
 
 /// An argument of an action.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Argument {
     /// Its name, e.g. `NewExternalPort`.
@@ -64,6 +67,7 @@ pub struct Argument {
 }
 
 /// A state variable: the type of arguments.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StateVariable {
     /// Its name, e.g. `ExternalPort`.

@@ -19,6 +19,7 @@ use crate::error::Error;
 mod tests;
 
 /// Caps for one document.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest document, in bytes.

@@ -89,6 +89,7 @@ impl FromStr for Protocol {
 }
 
 /// One port mapping, as the port-mapping actions describe it.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortMapping {
     /// The remote host the mapping is for; empty for any (the wildcard).
@@ -110,6 +111,35 @@ pub struct PortMapping {
 }
 
 impl PortMapping {
+    /// A mapping of `external_port` to `internal_client:internal_port`, for any remote host,
+    /// enabled, with no description and a permanent lease (set the fields to change those).
+    ///
+    /// ```
+    /// use upnp_soap::{PortMapping, Protocol};
+    ///
+    /// let mut mapping = PortMapping::new(Protocol::Udp, 7777, "192.168.1.20", 7777);
+    /// mapping.description = "my game".to_owned();
+    /// mapping.lease_duration = 3600;
+    /// assert_eq!(mapping.remote_host, "");
+    /// ```
+    pub fn new(
+        protocol: Protocol,
+        external_port: u16,
+        internal_client: impl Into<String>,
+        internal_port: u16,
+    ) -> PortMapping {
+        PortMapping {
+            remote_host: String::new(),
+            external_port,
+            protocol,
+            internal_port,
+            internal_client: internal_client.into(),
+            enabled: true,
+            description: String::new(),
+            lease_duration: 0,
+        }
+    }
+
     fn arguments(&self) -> Vec<(&'static str, String)> {
         vec![
             ("NewRemoteHost", self.remote_host.clone()),
@@ -224,6 +254,7 @@ impl fmt::Display for ConnectionStatus {
 }
 
 /// What `GetStatusInfo` answers.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusInfo {
     /// `NewConnectionStatus`.
@@ -259,6 +290,7 @@ impl Action for GetStatusInfo {
 }
 
 /// What `GetConnectionTypeInfo` answers.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionTypeInfo {
     /// `NewConnectionType`, e.g. `IP_Routed`.

@@ -57,6 +57,7 @@ pub fn protocol_number(protocol: Protocol) -> u16 {
 }
 
 /// `GetFirewallStatus`' answer.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FirewallStatus {
     /// The IPv6 firewall is on (off: everything is let in, no pinhole needed).

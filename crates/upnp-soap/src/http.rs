@@ -48,6 +48,7 @@ pub const SOAP_BODY_LIMIT: usize = 64 * 1024;
 pub const DESCRIPTION_BODY_LIMIT: usize = 256 * 1024;
 
 /// Settings of an HTTP client.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The longest wait for one TCP connection attempt (one attempt is retried, within
@@ -59,6 +60,26 @@ pub struct Config {
     /// The User-Agent header (UPnP Device Architecture: `OS/version UPnP/1.1
     /// product/version`).
     pub user_agent: String,
+}
+
+impl Config {
+    /// Set [`Config::connect_timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Set [`Config::timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Set [`Config::user_agent`].
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
 }
 
 impl Default for Config {

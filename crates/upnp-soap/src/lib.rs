@@ -26,16 +26,10 @@
 //! use upnp_soap::{Error, ErrorCode};
 //!
 //! let service = "urn:schemas-upnp-org:service:WANIPConnection:2";
-//! let add = AddPortMapping(PortMapping {
-//!     remote_host: String::new(),
-//!     external_port: 7777,
-//!     protocol: Protocol::Udp,
-//!     internal_port: 7777,
-//!     internal_client: "192.168.1.20".into(),
-//!     enabled: true,
-//!     description: "my game".into(),
-//!     lease_duration: 3600,
-//! });
+//! let mut mapping = PortMapping::new(Protocol::Udp, 7777, "192.168.1.20", 7777);
+//! mapping.description = "my game".into();
+//! mapping.lease_duration = 3600;
+//! let add = AddPortMapping(mapping);
 //! let request = add.request(service);
 //! assert_eq!(request.soap_action()?, format!("\"{service}#AddPortMapping\""));
 //! let body = request.encode()?; // POST this to the control URL

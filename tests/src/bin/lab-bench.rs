@@ -130,16 +130,8 @@ fn main() {
         "urn:schemas-upnp-org:service:WANIPConnection:{}",
         lab.igd_version
     );
-    let mapping = PortMapping {
-        remote_host: String::new(),
-        external_port: 7601,
-        protocol: Protocol::Udp,
-        internal_port: 7601,
-        internal_client: lab.host_addr.to_string(),
-        enabled: true,
-        description: "bench".into(),
-        lease_duration: 0,
-    };
+    let mut mapping = PortMapping::new(Protocol::Udp, 7601, lab.host_addr.to_string(), 7601);
+    mapping.description = "bench".into();
     let delete = DeletePortMapping {
         remote_host: String::new(),
         external_port: 7601,

@@ -53,14 +53,14 @@ proptest! {
                     } else {
                         "upnp:rootdevice"
                     };
-                    let answer = upnp_ssdp::search::Response {
-                        from: SocketAddr::from(([192, 168, 1, host], 1900)),
-                        response: SearchResponse::new(
+                    let answer = upnp_ssdp::search::Response::new(
+                        SocketAddr::from(([192, 168, 1, host], 1900)),
+                        SearchResponse::new(
                             format!("http://192.168.1.{host}/{location}.xml"),
                             st.parse().unwrap(),
                         ),
-                        received: now,
-                    };
+                        now,
+                    );
                     let _ = d.response(&answer, now);
                 }
                 Event::Probed(n, public) => {

@@ -7,11 +7,11 @@ use super::*;
 const IGD2: &str = "urn:schemas-upnp-org:device:InternetGatewayDevice:2";
 
 fn answer(from: &str, location: &str, st: &str) -> upnp_ssdp::search::Response {
-    upnp_ssdp::search::Response {
-        from: from.parse::<SocketAddr>().unwrap(),
-        response: SearchResponse::new(location, st.parse().unwrap()),
-        received: Instant::now(),
-    }
+    upnp_ssdp::search::Response::new(
+        from.parse::<SocketAddr>().unwrap(),
+        SearchResponse::new(location, st.parse().unwrap()),
+        Instant::now(),
+    )
 }
 
 fn probe_task(step: DiscoveryStep) -> Box<ProbeTask> {

@@ -52,6 +52,7 @@ use upnp_soap::actions::Protocol;
 mod tests;
 
 /// The next thing a driver does for a [`PmpKeeper`].
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PmpStep {
     /// Open a client towards the gateway this names, speaking [`PmpKeeper::way`]: a UDP
@@ -457,11 +458,7 @@ impl PmpKeeper {
             return;
         }
         self.heard = Some(now);
-        let rule = match announcement {
-            Announcement::NatPmp { .. } => EpochRule::NatPmp,
-            Announcement::Pcp { .. } => EpochRule::Pcp,
-        };
-        if self.check_epoch(rule, announcement.epoch(), now) != EpochCheck::Reset {
+        if self.check_epoch(announcement.rule(), announcement.epoch(), now) != EpochCheck::Reset {
             self.keeper.check_now(now);
         }
     }

@@ -34,6 +34,7 @@ use crate::pinhole::FirewallCall;
 mod tests;
 
 /// How the keeper finds its gateway (at the start, and again when it stops answering).
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Find {
     /// Discover with these options (the driver's `find_gateway`: the first gateway with a
@@ -51,6 +52,7 @@ impl Default for Find {
 }
 
 /// The next thing a driver does for an [`UpnpKeeper`].
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UpnpStep {
     /// Discover a gateway with these options; feed the best device found (or the error) to
@@ -560,15 +562,16 @@ impl AddAny {
     fn new(map: &MapTask, service_type: &str) -> AddAny {
         AddAny {
             service_type: service_type.to_owned(),
-            sent: PortMapping {
-                remote_host: String::new(),
-                external_port: map.external_port,
-                protocol: map.protocol,
-                internal_port: map.internal_port,
-                internal_client: map.internal_client.to_string(),
-                enabled: true,
-                description: map.description.clone(),
-                lease_duration: lease_seconds(map.lease),
+            sent: {
+                let mut sent = PortMapping::new(
+                    map.protocol,
+                    map.external_port,
+                    map.internal_client.to_string(),
+                    map.internal_port,
+                );
+                sent.description = map.description.clone();
+                sent.lease_duration = lease_seconds(map.lease);
+                sent
             },
             reserved: None,
         }

@@ -374,16 +374,7 @@ fn list_done(next: Next<Vec<PortMapping>>) -> Result<Vec<PortMapping>, Error> {
 fn listing(ports: &[u16]) -> Result<ActionResponse, upnp_soap::Error> {
     let mappings: Vec<PortMapping> = ports
         .iter()
-        .map(|&p| PortMapping {
-            remote_host: String::new(),
-            external_port: p,
-            protocol: Protocol::Tcp,
-            internal_port: p,
-            internal_client: "192.168.77.10".into(),
-            enabled: true,
-            description: String::new(),
-            lease_duration: 0,
-        })
+        .map(|&p| PortMapping::new(Protocol::Tcp, p, "192.168.77.10", p))
         .collect();
     let document = upnp_soap::port_list::encode(&mappings).unwrap();
     ok(
