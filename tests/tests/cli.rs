@@ -18,9 +18,15 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The one JSON document printed: one line, with its version and command.
 fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
+    let text = stdout(out);
+    assert_eq!(text.lines().count(), 1, "one document per line: {text}");
+    let document: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(document["version"], 1, "{text}");
+    assert!(document["command"].is_string(), "{text}");
+    document
 }
 
 #[test]
@@ -34,8 +40,9 @@ fn discover_and_external_ip() {
     assert!(text.contains("external:     11.0.0.7"), "{text}");
 
     let out = upnp(&["--json", "discover"]);
-    let devices = json(&out);
-    let device = &devices[0];
+    let found = json(&out);
+    assert_eq!(found["command"], "discover");
+    let device = &found["devices"][0];
     assert_eq!(device["status"], "IGD_STATUS_OK");
     assert_eq!(device["valid_gateway"], true);
     assert_eq!(device["our_addr"], lab.host_addr.to_string());
@@ -45,7 +52,9 @@ fn discover_and_external_ip() {
     assert!(out.status.success());
     assert_eq!(stdout(&out), format!("{}\n", lab.wan_addr));
     let out = upnp(&["--url", &lab.description_url(), "--json", "external-ip"]);
-    assert_eq!(json(&out)["external_ip"], lab.wan_addr.to_string());
+    let ip = json(&out);
+    assert_eq!(ip["external_ip"], lab.wan_addr.to_string());
+    assert_eq!(ip["method"], "upnp");
 
     // Discovery options: IPv6 through an interface by name, and IPv4 through one by address.
     let out = upnp(&[
@@ -57,8 +66,14 @@ fn discover_and_external_ip() {
         "--json",
         "discover",
     ]);
-    assert_eq!(json(&out)[0]["description_url"], lab.description_url6());
-    assert_eq!(json(&out)[0]["our_addr"], lab.host_addr6.to_string());
+    assert_eq!(
+        json(&out)["devices"][0]["description_url"],
+        lab.description_url6()
+    );
+    assert_eq!(
+        json(&out)["devices"][0]["our_addr"],
+        lab.host_addr6.to_string()
+    );
     let out = upnp(&["--interface", &lab.host_addr.to_string(), "external-ip"]);
     assert_eq!(stdout(&out), format!("{}\n", lab.wan_addr));
 }
@@ -73,9 +88,11 @@ fn add_list_delete_in_text_and_json() {
     assert!(stdout(&out).starts_with("added TCP 7401 -> 192.168.77.10:7401 'cli test' lease"));
     let out = upnp(&["--json", "add", "7402", "--internal", "8402"]);
     let added = json(&out);
-    assert_eq!(added["protocol"], "UDP");
-    assert_eq!(added["internal_port"], 8402);
-    assert_eq!(added["lease_dropped"], false);
+    assert_eq!(added["command"], "add");
+    assert_eq!(added["method"], "upnp");
+    assert_eq!(added["mapping"]["protocol"], "UDP");
+    assert_eq!(added["mapping"]["internal_port"], 8402);
+    assert_eq!(added["mapping"]["lease_dropped"], false);
 
     let out = upnp(&["list"]);
     let text = stdout(&out);
@@ -85,7 +102,7 @@ fn add_list_delete_in_text_and_json() {
     );
     assert!(text.contains("UDP 7402 -> 192.168.77.10:8402"), "{text}");
     let listed = json(&upnp(&["--url", &lab.description_url(), "--json", "list"]));
-    let ports: Vec<u64> = listed
+    let ports: Vec<u64> = listed["mappings"]
         .as_array()
         .unwrap()
         .iter()
@@ -114,7 +131,10 @@ fn errors_name_the_result_the_code_and_the_routers_text() {
     );
     let out = upnp(&["--json", "add", "80"]);
     assert!(!out.status.success());
-    let error = &json(&out)["error"];
+    let document = json(&out);
+    let error = &document["error"];
+    assert_eq!(error["exit_code"], 4);
+    assert_eq!(Some(4), out.status.code());
     assert_eq!(error["result"], "UPNP_RESULT_NOT_AUTHORIZED");
     assert_eq!(error["result_code"], 1);
     assert_eq!(error["upnp_error_code"], 606);

@@ -290,7 +290,9 @@ fn upnp_keep_prints_json_lines_and_cleans_up_on_sigterm() {
     while mapped.len() < 2 {
         let line = lines.next().expect("a line").unwrap();
         let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(event["event"], "mapped", "{line}");
+        assert_eq!(event["method"], "upnp", "{line}");
+        let event = &event["event"];
+        assert_eq!(event["kind"], "mapped", "{line}");
         assert_eq!(event["proto"], "TCP");
         assert_eq!(event["external_ip"], lab.wan_addr.to_string());
         assert_eq!(event["lease_seconds"], 3600);
@@ -308,7 +310,10 @@ fn upnp_keep_prints_json_lines_and_cleans_up_on_sigterm() {
         .map_while(Result::ok)
         .map(|l| serde_json::from_str(&l).unwrap())
         .collect();
-    let removed = rest.iter().filter(|e| e["event"] == "removed").count();
+    let removed = rest
+        .iter()
+        .filter(|e| e["event"]["kind"] == "removed")
+        .count();
     assert_eq!(removed, 2, "{rest:?}");
     assert!(listed(&lab, 7609).is_empty() && listed(&lab, 7610).is_empty());
     assert!(no_rule_for(&lab, 7609) && no_rule_for(&lab, 7610));

@@ -235,13 +235,15 @@ fn upnp_pinhole_opens_lists_and_closes() {
     let status = json(&upnp(&with(&["pinhole", "status"])));
     assert_eq!(status["firewall_enabled"], true);
     let opened = json(&upnp(&with(&["pinhole", "open", "7806", "--lease", "600"])));
+    assert_eq!(opened["command"], "pinhole open");
+    let opened = &opened["pinhole"];
     assert_eq!(opened["internal_client"], lab.host_addr6.to_string());
     assert_eq!(opened["proto"], "UDP");
     assert!(lab.udp_arrives_at(&socket, lab.host_addr6, 7806, "cli"));
     let id = opened["unique_id"].as_u64().unwrap().to_string();
     let listed = json(&upnp(&with(&["pinhole", "list"])));
     assert!(
-        listed
+        listed["pinholes"]
             .as_array()
             .unwrap()
             .iter()
@@ -252,7 +254,7 @@ fn upnp_pinhole_opens_lists_and_closes() {
     assert!(!lab.udp_arrives_at(&socket, lab.host_addr6, 7806, "closed"));
     let listed = json(&upnp(&with(&["pinhole", "list"])));
     assert!(
-        !listed
+        !listed["pinholes"]
             .as_array()
             .unwrap()
             .iter()
@@ -428,8 +430,10 @@ fn upnp_keep_holds_ipv6_ports_both_ways_and_cleans_up_on_sigterm() {
         let event = loop {
             let line = lines.next().expect("a line").unwrap();
             let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-            assert_ne!(event["event"], "failed", "{line}");
-            if event["event"] == wanted {
+            assert_eq!(event["version"], 1, "{line}");
+            assert_eq!(event["command"], "keep", "{line}");
+            assert_ne!(event["event"]["kind"], "failed", "{line}");
+            if event["event"]["kind"] == wanted {
                 break event;
             }
         };
@@ -446,13 +450,13 @@ fn upnp_keep_holds_ipv6_ports_both_ways_and_cleans_up_on_sigterm() {
     let port = "7810";
     let (mapped, _) = keep(&["--ipv6", "--via", "pcp", "keep", port], "mapped", 7810);
     assert_eq!(mapped["method"], "pcp");
-    assert_eq!(mapped["external_ip"], lab.host_addr6.to_string());
+    assert_eq!(mapped["event"]["external_ip"], lab.host_addr6.to_string());
     if lab.igd_version != 2 {
         return;
     }
     let (opened, rest) = keep(&["keep", "--pinholes", "7811"], "pinhole-opened", 7811);
     assert_eq!(
-        opened["internal_client"],
+        opened["event"]["internal_client"],
         lab.host_addr6.to_string(),
         "{opened}"
     );

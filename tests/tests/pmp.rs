@@ -42,9 +42,13 @@ fn round_trip(lab: &Lab, via: &str, port: u16, method: &str) {
     let added = json(&upnp(&[
         "--json", "--via", via, "add", &p, "--proto", "udp",
     ]));
+    assert_eq!(added["version"], 1, "{added}");
     assert_eq!(added["method"], method, "{added}");
-    assert_eq!(added["external_port"], port);
-    assert_eq!(added["internal_client"], lab.host_addr.to_string());
+    assert_eq!(added["mapping"]["external_port"], port);
+    assert_eq!(
+        added["mapping"]["internal_client"],
+        lab.host_addr.to_string()
+    );
     assert!(forwards(lab, port), "{}", lab.nft_rules());
     assert!(lab.udp_arrives(&socket, port, via));
     let ip = json(&upnp(&["--json", "--via", via, "external-ip"]));
@@ -114,6 +118,7 @@ fn a_host_that_speaks_neither_is_a_typed_error_at_once() {
     let out = upnp(&["--json", "--via", "pcp", "--gateway", &isp, "external-ip"]);
     assert!(!out.status.success());
     let error: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(error["error"]["exit_code"], 3, "{error}");
     let message = error["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("nothing answers NAT-PMP or PCP"),
@@ -300,9 +305,10 @@ fn upnp_keep_via_natpmp_names_the_method_and_cleans_up_on_sigterm() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = lines.next().expect("a line").unwrap();
     let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(event["event"], "mapped", "{line}");
+    assert_eq!(event["command"], "keep", "{line}");
+    assert_eq!(event["event"]["kind"], "mapped", "{line}");
     assert_eq!(event["method"], "natpmp", "{line}");
-    assert_eq!(event["external_ip"], lab.wan_addr.to_string());
+    assert_eq!(event["event"]["external_ip"], lab.wan_addr.to_string());
     assert!(forwards(&lab, 7713));
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -312,7 +318,10 @@ fn upnp_keep_via_natpmp_names_the_method_and_cleans_up_on_sigterm() {
         .map_while(Result::ok)
         .map(|l| serde_json::from_str(&l).unwrap())
         .collect();
-    assert!(rest.iter().any(|e| e["event"] == "removed"), "{rest:?}");
+    assert!(
+        rest.iter().any(|e| e["event"]["kind"] == "removed"),
+        "{rest:?}"
+    );
     assert!(!forwards(&lab, 7713), "{}", lab.nft_rules());
 }
 

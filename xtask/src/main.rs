@@ -2,10 +2,11 @@
 //!
 //! Plain std, one module per command: `lab` brings the test gateway up and down, `test` is the
 //! whole check CI runs, `fuzz` runs the fuzz targets, `bench` the lab benchmark, `release` a version of
-//! every crate.
+//! every crate, `dist` the CLI's man pages and completions.
 
 mod bench;
 mod cmd;
+mod dist;
 mod fuzz;
 mod lab;
 mod release;
@@ -29,6 +30,8 @@ cargo xtask COMMAND
                                    lab, package every crate; only with --publish: commit,
                                    publish bottom-up, tag vVERSION (else all in a throwaway
                                    worktree; `release --next`: the dry run of the next minor)
+  dist [--out DIR]                 the CLI's man pages and shell completions (bash, zsh, fish,
+                                   elvish, PowerShell), into target/dist unless DIR is given
   bench [--runs N] [--keep-lab]    in the lab: time to a usable gateway (ours, upnpc, a bare
                                    script) and per-action time (ours against the bare exchange)
 
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         ["fuzz", rest @ ..] => fuzz::run(rest),
         ["bench", rest @ ..] => bench::run(rest),
         ["release", rest @ ..] => release::run(rest),
+        ["dist", rest @ ..] => dist::run(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{HELP}");
             Ok(())

@@ -1,32 +1,24 @@
-//! `upnp`: the everyday tool of a user with a router, on top of the `igd` crate.
+//! `upnp`: the everyday tool of a user with a router, on top of the `upnp-igd` crate. Its
+//! command line is in the library (`upnp_cli::Cli`); this is what each command does.
 //!
-//! ```text
-//! upnp [-v] [--url DESCRIPTION_URL] [--json] [--timeout MS] [--ipv6] [--interface IF|ADDR] COMMAND
-//!   discover                 every responder, its service, control URL, status, and why
-//!   external-ip              the gateway's external address alone on a line
-//!   add PORT [--internal P] [--proto udp|tcp] [--desc D] [--lease SECONDS]
-//!   delete PORT [--proto udp|tcp]
-//!   list                     every mapping on the gateway
-//!   keep PORT... [--proto udp|tcp] [--lease SECONDS] [--check SECONDS] [--exact]
-//!                            hold the ports open until SIGINT/SIGTERM, one line per event
-//! ```
-//!
-//! Errors print Godot's `UpnpResult` name, the UPnP code and the router's own text, and
-//! exit with status 1 (2 for a usage error).
-
-use std::net::IpAddr;
-use std::process::ExitCode;
+//! Errors print Godot's `UpnpResult` name, the UPnP code and the router's own text on stderr,
+//! and exit with a status by kind of failure (`upnp_cli::AFTER_HELP`). With `--json`, stdout is JSON
+//! Lines: one document per line, each with `version` ([`JSON_VERSION`]) and `command`, then
+//! the command's result or `error` (the README's "JSON output" documents every shape).
 
 use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use serde::Serialize;
+use upnp_cli::{Cli, Command, JSON_VERSION, PinholeAction, Proto};
 use upnp_desc::text::shown;
 use upnp_igd::blocking::{Found, KeeperHandle, PmpClient, Upnp, UpnpDevice};
 use upnp_igd::keeper::upnp::Find;
-use upnp_igd::keeper::{Event, Keep, Protocol};
+use upnp_igd::keeper::{Event, Keep};
 use upnp_igd::pmp::PmpMapping;
 use upnp_igd::{DiscoverOptions, Error, MappingRequest, Method, Via};
 
@@ -37,181 +29,62 @@ mod tests;
 
 use output::{DeviceOut, ErrorOut, KeepEventOut, MappingOut};
 
-/// Find the router, show its external address, open, close and list port mappings (UPnP IGD,
-/// PCP, NAT-PMP).
-#[derive(Debug, Parser)]
-#[command(name = "upnp", version, after_help = EXIT_CODES)]
-struct Cli {
-    /// Use the device whose description is at this URL instead of discovering.
-    #[arg(long, global = true)]
-    url: Option<String>,
-    /// Print machine-readable JSON.
-    #[arg(long, global = true)]
-    json: bool,
-    /// Tell on stderr each decision taken: answers skipped and why, each probe and its
-    /// outcome, fallbacks, deadlines hit.
-    #[arg(short, long, global = true)]
-    verbose: bool,
-    /// How long discovery waits for answers, in milliseconds.
-    #[arg(long, default_value_t = 2000, global = true)]
-    timeout: i64,
-    /// Talk to the router over IPv6: discover over IPv6, and ask PCP at the IPv6 default
-    /// gateway, where a mapping is a pinhole to this host's global IPv6 address.
-    #[arg(long, global = true)]
-    ipv6: bool,
-    /// The interface (name or address) to discover from.
-    #[arg(long, global = true)]
-    interface: Option<String>,
-    /// Which way to reach the router: auto (UPnP, PCP and NAT-PMP probed at once; UPnP
-    /// preferred, then PCP, then NAT-PMP), upnp, pcp or natpmp.
-    #[arg(long, default_value = "auto", global = true)]
-    via: Via,
-    /// The router's address for PCP and NAT-PMP (default: the default gateway).
-    #[arg(long, global = true)]
-    gateway: Option<IpAddr>,
-    #[command(subcommand)]
-    command: Command,
+/// One document of `--json`: its version, the command, and what it says (the command's
+/// result, a keeper's event, or `error`).
+#[derive(Debug, Serialize)]
+struct Document<'a> {
+    version: u32,
+    command: &'a str,
+    #[serde(flatten)]
+    body: serde_json::Value,
 }
 
-#[derive(Debug, Subcommand)]
-enum PinholeAction {
-    /// Open a pinhole to PORT of this host's global IPv6 address (from any remote host).
-    Open {
-        /// Our port.
-        port: u16,
-        /// The protocol.
-        #[arg(long, value_enum, default_value_t = Proto::Udp)]
-        proto: Proto,
-        /// The lease in seconds (1 to 86400: pinholes are never permanent).
-        #[arg(long, default_value_t = 3600)]
-        lease: u64,
-        /// The address let in to (default: ours; routers refuse another host's).
-        #[arg(long)]
-        client: Option<std::net::Ipv6Addr>,
-        /// Let in only this remote host.
-        #[arg(long)]
-        remote: Option<std::net::Ipv6Addr>,
-    },
-    /// Close the pinhole ID.
-    Close {
-        /// The pinhole's ID, as `open` printed it.
-        id: u16,
-    },
-    /// The pinholes this tool opened on the router whose lease has not ended (the router
-    /// itself lists none).
-    List,
-    /// The router's IPv6 firewall: on or off, and whether pinholes may be opened.
-    Status,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// IPv6 pinholes (IGDv2's WANIPv6FirewallControl): let the Internet reach a port of this
-    /// host's global IPv6 address. The router is searched for over IPv6.
-    Pinhole {
-        #[command(subcommand)]
-        action: PinholeAction,
-    },
-    /// List every device that answers, its connection service, control URL and status, and
-    /// why it is or is not a valid gateway (waits out the whole timeout).
-    Discover,
-    /// Print the gateway's external address alone on a line.
-    ExternalIp,
-    /// Map PORT on the gateway to this host (UDP, same port, permanent lease by default).
-    Add {
-        /// The external port.
-        port: i64,
-        /// The internal port; 0 (the default): the same as PORT.
-        #[arg(long, default_value_t = 0, hide_default_value = true)]
-        internal: i64,
-        /// The protocol.
-        #[arg(long, value_enum, default_value_t = Proto::Udp)]
-        proto: Proto,
-        /// The description shown in the router's UI.
-        #[arg(long, default_value = "")]
-        desc: String,
-        /// The lease in seconds (0: permanent; PCP and NAT-PMP have no permanent mapping:
-        /// a day is asked instead).
-        #[arg(long, default_value_t = 0)]
-        lease: i64,
-    },
-    /// Remove the mapping of PORT.
-    Delete {
-        /// The external port.
-        port: i64,
-        /// PCP and NAT-PMP: the internal port of the mapping; 0 (the default): the same as PORT.
-        #[arg(long, default_value_t = 0, hide_default_value = true)]
-        internal: u16,
-        /// The protocol.
-        #[arg(long, value_enum, default_value_t = Proto::Udp)]
-        proto: Proto,
-    },
-    /// List every mapping on the gateway.
-    List,
-    /// Keep PORT... open until interrupted (SIGINT or SIGTERM): renew leases, check the
-    /// mappings and the external address, map again after a router restart, move to another
-    /// external port when one is taken (unless --exact). One line per event (with --json,
-    /// one JSON object per line, naming the method); on exit, the mappings made are removed.
-    /// Through PCP or NAT-PMP, a router restart is also seen in its epoch and announcements.
-    Keep {
-        /// The ports (the same port outside, unless it is taken).
-        #[arg(required = true)]
-        ports: Vec<u16>,
-        /// The protocol.
-        #[arg(long, value_enum, default_value_t = Proto::Udp)]
-        proto: Proto,
-        /// The lease asked for, in seconds (0: permanent); renewed at half of what is granted.
-        #[arg(long, default_value_t = 3600)]
-        lease: u64,
-        /// How often to check each mapping and the external address, in seconds.
-        #[arg(long, default_value_t = 60)]
-        check: u64,
-        /// Demand the exact external ports: report a conflict and retry, never take another.
-        #[arg(long)]
-        exact: bool,
-        /// The description shown in the router's UI.
-        #[arg(long)]
-        desc: Option<String>,
-        /// Also keep an IPv6 pinhole open to each port (IGDv2 routers; the router is then
-        /// searched for over IPv6, where it takes pinhole requests).
-        #[arg(long)]
-        pinholes: bool,
-    },
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Proto {
-    Udp,
-    Tcp,
-}
-
-impl Proto {
-    fn godot(self) -> &'static str {
-        match self {
-            Proto::Udp => "UDP",
-            Proto::Tcp => "TCP",
-        }
-    }
-
-    fn protocol(self) -> Protocol {
-        match self {
-            Proto::Udp => Protocol::Udp,
-            Proto::Tcp => Protocol::Tcp,
-        }
+/// The command as its document names it: `add`, `pinhole open`...
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Discover => "discover",
+        Command::ExternalIp => "external-ip",
+        Command::Add { .. } => "add",
+        Command::Delete { .. } => "delete",
+        Command::List => "list",
+        Command::Keep { .. } => "keep",
+        Command::Pinhole { action } => match action {
+            PinholeAction::Open { .. } => "pinhole open",
+            PinholeAction::Close { .. } => "pinhole close",
+            PinholeAction::List => "pinhole list",
+            PinholeAction::Status => "pinhole status",
+        },
     }
 }
 
-/// What the exit status says, by kind of failure (the README lists them too).
-const EXIT_CODES: &str = "\
-Exit status:
-  0  done
-  1  another failure (the router's answer could not be read, a local error)
-  2  usage: a bad argument (refused before anything is sent)
-  3  no gateway: none answered, or none offers what was asked
-  4  refused by the router (its error code is printed)
-  5  network: no answer in time, the connection failed";
+/// The document of `body` (an object: the command's result) for this command, on one line.
+fn document(cli: &Cli, body: serde_json::Value) -> String {
+    let document = Document {
+        version: JSON_VERSION,
+        command: command_name(&cli.command),
+        body,
+    };
+    serde_json::to_string(&document).unwrap_or_else(|e| {
+        // Not reached: every body is an object of strings, numbers and booleans.
+        serde_json::json!({
+            "version": JSON_VERSION,
+            "error": { "message": format!("cannot write JSON: {e}") },
+        })
+        .to_string()
+    })
+}
 
-/// The exit status for `error` (see [`EXIT_CODES`]).
+/// The document of a failure: Godot's result, the UPnP fault if any, the message, and the
+/// exit status.
+fn error_document(cli: &Cli, error: &Error) -> String {
+    let mut out = serde_json::to_value(ErrorOut::from(error)).unwrap_or_default();
+    if let Some(fields) = out.as_object_mut() {
+        fields.insert("exit_code".into(), exit_code(error).into());
+    }
+    document(cli, serde_json::json!({ "error": out }))
+}
+
+/// The exit status for `error` (see [`AFTER_HELP`]).
 fn exit_code(error: &Error) -> u8 {
     match error {
         Error::InvalidPort(_)
@@ -273,11 +146,10 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let out = ErrorOut::from(&error);
             if cli.json {
-                print_json(&serde_json::json!({ "error": out }));
+                println!("{}", error_document(&cli, &error));
             } else {
-                eprintln!("upnp: {out}");
+                eprintln!("upnp: {}", ErrorOut::from(&error));
             }
             ExitCode::from(exit_code(&error))
         }
@@ -355,7 +227,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             .map(|d| DeviceOut::from(d.device()))
             .collect();
         if cli.json {
-            print_json(&out);
+            print_json(cli, serde_json::json!({ "devices": out }));
         } else {
             for device in &out {
                 println!("{device}");
@@ -402,7 +274,10 @@ fn run(cli: &Cli) -> Result<(), Error> {
             let granted = gateway.add_port_mapping(&mapping_request(&cli.command))?;
             let out = MappingOut::granted(&granted);
             if cli.json {
-                print_json(&out);
+                print_json(
+                    cli,
+                    serde_json::json!({ "method": out.method(), "mapping": out }),
+                );
             } else {
                 println!("added {out}");
             }
@@ -420,7 +295,10 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 .map(MappingOut::from)
                 .collect();
             if cli.json {
-                print_json(&out);
+                print_json(
+                    cli,
+                    serde_json::json!({ "method": Method::Upnp.to_string(), "mappings": out }),
+                );
             } else {
                 for mapping in &out {
                     println!("{mapping}");
@@ -445,8 +323,13 @@ fn keep_open(
     // A reader gone (a closed pipe) ends the loop like a signal: the mappings are removed.
     let print = |event: &Event| -> std::io::Result<()> {
         let line = if cli.json {
-            serde_json::to_string(&KeepEventOut::from(event).method(method))
-                .map_err(std::io::Error::other)?
+            document(
+                cli,
+                serde_json::json!({
+                    "method": method.to_string(),
+                    "event": KeepEventOut::from(event),
+                }),
+            )
         } else {
             // Events carry text from the network (errors escape theirs; names may not).
             match event {
@@ -478,10 +361,13 @@ fn keep_open(
 
 fn print_external_ip(cli: &Cli, ip: IpAddr, method: Method) {
     if cli.json {
-        print_json(&serde_json::json!({
-            "external_ip": ip.to_string(),
-            "method": method.to_string(),
-        }));
+        print_json(
+            cli,
+            serde_json::json!({
+                "method": method.to_string(),
+                "external_ip": ip.to_string(),
+            }),
+        );
     } else {
         // The address stays alone on its line (scripts read it); the way goes to stderr.
         println!("{ip}");
@@ -521,7 +407,7 @@ fn run_pinhole(
         } => {
             let out = pinholes::open(&gateway, proto.protocol(), *port, *lease, *client, *remote)?;
             if cli.json {
-                print_json(&out);
+                print_json(cli, serde_json::json!({ "pinhole": out }));
             } else {
                 println!("opened {}", out.line());
             }
@@ -529,7 +415,7 @@ fn run_pinhole(
         PinholeAction::Close { id } => {
             pinholes::close(&gateway, *id)?;
             if cli.json {
-                print_json(&serde_json::json!({ "closed": id }));
+                print_json(cli, serde_json::json!({ "closed": id }));
             } else {
                 println!("closed pinhole {id}");
             }
@@ -537,7 +423,7 @@ fn run_pinhole(
         PinholeAction::List => {
             let out = pinholes::list(&gateway);
             if cli.json {
-                print_json(&out);
+                print_json(cli, serde_json::json!({ "pinholes": out }));
             } else {
                 for pinhole in &out {
                     println!("{}", pinhole.line());
@@ -547,10 +433,13 @@ fn run_pinhole(
         PinholeAction::Status => {
             let status = gateway.firewall_status()?;
             if cli.json {
-                print_json(&serde_json::json!({
-                    "firewall_enabled": status.enabled,
-                    "inbound_pinhole_allowed": status.inbound_pinhole_allowed,
-                }));
+                print_json(
+                    cli,
+                    serde_json::json!({
+                        "firewall_enabled": status.enabled,
+                        "inbound_pinhole_allowed": status.inbound_pinhole_allowed,
+                    }),
+                );
             } else {
                 println!(
                     "IPv6 firewall {}, pinholes {}",
@@ -569,10 +458,13 @@ fn run_pinhole(
 
 fn print_deleted(cli: &Cli, port: i64, proto: Proto, method: Method) {
     if cli.json {
-        print_json(&serde_json::json!({
-            "deleted": { "port": port, "proto": proto.godot() },
-            "method": method.to_string(),
-        }));
+        print_json(
+            cli,
+            serde_json::json!({
+                "method": method.to_string(),
+                "deleted": { "port": port, "proto": proto.godot() },
+            }),
+        );
     } else {
         println!("deleted {} {port} via {method}", proto.godot());
     }
@@ -615,7 +507,10 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
             let us = client.session().local().ip();
             let out = MappingOut::pmp(&granted, us, !desc.is_empty());
             if cli.json {
-                print_json(&out);
+                print_json(
+                    cli,
+                    serde_json::json!({ "method": out.method(), "mapping": out }),
+                );
             } else {
                 println!("added {out}");
             }
@@ -660,9 +555,7 @@ fn mapping_request(command: &Command) -> MappingRequest {
     }
 }
 
-fn print_json(value: &impl Serialize) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("upnp: cannot write JSON: {e}"),
-    }
+/// Print the document of `body` on one line.
+fn print_json(cli: &Cli, body: serde_json::Value) {
+    println!("{}", document(cli, body));
 }

@@ -104,8 +104,9 @@ pub(crate) struct MappingOut {
     /// The external address, when the way that mapped gave it (PCP, NAT-PMP).
     #[serde(skip_serializing_if = "Option::is_none")]
     external_ip: Option<String>,
-    /// The way that granted it (add only): `upnp`, `pcp` or `natpmp`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The way that granted it (add only): `upnp`, `pcp` or `natpmp`; in JSON, the
+    /// document's `method`.
+    #[serde(skip)]
     method: Option<String>,
 }
 
@@ -130,6 +131,11 @@ impl From<&PortMapping> for MappingOut {
 }
 
 impl MappingOut {
+    /// The way that granted it, for the document's `method`.
+    pub(crate) fn method(&self) -> Option<&str> {
+        self.method.as_deref()
+    }
+
     pub(crate) fn granted(granted: &Granted) -> MappingOut {
         MappingOut {
             lease_dropped: Some(granted.lease_dropped),
@@ -240,12 +246,10 @@ impl fmt::Display for ErrorOut {
     }
 }
 
-/// One event of `upnp keep`, as a JSON line.
+/// One event of `upnp keep`: the `event` of a JSON line.
 #[derive(Debug, Serialize)]
 pub(crate) struct KeepEventOut {
-    event: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    method: Option<String>,
+    kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     proto: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -276,16 +280,9 @@ pub(crate) struct KeepEventOut {
 }
 
 impl KeepEventOut {
-    /// The way the keeper maps (`upnp`, `pcp`, `natpmp`).
-    pub(crate) fn method(mut self, method: Method) -> KeepEventOut {
-        self.method = Some(method.to_string());
-        self
-    }
-
-    fn new(event: &'static str, port: Option<&PortSpec>) -> KeepEventOut {
+    fn new(kind: &'static str, port: Option<&PortSpec>) -> KeepEventOut {
         KeepEventOut {
-            event,
-            method: None,
+            kind,
             proto: port.map(|p| p.protocol.as_str()),
             internal_port: port.map(|p| p.internal_port),
             external_port: port.map(|p| p.external_port),

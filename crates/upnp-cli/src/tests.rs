@@ -63,3 +63,47 @@ fn the_help_names_every_exit_status_and_no_contradictory_default() {
     assert!(internal.contains("the same as PORT"), "{internal}");
     assert!(!internal.contains("[default: 0]"), "{internal}");
 }
+
+#[test]
+fn every_json_document_is_one_line_with_its_version_and_command() {
+    let cli = Cli::try_parse_from(["upnp", "--json", "pinhole", "close", "3"]).unwrap();
+    let line = document(&cli, serde_json::json!({ "closed": 3 }));
+    assert!(!line.contains('\n'), "{line}");
+    let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(parsed["version"], JSON_VERSION);
+    assert_eq!(parsed["command"], "pinhole close");
+    assert_eq!(parsed["closed"], 3);
+    assert!(parsed.get("error").is_none());
+}
+
+#[test]
+fn a_failure_in_json_is_an_error_document_with_its_exit_status() {
+    let cli = Cli::try_parse_from(["upnp", "add", "7777", "--json"]).unwrap();
+    let line = error_document(&cli, &Error::InvalidPort(70_000));
+    let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(parsed["version"], JSON_VERSION);
+    assert_eq!(parsed["command"], "add");
+    assert_eq!(parsed["error"]["result"], "UPNP_RESULT_INVALID_PORT");
+    assert_eq!(parsed["error"]["exit_code"], 2);
+    assert!(
+        parsed["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("70000")),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_keeper_event_is_a_document_naming_its_kind_and_method() {
+    let cli = Cli::try_parse_from(["upnp", "--json", "keep", "7777"]).unwrap();
+    let event = upnp_igd::keeper::Event::Stopped { left: 0 };
+    let line = document(
+        &cli,
+        serde_json::json!({ "method": "pcp", "event": KeepEventOut::from(&event) }),
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(parsed["command"], "keep");
+    assert_eq!(parsed["method"], "pcp");
+    assert_eq!(parsed["event"]["kind"], "stopped");
+    assert_eq!(parsed["event"]["left"], 0);
+}

@@ -1,0 +1,218 @@
+//! The command line of `upnp`: its options and commands, as clap parses them.
+//!
+//! The binary is the crate's point; this library exists so that tools can build what is
+//! derived from the command line (`cargo xtask dist`: the man page and shell completions,
+//! with clap's own crates) without running it.
+//!
+//! ```
+//! use clap::Parser;
+//! use upnp_cli::{Cli, Command};
+//!
+//! let cli = Cli::try_parse_from(["upnp", "add", "7777", "--proto", "tcp", "--json"])?;
+//! assert!(cli.json);
+//! assert!(matches!(cli.command, Command::Add { port: 7777, .. }));
+//! # Ok::<(), clap::Error>(())
+//! ```
+
+use std::net::IpAddr;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use upnp_igd::Via;
+use upnp_igd::keeper::Protocol;
+
+/// Find the router, show its external address, open, close and list port mappings (UPnP IGD,
+/// PCP, NAT-PMP).
+#[derive(Debug, Parser)]
+#[command(name = "upnp", version, propagate_version = true, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Use the device whose description is at this URL instead of discovering.
+    #[arg(long, global = true)]
+    pub url: Option<String>,
+    /// Print JSON Lines on stdout: one document per line, `{"version":1,"command":...}`
+    /// with the command's result, or `error` when it failed.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Tell on stderr each decision taken: answers skipped and why, each probe and its
+    /// outcome, fallbacks, deadlines hit.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// How long discovery waits for answers, in milliseconds.
+    #[arg(long, default_value_t = 2000, global = true)]
+    pub timeout: i64,
+    /// Talk to the router over IPv6: discover over IPv6, and ask PCP at the IPv6 default
+    /// gateway, where a mapping is a pinhole to this host's global IPv6 address.
+    #[arg(long, global = true)]
+    pub ipv6: bool,
+    /// The interface (name or address) to discover from.
+    #[arg(long, global = true)]
+    pub interface: Option<String>,
+    /// Which way to reach the router: auto (UPnP, PCP and NAT-PMP probed at once; UPnP
+    /// preferred, then PCP, then NAT-PMP), upnp, pcp or natpmp.
+    #[arg(long, default_value = "auto", global = true)]
+    pub via: Via,
+    /// The router's address for PCP and NAT-PMP (default: the default gateway).
+    #[arg(long, global = true)]
+    pub gateway: Option<IpAddr>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `upnp pinhole ...`.
+#[derive(Debug, Subcommand)]
+pub enum PinholeAction {
+    /// Open a pinhole to PORT of this host's global IPv6 address (from any remote host).
+    Open {
+        /// Our port.
+        port: u16,
+        /// The protocol.
+        #[arg(long, value_enum, default_value_t = Proto::Udp)]
+        proto: Proto,
+        /// The lease in seconds (1 to 86400: pinholes are never permanent).
+        #[arg(long, default_value_t = 3600)]
+        lease: u64,
+        /// The address let in to (default: ours; routers refuse another host's).
+        #[arg(long)]
+        client: Option<std::net::Ipv6Addr>,
+        /// Let in only this remote host.
+        #[arg(long)]
+        remote: Option<std::net::Ipv6Addr>,
+    },
+    /// Close the pinhole ID.
+    Close {
+        /// The pinhole's ID, as `open` printed it.
+        id: u16,
+    },
+    /// The pinholes this tool opened on the router whose lease has not ended (the router
+    /// itself lists none).
+    List,
+    /// The router's IPv6 firewall: on or off, and whether pinholes may be opened.
+    Status,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// IPv6 pinholes (IGDv2's WANIPv6FirewallControl): let the Internet reach a port of this
+    /// host's global IPv6 address. The router is searched for over IPv6.
+    Pinhole {
+        /// What to do with pinholes.
+        #[command(subcommand)]
+        action: PinholeAction,
+    },
+    /// List every device that answers, its connection service, control URL and status, and
+    /// why it is or is not a valid gateway (waits out the whole timeout).
+    Discover,
+    /// Print the gateway's external address alone on a line.
+    ExternalIp,
+    /// Map PORT on the gateway to this host (UDP, same port, permanent lease by default).
+    Add {
+        /// The external port.
+        port: i64,
+        /// The internal port; 0 (the default): the same as PORT.
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
+        internal: i64,
+        /// The protocol.
+        #[arg(long, value_enum, default_value_t = Proto::Udp)]
+        proto: Proto,
+        /// The description shown in the router's UI.
+        #[arg(long, default_value = "")]
+        desc: String,
+        /// The lease in seconds (0: permanent; PCP and NAT-PMP have no permanent mapping:
+        /// a day is asked instead).
+        #[arg(long, default_value_t = 0)]
+        lease: i64,
+    },
+    /// Remove the mapping of PORT.
+    Delete {
+        /// The external port.
+        port: i64,
+        /// PCP and NAT-PMP: the internal port of the mapping; 0 (the default): the same as PORT.
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
+        internal: u16,
+        /// The protocol.
+        #[arg(long, value_enum, default_value_t = Proto::Udp)]
+        proto: Proto,
+    },
+    /// List every mapping on the gateway.
+    List,
+    /// Keep PORT... open until interrupted (SIGINT or SIGTERM): renew leases, check the
+    /// mappings and the external address, map again after a router restart, move to another
+    /// external port when one is taken (unless --exact). One line per event (with --json,
+    /// one JSON object per line, naming the method); on exit, the mappings made are removed.
+    /// Through PCP or NAT-PMP, a router restart is also seen in its epoch and announcements.
+    Keep {
+        /// The ports (the same port outside, unless it is taken).
+        #[arg(required = true)]
+        ports: Vec<u16>,
+        /// The protocol.
+        #[arg(long, value_enum, default_value_t = Proto::Udp)]
+        proto: Proto,
+        /// The lease asked for, in seconds (0: permanent); renewed at half of what is granted.
+        #[arg(long, default_value_t = 3600)]
+        lease: u64,
+        /// How often to check each mapping and the external address, in seconds.
+        #[arg(long, default_value_t = 60)]
+        check: u64,
+        /// Demand the exact external ports: report a conflict and retry, never take another.
+        #[arg(long)]
+        exact: bool,
+        /// The description shown in the router's UI.
+        #[arg(long)]
+        desc: Option<String>,
+        /// Also keep an IPv6 pinhole open to each port (IGDv2 routers; the router is then
+        /// searched for over IPv6, where it takes pinhole requests).
+        #[arg(long)]
+        pinholes: bool,
+    },
+}
+
+/// `--proto`: `udp` or `tcp`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+#[expect(
+    missing_docs,
+    reason = "a variant's doc comment would become clap's help, which the name says already"
+)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    /// As Godot spells it: `"UDP"` or `"TCP"`.
+    pub fn godot(self) -> &'static str {
+        match self {
+            Proto::Udp => "UDP",
+            Proto::Tcp => "TCP",
+        }
+    }
+
+    /// As the library types it.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Proto::Udp => Protocol::Udp,
+            Proto::Tcp => Protocol::Tcp,
+        }
+    }
+}
+
+/// `--help`'s epilogue: the exit statuses, and the JSON documents' version.
+pub const AFTER_HELP: &str = "Exit status:
+  0  done
+  1  another failure (the router's answer could not be read, a local error)
+  2  usage: a bad argument (refused before anything is sent)
+  3  no gateway: none answered, or none offers what was asked
+  4  refused by the router (its error code is printed)
+  5  network: no answer in time, the connection failed
+
+JSON (--json): one document per line on stdout, with \"version\": 1 and \"command\", then the
+command's result or \"error\" (the exit status is the same as without --json).";
+
+/// The version of the documents `--json` prints. Fields may be added within a version; one
+/// that changes meaning or goes away raises it.
+pub const JSON_VERSION: u32 = 1;
+
+/// The command line as a `clap::Command`: what the man page and the completions describe.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
