@@ -83,7 +83,17 @@ pub struct DiscoverSettings {
     pub discover_multicast_if: String,
 }
 
-/// What we search for: what miniupnpc (and so Godot) searches, plus the IGDv2 types.
+/// How many of [`search_targets`] the first round of M-SEARCHes sends: `InternetGatewayDevice:1`
+/// alone. Every gateway answers it (UDA: a device answers a search for a lower version of its
+/// type; miniupnpc, and so Godot, searches it first, so every router is tried with it), and
+/// each M-SEARCH costs the router work before it serves our description (miniupnpd answers
+/// each, and logs each, one after the other). The other targets join the later rounds only
+/// while nothing has answered: a gateway that answers only its services or `upnp:rootdevice`
+/// is found one round later, and the resends that make us reliable under loss remain.
+pub const LEADING_TARGETS: usize = 1;
+
+/// What we search for: what miniupnpc (and so Godot) searches, plus the IGDv2 types; the
+/// first [`LEADING_TARGETS`] lead.
 pub fn search_targets() -> Vec<SearchTarget> {
     vec![
         SearchTarget::device("InternetGatewayDevice", 1),
@@ -118,6 +128,7 @@ pub fn search_options(
     };
     Ok(SearchOptions::default()
         .targets(search_targets())
+        .leading(LEADING_TARGETS)
         .timeout(Duration::from_millis(timeout))
         .ttl(ttl)
         .ipv6(settings.discover_ipv6)

@@ -144,6 +144,7 @@ pub(crate) fn prepare(options: &SearchOptions) -> Result<(UdpSocket, SocketAddr,
     let destination = destination(options)?;
     let mut request = SearchRequest::new(options.targets.clone(), host(options), options.timeout);
     request.sends = options.sends;
+    request.leading = options.leading;
     request.user_agent.clone_from(&options.user_agent);
     request.mx = if options.destination.is_some() && options.mx.is_none() {
         None

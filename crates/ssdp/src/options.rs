@@ -109,8 +109,12 @@ pub struct SearchOptions {
     /// Send the M-SEARCHes to this address instead of the multicast group: a unicast search
     /// of one known device (UDA 1.1).
     pub destination: Option<SocketAddr>,
-    /// How many times each M-SEARCH is sent.
+    /// How many rounds of M-SEARCHes are sent.
     pub sends: u8,
+    /// How many of the targets, the first ones, make up the first round; the others join
+    /// the later rounds only while nothing has answered ([`crate::search::SearchRequest::leading`]).
+    /// 0 (the default): every target in every round.
+    pub leading: usize,
     /// The `MX` header; `None` derives it from the timeout.
     pub mx: Option<u8>,
     /// The `USER-AGENT` header.
@@ -172,6 +176,12 @@ impl SearchOptions {
         self
     }
 
+    /// Set [`SearchOptions::leading`].
+    pub fn leading(mut self, leading: usize) -> Self {
+        self.leading = leading;
+        self
+    }
+
     /// Set [`SearchOptions::mx`].
     pub fn mx(mut self, mx: Option<u8>) -> Self {
         self.mx = mx;
@@ -197,6 +207,7 @@ impl Default for SearchOptions {
             interface: None,
             destination: None,
             sends: 3,
+            leading: 0,
             mx: None,
             user_agent: Some(default_user_agent()),
         }

@@ -15,6 +15,8 @@ use crate::error::Error;
 use crate::message::{MAX_MESSAGE_SIZE, MSearch, Message, SearchResponse, SearchTarget};
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 /// How many distinct responses one search keeps track of; further new ones are
@@ -37,15 +39,22 @@ pub struct SearchRequest {
     pub timeout: Duration,
     /// The `MX` header, in seconds (1..=5 per UDA). `None` omits it (unicast searches).
     pub mx: Option<u8>,
-    /// How many times each M-SEARCH is sent (UDP loses packets), spread over the first half of
-    /// the timeout. At least one is always sent while the search is running.
+    /// How many rounds of M-SEARCHes are sent (UDP loses packets), spread over the first half
+    /// of the timeout. At least one is always sent while the search is running.
     pub sends: u8,
+    /// How many of the targets, the first ones, make up the first round: those most likely to
+    /// be answered. Every later round sends every target while no response has been
+    /// accepted, and only these once one has (resends for answers lost, without asking the
+    /// devices that answered for more). 0, or as many as there are targets: every target in
+    /// every round.
+    pub leading: usize,
     /// The `USER-AGENT` header.
     pub user_agent: Option<String>,
 }
 
 impl SearchRequest {
-    /// A request with the defaults: MX from the timeout, three sends, our user agent.
+    /// A request with the defaults: MX from the timeout, three rounds of every target, our
+    /// user agent.
     pub fn new(targets: Vec<SearchTarget>, host: SocketAddr, timeout: Duration) -> Self {
         SearchRequest {
             targets,
@@ -53,6 +62,7 @@ impl SearchRequest {
             timeout,
             mx: Some(default_mx(timeout)),
             sends: 3,
+            leading: 0,
             user_agent: Some(default_user_agent()),
         }
     }
@@ -123,10 +133,17 @@ pub enum Ignored {
 /// The state of one search.
 #[derive(Debug)]
 pub struct Search {
+    /// One M-SEARCH per target, in the request's order.
     datagrams: Vec<Vec<u8>>,
-    /// Sends still to do, counting datagrams one by one.
-    pending: usize,
-    sends: usize,
+    /// How many of `datagrams` a round of "leading" targets sends (1..=all).
+    leading: usize,
+    /// Rounds not started yet.
+    rounds_left: usize,
+    /// Rounds started.
+    rounds_started: usize,
+    /// The round being sent: (next datagram, how many it sends).
+    round: Option<(usize, usize)>,
+    /// When the next round is due.
     next_send: Instant,
     interval: Duration,
     /// `None` when `start + timeout` is beyond what `Instant` can represent.
@@ -152,16 +169,21 @@ impl Search {
                 .encode()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let sends = usize::from(request.sends.max(1));
-        // Spread the sends over the first half of the timeout, no closer than 10 ms apart.
-        let rounds = u32::try_from(sends).unwrap_or(u32::MAX);
+        let sends = request.sends.max(1);
+        // Spread the rounds over the first half of the timeout, no closer than 10 ms apart.
         let interval = (request.timeout / 2)
-            .checked_div(rounds)
+            .checked_div(u32::from(sends))
             .unwrap_or_default()
             .max(Duration::from_millis(10));
+        let leading = match request.leading {
+            0 => datagrams.len(),
+            n => n.min(datagrams.len()),
+        };
         Ok(Search {
-            pending: datagrams.len().saturating_mul(sends),
-            sends,
+            leading,
+            rounds_left: usize::from(sends),
+            rounds_started: 0,
+            round: None,
             datagrams,
             next_send: now,
             interval,
@@ -183,15 +205,31 @@ impl Search {
 
     /// The next datagram to send at `now`, if one is due. Call until `None`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<&[u8]> {
-        if self.pending == 0 || now < self.next_send || self.is_finished(now) {
+        if self.is_finished(now) {
             return None;
         }
-        let count = self.datagrams.len();
-        let index = (count.saturating_mul(self.sends) - self.pending) % count.max(1);
-        self.pending -= 1;
-        if index + 1 == count {
-            // A round is complete: the next one is due one interval later.
+        let (index, count) = match self.round {
+            Some(round) => round,
+            None if self.rounds_left > 0 && now >= self.next_send => {
+                // The first round asks for the leading targets; later ones for every target
+                // until a response is accepted, then for the leading ones again.
+                let count = if self.rounds_started == 0 || !self.seen.is_empty() {
+                    self.leading
+                } else {
+                    self.datagrams.len()
+                };
+                self.rounds_left -= 1;
+                self.rounds_started = self.rounds_started.saturating_add(1);
+                (0, count)
+            }
+            None => return None,
+        };
+        if index + 1 >= count {
+            // The round is complete: the next one is due one interval later.
+            self.round = None;
             self.next_send = now.checked_add(self.interval).unwrap_or(now);
+        } else {
+            self.round = Some((index + 1, count));
         }
         self.datagrams.get(index).map(Vec::as_slice)
     }
@@ -199,7 +237,7 @@ impl Search {
     /// When the driver must call in again: the next send or the deadline, whichever is first.
     /// `None` means neither is representable (wait for datagrams only).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let next_send = (self.pending > 0).then_some(self.next_send);
+        let next_send = (self.round.is_some() || self.rounds_left > 0).then_some(self.next_send);
         match (next_send, self.deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -2,7 +2,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::message::{IPV4_MULTICAST, SearchResponse};
+use crate::message::{IPV4_MULTICAST, Message, SearchResponse};
 
 fn request(timeout_ms: u64, targets: usize) -> SearchRequest {
     let targets = (1..=targets)
@@ -44,6 +44,73 @@ fn sends_each_target_in_rounds_over_the_first_half() {
     assert_eq!(s.poll_timeout(), s.deadline());
     assert_eq!(s.deadline(), Some(t0 + Duration::from_millis(2000)));
     assert!(due(&mut s, t0 + Duration::from_millis(1999)).is_empty());
+}
+
+fn targets_of(datagrams: &[Vec<u8>]) -> Vec<String> {
+    datagrams
+        .iter()
+        .map(|d| match Message::parse(d) {
+            Ok(Message::MSearch(m)) => m.search_target.to_string(),
+            other => panic!("not an M-SEARCH: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_leading_targets_go_first_and_the_rest_join_while_nothing_answers() {
+    let t0 = Instant::now();
+    let mut request = request(2000, 3);
+    request.leading = 1;
+    let mut s = Search::new(&request, t0).unwrap();
+    let igd = |v: u32| SearchTarget::device("InternetGatewayDevice", v).to_string();
+    assert_eq!(targets_of(&due(&mut s, t0)), [igd(1)]);
+    // Nothing answered: the second round asks for everything.
+    let second = s.poll_timeout().unwrap();
+    assert_eq!(targets_of(&due(&mut s, second)), [igd(1), igd(2), igd(3)]);
+    // An answer: the third round resends the leading target only.
+    assert!(
+        s.handle(from(), &response("http://192.168.1.1/d.xml"), second)
+            .is_ok()
+    );
+    let third = s.poll_timeout().unwrap();
+    assert_eq!(targets_of(&due(&mut s, third)), [igd(1)]);
+    assert_eq!(s.poll_timeout(), s.deadline());
+}
+
+#[test]
+fn an_answer_to_the_first_round_keeps_every_resend_to_the_leading_targets() {
+    let t0 = Instant::now();
+    let mut request = request(2000, 4);
+    request.leading = 2;
+    let mut s = Search::new(&request, t0).unwrap();
+    assert_eq!(due(&mut s, t0).len(), 2);
+    assert!(
+        s.handle(from(), &response("http://192.168.1.1/d.xml"), t0)
+            .is_ok()
+    );
+    let mut sent = 2;
+    while let Some(next) = s.poll_timeout().filter(|&t| Some(t) != s.deadline()) {
+        sent += due(&mut s, next).len();
+    }
+    assert_eq!(
+        sent,
+        2 * 3,
+        "three rounds of the two leading targets, no more"
+    );
+}
+
+#[test]
+fn leading_zero_or_beyond_the_targets_sends_every_target_in_every_round() {
+    for leading in [0, 3, 100] {
+        let t0 = Instant::now();
+        let mut request = request(2000, 3);
+        request.leading = leading;
+        let mut s = Search::new(&request, t0).unwrap();
+        assert_eq!(due(&mut s, t0).len(), 3, "leading {leading}");
+        assert!(s.handle(from(), &response("http://a/"), t0).is_ok());
+        let next = s.poll_timeout().unwrap();
+        assert_eq!(due(&mut s, next).len(), 3, "leading {leading}");
+    }
 }
 
 #[test]
