@@ -433,3 +433,15 @@ impl Capture {
         text
     }
 }
+
+/// The cache directory (`XDG_CACHE_HOME`) the `upnp` CLI gets in this test process: one of
+/// its own, empty at first, so that no earlier run's gateway is reused across processes.
+pub fn cache_home() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("upnp-lab-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    })
+    .clone()
+}

@@ -10,6 +10,7 @@ fn upnp(args: &[&str]) -> Output {
         .unwrap_or_else(|_| format!("{}/../target/debug/upnp", env!("CARGO_MANIFEST_DIR")));
     Command::new(&bin)
         .args(args)
+        .env("XDG_CACHE_HOME", lab_tests::cache_home())
         .output()
         .unwrap_or_else(|e| panic!("run {bin} (build it with `cargo build -p upnp-cli`): {e}"))
 }
@@ -154,4 +155,82 @@ fn errors_name_the_result_the_code_and_the_routers_text() {
         upnp(&["add", "1", "--proto", "sctp"]).status.code(),
         Some(2)
     );
+}
+
+/// M-SEARCHes the router has logged so far.
+fn searches_logged() -> usize {
+    let log = std::env::var("IGD_LAB_LOG").expect("IGD_LAB_LOG");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("M-SEARCH"))
+        .count()
+}
+
+/// Warm start: the gateway found by one command is checked by the next with one exchange
+/// and no search; a stale or tampered cache is checked, forgotten and searched past;
+/// `--no-cache` searches.
+#[test]
+fn the_next_command_reuses_the_gateway_found_and_searches_when_it_fails() {
+    let lab = Lab::get();
+    let home = std::env::temp_dir().join(format!("upnp-warm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let file = home.join("upnp").join("gateway.json");
+    let run = |args: &[&str]| {
+        let bin = std::env::var("IGD_LAB_UPNP_BIN").expect("IGD_LAB_UPNP_BIN");
+        let out = Command::new(bin)
+            .args(args)
+            .env("XDG_CACHE_HOME", &home)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert_eq!(stdout(&out), format!("{}\n", lab.wan_addr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let before = searches_logged();
+    let cold = run(&["-v", "external-ip"]);
+    assert!(!cold.contains("no search"), "{cold}");
+    let after_cold = searches_logged();
+    assert!(after_cold > before, "the cold run searches");
+    let saved = std::fs::read_to_string(&file).expect("the gateway is cached");
+    assert!(saved.contains(&lab.description_url()), "{saved}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "owner-only: {mode:o}");
+    }
+
+    let warm = run(&["-v", "external-ip"]);
+    assert!(
+        warm.contains("the gateway found last answers: no search"),
+        "{warm}"
+    );
+    assert_eq!(
+        searches_logged(),
+        after_cold,
+        "the warm run sends no M-SEARCH"
+    );
+
+    // Stale (the router moved to another port) and tampered (a control URL on another
+    // host): each is checked, forgotten, and the search finds the router.
+    let stale_port = saved.replace(&format!(":{}/", lab.http_port), ":5999/");
+    let other_host = saved.replace(
+        &format!("{}:{}/ctl", lab.router_addr, lab.http_port),
+        &format!("{}:{}/ctl", lab.isp_addr, lab.http_port),
+    );
+    assert_ne!(stale_port, saved);
+    assert_ne!(other_host, saved);
+    for bad in [stale_port, other_host, "{\"version\":1,".to_owned()] {
+        std::fs::write(&file, &bad).unwrap();
+        let searched = run(&["-v", "external-ip"]);
+        assert!(!searched.contains("no search"), "{searched}");
+        let rewritten = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(rewritten, saved, "the gateway found is cached again");
+    }
+    let searches = searches_logged();
+    let uncached = run(&["-v", "--no-cache", "external-ip"]);
+    assert!(!uncached.contains("found last"), "{uncached}");
+    assert!(searches_logged() > searches, "--no-cache searches");
+    let _ = std::fs::remove_dir_all(&home);
 }

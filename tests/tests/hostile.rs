@@ -60,7 +60,12 @@ fn gateway(
 fn upnp_cli(args: &[&str]) -> std::process::Output {
     let bin = std::env::var("IGD_LAB_UPNP_BIN")
         .unwrap_or_else(|_| format!("{}/../target/debug/upnp", env!("CARGO_MANIFEST_DIR")));
-    Command::new(&bin).args(args).output().unwrap()
+    // Discovery is what is under test here: never the gateway found last.
+    Command::new(&bin)
+        .arg("--no-cache")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 // --- Operations bounded as a whole -------------------------------------------------------

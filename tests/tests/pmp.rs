@@ -17,6 +17,7 @@ fn upnp(args: &[&str]) -> Output {
         .unwrap_or_else(|_| format!("{}/../target/debug/upnp", env!("CARGO_MANIFEST_DIR")));
     Command::new(&bin)
         .args(args)
+        .env("XDG_CACHE_HOME", lab_tests::cache_home())
         .output()
         .unwrap_or_else(|e| panic!("run {bin}: {e}"))
 }

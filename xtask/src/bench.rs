@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: the lab benchmark. Builds `tests/src/bin/lab-bench.rs` and the `upnp`
-//! CLI in release mode, brings the lab up (miniupnpd in IGDv2 mode), and runs the benchmark on
+//! `cargo xtask bench`: the lab benchmark. Builds `tests/src/bin/lab-bench.rs`, the `upnp`
+//! CLI and the peer program on igd-next (`bench/peer-igd-next`) in release mode, brings the lab up (miniupnpd in IGDv2 mode), and runs the benchmark on
 //! the LAN host; it prints a Markdown table (see the README), then the CLI's footprint: its
 //! stripped size and its clean release build time.
 
@@ -37,12 +37,31 @@ pub fn run(args: &[&str]) -> Result {
         "--bin",
         "lab-bench",
     ])?;
+    // The peer program on igd-next: a package of its own, outside the workspace.
+    let peer_target = cmd::root().join("target/peer");
+    build(&[
+        "build",
+        "--release",
+        "--manifest-path",
+        "bench/peer-igd-next/Cargo.toml",
+        "--target-dir",
+        &peer_target.display().to_string(),
+    ])?;
+    let peer = peer_target
+        .join("release/peer-igd-next")
+        .display()
+        .to_string();
     let target = cmd::root().join("target/release");
     let upnp = target.join("upnp").display().to_string();
     let bench = target.join("lab-bench").display().to_string();
     let lab = Lab::from_env();
     lab.up(Igd::V2)?;
-    let result = lab.exec_on_host(&[&format!("IGD_LAB_UPNP_BIN={upnp}"), &bench, &runs]);
+    let result = lab.exec_on_host(&[
+        &format!("IGD_LAB_UPNP_BIN={upnp}"),
+        &format!("IGD_BENCH_PEER={peer}"),
+        &bench,
+        &runs,
+    ]);
     if !keep_lab {
         lab.down()?;
     }

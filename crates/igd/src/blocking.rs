@@ -134,6 +134,32 @@ impl Upnp {
         ))
     }
 
+    /// Rebuild a gateway found before (`saved`: the [`Device`] of a probe, e.g. written and
+    /// read back with feature `serde`) with one exchange instead of a search
+    /// ([`Probe::revalidate`] says what is checked), within [`Limits::revalidate`](crate::Limits::revalidate).
+    /// When it answers, it becomes the device list, as [`Upnp::find_gateway`] leaves it; else
+    /// the list is left empty and the error says why: search then.
+    ///
+    /// ```no_run
+    /// use upnp_igd::DiscoverOptions;
+    /// use upnp_igd::blocking::Upnp;
+    ///
+    /// let mut upnp = Upnp::new();
+    /// let saved = upnp.find_gateway(&DiscoverOptions::default())?.device().clone();
+    /// // Later, perhaps in another process:
+    /// let gateway = match upnp.revalidate(saved) {
+    ///     Ok(gateway) => gateway,
+    ///     Err(_) => upnp.find_gateway(&DiscoverOptions::default())?,
+    /// };
+    /// println!("{:?}", gateway.external_address);
+    /// # Ok::<(), upnp_igd::Error>(())
+    /// ```
+    pub fn revalidate(&mut self, saved: Device) -> Result<&UpnpDevice, Error> {
+        let deadline = later(Instant::now(), self.limits.revalidate);
+        let device = probe(&self.client.until(deadline), Probe::revalidate(saved));
+        self.revalidated(device)
+    }
+
     /// Godot's `query_external_address`, on the gateway.
     pub fn query_external_address(&self) -> Result<IpAddr, Error> {
         self.get_gateway()?.query_external_address()

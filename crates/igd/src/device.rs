@@ -15,8 +15,13 @@ use crate::mapping::is_transport;
 mod tests;
 
 /// Godot's `UPNPDevice` properties, and what else probing the device found.
+///
+/// With feature `serde` it can be saved, and a program that found its gateway a moment ago
+/// rebuilds it from what it saved with one exchange ([`Probe::revalidate`], the drivers'
+/// `Upnp::revalidate`) instead of searching.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Device {
     /// The URL of the device's description (the SSDP LOCATION).
     pub description_url: String,
@@ -50,6 +55,7 @@ pub struct Device {
 
 /// A service of the gateway: where to call it, and its type.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ServiceUrl {
     /// Its control URL (resolved, checked).
     pub control_url: String,
@@ -189,6 +195,8 @@ pub struct Probe {
     responder: Option<IpAddr>,
     state: ProbeState,
     fallback: Option<Device>,
+    /// A gateway found before, checked with one exchange ([`Probe::revalidate`]).
+    warm: bool,
 }
 
 /// 0: public address, 1: behind another NAT, 2: no address.
@@ -210,7 +218,84 @@ impl Probe {
             responder,
             state: ProbeState::Fetching,
             fallback: None,
+            warm: false,
         }
+    }
+
+    /// Check a gateway found before (a [`Device`] a probe gave, perhaps saved and read back:
+    /// it is treated as untrusted) with one exchange instead of a search and three: its
+    /// `GetExternalIPAddress`. The saved URLs pass the same checks as a description's (a
+    /// control URL on the description's host, [`endpoint::check`]); the gateway is valid
+    /// again only if it answers with an address. Anything else ends in a status that is not
+    /// OK, and the caller searches as usual.
+    ///
+    /// What the probe skips, and why it is safe: the description (the URLs and service type
+    /// saved came from it, and a gateway that changed its URLs fails the call) and
+    /// `GetStatusInfo` (a WAN connection that gives an external address is up; a gateway
+    /// whose connection is down answers with none, or an error).
+    pub fn revalidate(saved: Device) -> Probe {
+        let mut device = Device::new(saved.description_url, saved.service_type);
+        device.igd_control_url = saved.igd_control_url;
+        device.igd_service_type = saved.igd_service_type;
+        device.friendly_name = saved.friendly_name;
+        device.igd_version = saved.igd_version;
+        device.ipv6_firewall = saved.ipv6_firewall;
+        let mut probe = Probe::new(device, None);
+        probe.warm = true;
+        probe
+    }
+
+    /// The first step of [`Probe::revalidate`]: the saved URLs checked, then the one call.
+    fn start_warm(&mut self) -> ProbeStep {
+        let Some(location) = self.location.clone() else {
+            return self.finish(
+                IgdStatus::HttpError,
+                "the saved description URL does not parse",
+            );
+        };
+        let same_host = |raw: &str| -> Result<Url, String> {
+            let url = Url::parse(raw).map_err(|e| format!("{raw}: {e}"))?;
+            if url.host() != location.host()
+                || url.port_or_known_default() != location.port_or_known_default()
+            {
+                return Err(format!("{url} is on another host than the description"));
+            }
+            let host = match url.host() {
+                Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+                Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+                _ => None,
+            };
+            endpoint::check(&url, host).map_err(|e| e.to_string())?;
+            Ok(url)
+        };
+        if let Err(e) = endpoint::check(&location, None) {
+            return self.finish(IgdStatus::HttpError, &e.to_string());
+        }
+        let control = match same_host(&self.device.igd_control_url) {
+            Ok(url) => url,
+            Err(why) => return self.finish(IgdStatus::InvalidControl, &why),
+        };
+        let service_name = self.device.igd_service_type.split(':').nth(3);
+        if !matches!(service_name, Some("WANIPConnection" | "WANPPPConnection"))
+            || !self.device.igd_service_type.starts_with("urn:")
+        {
+            return self.finish(
+                IgdStatus::InvalidControl,
+                "the saved service type is not a WAN connection service",
+            );
+        }
+        self.device.ipv6_firewall = self
+            .device
+            .ipv6_firewall
+            .take()
+            .filter(|service| same_host(&service.control_url).is_ok());
+        self.state = ProbeState::Address {
+            candidates: Vec::new(),
+        };
+        ProbeStep::Call(
+            control,
+            GetExternalIpAddress.request(&self.device.igd_service_type),
+        )
     }
 
     /// The device as known so far (its description URL and search target at least).
@@ -220,6 +305,9 @@ impl Probe {
 
     /// The first step.
     pub fn start(&mut self) -> ProbeStep {
+        if self.warm {
+            return self.start_warm();
+        }
         let Some(location) = self.location.clone() else {
             return self.finish(IgdStatus::HttpError, "the description URL does not parse");
         };
@@ -352,7 +440,25 @@ impl Probe {
                 }
             }
             ProbeState::Address { candidates } => {
-                match outcome.and_then(|r| GetExternalIpAddress.output(&r)) {
+                let outcome = outcome.and_then(|r| GetExternalIpAddress.output(&r));
+                if self.warm {
+                    return match outcome {
+                        Ok(Some(address)) => {
+                            self.device.external_address = Some(address);
+                            self.state = ProbeState::Address { candidates };
+                            self.warm_found()
+                        }
+                        Ok(None) => self.finish(
+                            IgdStatus::Disconnected,
+                            "the saved gateway reports no external address",
+                        ),
+                        Err(e) => self.finish(
+                            IgdStatus::InvalidControl,
+                            &format!("the saved gateway: GetExternalIPAddress: {e}"),
+                        ),
+                    };
+                }
+                match outcome {
                     Ok(address) => self.device.external_address = address,
                     Err(e) if is_transport(&e) => {
                         if candidates.is_empty() {
@@ -390,6 +496,18 @@ impl Probe {
             }
             ProbeState::Fetching => self.finish(IgdStatus::UnknownError, "answer before fetch"),
         }
+    }
+
+    /// A saved gateway answered with its address: valid again.
+    fn warm_found(&mut self) -> ProbeStep {
+        self.device.status_detail = match self.device.external_address {
+            Some(ip) if !is_public(ip) => Some(format!(
+                "the external address {ip} is not public: another NAT is in front of this gateway"
+            )),
+            _ => None,
+        };
+        self.device.igd_status = IgdStatus::Ok;
+        ProbeStep::Done(Box::new(self.device.clone()))
     }
 
     /// No candidate left: the best connected one found, or this failure.

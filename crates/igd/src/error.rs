@@ -113,6 +113,7 @@ godot_enum! {
 
 godot_enum! {
     /// Godot's `UPNPDevice.IGDStatus`: what probing a device found.
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     IgdStatus, "IGD_STATUS_" {
         /// A gateway with a connected WAN connection.
         Ok = 0 => "OK",

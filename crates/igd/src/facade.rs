@@ -113,6 +113,17 @@ impl<C: Clone> Upnp<C> {
         self.devices = devices.into_iter().map(|d| self.device(d)).collect();
     }
 
+    /// The outcome of a revalidating probe: the device list when it is a valid gateway
+    /// again, else an empty list and why.
+    pub(crate) fn revalidated(&mut self, device: Device) -> Result<&UpnpDevice<C>, Error> {
+        if !device.is_valid_gateway() {
+            self.devices.clear();
+            return Err(Error::InvalidGateway((&device).into()));
+        }
+        self.set_devices(vec![device]);
+        self.get_gateway()
+    }
+
     /// A keeper of `keep`, starting from [`Upnp::get_gateway`] when there is one.
     pub(crate) fn keeper(&self, keep: Keep, find: Find) -> Result<UpnpKeeper, Error> {
         keep.validate()?;

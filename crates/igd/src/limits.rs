@@ -34,6 +34,11 @@ pub struct Limits {
     /// discovery, probes run at once (up to [`Limits::parallel_probes`]) while the search
     /// goes on, so a slow device delays neither the search nor another device.
     pub probe: Duration,
+    /// Checking a gateway found before with its one exchange ([`crate::device::Probe::revalidate`]),
+    /// 1.5 s: a gateway on the LAN answers in milliseconds (one lost SYN is resent after 1 s
+    /// and still in time); a saved one that is not there any more (another network) costs
+    /// at most this before the search.
+    pub revalidate: Duration,
     /// One call on a gateway, all its exchanges together: `query_external_address`,
     /// `add_port_mapping` (look, add, fallbacks, read back), `delete_port_mapping` (10 s).
     pub call: Duration,
@@ -54,6 +59,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             probe: Duration::from_secs(5),
+            revalidate: Duration::from_millis(1500),
             call: Duration::from_secs(10),
             list: Duration::from_secs(30),
             devices: 32,

@@ -128,6 +128,14 @@ impl Upnp {
         self.device(device)
     }
 
+    /// Rebuild a gateway found before with one exchange instead of a search; see
+    /// [`crate::blocking::Upnp::revalidate`].
+    pub async fn revalidate(&mut self, saved: Device) -> Result<&UpnpDevice, Error> {
+        let deadline = later(Instant::now(), self.limits.revalidate);
+        let device = probe(&self.client.until(deadline), Probe::revalidate(saved)).await;
+        self.revalidated(device)
+    }
+
     /// Godot's `query_external_address`, on the gateway.
     pub async fn query_external_address(&self) -> Result<IpAddr, Error> {
         self.get_gateway()?.query_external_address().await

@@ -53,6 +53,11 @@ pub struct Cli {
     /// The router's address for PCP and NAT-PMP (default: the default gateway).
     #[arg(long, global = true)]
     pub gateway: Option<IpAddr>,
+    /// Search for the router even if one was found a moment ago. Without it, external-ip,
+    /// add, delete and list first check the last gateway found (kept in the user's cache
+    /// directory) with one exchange, and search only if that fails.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

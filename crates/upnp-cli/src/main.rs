@@ -22,8 +22,10 @@ use upnp_igd::keeper::{Event, Keep};
 use upnp_igd::pmp::PmpMapping;
 use upnp_igd::{DiscoverOptions, Error, MappingRequest, Method, Via};
 
+mod cache;
 mod output;
 mod pinholes;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -98,7 +100,9 @@ fn exit_code(error: &Error) -> u8 {
         | Error::InvalidGateway(_)
         | Error::NotSpoken(_)
         | Error::NoPinholeService
-        | Error::NoGlobalAddress => 3,
+        | Error::NoGlobalAddress
+        // Nothing listens for PCP or NAT-PMP there: an answer, and it says no gateway.
+        | Error::Pmp(upnp_igd::pcp_natpmp::Error::PortUnreachable(_)) => 3,
         Error::MappingTaken { .. }
         | Error::PcpRefused { .. }
         | Error::NatPmpRefused(_)
@@ -253,9 +257,17 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             device
         }
-        None => match searching(cli, || upnp.find_way(&options, cli.via, cli.gateway))? {
-            Found::Upnp(device) => device,
-            Found::Pmp(client) => return run_pmp(cli, client),
+        None => match warm_start(cli, &mut upnp) {
+            Some(device) => device,
+            None => match searching(cli, || upnp.find_way(&options, cli.via, cli.gateway))? {
+                Found::Upnp(device) => {
+                    if uses_cache(cli) {
+                        cache::save(cli.interface.as_deref(), device.device());
+                    }
+                    device
+                }
+                Found::Pmp(client) => return run_pmp(cli, client),
+            },
         },
     };
     match &cli.command {
@@ -305,6 +317,40 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 }
             }
             Ok(())
+        }
+    }
+}
+
+/// Whether this command starts from the gateway cache: UPnP (`--via auto` prefers it
+/// anyway), over IPv4, without `--no-cache`, `--url` or a `--gateway` for PCP.
+fn uses_cache(cli: &Cli) -> bool {
+    !cli.no_cache
+        && !cli.ipv6
+        && cli.url.is_none()
+        && cli.gateway.is_none()
+        && matches!(cli.via, Via::Auto | Via::Upnp)
+}
+
+/// The gateway found last, checked with one exchange; `None` (search then) when there is
+/// none or it fails its check (it is forgotten).
+fn warm_start(cli: &Cli, upnp: &mut Upnp) -> Option<UpnpDevice> {
+    if !uses_cache(cli) {
+        return None;
+    }
+    let saved = cache::load(cli.interface.as_deref())?;
+    match upnp.revalidate(saved) {
+        Ok(gateway) => {
+            if cli.verbose {
+                eprintln!("the gateway found last answers: no search");
+            }
+            Some(gateway.clone())
+        }
+        Err(e) => {
+            if cli.verbose {
+                eprintln!("the gateway found last fails its check ({e}): searching");
+            }
+            cache::forget();
+            None
         }
     }
 }

@@ -5,8 +5,6 @@
 //! cache directory), written owner-only. It is read as untrusted input: at most
 //! [`MAX_RECORD_BYTES`], entries that do not parse are dropped, at most [`MAX_RECORDED`] kept.
 
-use std::fs;
-use std::io::Write;
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -94,15 +92,9 @@ pub(crate) fn recorded() -> Vec<PinholeOut> {
     let Some(path) = record_path() else {
         return Vec::new();
     };
-    let Ok(meta) = fs::metadata(&path) else {
-        return Vec::new();
-    };
-    if meta.len() > MAX_RECORD_BYTES {
-        return Vec::new();
-    }
-    match fs::read_to_string(&path) {
-        Ok(text) => parse_record(&text, now()),
-        Err(_) => Vec::new(),
+    match crate::store::read_bounded(&path, MAX_RECORD_BYTES) {
+        Some(text) => parse_record(&text, now()),
+        None => Vec::new(),
     }
 }
 
@@ -127,21 +119,9 @@ pub(crate) fn record(entries: &[PinholeOut]) {
     let Some(path) = record_path() else {
         return;
     };
-    let written = (|| -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
-        }
-        let text = serde_json::to_string_pretty(entries).map_err(std::io::Error::other)?;
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&path)?;
-        file.write_all(text.as_bytes())
-    })();
+    let written = serde_json::to_string_pretty(entries)
+        .map_err(std::io::Error::other)
+        .and_then(|text| crate::store::write_private(&path, &text));
     if let Err(e) = written {
         eprintln!("upnp: cannot record pinholes in {}: {e}", path.display());
     }

@@ -32,6 +32,8 @@ fn each_kind_of_failure_has_its_exit_status() {
     let gateway = "192.168.77.1:5351".parse().unwrap();
     let timed_out = Error::Pmp(upnp_igd::pcp_natpmp::Error::TimedOut(gateway));
     assert_eq!(exit_code(&timed_out), 5);
+    let neither = Error::Pmp(upnp_igd::pcp_natpmp::Error::PortUnreachable(gateway));
+    assert_eq!(exit_code(&neither), 3);
     assert_eq!(exit_code(&Error::InvalidResponse("garbage")), 1);
 }
 

@@ -1,14 +1,15 @@
 //! `cargo xtask bench`: run on the lab's LAN host, it times, side by side in one run:
 //!
-//! 1. time to a usable gateway, from process start: `upnp external-ip` (our CLI), `upnpc -s`
-//!    (miniupnpc), and a bare Python script doing the same exchanges (M-SEARCH, first answer,
-//!    GET the description, POST GetExternalIPAddress);
+//! 1. whole processes, alternating: time to a usable gateway, cold (`upnp --no-cache
+//!    external-ip`), warm (`upnp external-ip`, the gateway found last), igd-next 0.18 (the
+//!    peer program `bench/peer-igd-next`, named in IGD_BENCH_PEER), `upnpc -s` (miniupnpc)
+//!    and a bare Python script doing the same exchanges (M-SEARCH, first answer, GET the
+//!    description, POST GetExternalIPAddress); add + delete, a process each; peak memory;
+//!    success counts under 30% packet loss (an nftables `numgen random` rule on the router);
 //! 2. per action, in process: our `upnp_soap` client against the bare exchange (the same
 //!    request bytes written to a TCP socket and the answer read to the end), for
 //!    GetExternalIPAddress, AddPortMapping and DeletePortMapping; and the facade's
 //!    `add_port_mapping` / `delete_port_mapping`, which make more than one exchange on purpose.
-//!
-//! 3. peak memory (maximum RSS) of `upnp external-ip` against `upnpc -s`.
 //!
 //! It prints a Markdown table (median and 90th percentile).
 
@@ -55,46 +56,123 @@ fn main() {
     println!("| measurement | runs | median | p90 |");
     println!("| --- | ---: | ---: | ---: |");
 
-    // 1. Time to a usable gateway, from process start.
+    // 1. Whole processes, side by side: ours, a peer program on igd-next, miniupnpc's
+    //    `upnpc`, a bare script; alternating, one run of each in turn, so that drift in the
+    //    router or the machine weighs on all alike.
     let wan = lab.wan_addr.to_string();
     let script = std::env::temp_dir().join("igd-bench-bare.py");
     std::fs::write(&script, BARE_SCRIPT).unwrap();
     let script = script.display().to_string();
-    let processes: [(&str, &str, Vec<&str>); 3] = [
+    let peer = std::env::var("IGD_BENCH_PEER").unwrap_or_default();
+    let warm_home = std::env::temp_dir().join("igd-bench-warm-cache");
+    let _ = std::fs::remove_dir_all(&warm_home);
+    let cold_home = std::env::temp_dir().join("igd-bench-cold-cache");
+    let host = lab.host_addr.to_string();
+    let job = |program: &str, args: &[&str], home: &std::path::Path, wanted: &str| {
+        let out = Command::new(program)
+            .args(args)
+            .env("XDG_CACHE_HOME", home)
+            .stderr(Stdio::null())
+            .output();
+        matches!(out, Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).contains(wanted))
+    };
+    let processes = (runs / 10).max(5);
+    let to_gateway: Vec<(&str, Timed<'_>)> = vec![
         (
-            "time to gateway: `upnp external-ip` (ours)",
-            upnp_bin.as_str(),
-            vec!["external-ip"],
+            "cold time to gateway: `upnp --no-cache external-ip` (ours)",
+            Box::new(|| job(&upnp_bin, &["--no-cache", "external-ip"], &cold_home, &wan)),
         ),
         (
-            "time to gateway: `upnpc -s` (miniupnpc 2.2.4)",
-            "upnpc",
-            vec!["-m", &lab.lan_if, "-s"],
+            "warm time to gateway: `upnp external-ip` (ours, the gateway found last)",
+            Box::new(|| job(&upnp_bin, &["external-ip"], &warm_home, &wan)),
+        ),
+        (
+            "time to gateway: igd-next 0.18 (`search_gateway`, `get_external_ip`)",
+            Box::new(|| job(&peer, &["external-ip"], &cold_home, &wan)),
+        ),
+        (
+            "time to gateway: `upnpc -s` (miniupnpc)",
+            Box::new(|| job("upnpc", &["-m", &lab.lan_if, "-s"], &cold_home, &wan)),
         ),
         (
             "time to gateway: bare Python script",
-            "python3",
-            vec![script.as_str()],
+            Box::new(|| job("python3", &[script.as_str()], &cold_home, &wan)),
         ),
     ];
-    for (name, program, args) in &processes {
-        let run = || {
-            let out = Command::new(program)
-                .args(args)
-                .stderr(Stdio::null())
-                .output();
-            matches!(out, Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).contains(&wan))
-        };
-        if run() {
-            row(name, &time_n(5, run));
-        } else {
-            println!("| {name} | 0 | not available | |");
-        }
-    }
+    // Prime the warm cache.
+    job(&upnp_bin, &["external-ip"], &warm_home, &wan);
+    alternate(processes, &to_gateway);
+
+    let add_delete: Vec<(&str, Timed<'_>)> = vec![
+        (
+            "add + delete, a process each, cold: `upnp --no-cache add|delete` (ours)",
+            Box::new(|| {
+                job(
+                    &upnp_bin,
+                    &["--no-cache", "add", "7611"],
+                    &cold_home,
+                    "added",
+                ) && job(
+                    &upnp_bin,
+                    &["--no-cache", "delete", "7611"],
+                    &cold_home,
+                    "deleted",
+                )
+            }),
+        ),
+        (
+            "add + delete, a process each, warm: `upnp add|delete` (ours)",
+            Box::new(|| {
+                job(&upnp_bin, &["add", "7612"], &warm_home, "added")
+                    && job(&upnp_bin, &["delete", "7612"], &warm_home, "deleted")
+            }),
+        ),
+        (
+            "add + delete, a process each: igd-next 0.18",
+            Box::new(|| {
+                job(&peer, &["add", "7613"], &cold_home, "added")
+                    && job(&peer, &["delete", "7613"], &cold_home, "deleted")
+            }),
+        ),
+        (
+            "add + delete, a process each: `upnpc -a|-d` (miniupnpc)",
+            Box::new(|| {
+                job(
+                    "upnpc",
+                    &["-m", &lab.lan_if, "-a", &host, "7614", "7614", "UDP"],
+                    &cold_home,
+                    "is redirected",
+                ) && job(
+                    "upnpc",
+                    &["-m", &lab.lan_if, "-d", "7614", "UDP"],
+                    &cold_home,
+                    "UPNP_DeletePortMapping() returned : 0",
+                )
+            }),
+        ),
+    ];
+    alternate(processes, &add_delete);
 
     // Peak memory (maximum resident set size, GNU time's %M) of a whole run, ours against
-    // miniupnpc's C client: the same job, median of 5.
-    for (name, program, args) in processes.iter().take(2) {
+    // the others: the same job, median of 5.
+    let rss_jobs: [(&str, &str, Vec<&str>); 3] = [
+        (
+            "peak RSS: `upnp --no-cache external-ip` (ours)",
+            upnp_bin.as_str(),
+            vec!["--no-cache", "external-ip"],
+        ),
+        (
+            "peak RSS: igd-next 0.18",
+            peer.as_str(),
+            vec!["external-ip"],
+        ),
+        (
+            "peak RSS: `upnpc -s` (miniupnpc)",
+            "upnpc",
+            vec!["-m", &lab.lan_if, "-s"],
+        ),
+    ];
+    for (label, program, args) in &rss_jobs {
         let rss = |_: usize| {
             let out = Command::new("/usr/bin/time")
                 .args(["-f", "%M"])
@@ -108,7 +186,6 @@ fn main() {
         };
         let mut kib: Vec<u64> = (0..5).filter_map(rss).collect();
         kib.sort();
-        let label = name.replace("time to gateway", "peak RSS");
         match kib.get(kib.len() / 2) {
             Some(median) => println!(
                 "| {label} | {} | {:.1} MiB | |",
@@ -117,6 +194,28 @@ fn main() {
             ),
             None => println!("| {label} | 0 | not available | |"),
         }
+    }
+
+    // Under 30% loss: the router drops 30% of what it receives and sends on its LAN side
+    // (an nftables `numgen random` rule: the lab's kernel has no netem). Success counts of
+    // the cold job, each client with a 2 s search, alternating.
+    {
+        let _loss = Loss::start(&lab, 30);
+        let lossy: Vec<(&str, Timed<'_>)> = vec![
+            (
+                "30% loss, time to gateway: ours (`--no-cache`, 2 s search)",
+                Box::new(|| job(&upnp_bin, &["--no-cache", "external-ip"], &cold_home, &wan)),
+            ),
+            (
+                "30% loss, time to gateway: igd-next 0.18 (2 s search)",
+                Box::new(|| job(&peer, &["external-ip"], &cold_home, &wan)),
+            ),
+            (
+                "30% loss, time to gateway: `upnpc -s` (miniupnpc, 2 s search)",
+                Box::new(|| job("upnpc", &["-m", &lab.lan_if, "-s"], &cold_home, &wan)),
+            ),
+        ];
+        success_counts(processes * 2, &lossy);
     }
 
     // 2. Per action, in process.
@@ -194,6 +293,105 @@ fn main() {
 
 /// A call to time: whether it succeeded.
 type Timed<'a> = Box<dyn Fn() -> bool + 'a>;
+
+/// Run each job `runs` times, one of each in turn, and print a row per job (a job that
+/// never succeeds is "not available").
+fn alternate(runs: usize, jobs: &[(&str, Timed<'_>)]) {
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); jobs.len()];
+    let mut failed = vec![0usize; jobs.len()];
+    for _ in 0..runs {
+        for (i, (_, job)) in jobs.iter().enumerate() {
+            let start = Instant::now();
+            if job() {
+                times[i].push(start.elapsed());
+            } else {
+                failed[i] += 1;
+            }
+        }
+    }
+    for (i, (name, _)) in jobs.iter().enumerate() {
+        times[i].sort();
+        if times[i].is_empty() {
+            println!("| {name} | 0 | not available | |");
+        } else {
+            if failed[i] > 0 {
+                eprintln!("{name}: {} runs failed", failed[i]);
+            }
+            row(name, &times[i]);
+        }
+    }
+}
+
+/// Run each job `runs` times, in turn, and print how many succeeded and their median time.
+fn success_counts(runs: usize, jobs: &[(&str, Timed<'_>)]) {
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); jobs.len()];
+    for _ in 0..runs {
+        for (i, (_, job)) in jobs.iter().enumerate() {
+            let start = Instant::now();
+            if job() {
+                times[i].push(start.elapsed());
+            }
+        }
+    }
+    for (i, (name, _)) in jobs.iter().enumerate() {
+        times[i].sort();
+        let median = times[i]
+            .get(times[i].len() / 2)
+            .map_or("-".to_owned(), |d| show(*d));
+        println!(
+            "| {name} | {runs} | {}/{runs} succeeded | median {median} |",
+            times[i].len()
+        );
+    }
+}
+
+/// Packet loss on the router's LAN side while it lives: an nftables table of its own, in
+/// the router's namespace, dropping `percent`% of what comes in and goes out on the LAN.
+struct Loss {
+    ns: String,
+}
+
+impl Loss {
+    fn start(lab: &Lab, percent: u32) -> Loss {
+        let ns = lab.rtr_ns.clone();
+        let lan = &lab.router_lan_if;
+        let rules = format!(
+            "table inet igdbench {{
+  chain in {{ type filter hook input priority -300; iifname \"{lan}\" numgen random mod 100 < {percent} drop; }}
+  chain out {{ type filter hook output priority -300; oifname \"{lan}\" numgen random mod 100 < {percent} drop; }}
+}}"
+        );
+        let _ = Command::new("ip")
+            .args([
+                "netns", "exec", &ns, "nft", "delete", "table", "inet", "igdbench",
+            ])
+            .stderr(Stdio::null())
+            .status();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft");
+        child
+            .stdin
+            .take()
+            .expect("nft's stdin")
+            .write_all(rules.as_bytes())
+            .expect("write the loss rules");
+        assert!(child.wait().expect("nft").success(), "the loss rules load");
+        Loss { ns }
+    }
+}
+
+impl Drop for Loss {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "nft", "delete", "table", "inet", "igdbench",
+            ])
+            .status();
+    }
+}
 
 /// The HTTP request our client would send, as bytes.
 fn bare_request(control: &Url, request: &upnp_soap::ActionRequest) -> Vec<u8> {

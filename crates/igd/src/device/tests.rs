@@ -299,3 +299,97 @@ fn a_description_with_hundreds_of_services_is_tried_a_few_times_at_most() {
     assert_eq!(calls, MAX_CONNECTIONS);
     assert_eq!(device.igd_status, IgdStatus::InvalidControl);
 }
+
+/// The gateway a full probe of miniupnpd finds, as a program would save it.
+fn found_before() -> Device {
+    let mut probe = probe_of(LOCATION);
+    fetch(probe.start());
+    call(probe.fetched(Ok(fixture("miniupnpd-v2-rootDesc.xml"))));
+    call(probe.answered(response("miniupnpd-2.3.1-v2-GetStatusInfo.xml")));
+    let mut device = done(probe.answered(response("miniupnpd-2.3.1-v2-GetExternalIPAddress.xml")));
+    device.igd_our_addr = "192.168.77.10".into();
+    device
+}
+
+#[test]
+fn a_saved_gateway_is_valid_again_after_one_exchange() {
+    let saved = found_before();
+    let mut probe = Probe::revalidate(saved.clone());
+    let (url, request) = call(probe.start());
+    assert_eq!(url.as_str(), saved.igd_control_url);
+    assert_eq!(request.action, "GetExternalIPAddress");
+    assert_eq!(request.service_type, saved.igd_service_type);
+    let device = done(probe.answered(external("11.0.0.9")));
+    assert!(device.is_valid_gateway());
+    assert_eq!(device.external_address, Some("11.0.0.9".parse().unwrap()));
+    assert_eq!(device.friendly_name, saved.friendly_name);
+    assert_eq!(device.ipv6_firewall, saved.ipv6_firewall);
+    // What the driver fills in is not taken from the file.
+    assert_eq!(device.igd_our_addr, "");
+}
+
+#[test]
+fn a_saved_gateway_that_does_not_answer_with_an_address_is_not_valid() {
+    for answer in [external(""), Err(timeout()), status("Connected")] {
+        let mut probe = Probe::revalidate(found_before());
+        call(probe.start());
+        let device = done(probe.answered(answer));
+        assert!(!device.is_valid_gateway(), "{device:?}");
+        assert!(device.status_detail.is_some());
+    }
+}
+
+#[test]
+fn a_tampered_save_is_refused_before_anything_is_sent() {
+    type Tamper = fn(&mut Device);
+    let cases: [(&str, Tamper); 6] = [
+        ("control URL on another host", |d| {
+            d.igd_control_url = "http://192.168.77.99:5000/ctl/IPConn".into();
+        }),
+        ("control URL on another port", |d| {
+            d.igd_control_url = "http://192.168.77.1:22/ctl/IPConn".into();
+        }),
+        ("loopback description", |d| {
+            d.description_url = "http://127.0.0.1:5000/rootDesc.xml".into();
+            d.igd_control_url = "http://127.0.0.1:5000/ctl/IPConn".into();
+        }),
+        ("not http", |d| {
+            d.description_url = "file:///etc/passwd".into();
+        }),
+        ("not a connection service", |d| {
+            d.igd_service_type = "urn:schemas-upnp-org:service:Layer3Forwarding:1".into();
+        }),
+        ("garbage", |d| {
+            d.igd_control_url = "\u{202e}not a url".into()
+        }),
+    ];
+    for (case, tamper) in cases {
+        let mut saved = found_before();
+        tamper(&mut saved);
+        let device = done(Probe::revalidate(saved).start());
+        assert!(!device.is_valid_gateway(), "{case}");
+    }
+    // A firewall service elsewhere is dropped; the gateway itself stays usable.
+    let mut saved = found_before();
+    if let Some(firewall) = saved.ipv6_firewall.as_mut() {
+        firewall.control_url = "http://10.9.9.9/ctl/IP6FCtl".into();
+    }
+    let mut probe = Probe::revalidate(saved);
+    call(probe.start());
+    let device = done(probe.answered(external("11.0.0.7")));
+    assert!(device.is_valid_gateway());
+    assert_eq!(device.ipv6_firewall, None);
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn a_device_written_and_read_back_is_the_same_and_revalidates() {
+    let saved = found_before();
+    let text = serde_json::to_string(&saved).unwrap();
+    let read: Device = serde_json::from_str(&text).unwrap();
+    assert_eq!(read, saved);
+    let mut probe = Probe::revalidate(read);
+    assert_eq!(call(probe.start()).0.as_str(), saved.igd_control_url);
+    // A file with fields missing or of the wrong type does not read.
+    assert!(serde_json::from_str::<Device>(r#"{"description_url": 7}"#).is_err());
+}
