@@ -27,10 +27,9 @@ fn main() -> ExitCode {
 
 /// igd-next's defaults, with the 2 s search `upnp` and Godot use.
 fn options() -> SearchOptions {
-    SearchOptions {
-        timeout: Some(Duration::from_secs(2)),
-        ..SearchOptions::default()
-    }
+    let mut options = SearchOptions::default();
+    options.timeout = Some(Duration::from_secs(2));
+    options
 }
 
 fn external_ip() -> Result<(), String> {
