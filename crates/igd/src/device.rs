@@ -199,6 +199,27 @@ pub struct Probe {
     warm: bool,
 }
 
+/// A URL's host when it is an address (`None` for a name).
+fn host_ip(url: &Url) -> Option<IpAddr> {
+    match url.host() {
+        Some(url::Host::Ipv4(v4)) => Some(v4.into()),
+        Some(url::Host::Ipv6(v6)) => Some(v6.into()),
+        _ => None,
+    }
+}
+
+/// What an OK gateway's external address says, when it says something: behind another NAT,
+/// or none given.
+fn address_detail(external: Option<IpAddr>) -> Option<String> {
+    match external {
+        Some(ip) if !is_public(ip) => Some(format!(
+            "the external address {ip} is not public: another NAT is in front of this gateway"
+        )),
+        None => Some("the gateway reports no external address".to_owned()),
+        Some(_) => None,
+    }
+}
+
 /// 0: public address, 1: behind another NAT, 2: no address.
 fn rank(device: &Device) -> u8 {
     match device.is_behind_nat() {
@@ -260,12 +281,7 @@ impl Probe {
             {
                 return Err(format!("{url} is on another host than the description"));
             }
-            let host = match url.host() {
-                Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
-                Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
-                _ => None,
-            };
-            endpoint::check(&url, host).map_err(|e| e.to_string())?;
+            endpoint::check(&url, host_ip(&url)).map_err(|e| e.to_string())?;
             Ok(url)
         };
         if let Err(e) = endpoint::check(&location, None) {
@@ -345,12 +361,7 @@ impl Probe {
         let Some(location) = self.location.clone() else {
             return self.finish(IgdStatus::HttpError, "the description URL does not parse");
         };
-        let host: Option<IpAddr> = match location.host() {
-            Some(url::Host::Ipv4(v4)) => Some(v4.into()),
-            Some(url::Host::Ipv6(v6)) => Some(v6.into()),
-            _ => None,
-        };
-        let responder = host.or(self.responder);
+        let responder = host_ip(&location).or(self.responder);
         let check = |raw: &str| -> Result<Url, String> {
             let resolved = description
                 .resolve(raw, &location)
@@ -472,13 +483,7 @@ impl Probe {
                     Err(_) => {}
                 }
                 let mut found = self.device.clone();
-                found.status_detail = match found.external_address {
-                    Some(ip) if !is_public(ip) => Some(format!(
-                        "the external address {ip} is not public: another NAT is in front of this gateway"
-                    )),
-                    None => Some("the gateway reports no external address".to_owned()),
-                    Some(_) => None,
-                };
+                found.status_detail = address_detail(found.external_address);
                 found.igd_status = IgdStatus::Ok;
                 let better = self
                     .fallback
@@ -500,12 +505,7 @@ impl Probe {
 
     /// A saved gateway answered with its address: valid again.
     fn warm_found(&mut self) -> ProbeStep {
-        self.device.status_detail = match self.device.external_address {
-            Some(ip) if !is_public(ip) => Some(format!(
-                "the external address {ip} is not public: another NAT is in front of this gateway"
-            )),
-            _ => None,
-        };
+        self.device.status_detail = address_detail(self.device.external_address);
         self.device.igd_status = IgdStatus::Ok;
         ProbeStep::Done(Box::new(self.device.clone()))
     }
