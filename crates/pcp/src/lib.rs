@@ -9,7 +9,7 @@
 //!   retransmissions and answer matching as a machine with `now` passed in. They open no
 //!   socket and read no clock; any I/O stack can drive them.
 //! - `net` (feature `net`, on by default) is the I/O: the default gateway (found with the
-//!   `netdev` crate), a blocking UDP client that runs an [`Exchange`], and a listener for the
+//!   `getifs` crate), a blocking UDP client that runs an [`Exchange`], and a listener for the
 //!   gateway's announcements; `net::tokio` (feature `tokio`) the same for async code.
 //!
 //! A MAP request, and the gateway's answer:

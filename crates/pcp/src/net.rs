@@ -28,13 +28,16 @@ mod tests;
 pub const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 
 /// The address of the default gateway (the IPv4 one when it has both), from the operating
-/// system's routing table (through the `netdev` crate).
+/// system's routing table (through the `getifs` crate).
+///
+/// With several default routes (Wi-Fi and Ethernet, a VPN), the one on the interface the
+/// system prefers for the Internet (its best default route's metric) wins, else the first
+/// the table lists.
 pub fn default_gateway() -> Result<IpAddr, Error> {
-    let gateway = netdev::get_default_gateway().map_err(Error::NoGateway)?;
-    let v4 = gateway.ipv4.first().copied().map(IpAddr::V4);
-    let v6 = gateway.ipv6.first().copied().map(IpAddr::V6);
-    v4.or(v6)
-        .ok_or_else(|| Error::NoGateway("the default route names no address".to_owned()))
+    match default_route_v4()? {
+        Some((_, gateway)) => Ok(IpAddr::V4(gateway)),
+        None => default_gateway_v6().map(|gateway| gateway.ip()),
+    }
 }
 
 /// The IPv6 default gateway, as the address and port to send PCP to: port 5351, with the
@@ -42,26 +45,54 @@ pub fn default_gateway() -> Result<IpAddr, Error> {
 /// address). Over IPv6 there is no NAT: a PCP MAP there opens a pinhole in the gateway's
 /// firewall to the address the request comes from (NAT-PMP is IPv4 only).
 pub fn default_gateway_v6() -> Result<SocketAddr, Error> {
-    let on = |interface: &netdev::Interface| {
-        let gateway = interface.gateway.as_ref()?.ipv6.first().copied()?;
-        let scope = match gateway.is_unicast_link_local() {
-            true => interface.index,
-            false => 0,
-        };
-        Some(SocketAddr::V6(SocketAddrV6::new(
-            gateway,
-            SERVER_PORT,
-            0,
-            scope,
-        )))
-    };
-    if let Some(gateway) = netdev::get_default_interface().ok().as_ref().and_then(on) {
-        return Ok(gateway);
-    }
-    netdev::get_interfaces()
+    let routes = getifs::route_ipv6_table_by_filter(|r| r.is_default() && r.gateway().is_some())
+        .map_err(|e| Error::NoGateway(format!("the IPv6 routing table: {e}")))?;
+    let best: Vec<u32> = getifs::best_local_ipv6_addrs()
+        .map(|addrs| addrs.iter().map(|a| a.index()).collect())
+        .unwrap_or_default();
+    let routes = routes
         .iter()
-        .find_map(on)
-        .ok_or_else(|| Error::NoGateway("no IPv6 default route".to_owned()))
+        .filter_map(|r| Some((r.index(), r.gateway()?)));
+    let (index, gateway) = preferred(routes, &best)
+        .ok_or_else(|| Error::NoGateway("no IPv6 default route".to_owned()))?;
+    let scope = match gateway.is_unicast_link_local() {
+        true => index,
+        false => 0,
+    };
+    Ok(SocketAddr::V6(SocketAddrV6::new(
+        gateway,
+        SERVER_PORT,
+        0,
+        scope,
+    )))
+}
+
+/// The IPv4 default route's interface and gateway, if there is one.
+fn default_route_v4() -> Result<Option<(u32, Ipv4Addr)>, Error> {
+    let routes = getifs::route_ipv4_table_by_filter(|r| r.is_default() && r.gateway().is_some())
+        .map_err(|e| Error::NoGateway(format!("the IPv4 routing table: {e}")))?;
+    let best: Vec<u32> = getifs::best_local_ipv4_addrs()
+        .map(|addrs| addrs.iter().map(|a| a.index()).collect())
+        .unwrap_or_default();
+    let routes = routes
+        .iter()
+        .filter_map(|r| Some((r.index(), r.gateway()?)));
+    Ok(preferred(routes, &best))
+}
+
+/// Of default routes as (interface index, gateway), the first on an interface of `best`
+/// (those of the system's best default route), else the first.
+fn preferred<A>(routes: impl Iterator<Item = (u32, A)>, best: &[u32]) -> Option<(u32, A)> {
+    let mut first = None;
+    for (index, gateway) in routes {
+        if best.contains(&index) {
+            return Some((index, gateway));
+        }
+        if first.is_none() {
+            first = Some((index, gateway));
+        }
+    }
+    first
 }
 
 /// A UDP socket connected to a gateway's NAT-PMP/PCP port.

@@ -174,3 +174,15 @@ fn a_client_sends_from_the_address_it_is_given() {
     assert_eq!(client.local_address(), from);
     assert_eq!(Client::connect(to).unwrap().local_address(), localhost());
 }
+
+#[test]
+fn the_default_route_on_the_preferred_interface_wins_else_the_first() {
+    let a = Ipv4Addr::new(192, 168, 1, 1);
+    let b = Ipv4Addr::new(10, 0, 0, 1);
+    let routes = || [(3, a), (7, b)].into_iter();
+    assert_eq!(preferred(routes(), &[7]), Some((7, b)));
+    assert_eq!(preferred(routes(), &[3, 7]), Some((3, a)));
+    assert_eq!(preferred(routes(), &[]), Some((3, a)));
+    assert_eq!(preferred(routes(), &[9]), Some((3, a)));
+    assert_eq!(preferred(std::iter::empty::<(u32, Ipv4Addr)>(), &[3]), None);
+}
