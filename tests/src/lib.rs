@@ -214,6 +214,38 @@ impl Lab {
         self.restart_router_with("miniupnpd.conf");
     }
 
+    /// Until the guard is dropped, the router drops the first two of every three TCP SYNs
+    /// that reach its HTTP port from the LAN (an nftables table of its own, `numgen inc`:
+    /// deterministic, unlike random loss). [`SynLoss::dropped`] counts what it dropped.
+    pub fn drop_two_syns_in_three(&self) -> SynLoss {
+        let rules = format!(
+            "table inet igdsyn {{
+  chain in {{
+    type filter hook input priority -300;
+    iifname \"{lan}\" tcp dport {port} tcp flags & (syn | ack) == syn numgen inc mod 3 != 2 counter drop
+  }}
+}}",
+            lan = self.router_lan_if,
+            port = self.http_port,
+        );
+        let guard = SynLoss {
+            ns: self.rtr_ns.clone(),
+        };
+        guard.delete();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.rtr_ns, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft");
+        std::io::Write::write_all(
+            &mut child.stdin.take().expect("nft's stdin"),
+            rules.as_bytes(),
+        )
+        .expect("write the SYN rules");
+        assert!(child.wait().expect("nft").success(), "the SYN rules load");
+        guard
+    }
+
     /// Restart the router with UPnP off (NAT-PMP and PCP only, on UDP 5351); it comes back
     /// with UPnP when the guard is dropped.
     pub fn without_upnp(&self) -> UpnpOff<'_> {
@@ -444,4 +476,42 @@ pub fn cache_home() -> std::path::PathBuf {
         dir
     })
     .clone()
+}
+
+/// The router drops SYNs while this lives ([`Lab::drop_two_syns_in_three`]).
+#[derive(Debug)]
+pub struct SynLoss {
+    ns: String,
+}
+
+impl SynLoss {
+    /// The SYNs dropped so far.
+    pub fn dropped(&self) -> u64 {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "nft", "list", "table", "inet", "igdsyn",
+            ])
+            .output()
+            .expect("nft list table");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_once("packets ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn delete(&self) {
+        let _ = Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "nft", "delete", "table", "inet", "igdsyn",
+            ])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for SynLoss {
+    fn drop(&mut self) {
+        self.delete();
+    }
 }

@@ -35,8 +35,8 @@ pub struct Limits {
     /// goes on, so a slow device delays neither the search nor another device.
     pub probe: Duration,
     /// Checking a gateway found before with its one exchange ([`crate::device::Probe::revalidate`]),
-    /// 1.5 s: a gateway on the LAN answers in milliseconds (one lost SYN is resent after 1 s
-    /// and still in time); a saved one that is not there any more (another network) costs
+    /// 1.5 s: a gateway on the LAN answers in milliseconds (a lost SYN is sent again after
+    /// 250 ms, then 750 ms, all still in time); a saved one that is not there any more (another network) costs
     /// at most this before the search.
     pub revalidate: Duration,
     /// One call on a gateway, all its exchanges together: `query_external_address`,

@@ -15,7 +15,8 @@
 //!   [`Framing`](crate::error::Framing).
 //! - [`Exchange`]: one request and its response under one deadline, from the first connection
 //!   attempt to the body's last byte, that nothing received can extend; a failed connection
-//!   attempt is retried once within it, never after a byte of the request was sent.
+//!   attempt is followed by another (four in all, the first after 250 ms: a lost SYN is sent
+//!   again sooner than the system would) within it, never after a byte of the request was sent.
 //!
 //! ```
 //! use upnp_soap::http::{Request, ResponseDecoder};
@@ -51,9 +52,12 @@ pub const DESCRIPTION_BODY_LIMIT: usize = 256 * 1024;
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The longest wait for one TCP connection attempt (one attempt is retried, within
-    /// `timeout`).
+    /// The longest wait for one TCP connection attempt: the last of the four an exchange may
+    /// make (within `timeout`), and the cap of the others.
     pub connect_timeout: Duration,
+    /// How long the first connection attempt waits before a new one (with a new SYN) is made;
+    /// each further attempt waits twice as long as the one before, up to `connect_timeout`.
+    pub connect_retry: Duration,
     /// The longest a whole exchange may take, from resolving and connecting to the body's
     /// last byte.
     pub timeout: Duration,
@@ -66,6 +70,12 @@ impl Config {
     /// Set [`Config::connect_timeout`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Set [`Config::connect_retry`].
+    pub fn connect_retry(mut self, wait: Duration) -> Self {
+        self.connect_retry = wait;
         self
     }
 
@@ -83,10 +93,12 @@ impl Config {
 }
 
 impl Default for Config {
-    /// 3 s per connection attempt, 10 s in all, a User-Agent naming this library.
+    /// Connection attempts of 250 ms, 500 ms, 1 s and 3 s, 10 s in all, a User-Agent naming
+    /// this library.
     fn default() -> Config {
         Config {
             connect_timeout: Duration::from_secs(3),
+            connect_retry: Duration::from_millis(250),
             timeout: Duration::from_secs(10),
             user_agent: format!(
                 "{}/{} UPnP/1.1 igd-rs/{}",

@@ -12,11 +12,12 @@ const WANIP2: &str = "urn:schemas-upnp-org:service:WANIPConnection:2";
 const AGENT: &str = "Linux/6.1 UPnP/1.1 igd-rs-test/1";
 
 fn client() -> Client {
-    Client::new(&Config {
-        connect_timeout: Duration::from_secs(1),
-        timeout: TIMEOUT,
-        user_agent: AGENT.to_owned(),
-    })
+    Client::new(
+        &Config::default()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(TIMEOUT)
+            .user_agent(AGENT),
+    )
 }
 
 #[test]

@@ -227,28 +227,58 @@ fn addr(text: &str) -> SocketAddr {
 }
 
 #[test]
-fn a_failed_connection_is_retried_once_within_the_deadline() {
+fn a_connection_is_attempted_four_times_each_twice_as_long_within_the_deadline() {
     let config = Config::default();
     let start = Instant::now();
     let mut ex = exchange(&config, start);
     ex.resolved([addr("192.168.1.1:5000")]).unwrap();
-    let (first, within) = ex.poll_connect(start).unwrap();
-    assert_eq!(
-        (first, within),
-        (addr("192.168.1.1:5000"), config.connect_timeout)
-    );
-    ex.connect_failed(io::ErrorKind::TimedOut.into());
-    // 9 s into a 10 s exchange: the retry gets what is left, not a whole connect timeout.
-    let later = start + Duration::from_secs(9);
-    let (again, within) = ex.poll_connect(later).unwrap();
-    assert_eq!((again, within), (first, Duration::from_secs(1)));
+    let gateway = addr("192.168.1.1:5000");
+    let mut now = start;
+    for wait in [250, 500, 1000] {
+        let (to, within) = ex.poll_connect(now).unwrap();
+        assert_eq!((to, within), (gateway, Duration::from_millis(wait)));
+        ex.connect_failed(io::ErrorKind::TimedOut.into());
+        assert_eq!(ex.stage(), Stage::Connecting { to: gateway });
+        now += within;
+    }
+    // The last attempt waits the whole connect timeout...
+    let (_, within) = ex.poll_connect(now).unwrap();
+    assert_eq!(within, config.connect_timeout);
     ex.connect_failed(io::ErrorKind::ConnectionRefused.into());
-    let error = ex.poll_connect(later).unwrap_err();
+    // ...and then no attempt is left: the last attempt's error.
+    let error = ex.poll_connect(now).unwrap_err();
     assert!(
         matches!(&error, Error::Io { stage: Stage::Connecting { to }, source }
-            if *to == first && source.kind() == io::ErrorKind::ConnectionRefused),
+            if *to == gateway && source.kind() == io::ErrorKind::ConnectionRefused),
         "{error:?}"
     );
+}
+
+#[test]
+fn an_attempt_gets_what_is_left_of_the_deadline_and_none_is_made_after_it() {
+    let config = Config::default();
+    let start = Instant::now();
+    let mut ex = exchange(&config, start);
+    ex.resolved([addr("192.168.1.1:5000")]).unwrap();
+    ex.poll_connect(start).unwrap();
+    ex.connect_failed(io::ErrorKind::TimedOut.into());
+    // 9.9 s into a 10 s exchange: the next attempt gets what is left, not its 500 ms.
+    let late = start + Duration::from_millis(9900);
+    let (_, within) = ex.poll_connect(late).unwrap();
+    assert_eq!(within, Duration::from_millis(100));
+    ex.connect_failed(io::ErrorKind::TimedOut.into());
+    // At the deadline, no attempt is made, whatever is left of the four.
+    let error = ex.poll_connect(start + config.timeout).unwrap_err();
+    assert!(
+        matches!(error, Error::Timeout { after, .. } if after == config.timeout),
+        "{error:?}"
+    );
+    // A connect timeout shorter than the first wait caps every attempt.
+    let config = Config::default().connect_timeout(Duration::from_millis(100));
+    let mut ex = exchange(&config, start);
+    ex.resolved([addr("192.168.1.1:5000")]).unwrap();
+    let (_, within) = ex.poll_connect(start).unwrap();
+    assert_eq!(within, Duration::from_millis(100));
 }
 
 #[test]
