@@ -5,6 +5,23 @@
 //! mapping, whatever the router would do), add it (retrying once without the lease or the
 //! description when the router refuses those, as real routers do), and read back what was
 //! granted (miniupnpd, for one, turns a permanent lease into a week).
+//!
+//! Why not fewer (each was weighed as a saving, and none is safe):
+//! - The look before the add: a router that follows the standard refuses to map a port taken
+//!   by another client (718), but not every router does, and the add that overwrote their
+//!   mapping could not be undone. Even miniupnpd keeps other clients' mappings from us only
+//!   with its `secure_mode` option on (the lab turns it on; it is a router's setting, not
+//!   something a client can see), so "the router protects us" cannot be assumed.
+//! - The read-back: what was granted is not what was sent. miniupnpd turns a permanent
+//!   request into a week in IGDv1 mode as in IGDv2 (the lab checks both), and a keeper that
+//!   believed "permanent" would never renew. Nor does a 200 prove the port is ours.
+//! - The look before a delete: it tells "no such mapping" apart from success, and keeps us
+//!   from removing another client's mapping where the router would (the same setting).
+//!
+//! What is saved instead: a keeper's look is put off after a renewal (its read-back just
+//! saw the mapping), a warm start (`Upnp::revalidate`) replaces the search, the description
+//! and GetStatusInfo with one exchange, and a lost SYN costs 250 ms rather than a second
+//! (`upnp_soap::http::Config::connect_retry`).
 
 use std::net::IpAddr;
 
