@@ -86,7 +86,7 @@ fn error_document(cli: &Cli, error: &Error) -> String {
     document(cli, serde_json::json!({ "error": out }))
 }
 
-/// The exit status for `error` (see [`AFTER_HELP`]).
+/// The exit status for `error` (see [`upnp_cli::AFTER_HELP`]).
 fn exit_code(error: &Error) -> u8 {
     match error {
         Error::InvalidPort(_)
