@@ -271,7 +271,11 @@ fn lost_syns_are_sent_again_sooner_than_the_system_would() {
         gateway.delete_port_mapping(7411, "TCP").await?;
         Ok::<_, Error>(granted)
     });
-    assert!(granted.is_ok_and(|g| g.read_back), "{:?}", loss.dropped());
+    assert!(
+        granted.as_ref().is_ok_and(|g| g.read_back),
+        "{granted:?}, {} SYNs dropped",
+        loss.dropped()
+    );
     // revalidate 1 + look, add, read back 3 + look, delete 2: six exchanges, two SYNs
     // dropped for each.
     assert_eq!(loss.dropped(), 2 + 2 * 6);

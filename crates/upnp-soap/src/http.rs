@@ -57,6 +57,7 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// How long the first connection attempt waits before a new one (with a new SYN) is made;
     /// each further attempt waits twice as long as the one before, up to `connect_timeout`.
+    /// Zero turns this off: every attempt waits the whole `connect_timeout`.
     pub connect_retry: Duration,
     /// The longest a whole exchange may take, from resolving and connecting to the body's
     /// last byte.

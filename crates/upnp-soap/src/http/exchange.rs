@@ -159,12 +159,13 @@ impl Exchange {
             return Err(self.last_error.take().unwrap_or_else(|| self.timed_out()));
         };
         let within = match self.targets.get(self.attempts + 1) {
-            // Not the last attempt: `connect_retry`, doubled for each attempt before.
-            Some(_) => self
+            // Not the last attempt: `connect_retry`, doubled for each attempt before (zero
+            // turns the short attempts off: each waits the whole `connect_timeout`).
+            Some(_) if !self.connect_retry.is_zero() => self
                 .connect_retry
                 .saturating_mul(1 << self.attempts.min(16))
                 .min(self.connect_timeout),
-            None => self.connect_timeout,
+            _ => self.connect_timeout,
         };
         self.attempts += 1;
         self.phase = Phase::Connecting(address);

@@ -279,6 +279,12 @@ fn an_attempt_gets_what_is_left_of_the_deadline_and_none_is_made_after_it() {
     ex.resolved([addr("192.168.1.1:5000")]).unwrap();
     let (_, within) = ex.poll_connect(start).unwrap();
     assert_eq!(within, Duration::from_millis(100));
+    // A zero retry turns the short attempts off rather than giving zero-length ones.
+    let config = Config::default().connect_retry(Duration::ZERO);
+    let mut ex = exchange(&config, start);
+    ex.resolved([addr("192.168.1.1:5000")]).unwrap();
+    let (_, within) = ex.poll_connect(start).unwrap();
+    assert_eq!(within, config.connect_timeout);
 }
 
 #[test]
