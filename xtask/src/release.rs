@@ -100,6 +100,9 @@ fn release_in(root: &Path, version: &str) -> Result {
             ],
         ))
     })?;
+    step("forget what earlier dry runs unpacked", || {
+        forget_unpacked(root, version)
+    })?;
     step("package every crate, each built from its package", || {
         // The version bump changed Cargo.toml: `--allow-dirty` for that alone (step 1
         // checked the tree was clean before).
@@ -116,6 +119,83 @@ fn release_in(root: &Path, version: &str) -> Result {
             ],
         ))
     })
+}
+
+/// Removes the sources an earlier `cargo package --workspace` unpacked for our own crates at
+/// `version`.
+///
+/// To build a crate from its package, cargo "publishes" the crates it depends on to a temporary
+/// local registry overlaid on crates.io and unpacks them under
+/// `$CARGO_HOME/registry/src/-HASH/NAME-VERSION` (a registry without a name, hence the leading
+/// dash). It unpacks a `NAME-VERSION` only once: a directory left by an earlier dry run of the
+/// same version (every dry run packages the next minor version, and the hash is the same from
+/// one run to the next) would be built instead of today's package, so a crate would be verified
+/// against yesterday's code of the crate below it. (CI failed this way once: pcp-natpmp built
+/// from an unpacked copy that still used a dependency the workspace had dropped.)
+fn forget_unpacked(root: &Path, version: &str) -> Result {
+    let crates = crate_names(root)?;
+    let Some(src) = cargo_home().map(|home| home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = fs::read_dir(&src) else {
+        return Ok(()); // nothing unpacked yet
+    };
+    for registry in registries.flatten() {
+        let name = registry.file_name().to_string_lossy().into_owned();
+        for dir in stale_unpacked(&name, &crates, version) {
+            let path = registry.path().join(dir);
+            if path.exists() {
+                eprintln!("removing {}", path.display());
+                fs::remove_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The directories under `registry/src/REGISTRY` that are our crates unpacked at `version` by
+/// cargo's temporary overlay: none unless the registry has no name (crates.io's own unpacked
+/// crates are never touched).
+pub fn stale_unpacked(registry: &str, crates: &[String], version: &str) -> Vec<String> {
+    if !registry.starts_with('-') {
+        return Vec::new();
+    }
+    crates
+        .iter()
+        .map(|name| format!("{name}-{version}"))
+        .collect()
+}
+
+/// The package names of the crates under `crates/`.
+fn crate_names(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("crates");
+    let entries = fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut names = Vec::new();
+    for entry in entries.flatten() {
+        let manifest = entry.path().join("Cargo.toml");
+        if manifest.is_file() {
+            names.extend(package_name(&read(&manifest)?));
+        }
+    }
+    Ok(names)
+}
+
+/// The `name` of a manifest's `[package]` section.
+pub fn package_name(manifest: &str) -> Option<String> {
+    let package = manifest.split("[package]").nth(1)?;
+    package
+        .lines()
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .find(|l| l.trim_start().starts_with("name") && l.contains('='))
+        .and_then(|l| l.split('"').nth(1))
+        .map(str::to_owned)
+}
+
+/// `$CARGO_HOME`, else `~/.cargo`.
+fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
 }
 
 fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -305,6 +385,28 @@ pub fn civil_date(days: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_overlays_unpacked_crates_are_forgotten() {
+        let crates = vec!["upnp-ssdp".to_owned(), "pcp-natpmp".to_owned()];
+        assert_eq!(
+            stale_unpacked("-22c3805da5a543b4", &crates, "0.2.0"),
+            ["upnp-ssdp-0.2.0", "pcp-natpmp-0.2.0"]
+        );
+        assert!(stale_unpacked("index.crates.io-1949cf8c6b5b557f", &crates, "0.2.0").is_empty());
+    }
+
+    #[test]
+    fn the_package_name_is_the_package_sections() {
+        let manifest = "[package]\nname = \"upnp-igd\"\nversion.workspace = true\n\n\
+                        [[example]]\nname = \"keep\"\n";
+        assert_eq!(package_name(manifest).as_deref(), Some("upnp-igd"));
+        assert_eq!(package_name("[[bin]]\nname = \"upnp\"\n"), None);
+        assert_eq!(
+            package_name("[package]\nversion = \"1\"\n[lib]\nname = \"x\"\n"),
+            None
+        );
+    }
 
     #[test]
     fn versions_are_checked() {
