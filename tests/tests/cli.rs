@@ -1,6 +1,7 @@
 //! The `upnp` CLI end to end against miniupnpd, in text and JSON.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
 
 use lab_tests::Lab;
 
@@ -183,7 +184,7 @@ fn searches_logged() -> usize {
 }
 
 /// Warm start: the gateway found by one command is checked by the next with one exchange
-/// and no search; a stale or tampered cache is checked, forgotten and searched past;
+/// and no search (`keep` included); a stale or tampered cache is checked, forgotten and searched past;
 /// `--no-cache` searches.
 #[test]
 fn the_next_command_reuses_the_gateway_found_and_searches_when_it_fails() {
@@ -225,6 +226,41 @@ fn the_next_command_reuses_the_gateway_found_and_searches_when_it_fails() {
         searches_logged(),
         after_cold,
         "the warm run sends no M-SEARCH"
+    );
+
+    // `keep` starts from it too: the port is mapped, no M-SEARCH is sent, and SIGTERM removes it.
+    let bin = std::env::var("IGD_LAB_UPNP_BIN").expect("IGD_LAB_UPNP_BIN");
+    let log = home.join("keep.log");
+    let mut child = Command::new(bin)
+        .args(["-v", "--json", "keep", "7388", "--proto", "tcp"])
+        .env("XDG_CACHE_HOME", &home)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().expect("a line").unwrap();
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["method"], "upnp", "{line}");
+    assert_eq!(event["event"]["kind"], "mapped", "{line}");
+    assert_eq!(event["event"]["external_port"], 7388, "{line}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    let removed = lines
+        .map_while(Result::ok)
+        .any(|l| l.contains("\"removed\""));
+    assert!(removed, "SIGTERM removes the mapping");
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("the gateway found last answers: no search"),
+        "{said}"
+    );
+    assert_eq!(
+        searches_logged(),
+        after_cold,
+        "the kept port needs no M-SEARCH"
     );
 
     // Stale (the router moved to another port) and tampered (a control URL on another

@@ -282,6 +282,7 @@ fn upnp_keep_prints_json_lines_and_cleans_up_on_sigterm() {
         .args([
             "--json", "keep", "7609", "7610", "--proto", "tcp", "--check", "1",
         ])
+        .env("XDG_CACHE_HOME", lab_tests::cache_home())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

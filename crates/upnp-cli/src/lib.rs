@@ -54,8 +54,8 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub gateway: Option<IpAddr>,
     /// Search for the router even if one was found a moment ago. Without it, external-ip,
-    /// add, delete and list first check the last gateway found (kept in the user's cache
-    /// directory) with one exchange, and search only if that fails.
+    /// add, delete, list and keep first check the last gateway found (kept in the user's
+    /// cache directory) with one exchange, and search only if that fails.
     #[arg(long, global = true)]
     pub no_cache: bool,
     /// What to do.

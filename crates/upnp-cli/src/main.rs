@@ -196,12 +196,21 @@ fn run(cli: &Cli) -> Result<(), Error> {
             let _ = signal.send(());
         })
         .map_err(|_| Error::InvalidParam("cannot handle SIGINT and SIGTERM"))?;
+        // The gateway found last, when it still answers, is the keeper's first (it searches
+        // as `options` say if that gateway stops answering later).
+        let warm = warm_start(cli, &mut upnp).is_some();
         let (keeper, method) = match (&cli.url, cli.via) {
             (Some(url), _) => (upnp.keep(keep, Find::Url(url.clone()))?, Method::Upnp),
+            (None, _) if warm => (upnp.keep(keep, Find::Search(options))?, Method::Upnp),
             (None, Via::Upnp) => (upnp.keep(keep, Find::Search(options))?, Method::Upnp),
             (None, via) => match searching(cli, || upnp.find_way(&options, via, cli.gateway)) {
                 // The gateway found is the keeper's first.
-                Ok(Found::Upnp(_)) => (upnp.keep(keep, Find::Search(options))?, Method::Upnp),
+                Ok(Found::Upnp(device)) => {
+                    if uses_cache(cli) {
+                        cache::save(cli.interface.as_deref(), device.device());
+                    }
+                    (upnp.keep(keep, Find::Search(options))?, Method::Upnp)
+                }
                 Ok(Found::Pmp(client)) => {
                     let method = client.method();
                     (client.keep(keep)?, method)
@@ -322,13 +331,15 @@ fn run(cli: &Cli) -> Result<(), Error> {
 }
 
 /// Whether this command starts from the gateway cache: UPnP (`--via auto` prefers it
-/// anyway), over IPv4, without `--no-cache`, `--url` or a `--gateway` for PCP.
+/// anyway), over IPv4, without `--no-cache`, `--url` or a `--gateway` for PCP, and not a
+/// `keep --pinholes` (which looks for the router over IPv6, where it takes pinholes).
 fn uses_cache(cli: &Cli) -> bool {
     !cli.no_cache
         && !cli.ipv6
         && cli.url.is_none()
         && cli.gateway.is_none()
         && matches!(cli.via, Via::Auto | Via::Upnp)
+        && !matches!(cli.command, Command::Keep { pinholes: true, .. })
 }
 
 /// The gateway found last, checked with one exchange; `None` (search then) when there is
