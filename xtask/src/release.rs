@@ -128,10 +128,11 @@ fn release_in(root: &Path, version: &str) -> Result {
 /// local registry overlaid on crates.io and unpacks them under
 /// `$CARGO_HOME/registry/src/-HASH/NAME-VERSION` (a registry without a name, hence the leading
 /// dash). It unpacks a `NAME-VERSION` only once: a directory left by an earlier dry run of the
-/// same version (every dry run packages the next minor version, and the hash is the same from
-/// one run to the next) would be built instead of today's package, so a crate would be verified
-/// against yesterday's code of the crate below it. (CI failed this way once: pcp-natpmp built
-/// from an unpacked copy that still used a dependency the workspace had dropped.)
+/// same version (every dry run packages the next minor version, and the hash depends only on
+/// the target directory's path, which a CI checkout reuses) would be built instead of today's
+/// package, so a crate would be verified against yesterday's code of the crate below it.
+/// (CI failed this way once: pcp-natpmp built from an unpacked copy that still used a
+/// dependency the workspace had dropped.)
 fn forget_unpacked(root: &Path, version: &str) -> Result {
     let crates = crate_names(root)?;
     let Some(src) = cargo_home().map(|home| home.join("registry").join("src")) else {

@@ -201,8 +201,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
         let warm = warm_start(cli, &mut upnp).is_some();
         let (keeper, method) = match (&cli.url, cli.via) {
             (Some(url), _) => (upnp.keep(keep, Find::Url(url.clone()))?, Method::Upnp),
-            (None, _) if warm => (upnp.keep(keep, Find::Search(options))?, Method::Upnp),
-            (None, Via::Upnp) => (upnp.keep(keep, Find::Search(options))?, Method::Upnp),
+            (None, via) if warm || via == Via::Upnp => {
+                (upnp.keep(keep, Find::Search(options))?, Method::Upnp)
+            }
             (None, via) => match searching(cli, || upnp.find_way(&options, via, cli.gateway)) {
                 // The gateway found is the keeper's first.
                 Ok(Found::Upnp(device)) => {
