@@ -1,16 +1,16 @@
 //! The blocking driver: Godot's `UPNP` and `UPNPDevice`, calls that block like Godot's.
 //!
-//! Everything that decides lives in the pure modules ([`crate::mapping`],
-//! [`crate::device`], [`crate::discover`]); this module only moves their requests over the
-//! network. It owns no runtime, so it works when called from inside one (a game or server that
-//! already runs tokio), but each call blocks its thread until the call's deadline at most: in
-//! async code prefer [`crate::tokio`], or `spawn_blocking`.
+//! Every call builds the machine of its operation ([`crate::machine`]) and runs it on the
+//! caller's thread with the blocking executor (one loop for all of them); nothing here
+//! decides. It owns no runtime, so it works when called from inside one (a game or server
+//! that already runs tokio), but each call blocks its thread until the call's deadline at
+//! most: in async code prefer [`crate::tokio`], or `spawn_blocking`.
 
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use upnp_soap::actions::PortMapping;
 use upnp_soap::blocking::Client;
@@ -18,26 +18,32 @@ use upnp_soap::firewall::{
     CheckPinholeWorking, DeletePinhole, FirewallStatus, GetFirewallStatus, GetPinholePackets,
     UpdatePinhole,
 };
-use upnp_ssdp::net::Searcher;
 
-use crate::device::{Device, Probe, ProbeStep};
-use crate::discover::{DiscoverOptions, Discovery, DiscoveryStep, Goal, search_options};
+use crate::device::Device;
+use crate::discover::{DiscoverOptions, Goal};
 use crate::error::Error;
-use crate::facade::{self, Plan};
-use crate::keeper::pmp::{PmpKeeper, PmpStep};
-use crate::keeper::upnp::{Find, UpnpKeeper, UpnpStep};
-use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status};
-use crate::limits::later;
+use crate::facade;
+use crate::keeper::pmp::PmpKeeper;
+use crate::keeper::upnp::Find;
+use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status, Update};
+use crate::machine::Machine;
 use crate::mapping::{Granted, MappingRequest, Sequence};
+use crate::ops::{PmpRun, Soap};
 use crate::pinhole::{self, Pinhole, PinholeRequest};
 use crate::pmp::{
-    self, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Target, Via,
-    Way,
+    self, Method, PmpAddress, PmpGranted, PmpMapping, PmpSequence, Session, Target, Via, Way,
 };
-use crate::route::{fill_our_addr, local_address_towards};
 
+mod exec;
 #[cfg(test)]
 mod tests;
+
+use exec::{Executor, Inbox};
+
+/// Run a one-shot machine to its end on this thread.
+fn run<M: Machine<Event = Infallible>>(exec: &mut Executor, mut machine: M) -> Result<M::Value, Error> {
+    exec.run(&mut machine, Inbox::new(), |never| match never {})
+}
 
 /// Godot's `UPNP`: discovery, the list of devices (Godot's methods: see
 /// [`facade::Upnp`]), and the default gateway's port mappings.
@@ -48,12 +54,17 @@ pub type Upnp = facade::Upnp<Client>;
 pub type UpnpDevice = facade::UpnpDevice<Client>;
 
 impl Upnp {
+    fn executor(&self) -> Executor {
+        Executor::new(self.client.clone())
+    }
+
     /// Godot's `discover`: clear the list, search for `options.timeout` ms and probe each
     /// answering device (while the search goes on, several at once). The number of devices
     /// found, or [`Error::NoDevices`]. Ends by `options.timeout` + [`Limits::probe`](crate::Limits::probe).
     pub fn discover(&mut self, options: &DiscoverOptions) -> Result<usize, Error> {
         self.clear_devices();
-        let found = self.run_discovery(Goal::Every, options)?;
+        let discovery = self.discovery(Goal::Every, options, Instant::now())?;
+        let found = run(&mut self.executor(), discovery)?;
         self.set_devices(found);
         Ok(self.get_device_count())
     }
@@ -64,79 +75,23 @@ impl Upnp {
     /// when a good gateway answers early. The devices probed become the device list.
     pub fn find_gateway(&mut self, options: &DiscoverOptions) -> Result<&UpnpDevice, Error> {
         self.clear_devices();
-        let found = self.run_discovery(Goal::FirstPublic, options)?;
+        let discovery = self.discovery(Goal::FirstPublic, options, Instant::now())?;
+        let found = run(&mut self.executor(), discovery)?;
         self.set_devices(found);
         self.get_gateway()
-    }
-
-    /// The [`Discovery`] machine's loop: the search on a thread of its own, each probe on
-    /// its own thread, their events through one channel.
-    fn run_discovery(&self, goal: Goal, options: &DiscoverOptions) -> Result<Vec<Device>, Error> {
-        let search = search_options(&self.settings, options)?;
-        let mut discovery = Discovery::new(goal, options, &self.limits, Instant::now())?;
-        let searcher = Searcher::start(&search)?;
-        let (events, inbox) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        {
-            let (events, stop) = (events.clone(), Arc::clone(&stop));
-            thread::Builder::new()
-                .name("upnp-search".into())
-                .spawn(move || search_loop(searcher, &events, &stop))
-                .map_err(|source| upnp_ssdp::Error::Io {
-                    context: "start the search thread",
-                    source,
-                })?;
-        }
-        let outcome = loop {
-            match discovery.poll(Instant::now()) {
-                DiscoveryStep::Probe(task) => {
-                    let (id, spare) = (task.id, task.probe.clone());
-                    let client = self.client.until(task.deadline);
-                    let (worker, events) = (client.clone(), events.clone());
-                    let spawned =
-                        thread::Builder::new()
-                            .name("upnp-probe".into())
-                            .spawn(move || {
-                                let _ = events.send(Event::Probed(id, probe(&worker, task.probe)));
-                            });
-                    if spawned.is_err() {
-                        // No thread to spare: probe here, still within the probe's deadline.
-                        discovery.probed(id, probe(&client, spare));
-                    }
-                }
-                DiscoveryStep::Wait(until) => {
-                    let wait = until.saturating_duration_since(Instant::now());
-                    match inbox.recv_timeout(wait) {
-                        Ok(Event::Answer(answer)) => {
-                            let _ = discovery.response(&answer, Instant::now());
-                        }
-                        Ok(Event::SearchEnded(None)) => discovery.search_ended(),
-                        Ok(Event::SearchEnded(Some(e))) => discovery.search_failed(e),
-                        Ok(Event::Probed(id, device)) => discovery.probed(id, device),
-                        Err(_) => {}
-                    }
-                }
-                DiscoveryStep::Done(outcome) => break outcome,
-            }
-        };
-        // The search thread ends within 50 ms; probes still running end by their deadline.
-        stop.store(true, Ordering::Relaxed);
-        outcome
     }
 
     /// A device from a description URL the user gave (no discovery), probed within
     /// [`Limits::probe`](crate::Limits::probe).
     pub fn device_at(&self, description_url: &str) -> UpnpDevice {
-        let client = self.client.until(later(Instant::now(), self.limits.probe));
-        self.device(probe(
-            &client,
-            Probe::new(Device::new(description_url, ""), None),
-        ))
+        let probe = self.probe_at(description_url, Instant::now());
+        let device = run(&mut self.executor(), probe);
+        self.device(device.unwrap_or_else(|e| failed(description_url, &e)))
     }
 
     /// Rebuild a gateway found before (`saved`: the [`Device`] of a probe, e.g. written and
     /// read back with feature `serde`) with one exchange instead of a search
-    /// ([`Probe::revalidate`] says what is checked), within [`Limits::revalidate`](crate::Limits::revalidate).
+    /// ([`crate::device::Probe::revalidate`] says what is checked), within [`Limits::revalidate`](crate::Limits::revalidate).
     /// When it answers, it becomes the device list, as [`Upnp::find_gateway`] leaves it; else
     /// the list is left empty and the error says why: search then.
     ///
@@ -155,8 +110,9 @@ impl Upnp {
     /// # Ok::<(), upnp_igd::Error>(())
     /// ```
     pub fn revalidate(&mut self, saved: Device) -> Result<&UpnpDevice, Error> {
-        let deadline = later(Instant::now(), self.limits.revalidate);
-        let device = probe(&self.client.until(deadline), Probe::revalidate(saved));
+        let url = saved.description_url.clone();
+        let probe = self.revalidation(saved, Instant::now());
+        let device = run(&mut self.executor(), probe).unwrap_or_else(|e| failed(&url, &e));
         self.revalidated(device)
     }
 
@@ -193,12 +149,41 @@ impl Upnp {
     /// ```
     pub fn keep(&self, keep: Keep, find: Find) -> Result<KeeperHandle, Error> {
         let machine = self.keeper(keep, find)?;
-        let upnp = self.fresh();
         let status = machine.status();
-        KeeperHandle::spawn(status, move |wake, _, events, shared| {
-            keep_loop(upnp, machine, &wake, &events, &shared);
+        KeeperHandle::spawn(machine, status, self.executor())
+    }
+
+    /// Find a gateway the way `via` says: with [`Via::Auto`], a UPnP search and a PCP /
+    /// NAT-PMP probe of `gateway` (the default gateway when `None`) at once, preferring UPnP,
+    /// then PCP, then NAT-PMP ([`crate::pmp`] says why). Godot's methods keep UPnP only.
+    pub fn find_way(
+        &mut self,
+        options: &DiscoverOptions,
+        via: Via,
+        gateway: Option<IpAddr>,
+    ) -> Result<Found, Error> {
+        self.clear_devices();
+        let machine = self.find_way_op(options, via, gateway, Instant::now())?;
+        let mut exec = self.executor();
+        let way = run(&mut exec, machine)?;
+        Ok(match self.found_way(way)? {
+            pmp::Found::Upnp(device) => pmp::Found::Upnp(device),
+            pmp::Found::Pmp(opened) => pmp::Found::Pmp(PmpClient {
+                exec,
+                session: opened.session,
+                gateway: opened.gateway,
+                limits: self.limits.clone(),
+            }),
         })
     }
+}
+
+/// A device whose probe could not run (the driver's own failure): its status says why.
+fn failed(description_url: &str, error: &Error) -> Device {
+    let mut device = Device::new(description_url, "");
+    device.igd_status = crate::error::IgdStatus::HttpError;
+    device.status_detail = Some(error.to_string());
+    device
 }
 
 /// A keeper running on its own thread ([`Upnp::keep`], [`PmpClient::keep`], [`keep_pmp`]).
@@ -207,60 +192,45 @@ impl Upnp {
 /// ([`Limits::call`](crate::Limits::call)) plus [`Keep::stop_within`].
 #[derive(Debug)]
 pub struct KeeperHandle {
-    wake: Option<mpsc::SyncSender<Wake>>,
+    inbox: Option<mpsc::SyncSender<crate::machine::Input>>,
     events: mpsc::Receiver<KeeperEvent>,
     status: Arc<Mutex<Status>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
-/// What wakes a keeper's thread.
-#[derive(Debug)]
-enum Wake {
-    /// The handle stops it.
-    Stop,
-    /// An announcement from the gateway (PCP, NAT-PMP).
-    Heard(pcp_natpmp::Announcement),
-}
-
-/// Announcements waiting for the keeper's thread, at most; more are dropped.
-const MAX_HEARD: usize = 8;
-
 impl KeeperHandle {
-    /// Run `keeper` on a thread of its own: it gets the wake channel (and a sender for
-    /// announcements), the events' sender and the shared state.
-    fn spawn(
-        status: Status,
-        keeper: impl FnOnce(
-            mpsc::Receiver<Wake>,
-            mpsc::SyncSender<Wake>,
-            mpsc::SyncSender<KeeperEvent>,
-            Arc<Mutex<Status>>,
-        ) + Send
-        + 'static,
-    ) -> Result<KeeperHandle, Error> {
-        let (wake, woken) = mpsc::sync_channel(MAX_HEARD);
+    /// Run `machine` with `exec` on a thread of its own.
+    fn spawn<M>(mut machine: M, status: Status, mut exec: Executor) -> Result<KeeperHandle, Error>
+    where
+        M: Machine<Value = (), Event = Update> + Send + 'static,
+    {
+        let inbox = Inbox::new();
+        let stop = inbox.sender.clone();
         let (sender, events) = mpsc::sync_channel(MAX_EVENTS);
         let status = Arc::new(Mutex::new(status));
         let shared = Arc::clone(&status);
-        let heard = wake.clone();
         let thread = thread::Builder::new()
             .name("igd-keeper".into())
-            .spawn(move || keeper(woken, heard, sender, shared))
-            .map_err(|source| upnp_ssdp::Error::Io {
-                context: "start the keeper thread",
-                source,
-            })?;
+            .spawn(move || {
+                let _ = exec.run(&mut machine, inbox, |update| match update {
+                    Update::Status(now) => {
+                        *shared.lock().unwrap_or_else(PoisonError::into_inner) = now;
+                    }
+                    Update::Event(event) => drop(sender.try_send(event)),
+                });
+            })
+            .map_err(Error::Thread)?;
         Ok(KeeperHandle {
-            wake: Some(wake),
+            inbox: Some(stop),
             events,
             status,
             thread: Some(thread),
         })
     }
 
-    /// Every change, as it happens (at most [`MAX_EVENTS`] waiting: older ones unread past
-    /// that are dropped; [`KeeperHandle::status`] is always current). The channel ends after
-    /// [`KeeperEvent::Stopped`].
+    /// Every change, as it happens (at most [`MAX_EVENTS`] waiting: newer ones past that
+    /// are dropped until some are read; [`KeeperHandle::status`] is always current). The
+    /// channel ends after [`KeeperEvent::Stopped`].
     pub fn events(&self) -> &mpsc::Receiver<KeeperEvent> {
         &self.events
     }
@@ -281,10 +251,10 @@ impl KeeperHandle {
     }
 
     fn finish(&mut self) {
-        if let Some(wake) = self.wake.take() {
-            // Waits only while the thread has announcements to read (it reads them in turn);
-            // an error means the thread is over already.
-            let _ = wake.send(Wake::Stop);
+        if let Some(inbox) = self.inbox.take() {
+            // Waits only while the keeper's inbox is full (it reads it in turn); an error
+            // means the keeper is over already.
+            let _ = inbox.send(crate::machine::Input::Stop);
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -299,116 +269,47 @@ impl Drop for KeeperHandle {
     }
 }
 
-/// What a keeper's thread waits for next: until `until`, the handle's stop, or an
-/// announcement (`None`: the time came).
-fn wait_for(woken: &mpsc::Receiver<Wake>, until: Instant) -> Option<Wake> {
-    match woken.recv_timeout(until.saturating_duration_since(Instant::now())) {
-        Ok(wake) => Some(wake),
-        Err(mpsc::RecvTimeoutError::Timeout) => None,
-        // The handle is gone without a word: stop.
-        Err(mpsc::RecvTimeoutError::Disconnected) => Some(Wake::Stop),
-    }
-}
-
-/// Whether the handle asked to stop since the last look (announcements read on the way are
-/// handed to `heard`).
-fn stop_asked(
-    woken: &mpsc::Receiver<Wake>,
-    mut heard: impl FnMut(pcp_natpmp::Announcement),
-) -> bool {
-    loop {
-        match woken.try_recv() {
-            Ok(Wake::Heard(announcement)) => heard(announcement),
-            Ok(Wake::Stop) | Err(mpsc::TryRecvError::Disconnected) => return true,
-            Err(mpsc::TryRecvError::Empty) => return false,
-        }
-    }
-}
-
-/// The keeper's thread: the machine's steps over the network until it is done. Stopping is
-/// the handle's sender going away.
-fn keep_loop(
-    mut upnp: Upnp,
-    mut machine: UpnpKeeper,
-    woken: &mpsc::Receiver<Wake>,
-    events: &mpsc::SyncSender<KeeperEvent>,
-    status: &Mutex<Status>,
-) {
-    let mut stopping = false;
-    loop {
-        if !stopping && stop_asked(woken, |_| {}) {
-            stopping = true;
-            machine.stop(Instant::now());
-        }
-        match machine.poll(Instant::now()) {
-            UpnpStep::Search(options) => {
-                let found = upnp.find_gateway(&options).map(|d| d.device.clone());
-                machine.found(found, Instant::now());
-            }
-            UpnpStep::Probe(url) => {
-                let device = upnp.device_at(&url).device;
-                machine.found(Ok(device), Instant::now());
-            }
-            UpnpStep::Route(url) => machine.routed(local_address_towards(&url), Instant::now()),
-            UpnpStep::Call {
-                url,
-                request,
-                deadline,
-            } => {
-                let answer = upnp.client.until(deadline).call(&url, &request);
-                machine.answered(answer, Instant::now());
-            }
-            UpnpStep::Wait(until) if stopping => {
-                thread::sleep(until.saturating_duration_since(Instant::now()));
-            }
-            UpnpStep::Wait(until) => {
-                if let Some(Wake::Stop) = wait_for(woken, until) {
-                    stopping = true;
-                    machine.stop(Instant::now());
-                }
-            }
-            UpnpStep::Done => break,
-        }
-        machine.publish(|e| drop(events.try_send(e)), status);
-    }
-    machine.publish(|e| drop(events.try_send(e)), status);
-}
-
 impl UpnpDevice {
+    fn executor(&self) -> Executor {
+        Executor::new(self.client.clone())
+    }
+
+    fn run<S: Sequence>(&self, op: Result<Soap<S>, Error>) -> Result<S::Output, Error> {
+        run(&mut self.executor(), op?)
+    }
+
     /// Godot's `query_external_address`, within [`Limits::call`](crate::Limits::call).
     pub fn query_external_address(&self) -> Result<IpAddr, Error> {
-        self.run(self.external_address_plan())
+        self.run(self.external_address_op(Instant::now()))
     }
 
     /// Godot's `add_port_mapping`: validate, look at the port (another client's mapping is
     /// never replaced), add with fallbacks, read back what was granted.
     pub fn add_port_mapping(&self, request: &MappingRequest) -> Result<Granted, Error> {
-        self.run(self.add_plan(request))
+        self.run(self.add_op(request, Instant::now()))
     }
 
     /// Godot's `delete_port_mapping` (only a mapping to us).
     pub fn delete_port_mapping(&self, port: i64, proto: &str) -> Result<(), Error> {
-        self.run(self.delete_plan(port, proto))
+        self.run(self.delete_op(port, proto, Instant::now()))
     }
 
     /// Every mapping on the gateway (see [`crate::mapping::ListSequence`]), at most
     /// [`Limits::list_entries`](crate::Limits::list_entries), within [`Limits::list`](crate::Limits::list).
     pub fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {
-        self.run(self.list_plan())
+        self.run(self.list_op(Instant::now()))
     }
 
     /// The gateway's IPv6 firewall: whether it is on, and whether pinholes may be opened.
     pub fn firewall_status(&self) -> Result<FirewallStatus, Error> {
-        self.run(self.pinhole_plan(GetFirewallStatus))
+        self.run(self.pinhole_op(GetFirewallStatus, Instant::now()))
     }
 
     /// Open an IPv6 pinhole (to our own global address unless the request names one):
     /// checked before anything is sent ([`PinholeRequest::action`]), within
     /// [`Limits::call`](crate::Limits::call).
     pub fn open_pinhole(&self, request: &PinholeRequest) -> Result<Pinhole, Error> {
-        let add = self.pinhole_action(request)?;
-        let unique_id = self.run(self.pinhole_plan(add.clone()))?;
-        Ok(Pinhole::opened(&add, unique_id))
+        run(&mut self.executor(), self.open_pinhole_op(request, Instant::now()))
     }
 
     /// Give a pinhole its lease again (from now).
@@ -417,107 +318,36 @@ impl UpnpDevice {
             unique_id: pinhole.unique_id,
             lease_time: pinhole::lease_time(pinhole.lease)?,
         };
-        self.run(self.pinhole_plan(update))
+        self.run(self.pinhole_op(update, Instant::now()))
     }
 
     /// Close a pinhole.
     pub fn close_pinhole(&self, unique_id: u16) -> Result<(), Error> {
-        self.run(self.pinhole_plan(DeletePinhole { unique_id }))
+        self.run(self.pinhole_op(DeletePinhole { unique_id }, Instant::now()))
     }
 
     /// How many packets a pinhole has let in.
     pub fn pinhole_packets(&self, unique_id: u16) -> Result<u32, Error> {
-        self.run(self.pinhole_plan(GetPinholePackets { unique_id }))
+        self.run(self.pinhole_op(GetPinholePackets { unique_id }, Instant::now()))
     }
 
     /// Whether traffic has come through a pinhole.
     pub fn pinhole_working(&self, unique_id: u16) -> Result<bool, Error> {
-        pinhole::working(self.run(self.pinhole_plan(CheckPinholeWorking { unique_id })))
-    }
-
-    /// Run a planned sequence to its end, within its time limit.
-    fn run<S: Sequence>(&self, plan: Result<Plan<S>, Error>) -> Result<S::Output, Error> {
-        let mut plan = plan?;
-        let client = self.client.until(later(Instant::now(), plan.limit));
-        while let Some(request) = plan.request() {
-            plan.answer(client.call(&plan.url, &request));
-        }
-        plan.result()
-    }
-}
-
-/// What the search and the probes tell the discovery loop.
-enum Event {
-    Answer(upnp_ssdp::search::Response),
-    SearchEnded(Option<upnp_ssdp::Error>),
-    Probed(usize, Device),
-}
-
-/// The search thread: every answer to the loop, until the search ends or the loop is done.
-fn search_loop(mut searcher: Searcher, events: &mpsc::Sender<Event>, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        let event = match searcher.next_within(Duration::from_millis(50)) {
-            None => Event::SearchEnded(None),
-            Some(Ok(None)) => continue,
-            Some(Ok(Some(answer))) => Event::Answer(answer),
-            Some(Err(e)) => Event::SearchEnded(Some(e)),
-        };
-        let last = matches!(event, Event::SearchEnded(_));
-        if events.send(event).is_err() || last {
-            return;
-        }
-    }
-}
-
-/// Run a probe to its end over the network (each exchange within the client's deadline).
-fn probe(client: &Client, mut probe: Probe) -> Device {
-    let mut step = probe.start();
-    loop {
-        step = match step {
-            ProbeStep::Fetch(url) => probe.fetched(client.get_description(&url)),
-            ProbeStep::Call(url, request) => probe.answered(client.call(&url, &request)),
-            ProbeStep::Done(mut device) => {
-                fill_our_addr(&mut device);
-                return *device;
-            }
-        }
+        let check = CheckPinholeWorking { unique_id };
+        pinhole::working(self.run(self.pinhole_op(check, Instant::now())))
     }
 }
 
 /// A gateway reached one way or another: what [`Upnp::find_way`] found.
 pub type Found = pmp::Found<UpnpDevice, PmpClient>;
 
-impl Upnp {
-    /// Find a gateway the way `via` says: with [`Via::Auto`], a UPnP search and a PCP /
-    /// NAT-PMP probe of `gateway` (the default gateway when `None`) at once, preferring UPnP,
-    /// then PCP, then NAT-PMP ([`crate::pmp`] says why). Godot's methods keep UPnP only.
-    pub fn find_way(
-        &mut self,
-        options: &DiscoverOptions,
-        via: Via,
-        gateway: Option<IpAddr>,
-    ) -> Result<Found, Error> {
-        let (limits, ipv6) = (self.limits.clone(), self.settings.discover_ipv6);
-        let pmp = Way::of(via).map(|way| {
-            let target = Target::named_or_default(gateway, ipv6);
-            thread::spawn(move || PmpClient::probe(target, way, &limits))
-        });
-        let upnp = via.upnp().then(|| self.find_gateway(options).cloned());
-        let pmp = pmp.map(|probe| {
-            probe
-                .join()
-                .unwrap_or(Err(Error::InvalidParam("the PCP/NAT-PMP probe failed")))
-        });
-        pmp::prefer(upnp, pmp)
-    }
-}
-
 /// A client of a gateway's PCP or NAT-PMP service (UDP 5351): map, unmap, and its external
 /// address, each within [`Limits::call`](crate::Limits::call).
 #[derive(Debug)]
 pub struct PmpClient {
-    client: pcp_natpmp::net::Client,
+    exec: Executor,
     session: Session,
+    gateway: SocketAddr,
     limits: crate::Limits,
 }
 
@@ -525,10 +355,12 @@ impl PmpClient {
     /// A client of the gateway `target` names speaking `way`, not probed. An IPv6 gateway
     /// opens pinholes to our global address ([`Target`] says how).
     pub fn new(target: Target, way: Way, limits: &crate::Limits) -> Result<PmpClient, Error> {
-        let client = open_pmp(target, way)?;
+        let mut exec = Executor::new(Client::new(&upnp_soap::http::Config::default()));
+        let (local, gateway) = exec.open_pmp(target, way)?;
         Ok(PmpClient {
-            session: Session::new(way, client.local_addr()),
-            client,
+            exec,
+            session: Session::new(way, local),
+            gateway,
             limits: limits.clone(),
         })
     }
@@ -547,8 +379,8 @@ impl PmpClient {
     }
 
     /// The gateway's address and port.
-    pub fn gateway(&self) -> std::net::SocketAddr {
-        self.client.gateway()
+    pub fn gateway(&self) -> SocketAddr {
+        self.gateway
     }
 
     /// What it knows: the way and our address.
@@ -592,29 +424,16 @@ impl PmpClient {
     /// # Ok::<(), upnp_igd::Error>(())
     /// ```
     pub fn keep(self, keep: Keep) -> Result<KeeperHandle, Error> {
-        let gateway = self.client.gateway();
         let seed = pcp_natpmp::Nonce::random()?;
-        let machine = PmpKeeper::of_client(keep, self.session, gateway, &self.limits, seed)?;
-        spawn_pmp(machine, Some(self.client))
+        let machine = PmpKeeper::of_client(keep, self.session, self.gateway, &self.limits, seed)?;
+        let status = machine.status();
+        KeeperHandle::spawn(machine, status, self.exec)
     }
 
     /// Run `sequence` to its end, every exchange by one deadline.
-    fn run<S: PmpSequence>(&mut self, mut sequence: S) -> Result<S::Output, Error> {
-        let deadline = later(Instant::now(), self.limits.call);
-        let mut next = sequence.start();
-        loop {
-            let request = match next {
-                PmpNext::Send(request) => request,
-                PmpNext::Done(result) => return result,
-            };
-            let mut exchange = pcp_natpmp::Exchange::new(
-                request,
-                self.client.gateway(),
-                Instant::now(),
-                deadline,
-            )?;
-            next = sequence.handle(self.client.run(&mut exchange));
-        }
+    fn run<S: PmpSequence>(&mut self, sequence: S) -> Result<S::Output, Error> {
+        let machine = PmpRun::new(sequence, self.limits.call, Instant::now());
+        run(&mut self.exec, machine)
     }
 }
 
@@ -630,132 +449,7 @@ pub fn keep_pmp(
     limits: &crate::Limits,
 ) -> Result<KeeperHandle, Error> {
     let machine = PmpKeeper::validated(keep, way, target, limits, pcp_natpmp::Nonce::random()?)?;
-    spawn_pmp(machine, None)
-}
-
-fn spawn_pmp(
-    machine: PmpKeeper,
-    client: Option<pcp_natpmp::net::Client>,
-) -> Result<KeeperHandle, Error> {
     let status = machine.status();
-    KeeperHandle::spawn(status, move |woken, heard, events, shared| {
-        pmp_keep_loop(client, machine, &woken, &heard, &events, &shared);
-    })
-}
-
-/// The PCP/NAT-PMP keeper's thread: the machine's steps over UDP until it is done, and
-/// what the gateway announces.
-fn pmp_keep_loop(
-    mut client: Option<pcp_natpmp::net::Client>,
-    mut machine: PmpKeeper,
-    woken: &mpsc::Receiver<Wake>,
-    heard: &mpsc::SyncSender<Wake>,
-    events: &mpsc::SyncSender<KeeperEvent>,
-    status: &Mutex<Status>,
-) {
-    let mut stopping = false;
-    let mut listening: Option<(IpAddr, Arc<AtomicBool>)> = None;
-    loop {
-        if !stopping && stop_asked(woken, |a| machine.announced(a, Instant::now())) {
-            stopping = true;
-            machine.stop(Instant::now());
-        }
-        let gateway = machine.gateway().map(|g| g.ip());
-        if !stopping && gateway.is_some() && gateway != listening.as_ref().map(|l| l.0) {
-            if let Some((_, on)) = listening.take() {
-                on.store(false, Ordering::Relaxed);
-            }
-            listening = gateway.map(|gateway| (gateway, listen(gateway, heard.clone())));
-        }
-        match machine.poll(Instant::now()) {
-            PmpStep::Open(target) => {
-                machine.opened(reopen(&mut client, target, machine.way()), Instant::now());
-            }
-            PmpStep::Send { request, deadline } => {
-                machine.answered(ask(client.as_mut(), request, deadline), Instant::now());
-            }
-            PmpStep::Wait(until) if stopping => {
-                thread::sleep(until.saturating_duration_since(Instant::now()));
-            }
-            PmpStep::Wait(until) => match wait_for(woken, until) {
-                Some(Wake::Stop) => {
-                    stopping = true;
-                    machine.stop(Instant::now());
-                }
-                Some(Wake::Heard(announcement)) => machine.announced(announcement, Instant::now()),
-                None => {}
-            },
-            PmpStep::Done => break,
-        }
-        machine.publish(|e| drop(events.try_send(e)), status);
-    }
-    if let Some((_, on)) = listening {
-        on.store(false, Ordering::Relaxed);
-    }
-    machine.publish(|e| drop(events.try_send(e)), status);
-}
-
-/// `request` through `client` until `deadline`: the gateway's answer.
-fn ask(
-    client: Option<&mut pcp_natpmp::net::Client>,
-    request: pcp_natpmp::Request,
-    deadline: Instant,
-) -> Result<pcp_natpmp::Response, pcp_natpmp::Error> {
-    let client = client.ok_or_else(crate::keeper::pmp::no_client)?;
-    let now = Instant::now();
-    client.run(&mut pcp_natpmp::Exchange::new(
-        request,
-        client.gateway(),
-        now,
-        deadline,
-    )?)
-}
-
-/// A client to `target` in place of `client` (kept when none can be opened): our address
-/// and port, and the gateway's.
-fn reopen(
-    client: &mut Option<pcp_natpmp::net::Client>,
-    target: Target,
-    way: Way,
-) -> Result<(std::net::SocketAddr, std::net::SocketAddr), Error> {
-    let opened = client.insert(open_pmp(target, way)?);
-    Ok((opened.local_addr(), opened.gateway()))
-}
-
-/// A client to the gateway `target` names now.
-fn open_pmp(target: Target, way: Way) -> Result<pcp_natpmp::net::Client, Error> {
-    let (local, gateway) = crate::route::pmp_endpoints(target, way)?;
-    Ok(pcp_natpmp::net::Client::connect_from(local, gateway)?)
-}
-
-/// How long the announcement thread listens before it looks whether it is still wanted.
-const LISTEN_SLICE: Duration = Duration::from_millis(250);
-
-/// Listen for `gateway`'s announcements on a thread of its own, handing them to the keeper's
-/// thread, until the flag returned is cleared (or the keeper is gone). Where UDP 5350
-/// cannot be bound, nothing is heard: the keeper still checks at every interval.
-fn listen(gateway: IpAddr, heard: mpsc::SyncSender<Wake>) -> Arc<AtomicBool> {
-    let on = Arc::new(AtomicBool::new(true));
-    let Ok(mut listener) = pcp_natpmp::net::Listener::bind(gateway) else {
-        return on;
-    };
-    let wanted = Arc::clone(&on);
-    let _ = thread::Builder::new()
-        .name("igd-announcements".into())
-        .spawn(move || {
-            while wanted.load(Ordering::Relaxed) {
-                match listener.next_within(LISTEN_SLICE) {
-                    Ok(Some(announcement)) => {
-                        if let Err(mpsc::TrySendError::Disconnected(_)) =
-                            heard.try_send(Wake::Heard(announcement))
-                        {
-                            return;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(_) => return,
-                }
-            }
-        });
-    on
+    let exec = Executor::new(Client::new(&upnp_soap::http::Config::default()));
+    KeeperHandle::spawn(machine, status, exec)
 }

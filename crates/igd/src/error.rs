@@ -234,6 +234,14 @@ pub enum Error {
         /// The fault as received.
         fault: upnp_soap::SoapFault,
     },
+    /// A driver used a machine against its contract ([`crate::machine`]): polled it after it
+    /// was done, or fed it what it never asked for. A fault of the driver, not of the gateway.
+    #[error("driver misuse: {0}")]
+    Misuse(&'static str),
+    /// The blocking driver could not start a thread for concurrent I/O (the system has none
+    /// to spare).
+    #[error("could not start a thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// Why one device is not a valid gateway: what [`Error::NoGateway`] and
@@ -300,6 +308,8 @@ impl Error {
             Error::InvalidProtocol(_) => UpnpResult::InvalidProtocol,
             Error::InvalidDuration(_) => UpnpResult::InvalidDuration,
             Error::InvalidParam(_) => UpnpResult::InvalidParam,
+            Error::Misuse(_) => UpnpResult::UnknownError,
+            Error::Thread(_) => UpnpResult::SocketError,
             Error::InvalidGateway(_) => UpnpResult::InvalidGateway,
             Error::NoDevices => UpnpResult::NoDevices,
             Error::NoGateway(_) => UpnpResult::NoGateway,

@@ -1,25 +1,28 @@
 //! What Godot's `UPNP` and `UPNPDevice` are apart from their I/O, once for both drivers: the
-//! settings, the limits and the device list with Godot's methods; a device with its calls
-//! planned as `Plan`s. [`crate::blocking`] and `tokio` instantiate these with their HTTP
+//! settings, the limits and the device list with Godot's methods; each call as the machine
+//! ([`crate::machine`]) a driver runs. [`crate::blocking`] and `tokio` instantiate these with their HTTP
 //! client and add the methods that do I/O. No I/O here.
 
 use std::net::IpAddr;
 use std::ops::Deref;
-use std::time::Duration;
+use std::time::Instant;
 
+use upnp_soap::ActionResponse;
 use upnp_soap::actions::GetExternalIpAddress;
 use upnp_soap::http::Config;
-use upnp_soap::{ActionRequest, ActionResponse};
-use url::Url;
 
 use crate::device::{Device, our_addr, require_valid, select_gateway};
 use crate::discover::DiscoverSettings;
 use crate::error::Error;
 use crate::keeper::Keep;
 use crate::keeper::upnp::{Find, Single, UpnpKeeper};
+#[allow(unused_imports)]
+use crate::machine::Machine;
 use crate::limits::Limits;
 use crate::mapping::{AddSequence, DeleteSequence, ListSequence, MappingRequest, Next, Sequence};
-use crate::pinhole::FirewallCall;
+use crate::ops::{DiscoveryRun, OpenPinhole, PmpOpened, ProbeRun, Soap, WayFound};
+use crate::pinhole::{FirewallCall, PinholeRequest};
+use crate::pmp::{self, Target, Via};
 
 /// The HTTP client of a driver (`upnp_soap`'s blocking or tokio one): what
 /// [`Upnp::new`] makes. Implemented by the drivers' clients only.
@@ -93,16 +96,6 @@ impl<C: Clone> Upnp<C> {
         }
     }
 
-    /// The same settings, limits and client, and no devices (what a keeper takes along).
-    pub(crate) fn fresh(&self) -> Upnp<C> {
-        Upnp {
-            settings: self.settings.clone(),
-            limits: self.limits.clone(),
-            devices: Vec::new(),
-            client: self.client.clone(),
-        }
-    }
-
     /// A device found, with this client and these limits.
     pub(crate) fn device(&self, device: Device) -> UpnpDevice<C> {
         UpnpDevice::new(device, self.client.clone()).with_limits(&self.limits)
@@ -124,10 +117,62 @@ impl<C: Clone> Upnp<C> {
         self.get_gateway()
     }
 
+    /// A discovery for `goal` from `now`, with these settings and limits.
+    pub(crate) fn discovery(
+        &self,
+        goal: crate::discover::Goal,
+        options: &crate::discover::DiscoverOptions,
+        now: Instant,
+    ) -> Result<DiscoveryRun, Error> {
+        DiscoveryRun::new(goal, &self.settings, options, &self.limits, now)
+    }
+
+    /// The probe of the device at `description_url` from `now`, within [`Limits::probe`].
+    pub(crate) fn probe_at(&self, description_url: &str, now: Instant) -> ProbeRun {
+        ProbeRun::at(description_url, &self.limits, now)
+    }
+
+    /// The check of a gateway found before from `now`, within [`Limits::revalidate`].
+    pub(crate) fn revalidation(&self, saved: Device, now: Instant) -> ProbeRun {
+        let deadline = crate::limits::later(now, self.limits.revalidate);
+        ProbeRun::new(crate::device::Probe::revalidate(saved), deadline, now)
+    }
+
+    /// Finding a way to map as `via` says, from `now` (towards `gateway` for PCP/NAT-PMP,
+    /// the default gateway when `None`).
+    pub(crate) fn find_way_op(
+        &self,
+        options: &crate::discover::DiscoverOptions,
+        via: Via,
+        gateway: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<crate::ops::FindWay, Error> {
+        let target = Target::named_or_default(gateway, self.settings.discover_ipv6);
+        crate::ops::FindWay::new(via, target, &self.settings, options, &self.limits, now)
+    }
+
+    /// What finding a way found: its devices become the list; the UPnP gateway chosen, or
+    /// the PCP/NAT-PMP client opened.
+    pub(crate) fn found_way(
+        &mut self,
+        way: WayFound,
+    ) -> Result<pmp::Found<UpnpDevice<C>, PmpOpened>, Error> {
+        self.set_devices(way.devices);
+        match way.found? {
+            pmp::Found::Upnp(index) => self
+                .devices
+                .get(index)
+                .cloned()
+                .map(pmp::Found::Upnp)
+                .ok_or(Error::Misuse("a gateway chosen out of the list")),
+            pmp::Found::Pmp(opened) => Ok(pmp::Found::Pmp(opened)),
+        }
+    }
+
     /// A keeper of `keep`, starting from [`Upnp::get_gateway`] when there is one.
     pub(crate) fn keeper(&self, keep: Keep, find: Find) -> Result<UpnpKeeper, Error> {
         keep.validate()?;
-        let machine = UpnpKeeper::new(keep, find, &self.limits);
+        let machine = UpnpKeeper::new(keep, find, &self.limits).settings(&self.settings);
         Ok(match self.get_gateway() {
             Ok(gateway) => machine.with_gateway(gateway.device.clone()),
             Err(_) => machine,
@@ -224,122 +269,59 @@ impl<C> UpnpDevice<C> {
         &self.device
     }
 
-    /// `query_external_address`, planned: within [`Limits::call`].
-    pub(crate) fn external_address_plan(&self) -> Result<Plan<ExternalAddress>, Error> {
+    /// `query_external_address` from `now`: within [`Limits::call`].
+    pub(crate) fn external_address_op(&self, now: Instant) -> Result<Soap<ExternalAddress>, Error> {
         let (url, service_type) = require_valid(&self.device)?;
         let single = Single::new(GetExternalIpAddress, service_type);
-        Ok(Plan::new(url, ExternalAddress(single), self.limits.call))
+        Ok(Soap::new(url, ExternalAddress(single), self.limits.call, now))
     }
 
-    /// `add_port_mapping`, planned: validate, look (never replace another client's mapping),
-    /// add with fallbacks, read back; within [`Limits::call`].
-    pub(crate) fn add_plan(&self, request: &MappingRequest) -> Result<Plan<AddSequence>, Error> {
+    /// `add_port_mapping` from `now`: validate, look (never replace another client's
+    /// mapping), add with fallbacks, read back; within [`Limits::call`].
+    pub(crate) fn add_op(
+        &self,
+        request: &MappingRequest,
+        now: Instant,
+    ) -> Result<Soap<AddSequence>, Error> {
         let mapping = request.validate()?;
         let (url, service_type) = require_valid(&self.device)?;
         let sequence = AddSequence::new(&mapping, our_addr(&self.device)?, service_type);
-        Ok(Plan::new(url, sequence, self.limits.call))
+        Ok(Soap::new(url, sequence, self.limits.call, now))
     }
 
-    /// `delete_port_mapping`, planned: only ours; within [`Limits::call`].
-    pub(crate) fn delete_plan(
+    /// `delete_port_mapping` from `now`: only ours; within [`Limits::call`].
+    pub(crate) fn delete_op(
         &self,
         port: i64,
         proto: &str,
-    ) -> Result<Plan<DeleteSequence>, Error> {
+        now: Instant,
+    ) -> Result<Soap<DeleteSequence>, Error> {
         let sequence = DeleteSequence::new(port, proto, &self.device.igd_service_type)?;
         let (url, _) = require_valid(&self.device)?;
         let sequence = sequence.client(our_addr(&self.device)?);
-        Ok(Plan::new(url, sequence, self.limits.call))
+        Ok(Soap::new(url, sequence, self.limits.call, now))
     }
 
-    /// One action of the gateway's IPv6 firewall service, planned: within [`Limits::call`].
-    pub(crate) fn pinhole_plan<A: upnp_soap::Action>(
+    /// One action of the gateway's IPv6 firewall service from `now`: within [`Limits::call`].
+    pub(crate) fn pinhole_op<A: upnp_soap::Action>(
         &self,
         action: A,
-    ) -> Result<Plan<FirewallCall<A>>, Error> {
-        let service = self
-            .device
-            .ipv6_firewall
-            .as_ref()
-            .ok_or(Error::NoPinholeService)?;
-        let url = Url::parse(&service.control_url).map_err(|_| Error::NoPinholeService)?;
-        let call = FirewallCall::new(action, &service.service_type);
-        Ok(Plan::new(url, call, self.limits.call))
+        now: Instant,
+    ) -> Result<Soap<FirewallCall<A>>, Error> {
+        crate::ops::firewall_soap(&self.device, action, &self.limits, now)
     }
 
-    /// The `AddPinhole` for `request`: checked ([`PinholeRequest::action`]), to our pinhole
-    /// address ([`Device::pinhole_addr`], found again for a device built by hand). A device
-    /// without the firewall service has no such address: [`Error::NoPinholeService`].
-    pub(crate) fn pinhole_action(
-        &self,
-        request: &crate::pinhole::PinholeRequest,
-    ) -> Result<upnp_soap::firewall::AddPinhole, Error> {
-        let ours = self
-            .device
-            .pinhole_addr
-            .or_else(|| crate::route::pinhole_addr(&self.device));
-        match request.action(ours) {
-            Err(Error::NoGlobalAddress) if self.device.ipv6_firewall.is_none() => {
-                Err(Error::NoPinholeService)
-            }
-            other => other,
-        }
+    /// Open a pinhole for `request` from `now` (see [`OpenPinhole`]).
+    pub(crate) fn open_pinhole_op(&self, request: &PinholeRequest, now: Instant) -> OpenPinhole {
+        OpenPinhole::new(&self.device, request, &self.limits, now)
     }
 
-    /// `list_port_mappings`, planned: at most [`Limits::list_entries`], within
+    /// `list_port_mappings` from `now`: at most [`Limits::list_entries`], within
     /// [`Limits::list`].
-    pub(crate) fn list_plan(&self) -> Result<Plan<ListSequence>, Error> {
+    pub(crate) fn list_op(&self, now: Instant) -> Result<Soap<ListSequence>, Error> {
         let (url, service_type) = require_valid(&self.device)?;
         let sequence = ListSequence::new(service_type).max_entries(self.limits.list_entries);
-        Ok(Plan::new(url, sequence, self.limits.list))
-    }
-}
-
-/// A sequence to run against one control URL within a time limit: the driver sends each
-/// [`Plan::request`] and feeds the outcome to [`Plan::answer`], then takes [`Plan::result`].
-#[derive(Debug)]
-pub(crate) struct Plan<S: Sequence> {
-    /// The control URL.
-    pub(crate) url: Url,
-    /// How long the whole may take.
-    pub(crate) limit: Duration,
-    sequence: S,
-    next: Option<Next<S::Output>>,
-}
-
-impl<S: Sequence> Plan<S> {
-    fn new(url: Url, mut sequence: S, limit: Duration) -> Plan<S> {
-        let next = Some(sequence.start());
-        Plan {
-            url,
-            limit,
-            sequence,
-            next,
-        }
-    }
-
-    /// The next request to send, if the sequence is not over.
-    pub(crate) fn request(&mut self) -> Option<ActionRequest> {
-        match self.next.take() {
-            Some(Next::Call(request)) => Some(request),
-            done => {
-                self.next = done;
-                None
-            }
-        }
-    }
-
-    /// Feed the outcome of the request last given.
-    pub(crate) fn answer(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) {
-        self.next = Some(self.sequence.handle(outcome));
-    }
-
-    /// The end of the sequence.
-    pub(crate) fn result(self) -> Result<S::Output, Error> {
-        match self.next {
-            Some(Next::Done(result)) => result,
-            _ => Err(Error::InvalidParam("a sequence was left unfinished")),
-        }
+        Ok(Soap::new(url, sequence, self.limits.list, now))
     }
 }
 

@@ -819,6 +819,8 @@ pub struct Keeper {
     running_since: Option<Instant>,
     events: VecDeque<Event>,
     stop: Option<Stop>,
+    /// The state last handed out by [`Keeper::update`].
+    published: Option<Status>,
 }
 
 #[derive(Debug)]
@@ -837,6 +839,16 @@ enum StopItem {
     Unmap(Slot, u16, IpAddr),
     /// A pinhole: (slot, its ID).
     Close(Slot, u16),
+}
+
+/// What a keeper machine tells its caller ([`crate::machine::Output::Event`]).
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Update {
+    /// The state changed: this is it now (for a handle's `status()`).
+    Status(Status),
+    /// Something happened.
+    Event(Event),
 }
 
 /// Events kept for the caller, at most; older ones are dropped first (the [`Status`] is
@@ -882,7 +894,20 @@ impl Keeper {
             running_since: None,
             events: VecDeque::new(),
             stop: None,
+            published: None,
         }
+    }
+
+    /// What to tell the caller next: the state when it changed since the last time, then
+    /// each event (oldest first). The state goes first, so that a reader woken by an event
+    /// already reads the state that event announces.
+    pub(crate) fn update(&mut self) -> Option<Update> {
+        let status = self.status();
+        if self.published.as_ref() != Some(&status) {
+            self.published = Some(status.clone());
+            return Some(Update::Status(status));
+        }
+        self.next_event().map(Update::Event)
     }
 
     /// What it keeps.

@@ -83,9 +83,11 @@ pub mod error;
 pub mod facade;
 pub mod keeper;
 pub mod limits;
+pub mod machine;
 pub mod mapping;
 pub mod pinhole;
 pub mod pmp;
+mod ops;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "blocking", feature = "tokio"))))]
 pub mod route;

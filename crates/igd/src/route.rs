@@ -4,32 +4,6 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 
 use url::Url;
 
-use crate::device::Device;
-
-/// Set a probed device's `igd_our_addr`: our address towards its control URL (empty when
-/// there is none).
-pub(crate) fn fill_our_addr(device: &mut Device) {
-    device.igd_our_addr = Url::parse(&device.igd_control_url)
-        .ok()
-        .and_then(|url| local_address_towards(&url))
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    device.pinhole_addr = pinhole_addr(device);
-}
-
-/// See [`Device::pinhole_addr`]: `None` when the device offers no pinholes or we have no
-/// global IPv6 address.
-pub(crate) fn pinhole_addr(device: &Device) -> Option<std::net::Ipv6Addr> {
-    let service = device.ipv6_firewall.as_ref()?;
-    let towards_service = Url::parse(&service.control_url)
-        .ok()
-        .and_then(|url| local_address_towards(&url));
-    match towards_service {
-        Some(IpAddr::V6(v6)) if crate::pinhole::is_global_unicast(v6) => Some(v6),
-        _ => global_ipv6(),
-    }
-}
-
 /// Where a PCP/NAT-PMP client is opened for `target`: the address to send from (`None`: the
 /// system's choice) and the gateway's address and port. Towards an IPv6 gateway we send from
 /// our global address (see [`crate::pmp::Target`]): the one the route to the gateway leaves

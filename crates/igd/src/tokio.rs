@@ -1,39 +1,51 @@
 //! The async driver, for a tokio runtime (feature `tokio`): Godot's `UPNP` and `UPNPDevice`
 //! with `async` calls.
 //!
-//! It runs the same pure logic as [`crate::blocking`] ([`crate::mapping`],
-//! [`crate::device`], [`crate::discover`]); only the I/O differs: HTTP is `upnp_soap::tokio`'s
-//! client on tokio sockets, SSDP is `upnp_ssdp::net::tokio::Searcher` on a tokio socket.
+//! Every call builds the same machine as [`crate::blocking`] ([`crate::machine`]) and awaits
+//! it with the tokio executor (one loop for all of them); only the I/O differs: HTTP is
+//! `upnp_soap::tokio`'s client, SSDP `upnp_ssdp::net::tokio::Searcher`, PCP/NAT-PMP
+//! `pcp_natpmp::net::tokio`.
 
-use std::net::IpAddr;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use upnp_soap::actions::PortMapping;
 use upnp_soap::firewall::{
     CheckPinholeWorking, DeletePinhole, FirewallStatus, GetFirewallStatus, GetPinholePackets,
     UpdatePinhole,
 };
 use upnp_soap::tokio::Client;
-use upnp_ssdp::net::tokio::Searcher;
 
-use crate::device::{Device, Probe, ProbeStep};
-use crate::discover::{DiscoverOptions, Discovery, DiscoveryStep, Goal, search_options};
+use crate::device::Device;
+use crate::discover::{DiscoverOptions, Goal};
 use crate::error::Error;
-use crate::facade::{self, Plan};
-use crate::keeper::pmp::{PmpKeeper, PmpStep};
-use crate::keeper::upnp::{Find, UpnpKeeper, UpnpStep};
-use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status};
-use crate::limits::later;
+use crate::facade;
+use crate::keeper::pmp::PmpKeeper;
+use crate::keeper::upnp::Find;
+use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status, Update};
+use crate::machine::{Input, Machine};
 use crate::mapping::{Granted, MappingRequest, Sequence};
+use crate::ops::{PmpRun, Soap};
 use crate::pinhole::{self, Pinhole, PinholeRequest};
 use crate::pmp::{
-    self, Method, PmpAddress, PmpGranted, PmpMapping, PmpNext, PmpSequence, Session, Target, Via,
-    Way,
+    self, Method, PmpAddress, PmpGranted, PmpMapping, PmpSequence, Session, Target, Via, Way,
 };
-use crate::route::{fill_our_addr, local_address_towards};
+
+mod exec;
+
+use exec::{Executor, Inbox};
+
+/// Run a one-shot machine to its end.
+async fn run<M: Machine<Event = Infallible>>(
+    exec: &mut Executor,
+    mut machine: M,
+) -> Result<M::Value, Error> {
+    exec.run(&mut machine, Inbox::new(), |never| match never {}).await
+}
 
 /// Godot's `UPNP`, async: discovery, the list of devices (Godot's methods: see
 /// [`facade::Upnp`]), and the default gateway's port mappings.
@@ -43,29 +55,18 @@ pub type Upnp = facade::Upnp<Client>;
 /// and the calls on it.
 pub type UpnpDevice = facade::UpnpDevice<Client>;
 
-/// The handle of a keeper task ([`Upnp::keep`]). Awaiting [`KeeperHandle::stop`] takes as long
-/// as removing what the keeper mapped (never anything else, nor a mapping that no longer
-/// points at us): the call in flight ([`Limits::call`](crate::Limits::call)) plus
-/// [`Keep::stop_within`], at most.
-///
-/// Dropping the handle stops the keeper too, but cannot wait: the task removes the mappings
-/// in the background, as long as the runtime runs. A runtime shut down first leaves them to
-/// the router, which drops them when their lease ends ([`Keep::lease`], 1 hour by default).
-#[derive(Debug)]
-pub struct KeeperHandle {
-    stop: Option<oneshot::Sender<()>>,
-    events: mpsc::Receiver<KeeperEvent>,
-    status: Arc<Mutex<Status>>,
-    task: Option<JoinHandle<()>>,
-}
-
 impl Upnp {
+    fn executor(&self) -> Executor {
+        Executor::new(self.client.clone())
+    }
+
     /// Godot's `discover`: clear the list, search for `options.timeout` ms and probe each
     /// answering device (while the search goes on, several at once). The number of devices
     /// found, or [`Error::NoDevices`]. Ends by `options.timeout` + [`Limits::probe`](crate::Limits::probe).
     pub async fn discover(&mut self, options: &DiscoverOptions) -> Result<usize, Error> {
         self.clear_devices();
-        let found = self.run_discovery(Goal::Every, options).await?;
+        let discovery = self.discovery(Goal::Every, options, Instant::now())?;
+        let found = run(&mut self.executor(), discovery).await?;
         self.set_devices(found);
         Ok(self.get_device_count())
     }
@@ -73,67 +74,27 @@ impl Upnp {
     /// Find one gateway quickly; see [`crate::blocking::Upnp::find_gateway`].
     pub async fn find_gateway(&mut self, options: &DiscoverOptions) -> Result<&UpnpDevice, Error> {
         self.clear_devices();
-        let found = self.run_discovery(Goal::FirstPublic, options).await?;
+        let discovery = self.discovery(Goal::FirstPublic, options, Instant::now())?;
+        let found = run(&mut self.executor(), discovery).await?;
         self.set_devices(found);
         self.get_gateway()
-    }
-
-    /// The [`Discovery`] machine's loop: the search and every probe (each a task of a
-    /// [`JoinSet`], aborted when the discovery is over) awaited together.
-    async fn run_discovery(
-        &self,
-        goal: Goal,
-        options: &DiscoverOptions,
-    ) -> Result<Vec<Device>, Error> {
-        let search = search_options(&self.settings, options)?;
-        let mut discovery = Discovery::new(goal, options, &self.limits, Instant::now())?;
-        let mut searcher = Searcher::start(&search).await?;
-        let mut probes = JoinSet::new();
-        let outcome = loop {
-            match discovery.poll(Instant::now()) {
-                DiscoveryStep::Probe(task) => {
-                    let client = self.client.until(task.deadline);
-                    probes.spawn(async move { (task.id, probe(&client, task.probe).await) });
-                }
-                DiscoveryStep::Wait(until) => {
-                    let searching = discovery.searching(Instant::now());
-                    tokio::select! {
-                        answer = searcher.next(), if searching => match answer {
-                            Some(Ok(answer)) => {
-                                let _ = discovery.response(&answer, Instant::now());
-                            }
-                            Some(Err(e)) => discovery.search_failed(e),
-                            None => discovery.search_ended(),
-                        },
-                        Some(joined) = probes.join_next(), if !probes.is_empty() => {
-                            if let Ok((id, device)) = joined {
-                                discovery.probed(id, device);
-                            }
-                        }
-                        () = tokio::time::sleep_until(until.into()) => {}
-                    }
-                }
-                DiscoveryStep::Done(outcome) => break outcome,
-            }
-        };
-        probes.abort_all();
-        outcome
     }
 
     /// A device from a description URL the user gave (no discovery), probed within
     /// [`Limits::probe`](crate::Limits::probe).
     pub async fn device_at(&self, description_url: &str) -> UpnpDevice {
-        let client = self.client.until(later(Instant::now(), self.limits.probe));
-        let device = probe(&client, Probe::new(Device::new(description_url, ""), None)).await;
-        self.device(device)
+        let probe = self.probe_at(description_url, Instant::now());
+        let device = run(&mut self.executor(), probe).await;
+        self.device(device.unwrap_or_else(|e| failed(description_url, &e)))
     }
 
     /// Rebuild a gateway found before with one exchange instead of a search; see
     /// [`crate::blocking::Upnp::revalidate`].
     pub async fn revalidate(&mut self, saved: Device) -> Result<&UpnpDevice, Error> {
-        let deadline = later(Instant::now(), self.limits.revalidate);
-        let device = probe(&self.client.until(deadline), Probe::revalidate(saved)).await;
-        self.revalidated(device)
+        let url = saved.description_url.clone();
+        let probe = self.revalidation(saved, Instant::now());
+        let device = run(&mut self.executor(), probe).await;
+        self.revalidated(device.unwrap_or_else(|e| failed(&url, &e)))
     }
 
     /// Godot's `query_external_address`, on the gateway.
@@ -171,13 +132,40 @@ impl Upnp {
     pub fn keep(&self, keep: Keep, find: Find) -> Result<KeeperHandle, Error> {
         let runtime = runtime()?;
         let machine = self.keeper(keep, find)?;
-        let upnp = self.fresh();
-        Ok(KeeperHandle::spawn(
-            &runtime,
-            machine.status(),
-            |stopped, sender, status| keep_task(upnp, machine, stopped, sender, status),
-        ))
+        let status = machine.status();
+        Ok(KeeperHandle::spawn(&runtime, machine, status, self.executor()))
     }
+
+    /// Find a gateway the way `via` says, every way at once (see the blocking
+    /// [`crate::blocking::Upnp::find_way`]).
+    pub async fn find_way(
+        &mut self,
+        options: &DiscoverOptions,
+        via: Via,
+        gateway: Option<IpAddr>,
+    ) -> Result<Found, Error> {
+        self.clear_devices();
+        let machine = self.find_way_op(options, via, gateway, Instant::now())?;
+        let mut exec = self.executor();
+        let way = run(&mut exec, machine).await?;
+        Ok(match self.found_way(way)? {
+            pmp::Found::Upnp(device) => pmp::Found::Upnp(device),
+            pmp::Found::Pmp(opened) => pmp::Found::Pmp(PmpClient {
+                exec,
+                session: opened.session,
+                gateway: opened.gateway,
+                limits: self.limits.clone(),
+            }),
+        })
+    }
+}
+
+/// A device whose probe could not run (the driver's own failure): its status says why.
+fn failed(description_url: &str, error: &Error) -> Device {
+    let mut device = Device::new(description_url, "");
+    device.igd_status = crate::error::IgdStatus::HttpError;
+    device.status_detail = Some(error.to_string());
+    device
 }
 
 fn runtime() -> Result<tokio::runtime::Handle, Error> {
@@ -185,22 +173,51 @@ fn runtime() -> Result<tokio::runtime::Handle, Error> {
         .map_err(|_| Error::InvalidParam("the keeper needs a tokio runtime"))
 }
 
+/// The handle of a keeper task ([`Upnp::keep`]). Awaiting [`KeeperHandle::stop`] takes as long
+/// as removing what the keeper mapped (never anything else, nor a mapping that no longer
+/// points at us): the call in flight ([`Limits::call`](crate::Limits::call)) plus
+/// [`Keep::stop_within`], at most.
+///
+/// Dropping the handle stops the keeper too, but cannot wait: the task removes the mappings
+/// in the background, as long as the runtime runs. A runtime shut down first leaves them to
+/// the router, which drops them when their lease ends ([`Keep::lease`], 1 hour by default).
+#[derive(Debug)]
+pub struct KeeperHandle {
+    inbox: Option<mpsc::Sender<Input>>,
+    runtime: tokio::runtime::Handle,
+    events: mpsc::Receiver<KeeperEvent>,
+    status: Arc<Mutex<Status>>,
+    task: Option<JoinHandle<()>>,
+}
+
 impl KeeperHandle {
-    /// Run the keeper `task` makes in a task of `runtime`.
-    fn spawn<F>(
+    /// Run `machine` with `exec` in a task of `runtime`.
+    fn spawn<M>(
         runtime: &tokio::runtime::Handle,
+        mut machine: M,
         status: Status,
-        task: impl FnOnce(oneshot::Receiver<()>, mpsc::Sender<KeeperEvent>, Arc<Mutex<Status>>) -> F,
+        mut exec: Executor,
     ) -> KeeperHandle
     where
-        F: std::future::Future<Output = ()> + Send + 'static,
+        M: Machine<Value = (), Event = Update> + Send + 'static,
     {
-        let (stop, stopped) = oneshot::channel();
+        let inbox = Inbox::new();
+        let stop = inbox.sender.clone();
         let (sender, events) = mpsc::channel(MAX_EVENTS);
         let status = Arc::new(Mutex::new(status));
-        let task = runtime.spawn(task(stopped, sender, Arc::clone(&status)));
+        let shared = Arc::clone(&status);
+        let task = runtime.spawn(async move {
+            let deliver = |update| match update {
+                Update::Status(now) => {
+                    *shared.lock().unwrap_or_else(PoisonError::into_inner) = now;
+                }
+                Update::Event(event) => drop(sender.try_send(event)),
+            };
+            let _ = exec.run(&mut machine, inbox, deliver).await;
+        });
         KeeperHandle {
-            stop: Some(stop),
+            inbox: Some(stop),
+            runtime: runtime.clone(),
             events,
             status,
             task: Some(task),
@@ -229,7 +246,9 @@ impl KeeperHandle {
 
     /// Stop: remove the mappings made; the events not read yet.
     pub async fn stop(mut self) -> Vec<KeeperEvent> {
-        drop(self.stop.take());
+        if let Some(inbox) = self.inbox.take() {
+            let _ = inbox.send(Input::Stop).await;
+        }
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -241,91 +260,60 @@ impl KeeperHandle {
     }
 }
 
-/// The keeper's task: the machine's steps over the network until it is done. Stopping is
-/// the handle's sender going away.
-async fn keep_task(
-    mut upnp: Upnp,
-    mut machine: UpnpKeeper,
-    mut stopped: oneshot::Receiver<()>,
-    events: mpsc::Sender<KeeperEvent>,
-    status: Arc<Mutex<Status>>,
-) {
-    let mut stopping = false;
-    loop {
-        if !stopping && !matches!(stopped.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
-            stopping = true;
-            machine.stop(Instant::now());
+impl Drop for KeeperHandle {
+    /// Asks the task to stop; it removes the mappings in the background.
+    fn drop(&mut self) {
+        if let Some(inbox) = self.inbox.take() {
+            if let Err(mpsc::error::TrySendError::Full(stop)) = inbox.try_send(Input::Stop) {
+                self.runtime.spawn(async move { inbox.send(stop).await });
+            }
         }
-        match machine.poll(Instant::now()) {
-            UpnpStep::Call {
-                url,
-                request,
-                deadline,
-            } => {
-                let answer = upnp.client.until(deadline).call(&url, &request).await;
-                machine.answered(answer, Instant::now());
-            }
-            UpnpStep::Search(options) => {
-                let found = upnp.find_gateway(&options).await.map(|d| d.device.clone());
-                machine.found(found, Instant::now());
-            }
-            UpnpStep::Probe(url) => {
-                let device = upnp.device_at(&url).await.device;
-                machine.found(Ok(device), Instant::now());
-            }
-            UpnpStep::Route(url) => machine.routed(local_address_towards(&url), Instant::now()),
-            UpnpStep::Wait(until) if stopping => tokio::time::sleep_until(until.into()).await,
-            UpnpStep::Wait(until) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(until.into()) => {}
-                    _ = &mut stopped => {
-                        stopping = true;
-                        machine.stop(Instant::now());
-                    }
-                }
-            }
-            UpnpStep::Done => break,
-        }
-        machine.publish(|e| drop(events.try_send(e)), &status);
     }
-    machine.publish(|e| drop(events.try_send(e)), &status);
 }
 
 impl UpnpDevice {
+    fn executor(&self) -> Executor {
+        Executor::new(self.client.clone())
+    }
+
+    async fn run<S: Sequence>(&self, op: Result<Soap<S>, Error>) -> Result<S::Output, Error> {
+        run(&mut self.executor(), op?).await
+    }
+
     /// Godot's `query_external_address`, within [`Limits::call`](crate::Limits::call).
     pub async fn query_external_address(&self) -> Result<IpAddr, Error> {
-        self.run(self.external_address_plan()).await
+        self.run(self.external_address_op(Instant::now())).await
     }
 
     /// Godot's `add_port_mapping`: validate, look at the port (another client's mapping is
     /// never replaced), add with fallbacks, read back what was granted.
     pub async fn add_port_mapping(&self, request: &MappingRequest) -> Result<Granted, Error> {
-        self.run(self.add_plan(request)).await
+        self.run(self.add_op(request, Instant::now())).await
     }
 
     /// Godot's `delete_port_mapping` (only a mapping to us).
     pub async fn delete_port_mapping(&self, port: i64, proto: &str) -> Result<(), Error> {
-        self.run(self.delete_plan(port, proto)).await
+        self.run(self.delete_op(port, proto, Instant::now())).await
     }
 
     /// Every mapping on the gateway (see [`crate::mapping::ListSequence`]), at most
     /// [`Limits::list_entries`](crate::Limits::list_entries), within [`Limits::list`](crate::Limits::list).
     pub async fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {
-        self.run(self.list_plan()).await
+        self.run(self.list_op(Instant::now())).await
     }
 
     /// The gateway's IPv6 firewall: whether it is on, and whether pinholes may be opened.
     pub async fn firewall_status(&self) -> Result<FirewallStatus, Error> {
-        self.run(self.pinhole_plan(GetFirewallStatus)).await
+        self.run(self.pinhole_op(GetFirewallStatus, Instant::now()))
+            .await
     }
 
     /// Open an IPv6 pinhole (to our own global address unless the request names one):
     /// checked before anything is sent ([`PinholeRequest::action`]), within
     /// [`Limits::call`](crate::Limits::call).
     pub async fn open_pinhole(&self, request: &PinholeRequest) -> Result<Pinhole, Error> {
-        let add = self.pinhole_action(request)?;
-        let unique_id = self.run(self.pinhole_plan(add.clone())).await?;
-        Ok(Pinhole::opened(&add, unique_id))
+        let open = self.open_pinhole_op(request, Instant::now());
+        run(&mut self.executor(), open).await
     }
 
     /// Give a pinhole its lease again (from now).
@@ -334,92 +322,38 @@ impl UpnpDevice {
             unique_id: pinhole.unique_id,
             lease_time: pinhole::lease_time(pinhole.lease)?,
         };
-        self.run(self.pinhole_plan(update)).await
+        self.run(self.pinhole_op(update, Instant::now())).await
     }
 
     /// Close a pinhole.
     pub async fn close_pinhole(&self, unique_id: u16) -> Result<(), Error> {
-        self.run(self.pinhole_plan(DeletePinhole { unique_id }))
-            .await
+        let close = DeletePinhole { unique_id };
+        self.run(self.pinhole_op(close, Instant::now())).await
     }
 
     /// How many packets a pinhole has let in.
     pub async fn pinhole_packets(&self, unique_id: u16) -> Result<u32, Error> {
-        self.run(self.pinhole_plan(GetPinholePackets { unique_id }))
-            .await
+        let count = GetPinholePackets { unique_id };
+        self.run(self.pinhole_op(count, Instant::now())).await
     }
 
     /// Whether traffic has come through a pinhole.
     pub async fn pinhole_working(&self, unique_id: u16) -> Result<bool, Error> {
-        pinhole::working(
-            self.run(self.pinhole_plan(CheckPinholeWorking { unique_id }))
-                .await,
-        )
-    }
-
-    /// Run a planned sequence to its end, within its time limit.
-    async fn run<S: Sequence>(&self, plan: Result<Plan<S>, Error>) -> Result<S::Output, Error> {
-        let mut plan = plan?;
-        let client = self.client.until(later(Instant::now(), plan.limit));
-        while let Some(request) = plan.request() {
-            plan.answer(client.call(&plan.url, &request).await);
-        }
-        plan.result()
-    }
-}
-
-/// Run a probe to its end over the network (each exchange within the client's deadline).
-async fn probe(client: &Client, mut probe: Probe) -> Device {
-    let mut step = probe.start();
-    loop {
-        step = match step {
-            ProbeStep::Fetch(url) => probe.fetched(client.get_description(&url).await),
-            ProbeStep::Call(url, request) => probe.answered(client.call(&url, &request).await),
-            ProbeStep::Done(mut device) => {
-                fill_our_addr(&mut device);
-                return *device;
-            }
-        }
+        let check = CheckPinholeWorking { unique_id };
+        pinhole::working(self.run(self.pinhole_op(check, Instant::now())).await)
     }
 }
 
 /// A gateway reached one way or another: what [`Upnp::find_way`] found.
 pub type Found = pmp::Found<UpnpDevice, PmpClient>;
 
-impl Upnp {
-    /// Find a gateway the way `via` says, every way at once (see the blocking
-    /// [`crate::blocking::Upnp::find_way`]).
-    pub async fn find_way(
-        &mut self,
-        options: &DiscoverOptions,
-        via: Via,
-        gateway: Option<IpAddr>,
-    ) -> Result<Found, Error> {
-        let limits = self.limits.clone();
-        let target = Target::named_or_default(gateway, self.settings.discover_ipv6);
-        let pmp = async {
-            match Way::of(via) {
-                Some(way) => Some(PmpClient::probe(target, way, &limits).await),
-                None => None,
-            }
-        };
-        let upnp = async {
-            match via.upnp() {
-                true => Some(self.find_gateway(options).await.cloned()),
-                false => None,
-            }
-        };
-        let (upnp, pmp) = tokio::join!(upnp, pmp);
-        pmp::prefer(upnp, pmp)
-    }
-}
-
 /// The async client of a gateway's PCP or NAT-PMP service (see the blocking
 /// [`crate::blocking::PmpClient`]).
 #[derive(Debug)]
 pub struct PmpClient {
-    client: pcp_natpmp::net::tokio::Client,
+    exec: Executor,
     session: Session,
+    gateway: SocketAddr,
     limits: crate::Limits,
 }
 
@@ -427,11 +361,12 @@ impl PmpClient {
     /// A client of the gateway `target` names speaking `way`, not probed (needs a tokio
     /// runtime).
     pub fn new(target: Target, way: Way, limits: &crate::Limits) -> Result<PmpClient, Error> {
-        let client = open_pmp(target, way)?;
-        let session = Session::new(way, client.local_addr());
+        let mut exec = Executor::new(Client::new(&upnp_soap::http::Config::default()));
+        let (local, gateway) = exec.open_pmp(target, way)?;
         Ok(PmpClient {
-            client,
-            session,
+            exec,
+            session: Session::new(way, local),
+            gateway,
             limits: limits.clone(),
         })
     }
@@ -451,6 +386,11 @@ impl PmpClient {
     /// The way it speaks.
     pub fn method(&self) -> Method {
         self.session.method()
+    }
+
+    /// The gateway's address and port.
+    pub fn gateway(&self) -> SocketAddr {
+        self.gateway
     }
 
     /// What it knows: the way and our address.
@@ -479,31 +419,15 @@ impl PmpClient {
     /// bound). Must be called within a tokio runtime.
     pub fn keep(self, keep: Keep) -> Result<KeeperHandle, Error> {
         let runtime = runtime()?;
-        let gateway = self.client.gateway();
         let seed = pcp_natpmp::Nonce::random()?;
-        let machine = PmpKeeper::of_client(keep, self.session, gateway, &self.limits, seed)?;
-        let client = Some(self.client);
-        Ok(KeeperHandle::spawn(
-            &runtime,
-            machine.status(),
-            |stopped, sender, status| pmp_keep_task(client, machine, stopped, sender, status),
-        ))
+        let machine = PmpKeeper::of_client(keep, self.session, self.gateway, &self.limits, seed)?;
+        let status = machine.status();
+        Ok(KeeperHandle::spawn(&runtime, machine, status, self.exec))
     }
 
-    async fn run<S: PmpSequence>(&mut self, mut sequence: S) -> Result<S::Output, Error> {
-        let deadline = later(Instant::now(), self.limits.call);
-        let mut next = sequence.start();
-        loop {
-            match next {
-                PmpNext::Done(result) => return result,
-                PmpNext::Send(request) => {
-                    let gateway = self.client.gateway();
-                    let mut exchange =
-                        pcp_natpmp::Exchange::new(request, gateway, Instant::now(), deadline)?;
-                    next = sequence.handle(self.client.run(&mut exchange).await);
-                }
-            }
-        }
+    async fn run<S: PmpSequence>(&mut self, sequence: S) -> Result<S::Output, Error> {
+        let machine = PmpRun::new(sequence, self.limits.call, Instant::now());
+        run(&mut self.exec, machine).await
     }
 }
 
@@ -517,109 +441,7 @@ pub fn keep_pmp(
 ) -> Result<KeeperHandle, Error> {
     let runtime = runtime()?;
     let machine = PmpKeeper::validated(keep, way, target, limits, pcp_natpmp::Nonce::random()?)?;
-    Ok(KeeperHandle::spawn(
-        &runtime,
-        machine.status(),
-        |stopped, sender, status| pmp_keep_task(None, machine, stopped, sender, status),
-    ))
-}
-
-/// The PCP/NAT-PMP keeper's task: the machine's steps over UDP until it is done, and what
-/// the gateway announces.
-async fn pmp_keep_task(
-    mut client: Option<pcp_natpmp::net::tokio::Client>,
-    mut machine: PmpKeeper,
-    mut stopped: oneshot::Receiver<()>,
-    events: mpsc::Sender<KeeperEvent>,
-    status: Arc<Mutex<Status>>,
-) {
-    let mut stopping = false;
-    let mut listener: Option<pcp_natpmp::net::tokio::Listener> = None;
-    // The gateway a listener was last tried for: tried once per gateway, so that a socket
-    // that fails is not bound again at every step.
-    let mut tried: Option<IpAddr> = None;
-    loop {
-        if !stopping && !matches!(stopped.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
-            stopping = true;
-            machine.stop(Instant::now());
-        }
-        let gateway = machine.gateway().map(|g| g.ip());
-        if gateway.is_some() && gateway != tried {
-            // Where UDP 5350 cannot be bound, nothing is heard; the checks go on.
-            tried = gateway;
-            listener = gateway.and_then(|g| pcp_natpmp::net::tokio::Listener::bind(g).ok());
-        }
-        match machine.poll(Instant::now()) {
-            PmpStep::Open(target) => {
-                machine.opened(reopen(&mut client, target, machine.way()), Instant::now());
-            }
-            PmpStep::Send { request, deadline } => {
-                let answer = ask(client.as_mut(), request, deadline).await;
-                machine.answered(answer, Instant::now());
-            }
-            PmpStep::Wait(until) if stopping => tokio::time::sleep_until(until.into()).await,
-            PmpStep::Wait(until) => {
-                let wait = until.saturating_duration_since(Instant::now());
-                tokio::select! {
-                    () = tokio::time::sleep_until(until.into()) => {}
-                    _ = &mut stopped => {
-                        stopping = true;
-                        machine.stop(Instant::now());
-                    }
-                    heard = hear(listener.as_mut(), wait) => match heard {
-                        Ok(Some(announcement)) => machine.announced(announcement, Instant::now()),
-                        Ok(None) => {}
-                        Err(_) => listener = None,
-                    },
-                }
-            }
-            PmpStep::Done => break,
-        }
-        machine.publish(|e| drop(events.try_send(e)), &status);
-    }
-    machine.publish(|e| drop(events.try_send(e)), &status);
-}
-
-/// The next announcement within `wait`, or never without a listener.
-async fn hear(
-    listener: Option<&mut pcp_natpmp::net::tokio::Listener>,
-    wait: std::time::Duration,
-) -> Result<Option<pcp_natpmp::Announcement>, pcp_natpmp::Error> {
-    match listener {
-        Some(listener) => listener.next_within(wait).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// `request` through `client` until `deadline`: the gateway's answer.
-async fn ask(
-    client: Option<&mut pcp_natpmp::net::tokio::Client>,
-    request: pcp_natpmp::Request,
-    deadline: Instant,
-) -> Result<pcp_natpmp::Response, pcp_natpmp::Error> {
-    let Some(client) = client else {
-        return Err(crate::keeper::pmp::no_client());
-    };
-    let gateway = client.gateway();
-    let mut exchange = pcp_natpmp::Exchange::new(request, gateway, Instant::now(), deadline)?;
-    client.run(&mut exchange).await
-}
-
-/// A client to `target` in place of `client` (kept when none can be opened): our address
-/// and port, and the gateway's.
-fn reopen(
-    client: &mut Option<pcp_natpmp::net::tokio::Client>,
-    target: Target,
-    way: Way,
-) -> Result<(std::net::SocketAddr, std::net::SocketAddr), Error> {
-    let opened = client.insert(open_pmp(target, way)?);
-    Ok((opened.local_addr(), opened.gateway()))
-}
-
-/// A client to the gateway `target` names now.
-fn open_pmp(target: Target, way: Way) -> Result<pcp_natpmp::net::tokio::Client, Error> {
-    let (local, gateway) = crate::route::pmp_endpoints(target, way)?;
-    Ok(pcp_natpmp::net::tokio::Client::connect_from(
-        local, gateway,
-    )?)
+    let status = machine.status();
+    let exec = Executor::new(Client::new(&upnp_soap::http::Config::default()));
+    Ok(KeeperHandle::spawn(&runtime, machine, status, exec))
 }

@@ -39,9 +39,12 @@ use std::time::Instant;
 
 use pcp_natpmp::{Announcement, Epoch, EpochCheck, EpochRule, Nonce, Request, Response};
 
-use super::{Event, Gateway, Grant, Keep, Keeper, Outcome, Seen, Slot, Status, Step, Task};
+use super::{
+    Event, Gateway, Grant, Keep, Keeper, Outcome, Seen, Slot, Status, Step, Task, Update,
+};
 use crate::error::Error;
 use crate::limits::{Limits, later};
+use crate::machine::{Completed, Input, Io, Machine, Output, Pending, Token, polled_after_done};
 use crate::pmp::{
     LONGEST_LIFETIME, Method, PmpAdd, PmpDelete, PmpExternal, PmpGranted, PmpMapping, PmpNext,
     PmpProbe, PmpSequence, Session, Target, Way,
@@ -95,6 +98,12 @@ pub struct PmpKeeper {
     probes: u32,
     /// When an announcement was last acted on.
     heard: Option<Instant>,
+    /// The open or exchange out, and when it must be over.
+    io: Pending,
+    until: Option<Instant>,
+    /// The gateway whose announcements are listened to.
+    listening: Option<IpAddr>,
+    over: bool,
 }
 
 /// What a driver answers a [`PmpStep::Send`] with when it has no client open (the keeper
@@ -152,6 +161,10 @@ impl PmpKeeper {
             seed_client: None,
             probes: 0,
             heard: None,
+            io: Pending::default(),
+            until: None,
+            listening: None,
+            over: false,
         }
     }
 
@@ -229,8 +242,8 @@ impl PmpKeeper {
         self.keeper.stop(now);
     }
 
-    /// The next step.
-    pub fn poll(&mut self, now: Instant) -> PmpStep {
+    /// The next step, in the keeper's own vocabulary (what [`Machine::poll`] turns into I/O).
+    pub(crate) fn step(&mut self, now: Instant) -> PmpStep {
         loop {
             if let Some(running) = &mut self.running {
                 return match (&running.calls, running.request.take()) {
@@ -496,6 +509,82 @@ impl PmpKeeper {
             None => self.method().to_string(),
         };
         gateway.name(name)
+    }
+}
+
+/// The tag of the listener's token (it never completes).
+const LISTEN: u16 = 1;
+
+impl Machine for PmpKeeper {
+    type Value = ();
+    type Event = Update;
+
+    fn poll(&mut self, now: Instant) -> Output<(), Update> {
+        loop {
+            if self.over {
+                return polled_after_done();
+            }
+            if let Some(update) = self.keeper.update() {
+                return Output::Event(update);
+            }
+            let gateway = self.gateway.map(|g| g.ip());
+            let stopping = self.keeper.stop_deadline().is_some();
+            if let Some(gateway) = gateway.filter(|g| !stopping && self.listening != Some(*g)) {
+                self.listening = Some(gateway);
+                return Output::Start(Token::new(0).within(LISTEN), Io::Listen(gateway));
+            }
+            if let Some(until) = self.until {
+                if now < until {
+                    return Output::Wait(until);
+                }
+                // Out of time with the I/O still out: it failed.
+                self.io.forget();
+                self.until = None;
+                match self.running.as_ref().map(|r| &r.calls) {
+                    Some(Calls::Opening | Calls::Reopening) => {
+                        let e = Error::Misuse("a PCP client neither opened nor failed");
+                        self.opened(Err(e), now);
+                    }
+                    _ => {
+                        let gateway = self.gateway.unwrap_or(SocketAddr::from(([0; 4], 0)));
+                        self.answered(Err(pcp_natpmp::Error::TimedOut(gateway)), now);
+                    }
+                }
+                continue;
+            }
+            return match self.step(now) {
+                PmpStep::Open(target) => {
+                    self.until = Some(later(now, self.limits.call));
+                    let way = self.way;
+                    Output::Start(self.io.start(), Io::OpenPmp { target, way })
+                }
+                PmpStep::Send { request, deadline } => {
+                    self.until = Some(deadline);
+                    Output::Start(self.io.start(), Io::Exchange { request, deadline })
+                }
+                PmpStep::Wait(at) => Output::Wait(at),
+                PmpStep::Done => {
+                    self.over = true;
+                    Output::Done(Ok(()))
+                }
+            };
+        }
+    }
+
+    fn handle(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Stop => self.stop(now),
+            Input::Heard(announcement) => self.announced(announcement, now),
+            Input::Completed(token, completed) if self.io.take(token) => {
+                self.until = None;
+                match completed {
+                    Completed::Opened(opened) => self.opened(opened, now),
+                    Completed::Exchanged(outcome) => self.answered(outcome, now),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
     }
 }
 

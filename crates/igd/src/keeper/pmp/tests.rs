@@ -180,7 +180,7 @@ impl Router {
 /// `None` when done.
 fn drive(keeper: &mut PmpKeeper, router: &mut Router, now: Instant) -> Option<Instant> {
     for _ in 0..1000 {
-        match keeper.poll(now) {
+        match keeper.step(now) {
             PmpStep::Open(gateway) => {
                 assert!(gateway == Target::Default || gateway == Target::At(gateway_addr()));
                 keeper.opened(Ok((us(), gateway_addr())), now);
@@ -357,7 +357,7 @@ fn an_announcement_without_a_restart_starts_a_check_round() {
     drive(&mut keeper, &mut router, t0);
     let t10 = t0 + secs(10);
     keeper.announced(Announcement::Pcp { epoch: 10 }, t10);
-    assert_eq!(keeper.poll(t10), PmpStep::Open(Target::At(gateway_addr())));
+    assert_eq!(keeper.step(t10), PmpStep::Open(Target::At(gateway_addr())));
 }
 
 #[test]
@@ -434,13 +434,13 @@ fn a_silent_gateway_is_opened_again_with_backoff() {
 fn no_default_gateway_is_a_failure_retried_later() {
     let t0 = Instant::now();
     let mut keeper = keeper(keep());
-    assert_eq!(keeper.poll(t0), PmpStep::Open(Target::Default));
+    assert_eq!(keeper.step(t0), PmpStep::Open(Target::Default));
     keeper.opened(
         Err(Error::Pmp(pcp_natpmp::Error::NoGateway("no route".into()))),
         t0,
     );
     assert!(matches!(&events(&mut keeper)[..], [Event::Failed { .. }]));
-    assert_eq!(keeper.poll(t0), PmpStep::Wait(t0 + secs(1)));
+    assert_eq!(keeper.step(t0), PmpStep::Wait(t0 + secs(1)));
 }
 
 #[test]

@@ -119,7 +119,7 @@ fn machine(keep: Keep) -> UpnpKeeper {
 /// A search or probe finds [`gateway`]; the route to it is from 192.168.77.10.
 fn drive(machine: &mut UpnpKeeper, router: &mut Router, now: Instant) -> UpnpStep {
     for _ in 0..100 {
-        match machine.poll(now) {
+        match machine.step(now) {
             UpnpStep::Call { request, .. } => {
                 let answer = router.answer(&request);
                 machine.answered(answer, now);

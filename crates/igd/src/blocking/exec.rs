@@ -1,0 +1,277 @@
+//! The blocking executor: performs the I/O of [`crate::machine`] with the workspace's
+//! blocking clients, and the one loop that drives every machine.
+//!
+//! A lone I/O runs inline, on the caller's thread (no thread for a simple call); several at
+//! once (a discovery's probes beside its search) run on threads, at most [`MAX_THREADS`],
+//! each started with `thread::Builder` (when none can be had, the I/O runs inline). Every
+//! completion, answer, announcement and stop request arrives through one inbox.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use upnp_soap::blocking::Client;
+use upnp_ssdp::net::Searcher;
+
+use crate::error::Error;
+use crate::machine::{Completed, Input, Io, Machine, Output, RouteTo, Token};
+use crate::pmp::{Target, Way};
+use crate::route;
+
+/// Threads performing I/O for one loop at once, at most; past that, I/O runs inline.
+const MAX_THREADS: usize = 16;
+
+/// Inputs waiting for the loop, at most: senders of completions wait for room,
+/// announcements past it are dropped.
+const INBOX: usize = 64;
+
+/// How often a search or listener thread looks whether its loop is over.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// Where a loop's inputs arrive: its own I/O's completions and a caller's stop request.
+pub(crate) struct Inbox {
+    pub(crate) sender: mpsc::SyncSender<Input>,
+    receiver: mpsc::Receiver<Input>,
+}
+
+impl Inbox {
+    pub(crate) fn new() -> Inbox {
+        let (sender, receiver) = mpsc::sync_channel(INBOX);
+        Inbox { sender, receiver }
+    }
+}
+
+/// A flag cleared when it is dropped: tells a loop's threads that it is over.
+struct Alive(Arc<AtomicBool>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// What a thread needs to perform an exchange: the HTTP client and the PCP/NAT-PMP client.
+#[derive(Clone, Debug)]
+struct Work {
+    http: Client,
+    pmp: Option<Arc<Mutex<pcp_natpmp::net::Client>>>,
+}
+
+impl Work {
+    fn perform(&self, io: Io) -> Completed {
+        match io {
+            Io::Fetch { url, deadline } => {
+                Completed::Fetched(self.http.until(deadline).get_description(&url))
+            }
+            Io::Call {
+                url,
+                request,
+                deadline,
+            } => Completed::Called(self.http.until(deadline).call(&url, &request)),
+            Io::Route(RouteTo::Host(url)) => Completed::Routed(route::local_address_towards(&url)),
+            Io::Route(RouteTo::Internet6) => Completed::Routed(route::global_ipv6().map(IpAddr::V6)),
+            Io::Exchange { request, deadline } => Completed::Exchanged(self.exchange(request, deadline)),
+            // The loop's own: never handed to a worker.
+            Io::Search(_) => Completed::Searched(Ok(())),
+            Io::OpenPmp { .. } | Io::Listen(_) => {
+                Completed::Opened(Err(Error::Misuse("not an exchange")))
+            }
+        }
+    }
+
+    fn exchange(
+        &self,
+        request: pcp_natpmp::Request,
+        deadline: Instant,
+    ) -> Result<pcp_natpmp::Response, pcp_natpmp::Error> {
+        let client = self.pmp.as_ref().ok_or_else(crate::keeper::pmp::no_client)?;
+        let mut client = client.lock().unwrap_or_else(PoisonError::into_inner);
+        let gateway = client.gateway();
+        let mut exchange = pcp_natpmp::Exchange::new(request, gateway, Instant::now(), deadline)?;
+        client.run(&mut exchange)
+    }
+}
+
+/// Performs machines' I/O with blocking sockets; keeps the PCP/NAT-PMP client opened last
+/// and the listener of announcements between runs.
+#[derive(Debug)]
+pub(crate) struct Executor {
+    work: Work,
+    listening: Option<Alive>,
+}
+
+impl std::fmt::Debug for Alive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Alive")
+    }
+}
+
+impl Executor {
+    pub(crate) fn new(http: Client) -> Executor {
+        Executor {
+            work: Work { http, pmp: None },
+            listening: None,
+        }
+    }
+
+    /// Open a PCP/NAT-PMP client (in place of the one before): our address and the gateway's.
+    pub(crate) fn open_pmp(
+        &mut self,
+        target: Target,
+        way: Way,
+    ) -> Result<(SocketAddr, SocketAddr), Error> {
+        let (local, gateway) = route::pmp_endpoints(target, way)?;
+        let client = pcp_natpmp::net::Client::connect_from(local, gateway)?;
+        let opened = (client.local_addr(), client.gateway());
+        self.work.pmp = Some(Arc::new(Mutex::new(client)));
+        Ok(opened)
+    }
+
+    /// Drive `machine` to its end; its events go to `deliver`.
+    pub(crate) fn run<M: Machine>(
+        &mut self,
+        machine: &mut M,
+        inbox: Inbox,
+        mut deliver: impl FnMut(M::Event),
+    ) -> Result<M::Value, Error> {
+        let alive = Alive(Arc::new(AtomicBool::new(true)));
+        let mut starts: Vec<(Token, Io)> = Vec::new();
+        let mut threads = 0usize;
+        loop {
+            let until = match machine.poll(Instant::now()) {
+                Output::Start(token, io) => {
+                    starts.push((token, io));
+                    continue;
+                }
+                Output::Event(event) => {
+                    deliver(event);
+                    continue;
+                }
+                Output::Done(value) => {
+                    self.listening = None;
+                    return value;
+                }
+                Output::Wait(until) => until,
+            };
+            let lone = starts.len() == 1 && threads == 0;
+            let mut answered = false;
+            for (token, io) in starts.drain(..) {
+                let done = match io {
+                    Io::OpenPmp { target, way } => Completed::Opened(self.open_pmp(target, way)),
+                    Io::Search(options) => match search(token, &options, &inbox.sender, &alive) {
+                        Ok(()) => {
+                            threads += 1;
+                            continue;
+                        }
+                        Err(e) => Completed::Searched(Err(e)),
+                    },
+                    Io::Listen(gateway) => {
+                        self.listening = listen(gateway, &inbox.sender);
+                        continue;
+                    }
+                    io if lone || threads >= MAX_THREADS => self.work.perform(io),
+                    io => match spawn(&self.work, token, io, &inbox.sender) {
+                        None => {
+                            threads += 1;
+                            continue;
+                        }
+                        Some(io) => self.work.perform(io),
+                    },
+                };
+                machine.handle(Input::Completed(token, done), Instant::now());
+                answered = true;
+            }
+            if answered {
+                continue;
+            }
+            let wait = until.saturating_duration_since(Instant::now());
+            if let Ok(input) = inbox.receiver.recv_timeout(wait) {
+                if let Input::Completed(..) = input {
+                    threads = threads.saturating_sub(1);
+                }
+                machine.handle(input, Instant::now());
+            }
+        }
+    }
+}
+
+/// `io` on a thread of its own, its completion to `inbox`; gives it back when no thread can
+/// be had.
+fn spawn(work: &Work, token: Token, io: Io, inbox: &mpsc::SyncSender<Input>) -> Option<Io> {
+    let (work, inbox) = (work.clone(), inbox.clone());
+    let held = Arc::new(Mutex::new(Some(io)));
+    let given = Arc::clone(&held);
+    let started = thread::Builder::new()
+        .name("igd-io".into())
+        .spawn(move || {
+            let io = given.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(io) = io {
+                let _ = inbox.send(Input::Completed(token, work.perform(io)));
+            }
+        });
+    match started {
+        Ok(_) => None,
+        Err(_) => held.lock().unwrap_or_else(PoisonError::into_inner).take(),
+    }
+}
+
+/// The search on a thread of its own: each answer to `inbox`, then its end.
+fn search(
+    token: Token,
+    options: &upnp_ssdp::SearchOptions,
+    inbox: &mpsc::SyncSender<Input>,
+    alive: &Alive,
+) -> Result<(), upnp_ssdp::Error> {
+    let mut searcher = Searcher::start(options)?;
+    let (inbox, alive) = (inbox.clone(), Arc::clone(&alive.0));
+    thread::Builder::new()
+        .name("upnp-search".into())
+        .spawn(move || {
+            while alive.load(Ordering::Relaxed) {
+                let input = match searcher.next_within(SLICE) {
+                    None => Input::Completed(token, Completed::Searched(Ok(()))),
+                    Some(Ok(None)) => continue,
+                    Some(Ok(Some(answer))) => Input::Answer(token, answer),
+                    Some(Err(e)) => Input::Completed(token, Completed::Searched(Err(e))),
+                };
+                let last = matches!(input, Input::Completed(..));
+                if inbox.send(input).is_err() || last {
+                    return;
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|source| upnp_ssdp::Error::Io {
+            context: "start the search thread",
+            source,
+        })
+}
+
+/// Listen for `gateway`'s announcements on a thread of its own until the flag returned is
+/// dropped. Where UDP 5350 or a thread cannot be had, nothing is heard.
+fn listen(gateway: IpAddr, inbox: &mpsc::SyncSender<Input>) -> Option<Alive> {
+    let mut listener = pcp_natpmp::net::Listener::bind(gateway).ok()?;
+    let alive = Arc::new(AtomicBool::new(true));
+    let (on, inbox) = (Arc::clone(&alive), inbox.clone());
+    thread::Builder::new()
+        .name("igd-announcements".into())
+        .spawn(move || {
+            while on.load(Ordering::Relaxed) {
+                match listener.next_within(SLICE * 5) {
+                    Ok(Some(heard)) => {
+                        if let Err(mpsc::TrySendError::Disconnected(_)) =
+                            inbox.try_send(Input::Heard(heard))
+                        {
+                            return;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => return,
+                }
+            }
+        })
+        .ok()?;
+    Some(Alive(alive))
+}
