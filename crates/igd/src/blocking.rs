@@ -41,7 +41,10 @@ mod tests;
 use exec::{Executor, Inbox};
 
 /// Run a one-shot machine to its end on this thread.
-fn run<M: Machine<Event = Infallible>>(exec: &mut Executor, mut machine: M) -> Result<M::Value, Error> {
+fn run<M: Machine<Event = Infallible>>(
+    exec: &mut Executor,
+    mut machine: M,
+) -> Result<M::Value, Error> {
     exec.run(&mut machine, Inbox::new(), |never| match never {})
 }
 
@@ -309,7 +312,10 @@ impl UpnpDevice {
     /// checked before anything is sent ([`PinholeRequest::action`]), within
     /// [`Limits::call`](crate::Limits::call).
     pub fn open_pinhole(&self, request: &PinholeRequest) -> Result<Pinhole, Error> {
-        run(&mut self.executor(), self.open_pinhole_op(request, Instant::now()))
+        run(
+            &mut self.executor(),
+            self.open_pinhole_op(request, Instant::now()),
+        )
     }
 
     /// Give a pinhole its lease again (from now).

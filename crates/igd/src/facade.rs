@@ -16,9 +16,9 @@ use crate::discover::DiscoverSettings;
 use crate::error::Error;
 use crate::keeper::Keep;
 use crate::keeper::upnp::{Find, Single, UpnpKeeper};
+use crate::limits::Limits;
 #[allow(unused_imports)]
 use crate::machine::Machine;
-use crate::limits::Limits;
 use crate::mapping::{AddSequence, DeleteSequence, ListSequence, MappingRequest, Next, Sequence};
 use crate::ops::{DiscoveryRun, OpenPinhole, PmpOpened, ProbeRun, Soap, WayFound};
 use crate::pinhole::{FirewallCall, PinholeRequest};
@@ -273,7 +273,12 @@ impl<C> UpnpDevice<C> {
     pub(crate) fn external_address_op(&self, now: Instant) -> Result<Soap<ExternalAddress>, Error> {
         let (url, service_type) = require_valid(&self.device)?;
         let single = Single::new(GetExternalIpAddress, service_type);
-        Ok(Soap::new(url, ExternalAddress(single), self.limits.call, now))
+        Ok(Soap::new(
+            url,
+            ExternalAddress(single),
+            self.limits.call,
+            now,
+        ))
     }
 
     /// `add_port_mapping` from `now`: validate, look (never replace another client's

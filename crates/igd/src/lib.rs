@@ -85,9 +85,9 @@ pub mod keeper;
 pub mod limits;
 pub mod machine;
 pub mod mapping;
+mod ops;
 pub mod pinhole;
 pub mod pmp;
-mod ops;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "blocking", feature = "tokio"))))]
 pub mod route;

@@ -18,9 +18,8 @@ use crate::machine::{
 };
 use crate::mapping::{Next, Sequence};
 use crate::pinhole::{FirewallCall, Pinhole, PinholeRequest, is_global_unicast};
-use upnp_soap::firewall::AddPinhole;
 use crate::pmp::{self, Method, PmpNext, PmpSequence, Session, Target, Way};
-
+use upnp_soap::firewall::AddPinhole;
 
 /// What a machine's exchange gets when its deadline passes with the exchange still out (a
 /// driver's exchange ends by the deadline itself; this covers one that does not).
@@ -739,7 +738,10 @@ impl OpenPinhole {
     }
 
     /// The call, once our address is known.
-    fn call(&mut self, now: Instant) -> Result<&mut (AddPinhole, Soap<FirewallCall<AddPinhole>>), Error> {
+    fn call(
+        &mut self,
+        now: Instant,
+    ) -> Result<&mut (AddPinhole, Soap<FirewallCall<AddPinhole>>), Error> {
         if self.call.is_none() {
             let add = match self.request.action(self.device.pinhole_addr) {
                 Err(Error::NoGlobalAddress) if self.device.ipv6_firewall.is_none() => {
@@ -750,7 +752,9 @@ impl OpenPinhole {
             let soap = firewall_soap(&self.device, add.clone(), &self.limits, now)?;
             self.call = Some((add, soap));
         }
-        self.call.as_mut().ok_or(Error::Misuse("a pinhole call not made"))
+        self.call
+            .as_mut()
+            .ok_or(Error::Misuse("a pinhole call not made"))
     }
 }
 

@@ -44,7 +44,8 @@ async fn run<M: Machine<Event = Infallible>>(
     exec: &mut Executor,
     mut machine: M,
 ) -> Result<M::Value, Error> {
-    exec.run(&mut machine, Inbox::new(), |never| match never {}).await
+    exec.run(&mut machine, Inbox::new(), |never| match never {})
+        .await
 }
 
 /// Godot's `UPNP`, async: discovery, the list of devices (Godot's methods: see
@@ -133,7 +134,12 @@ impl Upnp {
         let runtime = runtime()?;
         let machine = self.keeper(keep, find)?;
         let status = machine.status();
-        Ok(KeeperHandle::spawn(&runtime, machine, status, self.executor()))
+        Ok(KeeperHandle::spawn(
+            &runtime,
+            machine,
+            status,
+            self.executor(),
+        ))
     }
 
     /// Find a gateway the way `via` says, every way at once (see the blocking

@@ -71,8 +71,12 @@ impl Work {
                 deadline,
             } => Completed::Called(self.http.until(deadline).call(&url, &request)),
             Io::Route(RouteTo::Host(url)) => Completed::Routed(route::local_address_towards(&url)),
-            Io::Route(RouteTo::Internet6) => Completed::Routed(route::global_ipv6().map(IpAddr::V6)),
-            Io::Exchange { request, deadline } => Completed::Exchanged(self.exchange(request, deadline)),
+            Io::Route(RouteTo::Internet6) => {
+                Completed::Routed(route::global_ipv6().map(IpAddr::V6))
+            }
+            Io::Exchange { request, deadline } => {
+                Completed::Exchanged(self.exchange(request, deadline))
+            }
             // The loop's own: never handed to a worker.
             Io::Search(_) => Completed::Searched(Ok(())),
             Io::OpenPmp { .. } | Io::Listen(_) => {
@@ -86,7 +90,10 @@ impl Work {
         request: pcp_natpmp::Request,
         deadline: Instant,
     ) -> Result<pcp_natpmp::Response, pcp_natpmp::Error> {
-        let client = self.pmp.as_ref().ok_or_else(crate::keeper::pmp::no_client)?;
+        let client = self
+            .pmp
+            .as_ref()
+            .ok_or_else(crate::keeper::pmp::no_client)?;
         let mut client = client.lock().unwrap_or_else(PoisonError::into_inner);
         let gateway = client.gateway();
         let mut exchange = pcp_natpmp::Exchange::new(request, gateway, Instant::now(), deadline)?;
@@ -203,14 +210,12 @@ fn spawn(work: &Work, token: Token, io: Io, inbox: &mpsc::SyncSender<Input>) -> 
     let (work, inbox) = (work.clone(), inbox.clone());
     let held = Arc::new(Mutex::new(Some(io)));
     let given = Arc::clone(&held);
-    let started = thread::Builder::new()
-        .name("igd-io".into())
-        .spawn(move || {
-            let io = given.lock().unwrap_or_else(PoisonError::into_inner).take();
-            if let Some(io) = io {
-                let _ = inbox.send(Input::Completed(token, work.perform(io)));
-            }
-        });
+    let started = thread::Builder::new().name("igd-io".into()).spawn(move || {
+        let io = given.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(io) = io {
+            let _ = inbox.send(Input::Completed(token, work.perform(io)));
+        }
+    });
     match started {
         Ok(_) => None,
         Err(_) => held.lock().unwrap_or_else(PoisonError::into_inner).take(),

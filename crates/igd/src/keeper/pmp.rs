@@ -39,9 +39,7 @@ use std::time::Instant;
 
 use pcp_natpmp::{Announcement, Epoch, EpochCheck, EpochRule, Nonce, Request, Response};
 
-use super::{
-    Event, Gateway, Grant, Keep, Keeper, Outcome, Seen, Slot, Status, Step, Task, Update,
-};
+use super::{Event, Gateway, Grant, Keep, Keeper, Outcome, Seen, Slot, Status, Step, Task, Update};
 use crate::error::Error;
 use crate::limits::{Limits, later};
 use crate::machine::{Completed, Input, Io, Machine, Output, Pending, Token, polled_after_done};

@@ -30,8 +30,8 @@ use crate::discover::{DiscoverOptions, DiscoverSettings, Goal};
 use crate::error::Error;
 use crate::limits::{Limits, later};
 use crate::machine::{Completed, Input, Io, Machine, Output, Pending, RouteTo, polled_after_done};
-use crate::ops::{DiscoveryRun, ProbeRun};
 use crate::mapping::{AddSequence, DeleteSequence, Granted, Mapping, Next, Sequence, points_at};
+use crate::ops::{DiscoveryRun, ProbeRun};
 use crate::pinhole::FirewallCall;
 
 #[cfg(test)]
@@ -347,8 +347,9 @@ impl UpnpKeeper {
         let tag = self.generation;
         let found = match self.finding.as_mut()? {
             Finding::Search(search) => match search.poll(now) {
-                Output::Done(devices) => devices
-                    .and_then(|devices| select_gateway(&devices, |d| d).cloned()),
+                Output::Done(devices) => {
+                    devices.and_then(|devices| select_gateway(&devices, |d| d).cloned())
+                }
                 Output::Start(token, io) => return Some(Output::Start(token.within(tag), io)),
                 Output::Wait(at) => return Some(Output::Wait(at)),
                 Output::Event(never) => match never {},

@@ -58,7 +58,9 @@ impl Work {
                 deadline,
             } => Completed::Called(self.http.until(deadline).call(&url, &request).await),
             Io::Route(RouteTo::Host(url)) => Completed::Routed(route::local_address_towards(&url)),
-            Io::Route(RouteTo::Internet6) => Completed::Routed(route::global_ipv6().map(IpAddr::V6)),
+            Io::Route(RouteTo::Internet6) => {
+                Completed::Routed(route::global_ipv6().map(IpAddr::V6))
+            }
             Io::Exchange { request, deadline } => {
                 Completed::Exchanged(self.exchange(request, deadline).await)
             }
@@ -75,7 +77,10 @@ impl Work {
         request: pcp_natpmp::Request,
         deadline: Instant,
     ) -> Result<pcp_natpmp::Response, pcp_natpmp::Error> {
-        let client = self.pmp.as_ref().ok_or_else(crate::keeper::pmp::no_client)?;
+        let client = self
+            .pmp
+            .as_ref()
+            .ok_or_else(crate::keeper::pmp::no_client)?;
         let mut client = client.lock().await;
         let gateway = client.gateway();
         let mut exchange = pcp_natpmp::Exchange::new(request, gateway, Instant::now(), deadline)?;
