@@ -23,9 +23,8 @@ use crate::device::Device;
 use crate::discover::{DiscoverOptions, Goal};
 use crate::error::Error;
 use crate::facade;
-use crate::keeper::pmp::PmpKeeper;
 use crate::keeper::upnp::Find;
-use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status, Update};
+use crate::keeper::{Event as KeeperEvent, Keep, KeepMachine, MAX_EVENTS, Status, Update};
 use crate::machine::Machine;
 use crate::mapping::{Granted, MappingRequest, Sequence};
 use crate::ops::{PmpRun, Soap};
@@ -431,7 +430,8 @@ impl PmpClient {
     /// ```
     pub fn keep(self, keep: Keep) -> Result<KeeperHandle, Error> {
         let seed = pcp_natpmp::Nonce::random()?;
-        let machine = PmpKeeper::of_client(keep, self.session, self.gateway, &self.limits, seed)?;
+        let machine =
+            KeepMachine::of_pmp_client(keep, self.session, self.gateway, &self.limits, seed)?;
         let status = machine.status();
         KeeperHandle::spawn(machine, status, self.exec)
     }
@@ -454,7 +454,7 @@ pub fn keep_pmp(
     target: Target,
     limits: &crate::Limits,
 ) -> Result<KeeperHandle, Error> {
-    let machine = PmpKeeper::validated(keep, way, target, limits, pcp_natpmp::Nonce::random()?)?;
+    let machine = KeepMachine::new_pmp(keep, way, target, limits, pcp_natpmp::Nonce::random()?)?;
     let status = machine.status();
     let exec = Executor::new(Client::new(&upnp_soap::http::Config::default()));
     KeeperHandle::spawn(machine, status, exec)

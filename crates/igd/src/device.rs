@@ -544,7 +544,6 @@ pub(crate) fn require_valid(device: &Device) -> Result<(Url, &str), Error> {
 }
 
 /// The address a gateway's mappings forward to (`igd_our_addr`), or why there is none.
-#[cfg(any(feature = "blocking", feature = "tokio"))]
 pub(crate) fn our_addr(device: &Device) -> Result<IpAddr, Error> {
     device.igd_our_addr.parse().map_err(|_| {
         Error::InvalidGateway(DeviceStatus {

@@ -7,20 +7,18 @@ use std::net::IpAddr;
 use std::ops::Deref;
 use std::time::Instant;
 
-use upnp_soap::ActionResponse;
-use upnp_soap::actions::GetExternalIpAddress;
 use upnp_soap::http::Config;
 
-use crate::device::{Device, our_addr, require_valid, select_gateway};
+use crate::device::{Device, select_gateway};
 use crate::discover::DiscoverSettings;
 use crate::error::Error;
-use crate::keeper::Keep;
-use crate::keeper::upnp::{Find, Single, UpnpKeeper};
+use crate::keeper::upnp::Find;
+use crate::keeper::{Keep, KeepMachine};
 use crate::limits::Limits;
-#[allow(unused_imports)]
-use crate::machine::Machine;
-use crate::mapping::{AddSequence, DeleteSequence, ListSequence, MappingRequest, Next, Sequence};
-use crate::ops::{DiscoveryRun, OpenPinhole, PmpOpened, ProbeRun, Soap, WayFound};
+use crate::mapping::{AddSequence, DeleteSequence, ListSequence, MappingRequest};
+use crate::ops::{
+    self, DiscoveryRun, ExternalAddress, OpenPinhole, PmpOpened, ProbeRun, Soap, WayFound,
+};
 use crate::pinhole::{FirewallCall, PinholeRequest};
 use crate::pmp::{self, Target, Via};
 
@@ -134,8 +132,7 @@ impl<C: Clone> Upnp<C> {
 
     /// The check of a gateway found before from `now`, within [`Limits::revalidate`].
     pub(crate) fn revalidation(&self, saved: Device, now: Instant) -> ProbeRun {
-        let deadline = crate::limits::later(now, self.limits.revalidate);
-        ProbeRun::new(crate::device::Probe::revalidate(saved), deadline, now)
+        ProbeRun::revalidate(saved, &self.limits, now)
     }
 
     /// Finding a way to map as `via` says, from `now` (towards `gateway` for PCP/NAT-PMP,
@@ -170,13 +167,10 @@ impl<C: Clone> Upnp<C> {
     }
 
     /// A keeper of `keep`, starting from [`Upnp::get_gateway`] when there is one.
-    pub(crate) fn keeper(&self, keep: Keep, find: Find) -> Result<UpnpKeeper, Error> {
-        keep.validate()?;
-        let machine = UpnpKeeper::new(keep, find, &self.limits).settings(&self.settings);
-        Ok(match self.get_gateway() {
-            Ok(gateway) => machine.with_gateway(gateway.device.clone()),
-            Err(_) => machine,
-        })
+    pub(crate) fn keeper(&self, keep: Keep, find: Find) -> Result<KeepMachine, Error> {
+        let gateway = self.get_gateway().ok().map(|g| g.device.clone());
+        let seed = pcp_natpmp::Nonce::random()?;
+        KeepMachine::new_upnp(keep, find, gateway, &self.settings, &self.limits, seed)
     }
 
     /// Godot's `add_device`.
@@ -269,91 +263,46 @@ impl<C> UpnpDevice<C> {
         &self.device
     }
 
-    /// `query_external_address` from `now`: within [`Limits::call`].
+    /// `query_external_address` from `now` ([`ops::external_address`]).
     pub(crate) fn external_address_op(&self, now: Instant) -> Result<Soap<ExternalAddress>, Error> {
-        let (url, service_type) = require_valid(&self.device)?;
-        let single = Single::new(GetExternalIpAddress, service_type);
-        Ok(Soap::new(
-            url,
-            ExternalAddress(single),
-            self.limits.call,
-            now,
-        ))
+        ops::external_address(&self.device, &self.limits, now)
     }
 
-    /// `add_port_mapping` from `now`: validate, look (never replace another client's
-    /// mapping), add with fallbacks, read back; within [`Limits::call`].
+    /// `add_port_mapping` from `now` ([`ops::add_port_mapping`]).
     pub(crate) fn add_op(
         &self,
         request: &MappingRequest,
         now: Instant,
     ) -> Result<Soap<AddSequence>, Error> {
-        let mapping = request.validate()?;
-        let (url, service_type) = require_valid(&self.device)?;
-        let sequence = AddSequence::new(&mapping, our_addr(&self.device)?, service_type);
-        Ok(Soap::new(url, sequence, self.limits.call, now))
+        ops::add_port_mapping(&self.device, request, &self.limits, now)
     }
 
-    /// `delete_port_mapping` from `now`: only ours; within [`Limits::call`].
+    /// `delete_port_mapping` from `now` ([`ops::delete_port_mapping`]).
     pub(crate) fn delete_op(
         &self,
         port: i64,
         proto: &str,
         now: Instant,
     ) -> Result<Soap<DeleteSequence>, Error> {
-        let sequence = DeleteSequence::new(port, proto, &self.device.igd_service_type)?;
-        let (url, _) = require_valid(&self.device)?;
-        let sequence = sequence.client(our_addr(&self.device)?);
-        Ok(Soap::new(url, sequence, self.limits.call, now))
+        ops::delete_port_mapping(&self.device, port, proto, &self.limits, now)
     }
 
-    /// One action of the gateway's IPv6 firewall service from `now`: within [`Limits::call`].
+    /// One action of the gateway's IPv6 firewall service from `now` ([`ops::firewall`]).
     pub(crate) fn pinhole_op<A: upnp_soap::Action>(
         &self,
         action: A,
         now: Instant,
     ) -> Result<Soap<FirewallCall<A>>, Error> {
-        crate::ops::firewall_soap(&self.device, action, &self.limits, now)
+        ops::firewall(&self.device, action, &self.limits, now)
     }
 
-    /// Open a pinhole for `request` from `now` (see [`OpenPinhole`]).
+    /// Open a pinhole for `request` from `now` ([`ops::open_pinhole`]).
     pub(crate) fn open_pinhole_op(&self, request: &PinholeRequest, now: Instant) -> OpenPinhole {
-        OpenPinhole::new(&self.device, request, &self.limits, now)
+        ops::open_pinhole(&self.device, request, &self.limits, now)
     }
 
-    /// `list_port_mappings` from `now`: at most [`Limits::list_entries`], within
-    /// [`Limits::list`].
+    /// `list_port_mappings` from `now` ([`ops::list_port_mappings`]).
     pub(crate) fn list_op(&self, now: Instant) -> Result<Soap<ListSequence>, Error> {
-        let (url, service_type) = require_valid(&self.device)?;
-        let sequence = ListSequence::new(service_type).max_entries(self.limits.list_entries);
-        Ok(Soap::new(url, sequence, self.limits.list, now))
+        ops::list_port_mappings(&self.device, &self.limits, now)
     }
-}
-
-/// `GetExternalIPAddress` as a sequence whose end is the address, or why there is none.
-#[derive(Debug)]
-pub(crate) struct ExternalAddress(Single<GetExternalIpAddress>);
-
-impl Sequence for ExternalAddress {
-    type Output = IpAddr;
-
-    fn start(&mut self) -> Next<IpAddr> {
-        match self.0.start() {
-            Next::Call(request) => Next::Call(request),
-            Next::Done(done) => Next::Done(done.and_then(address)),
-        }
-    }
-
-    fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<IpAddr> {
-        match self.0.handle(outcome) {
-            Next::Call(request) => Next::Call(request),
-            Next::Done(done) => Next::Done(done.and_then(address)),
-        }
-    }
-}
-
-fn address(ip: Option<IpAddr>) -> Result<IpAddr, Error> {
-    ip.ok_or(Error::InvalidResponse(
-        "the gateway reports no external address",
-    ))
 }

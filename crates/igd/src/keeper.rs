@@ -49,13 +49,17 @@ pub use upnp_soap::actions::Protocol;
 use crate::error::Error;
 use crate::limits::later;
 use crate::mapping::{DEFAULT_DESCRIPTION, is_transport};
+use crate::pmp::{Method, Target, Via};
 
+mod machine;
 pub mod pmp;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
 pub mod upnp;
+
+pub use machine::KeepMachine;
 
 /// Ports a keeper holds, at most: what a caller asks is bounded like what the network sends.
 pub const MAX_PORTS: usize = 64;
@@ -113,6 +117,13 @@ pub struct Keep {
     /// offers them (off). Its lease is [`Keep::lease`] within 1 s to 1 day (a permanent lease
     /// asks a day); it is renewed at every check, and opened again when the gateway lost it.
     pub pinholes: bool,
+    /// Which ways to map ([`Via::Upnp`]): with [`Via::Auto`], UPnP, PCP and NAT-PMP are tried
+    /// at once whenever a gateway is looked for, the best that answers is used (UPnP, then
+    /// PCP, then NAT-PMP: [`crate::pmp`]), and the keeper moves to another way when the one
+    /// in use stops answering.
+    pub via: Via,
+    /// Where PCP and NAT-PMP are asked ([`Target::Default`]: the default gateway).
+    pub target: Target,
 }
 
 impl Default for Keep {
@@ -135,7 +146,21 @@ impl Keep {
             stop_within: Duration::from_secs(5),
             description: DEFAULT_DESCRIPTION.to_owned(),
             pinholes: false,
+            via: Via::Upnp,
+            target: Target::Default,
         }
+    }
+
+    /// Set [`Keep::via`].
+    pub fn via(mut self, via: Via) -> Keep {
+        self.via = via;
+        self
+    }
+
+    /// Set [`Keep::target`].
+    pub fn target(mut self, target: Target) -> Keep {
+        self.target = target;
+        self
     }
 
     /// Keep UDP `port` open (the same port outside).
@@ -252,6 +277,8 @@ pub struct Gateway {
     pub name: String,
     /// Where it opens IPv6 pinholes, the address they let in to; `None`: it opens none.
     pub pinhole_addr: Option<Ipv6Addr>,
+    /// The way it maps.
+    pub method: Method,
 }
 
 impl Gateway {
@@ -263,7 +290,14 @@ impl Gateway {
             any_port: false,
             name: String::new(),
             pinhole_addr: None,
+            method: Method::Upnp,
         }
+    }
+
+    /// Set [`Gateway::method`].
+    pub fn method(mut self, method: Method) -> Gateway {
+        self.method = method;
+        self
     }
 
     /// Set [`Gateway::any_port`].
@@ -515,6 +549,8 @@ pub struct Held {
     pub lease: Duration,
     /// Whether the gateway showed the mapping back.
     pub confirmed: bool,
+    /// The way it was mapped.
+    pub method: Method,
 }
 
 /// Every change the keeper makes or sees.
@@ -821,6 +857,8 @@ pub struct Keeper {
     stop: Option<Stop>,
     /// The state last handed out by [`Keeper::update`].
     published: Option<Status>,
+    /// The way of the gateway found last.
+    last_method: Option<Method>,
 }
 
 #[derive(Debug)]
@@ -895,6 +933,7 @@ impl Keeper {
             events: VecDeque::new(),
             stop: None,
             published: None,
+            last_method: None,
         }
     }
 
@@ -1541,6 +1580,12 @@ impl Keeper {
                 }
                 let our_addr = gateway.our_addr;
                 let pinhole_addr = gateway.pinhole_addr;
+                if self.last_method.is_some_and(|m| m != gateway.method) {
+                    // Another way to map: what the last one held is not there (or not
+                    // renewed by this one): map it again this way.
+                    self.gateway_restarted();
+                }
+                self.last_method = Some(gateway.method);
                 self.gateway = Some(gateway);
                 if self.keep.pinholes {
                     self.pinhole_address_is(pinhole_addr);
@@ -1658,6 +1703,7 @@ impl Keeper {
     fn mapped(&mut self, task: MapTask, result: Result<Grant, Error>, now: Instant) {
         let slot = task.slot;
         let external_ip = self.external_ip;
+        let method = self.gateway.as_ref().map_or(Method::Upnp, |g| g.method);
         let renew_policy = |lease: Duration| (!lease.is_zero()).then(|| later(now, lease / 2));
         let check = self.keep.check;
         let Some(port) = self.ports.get_mut(slot) else {
@@ -1675,6 +1721,7 @@ impl Keeper {
                     internal_client: task.internal_client,
                     lease: grant.lease,
                     confirmed: grant.confirmed,
+                    method,
                 };
                 port.held = Some(held.clone());
                 port.failures = 0;

@@ -85,7 +85,7 @@ pub mod keeper;
 pub mod limits;
 pub mod machine;
 pub mod mapping;
-mod ops;
+pub mod ops;
 pub mod pinhole;
 pub mod pmp;
 #[cfg(any(feature = "blocking", feature = "tokio"))]

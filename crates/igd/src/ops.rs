@@ -1,7 +1,24 @@
-//! Every one-shot operation as a [`Machine`]: SOAP call sequences, the probe of one device,
-//! discovery, PCP/NAT-PMP conversations and finding a way to map. Each wraps the pure logic
-//! that decides ([`crate::mapping`], [`crate::device`], [`crate::discover`],
+//! Every one-shot operation as a [`Machine`]: what the drivers run, and what a driver written
+//! outside this crate runs the same way. Discovery ([`DiscoveryRun`]), the probe of one
+//! device ([`ProbeRun`]), Godot's calls on a device ([`external_address`],
+//! [`add_port_mapping`], [`delete_port_mapping`], [`list_port_mappings`], the IPv6 firewall's
+//! [`firewall`] and [`open_pinhole`]), and PCP/NAT-PMP conversations ([`PmpRun`]). Each wraps
+//! the pure logic that decides ([`crate::mapping`], [`crate::device`], [`crate::discover`],
 //! [`crate::pmp`]) and says which I/O it needs. No I/O here.
+//!
+//! ```
+//! use std::time::Instant;
+//! use upnp_igd::machine::{Io, Machine, Output};
+//! use upnp_igd::{DiscoverOptions, DiscoverSettings, Goal, Limits, ops};
+//!
+//! let now = Instant::now();
+//! let settings = DiscoverSettings::default();
+//! let mut discovery =
+//!     ops::DiscoveryRun::new(Goal::FirstPublic, &settings, &DiscoverOptions::default(), &Limits::default(), now)?;
+//! // The first thing it asks for: the SSDP search.
+//! assert!(matches!(discovery.poll(now), Output::Start(_, Io::Search(_))));
+//! # Ok::<(), upnp_igd::Error>(())
+//! ```
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -9,16 +26,20 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use crate::device::{Device, Probe, ProbeStep, select_gateway};
+use crate::device::{Device, Probe, ProbeStep, our_addr, require_valid, select_gateway};
 use crate::discover::{DiscoverOptions, DiscoverSettings, Discovery, DiscoveryStep, Goal};
 use crate::error::Error;
+use crate::keeper::upnp::Single;
 use crate::limits::{Limits, later};
 use crate::machine::{
     Completed, Input, Io, Machine, Output, Pending, RouteTo, Token, polled_after_done,
 };
+use crate::mapping::{AddSequence, DeleteSequence, ListSequence, MappingRequest};
 use crate::mapping::{Next, Sequence};
 use crate::pinhole::{FirewallCall, Pinhole, PinholeRequest, is_global_unicast};
 use crate::pmp::{self, Method, PmpNext, PmpSequence, Session, Target, Way};
+use upnp_soap::ActionResponse;
+use upnp_soap::actions::GetExternalIpAddress;
 use upnp_soap::firewall::AddPinhole;
 
 /// What a machine's exchange gets when its deadline passes with the exchange still out (a
@@ -32,7 +53,7 @@ fn soap_timeout(limit: Duration) -> upnp_soap::Error {
 
 /// A [`Sequence`] of SOAP calls to one control URL, all by one deadline.
 #[derive(Debug)]
-pub(crate) struct Soap<S: Sequence> {
+pub struct Soap<S: Sequence> {
     url: Url,
     deadline: Instant,
     limit: Duration,
@@ -107,7 +128,7 @@ enum Routing {
 /// and `pinhole_addr`): the device, with its status. Never fails: a device that does not
 /// answer is a device with an error status.
 #[derive(Debug)]
-pub(crate) struct ProbeRun {
+pub struct ProbeRun {
     probe: Probe,
     step: Option<ProbeStep>,
     deadline: Instant,
@@ -138,10 +159,16 @@ impl ProbeRun {
         }
     }
 
-    /// Probe the device at `url` (one the caller named), within `limits.probe`.
-    pub(crate) fn at(url: &str, limits: &Limits, now: Instant) -> ProbeRun {
+    /// Probe the device at `url` (one the caller named), within [`Limits::probe`].
+    pub fn at(url: &str, limits: &Limits, now: Instant) -> ProbeRun {
         let probe = Probe::new(Device::new(url, ""), None);
         ProbeRun::new(probe, later(now, limits.probe), now)
+    }
+
+    /// Check a gateway found before (`saved`) with one exchange
+    /// ([`Probe::revalidate`]), within [`Limits::revalidate`].
+    pub fn revalidate(saved: Device, limits: &Limits, now: Instant) -> ProbeRun {
+        ProbeRun::new(Probe::revalidate(saved), later(now, limits.revalidate), now)
     }
 
     /// Only our pinhole address towards `device`'s IPv6 firewall service (a device built by
@@ -282,7 +309,7 @@ const SEARCH: u16 = 0;
 /// A discovery ([`Discovery`]): the search and the probes of the devices that answer, all
 /// under one deadline. Its value: every device found with its probe's outcome.
 #[derive(Debug)]
-pub(crate) struct DiscoveryRun {
+pub struct DiscoveryRun {
     discovery: Discovery,
     search: Option<upnp_ssdp::SearchOptions>,
     search_token: Option<Token>,
@@ -292,7 +319,7 @@ pub(crate) struct DiscoveryRun {
 
 impl DiscoveryRun {
     /// A discovery for `goal` with the caller's settings and options, from `now`.
-    pub(crate) fn new(
+    pub fn new(
         goal: Goal,
         settings: &DiscoverSettings,
         options: &DiscoverOptions,
@@ -399,7 +426,7 @@ impl Machine for DiscoveryRun {
 /// the gateway is.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct PmpOpened {
+pub struct PmpOpened {
     /// The way it speaks and our address.
     pub(crate) session: Session,
     /// The gateway's address and port.
@@ -408,7 +435,7 @@ pub(crate) struct PmpOpened {
 
 /// A [`PmpSequence`] through the client opened last, all by one deadline.
 #[derive(Debug)]
-pub(crate) struct PmpRun<S: PmpSequence> {
+pub struct PmpRun<S: PmpSequence> {
     sequence: S,
     next: Option<PmpNext<S::Output>>,
     deadline: Instant,
@@ -416,8 +443,9 @@ pub(crate) struct PmpRun<S: PmpSequence> {
 }
 
 impl<S: PmpSequence> PmpRun<S> {
-    /// Run `sequence` from `now` within `limit`.
-    pub(crate) fn new(mut sequence: S, limit: Duration, now: Instant) -> PmpRun<S> {
+    /// Run `sequence` (one of [`crate::pmp`]'s, e.g. from a [`Session`]) from `now`
+    /// within `limit`, through the client opened last.
+    pub fn new(mut sequence: S, limit: Duration, now: Instant) -> PmpRun<S> {
         let next = Some(sequence.start());
         PmpRun {
             sequence,
@@ -691,7 +719,7 @@ impl Machine for FindWay {
 }
 
 /// One action of `device`'s IPv6 firewall service from `now`, within [`Limits::call`].
-pub(crate) fn firewall_soap<A: upnp_soap::Action>(
+pub fn firewall<A: upnp_soap::Action>(
     device: &Device,
     action: A,
     limits: &Limits,
@@ -709,7 +737,7 @@ pub(crate) fn firewall_soap<A: upnp_soap::Action>(
 /// Opening an IPv6 pinhole: our pinhole address first when the device does not know it
 /// (one built by hand), then the request checked ([`PinholeRequest::action`]) and sent.
 #[derive(Debug)]
-pub(crate) struct OpenPinhole {
+pub struct OpenPinhole {
     device: Device,
     request: PinholeRequest,
     limits: Limits,
@@ -749,7 +777,7 @@ impl OpenPinhole {
                 }
                 other => other,
             }?;
-            let soap = firewall_soap(&self.device, add.clone(), &self.limits, now)?;
+            let soap = firewall(&self.device, add.clone(), &self.limits, now)?;
             self.call = Some((add, soap));
         }
         self.call
@@ -803,4 +831,94 @@ impl Machine for OpenPinhole {
             _ => {}
         }
     }
+}
+
+/// Godot's `query_external_address` on `device` from `now`, within [`Limits::call`].
+pub fn external_address(
+    device: &Device,
+    limits: &Limits,
+    now: Instant,
+) -> Result<Soap<ExternalAddress>, Error> {
+    let (url, service_type) = require_valid(device)?;
+    let single = Single::new(GetExternalIpAddress, service_type);
+    Ok(Soap::new(url, ExternalAddress(single), limits.call, now))
+}
+
+/// Godot's `add_port_mapping` on `device` from `now`: validate, look (never replace another
+/// client's mapping), add with fallbacks, read back; within [`Limits::call`].
+pub fn add_port_mapping(
+    device: &Device,
+    request: &MappingRequest,
+    limits: &Limits,
+    now: Instant,
+) -> Result<Soap<AddSequence>, Error> {
+    let mapping = request.validate()?;
+    let (url, service_type) = require_valid(device)?;
+    let sequence = AddSequence::new(&mapping, our_addr(device)?, service_type);
+    Ok(Soap::new(url, sequence, limits.call, now))
+}
+
+/// Godot's `delete_port_mapping` on `device` from `now`: only a mapping to us; within
+/// [`Limits::call`].
+pub fn delete_port_mapping(
+    device: &Device,
+    port: i64,
+    proto: &str,
+    limits: &Limits,
+    now: Instant,
+) -> Result<Soap<DeleteSequence>, Error> {
+    let sequence = DeleteSequence::new(port, proto, &device.igd_service_type)?;
+    let (url, _) = require_valid(device)?;
+    let sequence = sequence.client(our_addr(device)?);
+    Ok(Soap::new(url, sequence, limits.call, now))
+}
+
+/// Every mapping of `device` from `now`: at most [`Limits::list_entries`], within
+/// [`Limits::list`].
+pub fn list_port_mappings(
+    device: &Device,
+    limits: &Limits,
+    now: Instant,
+) -> Result<Soap<ListSequence>, Error> {
+    let (url, service_type) = require_valid(device)?;
+    let sequence = ListSequence::new(service_type).max_entries(limits.list_entries);
+    Ok(Soap::new(url, sequence, limits.list, now))
+}
+
+/// Open an IPv6 pinhole on `device` for `request` from `now` (see [`OpenPinhole`]).
+pub fn open_pinhole(
+    device: &Device,
+    request: &PinholeRequest,
+    limits: &Limits,
+    now: Instant,
+) -> OpenPinhole {
+    OpenPinhole::new(device, request, limits, now)
+}
+
+/// `GetExternalIPAddress` as a sequence whose end is the address, or why there is none.
+#[derive(Debug)]
+pub struct ExternalAddress(Single<GetExternalIpAddress>);
+
+impl Sequence for ExternalAddress {
+    type Output = IpAddr;
+
+    fn start(&mut self) -> Next<IpAddr> {
+        match self.0.start() {
+            Next::Call(request) => Next::Call(request),
+            Next::Done(done) => Next::Done(done.and_then(address)),
+        }
+    }
+
+    fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<IpAddr> {
+        match self.0.handle(outcome) {
+            Next::Call(request) => Next::Call(request),
+            Next::Done(done) => Next::Done(done.and_then(address)),
+        }
+    }
+}
+
+fn address(ip: Option<IpAddr>) -> Result<IpAddr, Error> {
+    ip.ok_or(Error::InvalidResponse(
+        "the gateway reports no external address",
+    ))
 }

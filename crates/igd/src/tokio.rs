@@ -24,9 +24,8 @@ use crate::device::Device;
 use crate::discover::{DiscoverOptions, Goal};
 use crate::error::Error;
 use crate::facade;
-use crate::keeper::pmp::PmpKeeper;
 use crate::keeper::upnp::Find;
-use crate::keeper::{Event as KeeperEvent, Keep, MAX_EVENTS, Status, Update};
+use crate::keeper::{Event as KeeperEvent, Keep, KeepMachine, MAX_EVENTS, Status, Update};
 use crate::machine::{Input, Machine};
 use crate::mapping::{Granted, MappingRequest, Sequence};
 use crate::ops::{PmpRun, Soap};
@@ -426,7 +425,8 @@ impl PmpClient {
     pub fn keep(self, keep: Keep) -> Result<KeeperHandle, Error> {
         let runtime = runtime()?;
         let seed = pcp_natpmp::Nonce::random()?;
-        let machine = PmpKeeper::of_client(keep, self.session, self.gateway, &self.limits, seed)?;
+        let machine =
+            KeepMachine::of_pmp_client(keep, self.session, self.gateway, &self.limits, seed)?;
         let status = machine.status();
         Ok(KeeperHandle::spawn(&runtime, machine, status, self.exec))
     }
@@ -446,7 +446,7 @@ pub fn keep_pmp(
     limits: &crate::Limits,
 ) -> Result<KeeperHandle, Error> {
     let runtime = runtime()?;
-    let machine = PmpKeeper::validated(keep, way, target, limits, pcp_natpmp::Nonce::random()?)?;
+    let machine = KeepMachine::new_pmp(keep, way, target, limits, pcp_natpmp::Nonce::random()?)?;
     let status = machine.status();
     let exec = Executor::new(Client::new(&upnp_soap::http::Config::default()));
     Ok(KeeperHandle::spawn(&runtime, machine, status, exec))

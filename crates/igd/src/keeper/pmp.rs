@@ -39,10 +39,9 @@ use std::time::Instant;
 
 use pcp_natpmp::{Announcement, Epoch, EpochCheck, EpochRule, Nonce, Request, Response};
 
-use super::{Event, Gateway, Grant, Keep, Keeper, Outcome, Seen, Slot, Status, Step, Task, Update};
+use super::{Event, Gateway, Grant, Keep, Keeper, Outcome, Seen, Slot, Status, Step, Task};
 use crate::error::Error;
 use crate::limits::{Limits, later};
-use crate::machine::{Completed, Input, Io, Machine, Output, Pending, Token, polled_after_done};
 use crate::pmp::{
     LONGEST_LIFETIME, Method, PmpAdd, PmpDelete, PmpExternal, PmpGranted, PmpMapping, PmpNext,
     PmpProbe, PmpSequence, Session, Target, Way,
@@ -68,6 +67,9 @@ pub enum PmpStep {
         /// When this task's time is up (all its exchanges together).
         deadline: Instant,
     },
+    /// Find a way to map, PCP/NAT-PMP or another (a keeper made with `auto`): a client
+    /// opened goes to [`PmpKeeper::opened`]; another way, to a keeper of that way.
+    FindWay,
     /// Nothing to do until then, unless stopped or an announcement arrives.
     Wait(Instant),
     /// Stopped.
@@ -96,12 +98,8 @@ pub struct PmpKeeper {
     probes: u32,
     /// When an announcement was last acted on.
     heard: Option<Instant>,
-    /// The open or exchange out, and when it must be over.
-    io: Pending,
-    until: Option<Instant>,
-    /// The gateway whose announcements are listened to.
-    listening: Option<IpAddr>,
-    over: bool,
+    /// Finding a gateway finds a way to map (UPnP, PCP or NAT-PMP: [`PmpStep::FindWay`]).
+    auto: bool,
 }
 
 /// What a driver answers a [`PmpStep::Send`] with when it has no client open (the keeper
@@ -159,10 +157,7 @@ impl PmpKeeper {
             seed_client: None,
             probes: 0,
             heard: None,
-            io: Pending::default(),
-            until: None,
-            listening: None,
-            over: false,
+            auto: false,
         }
     }
 
@@ -194,12 +189,53 @@ impl PmpKeeper {
         )
     }
 
+    /// A keeper over PCP/NAT-PMP of the policy `keeper` (taken from another way's keeper),
+    /// in the middle of finding a gateway: [`PmpKeeper::opened`] is what it waits for.
+    pub(crate) fn of_keeper(
+        keeper: Keeper,
+        way: Way,
+        target: Target,
+        limits: &Limits,
+        seed: Nonce,
+        now: Instant,
+    ) -> PmpKeeper {
+        let mut pmp = PmpKeeper::new(Keep::new(), way, target, limits, seed);
+        pmp.keeper = keeper;
+        pmp.running = Some(Running {
+            deadline: later(now, limits.call),
+            calls: Calls::Opening,
+            request: None,
+        });
+        pmp
+    }
+
+    /// Its policy, to hand to another way.
+    pub(crate) fn into_keeper(self) -> Keeper {
+        self.keeper
+    }
+
+    /// The policy.
+    pub(crate) fn keeper_mut(&mut self) -> &mut Keeper {
+        &mut self.keeper
+    }
+
+    /// Finding a gateway finds a way to map ([`PmpStep::FindWay`]), PCP/NAT-PMP or not.
+    pub(crate) fn auto(mut self, auto: bool) -> PmpKeeper {
+        self.auto = auto;
+        self
+    }
+
     /// Start from a client the caller opened already (its session and the gateway's
     /// address): the first open is skipped; the keeper still probes it and asks its address.
     pub fn with_client(mut self, session: Session, gateway: SocketAddr) -> PmpKeeper {
         self.target = Target::At(gateway);
         self.seed_client = Some((session, gateway));
         self
+    }
+
+    /// Its limits.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The keeper's state now.
@@ -240,12 +276,14 @@ impl PmpKeeper {
         self.keeper.stop(now);
     }
 
-    /// The next step, in the keeper's own vocabulary (what [`Machine::poll`] turns into I/O).
+    /// The next step, in the keeper's own vocabulary (what [`super::KeepMachine`] turns into
+    /// I/O).
     pub(crate) fn step(&mut self, now: Instant) -> PmpStep {
         loop {
             if let Some(running) = &mut self.running {
                 return match (&running.calls, running.request.take()) {
                     // Finding: the gateway named, else the default gateway now.
+                    (Calls::Opening, _) if self.auto => PmpStep::FindWay,
                     (Calls::Opening, _) => PmpStep::Open(self.target),
                     (Calls::Reopening, _) => {
                         PmpStep::Open(self.gateway.map_or(self.target, Target::At))
@@ -506,83 +544,7 @@ impl PmpKeeper {
             Some(addr) => format!("{} {addr}", self.method()),
             None => self.method().to_string(),
         };
-        gateway.name(name)
-    }
-}
-
-/// The tag of the listener's token (it never completes).
-const LISTEN: u16 = 1;
-
-impl Machine for PmpKeeper {
-    type Value = ();
-    type Event = Update;
-
-    fn poll(&mut self, now: Instant) -> Output<(), Update> {
-        loop {
-            if self.over {
-                return polled_after_done();
-            }
-            if let Some(update) = self.keeper.update() {
-                return Output::Event(update);
-            }
-            let gateway = self.gateway.map(|g| g.ip());
-            let stopping = self.keeper.stop_deadline().is_some();
-            if let Some(gateway) = gateway.filter(|g| !stopping && self.listening != Some(*g)) {
-                self.listening = Some(gateway);
-                return Output::Start(Token::new(0).within(LISTEN), Io::Listen(gateway));
-            }
-            if let Some(until) = self.until {
-                if now < until {
-                    return Output::Wait(until);
-                }
-                // Out of time with the I/O still out: it failed.
-                self.io.forget();
-                self.until = None;
-                match self.running.as_ref().map(|r| &r.calls) {
-                    Some(Calls::Opening | Calls::Reopening) => {
-                        let e = Error::Misuse("a PCP client neither opened nor failed");
-                        self.opened(Err(e), now);
-                    }
-                    _ => {
-                        let gateway = self.gateway.unwrap_or(SocketAddr::from(([0; 4], 0)));
-                        self.answered(Err(pcp_natpmp::Error::TimedOut(gateway)), now);
-                    }
-                }
-                continue;
-            }
-            return match self.step(now) {
-                PmpStep::Open(target) => {
-                    self.until = Some(later(now, self.limits.call));
-                    let way = self.way;
-                    Output::Start(self.io.start(), Io::OpenPmp { target, way })
-                }
-                PmpStep::Send { request, deadline } => {
-                    self.until = Some(deadline);
-                    Output::Start(self.io.start(), Io::Exchange { request, deadline })
-                }
-                PmpStep::Wait(at) => Output::Wait(at),
-                PmpStep::Done => {
-                    self.over = true;
-                    Output::Done(Ok(()))
-                }
-            };
-        }
-    }
-
-    fn handle(&mut self, input: Input, now: Instant) {
-        match input {
-            Input::Stop => self.stop(now),
-            Input::Heard(announcement) => self.announced(announcement, now),
-            Input::Completed(token, completed) if self.io.take(token) => {
-                self.until = None;
-                match completed {
-                    Completed::Opened(opened) => self.opened(opened, now),
-                    Completed::Exchanged(outcome) => self.answered(outcome, now),
-                    _ => {}
-                }
-            }
-            _ => {}
-        }
+        gateway.name(name).method(self.method())
     }
 }
 

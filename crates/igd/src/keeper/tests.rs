@@ -487,6 +487,7 @@ fn events_read_as_one_line_each() {
         internal_client: us(),
         lease: secs(3600),
         confirmed: true,
+        method: crate::Method::Upnp,
     };
     assert_eq!(
         Event::Remapped(held).to_string(),

@@ -22,16 +22,12 @@ use upnp_soap::firewall::{AddPinhole, DeletePinhole, UpdatePinhole};
 use upnp_soap::{ActionRequest, ActionResponse, ErrorCode};
 use url::Url;
 
-use super::{
-    Gateway, Grant, Keep, Keeper, MapTask, Outcome, Seen, Slot, Status, Step, Task, Update,
-};
-use crate::device::{Device, require_valid, select_gateway};
-use crate::discover::{DiscoverOptions, DiscoverSettings, Goal};
+use super::{Gateway, Grant, Keep, Keeper, MapTask, Outcome, Seen, Slot, Status, Step, Task};
+use crate::device::{Device, require_valid};
+use crate::discover::DiscoverOptions;
 use crate::error::Error;
 use crate::limits::{Limits, later};
-use crate::machine::{Completed, Input, Io, Machine, Output, Pending, RouteTo, polled_after_done};
 use crate::mapping::{AddSequence, DeleteSequence, Granted, Mapping, Next, Sequence, points_at};
-use crate::ops::{DiscoveryRun, ProbeRun};
 use crate::pinhole::FirewallCall;
 
 #[cfg(test)]
@@ -64,6 +60,9 @@ pub enum UpnpStep {
     Search(DiscoverOptions),
     /// Probe the device at this description URL; feed it to [`UpnpKeeper::found`].
     Probe(String),
+    /// Find a way to map, UPnP or another (a keeper made with `auto`): a UPnP gateway found
+    /// goes to [`UpnpKeeper::found`]; another way, to a keeper of that way.
+    FindWay,
     /// Find our own address on the route to this URL (the control URL); feed it to
     /// [`UpnpKeeper::routed`].
     Route(Url),
@@ -93,34 +92,9 @@ pub struct UpnpKeeper {
     /// A gateway the caller found already: the first search is skipped.
     seed: Option<Device>,
     running: Option<Running>,
-    /// The discovery settings its searches use.
-    settings: DiscoverSettings,
-    /// Finding a gateway: the search or the probe under way.
-    finding: Option<Finding>,
-    /// Which finding it is (its I/O is tagged so): late answers of an earlier one are ignored.
-    generation: u16,
-    /// The route or call out, and when it must be over.
-    io: Pending,
-    until: Option<(Instant, Own)>,
-    over: bool,
+    /// Finding a gateway finds a way to map (UPnP, PCP or NAT-PMP: [`UpnpStep::FindWay`]).
+    auto: bool,
 }
-
-/// A gateway being found.
-#[derive(Debug)]
-enum Finding {
-    Search(Box<DiscoveryRun>),
-    Probe(Box<ProbeRun>),
-}
-
-/// The I/O of its own a keeper has out.
-#[derive(Clone, Copy, Debug)]
-enum Own {
-    Route,
-    Call,
-}
-
-/// The tag of a keeper's own I/O (its findings are tagged with their generation, never 0).
-const OWN: u16 = 0;
 
 #[derive(Debug)]
 struct Running {
@@ -155,18 +129,31 @@ impl UpnpKeeper {
             device: None,
             seed: None,
             running: None,
-            settings: DiscoverSettings::default(),
-            finding: None,
-            generation: 0,
-            io: Pending::default(),
-            until: None,
-            over: false,
+            auto: false,
         }
     }
 
-    /// Search with these discovery settings (Godot's `discover_ipv6` and the rest).
-    pub(crate) fn settings(mut self, settings: &DiscoverSettings) -> UpnpKeeper {
-        self.settings = settings.clone();
+    /// A keeper over UPnP of the policy `keeper` (taken from another way's keeper).
+    pub(crate) fn of_keeper(keeper: Keeper, find: Find, limits: &Limits) -> UpnpKeeper {
+        UpnpKeeper {
+            keeper,
+            ..UpnpKeeper::new(Keep::new(), find, limits)
+        }
+    }
+
+    /// Its policy, to hand to another way.
+    pub(crate) fn into_keeper(self) -> Keeper {
+        self.keeper
+    }
+
+    /// The policy.
+    pub(crate) fn keeper_mut(&mut self) -> &mut Keeper {
+        &mut self.keeper
+    }
+
+    /// Finding a gateway finds a way to map ([`UpnpStep::FindWay`]), UPnP or not.
+    pub(crate) fn auto(mut self, auto: bool) -> UpnpKeeper {
+        self.auto = auto;
         self
     }
 
@@ -175,6 +162,11 @@ impl UpnpKeeper {
     pub fn with_gateway(mut self, device: Device) -> UpnpKeeper {
         self.seed = Some(device);
         self
+    }
+
+    /// Its limits.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The keeper's state now.
@@ -204,7 +196,8 @@ impl UpnpKeeper {
         self.keeper.stop(now);
     }
 
-    /// The next step, in the keeper's own vocabulary (what [`Machine::poll`] turns into I/O).
+    /// The next step, in the keeper's own vocabulary (what [`super::KeepMachine`] turns into
+    /// I/O).
     pub(crate) fn step(&mut self, now: Instant) -> UpnpStep {
         loop {
             if let Some(running) = &mut self.running {
@@ -240,6 +233,9 @@ impl UpnpKeeper {
             if let Some(seed) = self.seed.take() {
                 self.found(Ok(seed), now);
                 return Ok(None);
+            }
+            if self.auto && matches!(self.find, Find::Search(_)) {
+                return Ok(Some(UpnpStep::FindWay));
             }
             return Ok(Some(match &self.find {
                 Find::Search(options) => UpnpStep::Search(options.clone()),
@@ -326,148 +322,6 @@ impl UpnpKeeper {
         if let Some(mut running) = self.running.take() {
             let step = running.handle(outcome);
             self.advance(running, step, now);
-        }
-    }
-}
-
-impl UpnpKeeper {
-    /// Start finding a gateway with `finding` (or fail at once with why not).
-    fn begin_finding(&mut self, finding: Result<Finding, Error>, now: Instant) {
-        match finding {
-            Ok(finding) => {
-                self.generation = self.generation.checked_add(1).unwrap_or(1);
-                self.finding = Some(finding);
-            }
-            Err(e) => self.found(Err(e), now),
-        }
-    }
-
-    /// Poll the finding under way: `None` once it is over (its outcome fed to the keeper).
-    fn poll_finding(&mut self, now: Instant) -> Option<Output<(), Update>> {
-        let tag = self.generation;
-        let found = match self.finding.as_mut()? {
-            Finding::Search(search) => match search.poll(now) {
-                Output::Done(devices) => {
-                    devices.and_then(|devices| select_gateway(&devices, |d| d).cloned())
-                }
-                Output::Start(token, io) => return Some(Output::Start(token.within(tag), io)),
-                Output::Wait(at) => return Some(Output::Wait(at)),
-                Output::Event(never) => match never {},
-            },
-            Finding::Probe(probe) => match probe.poll(now) {
-                Output::Done(device) => device,
-                Output::Start(token, io) => return Some(Output::Start(token.within(tag), io)),
-                Output::Wait(at) => return Some(Output::Wait(at)),
-                Output::Event(never) => match never {},
-            },
-        };
-        self.finding = None;
-        self.found(found, now);
-        None
-    }
-}
-
-impl Machine for UpnpKeeper {
-    type Value = ();
-    type Event = Update;
-
-    fn poll(&mut self, now: Instant) -> Output<(), Update> {
-        loop {
-            if self.over {
-                return polled_after_done();
-            }
-            if let Some(update) = self.keeper.update() {
-                return Output::Event(update);
-            }
-            if let Some((until, own)) = self.until {
-                if now < until {
-                    return Output::Wait(until);
-                }
-                // Out of time with the I/O still out: it failed.
-                self.io.forget();
-                self.until = None;
-                match own {
-                    Own::Route => self.routed(None, now),
-                    Own::Call => {
-                        let after = self.limits.call;
-                        let stage = upnp_soap::Stage::ReadingHead;
-                        self.answered(Err(upnp_soap::Error::Timeout { after, stage }), now);
-                    }
-                }
-                continue;
-            }
-            if let Some(output) = self.poll_finding(now) {
-                return output;
-            }
-            if self.finding.is_none() && self.io.is_waiting() {
-                return Output::Wait(later(now, self.limits.call));
-            }
-            match self.step(now) {
-                UpnpStep::Search(options) => {
-                    let search = DiscoveryRun::new(
-                        Goal::FirstPublic,
-                        &self.settings,
-                        &options,
-                        &self.limits,
-                        now,
-                    );
-                    self.begin_finding(search.map(|s| Finding::Search(Box::new(s))), now);
-                }
-                UpnpStep::Probe(url) => {
-                    let probe = ProbeRun::at(&url, &self.limits, now);
-                    self.begin_finding(Ok(Finding::Probe(Box::new(probe))), now);
-                }
-                UpnpStep::Route(url) => {
-                    self.until = Some((later(now, self.limits.call), Own::Route));
-                    let token = self.io.start().within(OWN);
-                    return Output::Start(token, Io::Route(RouteTo::Host(url)));
-                }
-                UpnpStep::Call {
-                    url,
-                    request,
-                    deadline,
-                } => {
-                    self.until = Some((deadline, Own::Call));
-                    let token = self.io.start().within(OWN);
-                    let io = Io::Call {
-                        url,
-                        request,
-                        deadline,
-                    };
-                    return Output::Start(token, io);
-                }
-                UpnpStep::Wait(at) => return Output::Wait(at),
-                UpnpStep::Done => {
-                    self.over = true;
-                    return Output::Done(Ok(()));
-                }
-            }
-        }
-    }
-
-    fn handle(&mut self, input: Input, now: Instant) {
-        let (tag, input) = match input.for_child() {
-            (Some(tag), input) => (tag, input),
-            (None, Input::Stop) => return self.stop(now),
-            (None, _) => return,
-        };
-        if tag == OWN {
-            if let Input::Completed(token, completed) = input {
-                if self.io.take(token) {
-                    self.until = None;
-                    match completed {
-                        Completed::Routed(addr) => self.routed(addr, now),
-                        Completed::Called(outcome) => self.answered(outcome, now),
-                        _ => {}
-                    }
-                }
-            }
-            return;
-        }
-        match &mut self.finding {
-            Some(Finding::Search(search)) if tag == self.generation => search.handle(input, now),
-            Some(Finding::Probe(probe)) if tag == self.generation => probe.handle(input, now),
-            _ => {}
         }
     }
 }

@@ -185,6 +185,7 @@ fn drive(keeper: &mut PmpKeeper, router: &mut Router, now: Instant) -> Option<In
                 assert!(gateway == Target::Default || gateway == Target::At(gateway_addr()));
                 keeper.opened(Ok((us(), gateway_addr())), now);
             }
+            PmpStep::FindWay => keeper.opened(Ok((us(), gateway_addr())), now),
             PmpStep::Send { request, deadline } => {
                 assert!(deadline > now);
                 let answer = router.answer(&request, now);

@@ -124,7 +124,7 @@ fn drive(machine: &mut UpnpKeeper, router: &mut Router, now: Instant) -> UpnpSte
                 let answer = router.answer(&request);
                 machine.answered(answer, now);
             }
-            UpnpStep::Probe(_) | UpnpStep::Search(_) => {
+            UpnpStep::Probe(_) | UpnpStep::Search(_) | UpnpStep::FindWay => {
                 router.calls.push("find".to_owned());
                 machine.found(Ok(gateway()), now);
             }

@@ -1,0 +1,494 @@
+//! The keeper as one [`Machine`]: the policy ([`Keeper`]) with its way to map inside it, UPnP
+//! ([`UpnpKeeper`]) or PCP/NAT-PMP ([`PmpKeeper`]), and the I/O each asks for. With
+//! [`Via::Auto`] it changes its way itself: whenever it looks for a gateway (at the start, and
+//! when the one in use stops answering) it tries every way at once ([`FindWay`]) and takes the
+//! best that answers, so a router whose UPnP is switched off keeps the port through PCP or
+//! NAT-PMP, and back.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use pcp_natpmp::Nonce;
+
+use super::pmp::{PmpKeeper, PmpStep};
+use super::upnp::{Find, UpnpKeeper, UpnpStep};
+use super::{Keep, Keeper, Status, Update};
+use crate::device::{Device, select_gateway};
+use crate::discover::{DiscoverOptions, DiscoverSettings, Goal};
+use crate::error::Error;
+use crate::limits::{Limits, later};
+use crate::machine::{
+    Completed, Input, Io, Machine, Output, Pending, RouteTo, Token, polled_after_done,
+};
+use crate::ops::{DiscoveryRun, FindWay, ProbeRun, WayFound};
+use crate::pmp::{Found, Session, Target, Via, Way};
+
+/// The way a keeper maps now.
+#[derive(Debug)]
+enum Current {
+    Upnp(Box<UpnpKeeper>),
+    Pmp(Box<PmpKeeper>),
+}
+
+/// Finding a gateway: the I/O of its own it is made of.
+#[derive(Debug)]
+enum Finding {
+    Search(Box<DiscoveryRun>),
+    Probe(Box<ProbeRun>),
+    Way(Box<FindWay>),
+}
+
+/// What finding a way needs to know, and what a keeper of another way is made with.
+#[derive(Debug)]
+struct Ways {
+    via: Via,
+    find: Find,
+    settings: DiscoverSettings,
+    target: Target,
+    limits: Limits,
+    seed: Nonce,
+}
+
+/// The I/O of its own a keeper has out.
+#[derive(Clone, Copy, Debug)]
+enum Own {
+    Route,
+    Call,
+    Open,
+    Exchange,
+}
+
+/// The tag of a keeper's own I/O (a finding's are tagged with its generation, never 0) and
+/// of the listener's.
+const OWN: u16 = 0;
+
+/// A keeper, whatever its way: what the drivers' `keep` run. See [the module](self).
+#[derive(Debug)]
+pub struct KeepMachine {
+    current: Current,
+    ways: Option<Ways>,
+    finding: Option<Finding>,
+    /// Which finding it is: late answers of an earlier one are ignored.
+    generation: u16,
+    io: Pending,
+    until: Option<(Instant, Own)>,
+    /// The gateway whose announcements are listened to.
+    listening: Option<IpAddr>,
+    over: bool,
+}
+
+impl KeepMachine {
+    fn new(current: Current, ways: Option<Ways>) -> KeepMachine {
+        KeepMachine {
+            current,
+            ways,
+            finding: None,
+            generation: 0,
+            io: Pending::default(),
+            until: None,
+            listening: None,
+            over: false,
+        }
+    }
+
+    /// Keep `keep` (validated first) the way [`Keep::via`] says: UPnP finding its gateway as
+    /// `find` says (starting from `gateway` when the caller found one), PCP/NAT-PMP at
+    /// [`Keep::target`], or, with [`Via::Auto`], whichever answers, best first, changing
+    /// when the way in use stops answering. `seed` makes the PCP nonces
+    /// ([`Nonce::random`]).
+    pub fn new_upnp(
+        keep: Keep,
+        find: Find,
+        gateway: Option<Device>,
+        settings: &DiscoverSettings,
+        limits: &Limits,
+        seed: Nonce,
+    ) -> Result<KeepMachine, Error> {
+        keep.validate()?;
+        let (via, target) = (keep.via, keep.target);
+        let ways = Ways {
+            via,
+            find: find.clone(),
+            settings: settings.clone(),
+            target,
+            limits: limits.clone(),
+            seed,
+        };
+        let current = match (via, Way::of(via)) {
+            (Via::Pcp | Via::NatPmp, Some(way)) => {
+                Current::Pmp(Box::new(PmpKeeper::new(keep, way, target, limits, seed)))
+            }
+            _ => {
+                let mut upnp = UpnpKeeper::new(keep, find, limits).auto(via == Via::Auto);
+                if let Some(device) = gateway {
+                    upnp = upnp.with_gateway(device);
+                }
+                Current::Upnp(Box::new(upnp))
+            }
+        };
+        Ok(KeepMachine::new(current, Some(ways)))
+    }
+
+    /// Keep `keep` (validated first) through PCP or NAT-PMP (`way`) at the gateway `target`
+    /// names, and no other way (see [`PmpKeeper::validated`]).
+    pub fn new_pmp(
+        keep: Keep,
+        way: Way,
+        target: Target,
+        limits: &Limits,
+        seed: Nonce,
+    ) -> Result<KeepMachine, Error> {
+        let keeper = PmpKeeper::validated(keep, way, target, limits, seed)?;
+        Ok(KeepMachine::new(Current::Pmp(Box::new(keeper)), None))
+    }
+
+    /// Keep `keep` (validated first) through a PCP/NAT-PMP client opened already (its
+    /// `session`, towards `gateway`), and no other way (see [`PmpKeeper::of_client`]).
+    pub fn of_pmp_client(
+        keep: Keep,
+        session: Session,
+        gateway: SocketAddr,
+        limits: &Limits,
+        seed: Nonce,
+    ) -> Result<KeepMachine, Error> {
+        let keeper = PmpKeeper::of_client(keep, session, gateway, limits, seed)?;
+        Ok(KeepMachine::new(Current::Pmp(Box::new(keeper)), None))
+    }
+
+    /// The keeper's state now.
+    pub fn status(&self) -> Status {
+        match &self.current {
+            Current::Upnp(upnp) => upnp.status(),
+            Current::Pmp(pmp) => pmp.status(),
+        }
+    }
+
+    fn keeper(&mut self) -> &mut Keeper {
+        match &mut self.current {
+            Current::Upnp(upnp) => upnp.keeper_mut(),
+            Current::Pmp(pmp) => pmp.keeper_mut(),
+        }
+    }
+
+    fn stop(&mut self, now: Instant) {
+        self.keeper().stop(now);
+    }
+
+    /// Start finding a gateway with `finding` (or fail at once with why not).
+    fn begin_finding(&mut self, finding: Result<Finding, Error>, now: Instant) {
+        match finding {
+            Ok(finding) => {
+                self.generation = self.generation.checked_add(1).unwrap_or(1);
+                self.finding = Some(finding);
+            }
+            Err(e) => self.found_way(Err(e), now),
+        }
+    }
+
+    /// Poll the finding under way: `None` once it is over (its outcome fed to the way).
+    fn poll_finding(&mut self, now: Instant) -> Option<Output<(), Update>> {
+        let tag = self.generation;
+        macro_rules! child {
+            ($machine:expr) => {
+                match $machine.poll(now) {
+                    Output::Done(value) => value,
+                    Output::Start(token, io) => return Some(Output::Start(token.within(tag), io)),
+                    Output::Wait(at) => return Some(Output::Wait(at)),
+                    Output::Event(never) => match never {},
+                }
+            };
+        }
+        match self.finding.as_mut()? {
+            Finding::Search(search) => {
+                let found =
+                    child!(search).and_then(|devices| select_gateway(&devices, |d| d).cloned());
+                self.finding = None;
+                if let Current::Upnp(upnp) = &mut self.current {
+                    upnp.found(found, now);
+                }
+            }
+            Finding::Probe(probe) => {
+                let found = child!(probe);
+                self.finding = None;
+                if let Current::Upnp(upnp) = &mut self.current {
+                    upnp.found(found, now);
+                }
+            }
+            Finding::Way(way) => {
+                let found = child!(way);
+                self.finding = None;
+                self.found_way(found, now);
+            }
+        }
+        None
+    }
+
+    /// What finding a way found: the way in use changes when another one answered.
+    fn found_way(&mut self, found: Result<WayFound, Error>, now: Instant) {
+        let found = found.and_then(|way| match way.found? {
+            Found::Upnp(index) => way
+                .devices
+                .into_iter()
+                .nth(index)
+                .map(Found::Upnp)
+                .ok_or(Error::Misuse("a gateway chosen out of the list")),
+            Found::Pmp(opened) => Ok(Found::Pmp(opened)),
+        });
+        let Some(ways) = &self.ways else {
+            return;
+        };
+        let placeholder = UpnpKeeper::new(Keep::new(), Find::default(), &ways.limits);
+        let current = std::mem::replace(&mut self.current, Current::Upnp(Box::new(placeholder)));
+        self.current = match (current, found) {
+            (Current::Upnp(mut upnp), Ok(Found::Upnp(device))) => {
+                upnp.found(Ok(device), now);
+                Current::Upnp(upnp)
+            }
+            (Current::Pmp(pmp), Ok(Found::Upnp(device))) => {
+                let find = ways.find.clone();
+                let mut upnp =
+                    UpnpKeeper::of_keeper(pmp.into_keeper(), find, &ways.limits).auto(true);
+                upnp.found(Ok(device), now);
+                Current::Upnp(Box::new(upnp))
+            }
+            (current, Ok(Found::Pmp(opened))) => {
+                let mut pmp = match current {
+                    Current::Pmp(pmp) => pmp,
+                    Current::Upnp(upnp) => {
+                        let (target, limits, seed) = (ways.target, &ways.limits, ways.seed);
+                        let way = Way::of(ways.via).unwrap_or(Way::Pcp { fallback: true });
+                        let keeper = upnp.into_keeper();
+                        let pmp = PmpKeeper::of_keeper(keeper, way, target, limits, seed, now);
+                        Box::new(pmp.auto(true))
+                    }
+                };
+                pmp.opened(Ok((opened.session.local(), opened.gateway)), now);
+                Current::Pmp(pmp)
+            }
+            (Current::Upnp(mut upnp), Err(e)) => {
+                upnp.found(Err(e), now);
+                Current::Upnp(upnp)
+            }
+            (Current::Pmp(mut pmp), Err(e)) => {
+                pmp.opened(Err(e), now);
+                Current::Pmp(pmp)
+            }
+        };
+    }
+
+    /// A way found, with this keeper's settings, from `now`.
+    fn find_way(&self, now: Instant) -> Result<Finding, Error> {
+        let ways = self.ways.as_ref().ok_or(Error::Misuse("no way to find"))?;
+        let options = match &ways.find {
+            Find::Search(options) => options.clone(),
+            Find::Url(_) => DiscoverOptions::default(),
+        };
+        let way = FindWay::new(
+            ways.via,
+            ways.target,
+            &ways.settings,
+            &options,
+            &ways.limits,
+            now,
+        )?;
+        Ok(Finding::Way(Box::new(way)))
+    }
+
+    /// The I/O out ran out of time: it failed.
+    fn timed_out(&mut self, own: Own, now: Instant) {
+        self.io.forget();
+        self.until = None;
+        match (&mut self.current, own) {
+            (Current::Upnp(upnp), Own::Route) => upnp.routed(None, now),
+            (Current::Upnp(upnp), _) => {
+                let after = self
+                    .ways
+                    .as_ref()
+                    .map(|w| w.limits.call)
+                    .unwrap_or_default();
+                let stage = upnp_soap::Stage::ReadingHead;
+                upnp.answered(Err(upnp_soap::Error::Timeout { after, stage }), now);
+            }
+            (Current::Pmp(pmp), Own::Open) => {
+                pmp.opened(
+                    Err(Error::Misuse("a PCP client neither opened nor failed")),
+                    now,
+                );
+            }
+            (Current::Pmp(pmp), _) => {
+                let gateway = pmp.gateway().unwrap_or(SocketAddr::from(([0; 4], 0)));
+                pmp.answered(Err(pcp_natpmp::Error::TimedOut(gateway)), now);
+            }
+        }
+    }
+
+    /// Start an I/O of its own, out until `until`.
+    fn start(&mut self, io: Io, until: Instant, own: Own) -> Output<(), Update> {
+        self.until = Some((until, own));
+        Output::Start(self.io.start().within(OWN), io)
+    }
+
+    /// The next output of the UPnP way.
+    fn poll_upnp(&mut self, now: Instant) -> Option<Output<(), Update>> {
+        let Current::Upnp(upnp) = &mut self.current else {
+            return None;
+        };
+        let limits = upnp.limits().clone();
+        Some(match upnp.step(now) {
+            UpnpStep::Search(options) => {
+                let settings = self
+                    .ways
+                    .as_ref()
+                    .map(|w| w.settings.clone())
+                    .unwrap_or_default();
+                let search =
+                    DiscoveryRun::new(Goal::FirstPublic, &settings, &options, &limits, now);
+                let search = search.map(|s| Finding::Search(Box::new(s)));
+                self.begin_finding(search, now);
+                return None;
+            }
+            UpnpStep::Probe(url) => {
+                let probe = ProbeRun::at(&url, &limits, now);
+                self.begin_finding(Ok(Finding::Probe(Box::new(probe))), now);
+                return None;
+            }
+            UpnpStep::FindWay => {
+                let way = self.find_way(now);
+                self.begin_finding(way, now);
+                return None;
+            }
+            UpnpStep::Route(url) => {
+                let io = Io::Route(RouteTo::Host(url));
+                self.start(io, later(now, limits.call), Own::Route)
+            }
+            UpnpStep::Call {
+                url,
+                request,
+                deadline,
+            } => {
+                let io = Io::Call {
+                    url,
+                    request,
+                    deadline,
+                };
+                self.start(io, deadline, Own::Call)
+            }
+            UpnpStep::Wait(at) => Output::Wait(at),
+            UpnpStep::Done => {
+                self.over = true;
+                Output::Done(Ok(()))
+            }
+        })
+    }
+
+    /// The next output of the PCP/NAT-PMP way.
+    fn poll_pmp(&mut self, now: Instant) -> Option<Output<(), Update>> {
+        let Current::Pmp(pmp) = &mut self.current else {
+            return None;
+        };
+        let gateway = pmp.gateway().map(|g| g.ip());
+        let stopping = pmp.keeper_mut().stop_deadline().is_some();
+        if let Some(gateway) = gateway.filter(|g| !stopping && self.listening != Some(*g)) {
+            self.listening = Some(gateway);
+            return Some(Output::Start(
+                Token::new(0).within(OWN),
+                Io::Listen(gateway),
+            ));
+        }
+        let call = pmp.limits().call;
+        Some(match pmp.step(now) {
+            PmpStep::Open(target) => {
+                let way = pmp.way();
+                self.start(Io::OpenPmp { target, way }, later(now, call), Own::Open)
+            }
+            PmpStep::FindWay => {
+                let way = self.find_way(now);
+                self.begin_finding(way, now);
+                return None;
+            }
+            PmpStep::Send { request, deadline } => {
+                self.start(Io::Exchange { request, deadline }, deadline, Own::Exchange)
+            }
+            PmpStep::Wait(at) => Output::Wait(at),
+            PmpStep::Done => {
+                self.over = true;
+                Output::Done(Ok(()))
+            }
+        })
+    }
+}
+
+impl Machine for KeepMachine {
+    type Value = ();
+    type Event = Update;
+
+    fn poll(&mut self, now: Instant) -> Output<(), Update> {
+        loop {
+            if self.over {
+                return polled_after_done();
+            }
+            if let Some(update) = self.keeper().update() {
+                return Output::Event(update);
+            }
+            if let Some((until, own)) = self.until {
+                if now < until {
+                    return Output::Wait(until);
+                }
+                self.timed_out(own, now);
+                continue;
+            }
+            if self.finding.is_some() {
+                match self.poll_finding(now) {
+                    Some(output) => return output,
+                    None => continue,
+                }
+            }
+            let output = match self.current {
+                Current::Upnp(_) => self.poll_upnp(now),
+                Current::Pmp(_) => self.poll_pmp(now),
+            };
+            if let Some(output) = output {
+                return output;
+            }
+        }
+    }
+
+    fn handle(&mut self, input: Input, now: Instant) {
+        let (tag, input) = match input.for_child() {
+            (Some(tag), input) => (tag, input),
+            (None, Input::Stop) => return self.stop(now),
+            (None, Input::Heard(announcement)) => {
+                if let Current::Pmp(pmp) = &mut self.current {
+                    pmp.announced(announcement, now);
+                }
+                return;
+            }
+            (None, _) => return,
+        };
+        if tag != OWN {
+            match &mut self.finding {
+                Some(Finding::Search(search)) if tag == self.generation => {
+                    search.handle(input, now)
+                }
+                Some(Finding::Probe(probe)) if tag == self.generation => probe.handle(input, now),
+                Some(Finding::Way(way)) if tag == self.generation => way.handle(input, now),
+                _ => {}
+            }
+            return;
+        }
+        let Input::Completed(token, completed) = input else {
+            return;
+        };
+        if !self.io.take(token) {
+            return;
+        }
+        self.until = None;
+        match (&mut self.current, completed) {
+            (Current::Upnp(upnp), Completed::Routed(addr)) => upnp.routed(addr, now),
+            (Current::Upnp(upnp), Completed::Called(outcome)) => upnp.answered(outcome, now),
+            (Current::Pmp(pmp), Completed::Opened(opened)) => pmp.opened(opened, now),
+            (Current::Pmp(pmp), Completed::Exchanged(outcome)) => pmp.answered(outcome, now),
+            _ => {}
+        }
+    }
+}
