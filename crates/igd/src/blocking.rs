@@ -216,7 +216,7 @@ impl KeeperHandle {
             .spawn(move || {
                 let _ = exec.run(&mut machine, inbox, |update| match update {
                     Update::Status(now) => {
-                        *shared.lock().unwrap_or_else(PoisonError::into_inner) = now;
+                        *shared.lock().unwrap_or_else(PoisonError::into_inner) = *now;
                     }
                     Update::Event(event) => drop(sender.try_send(event)),
                 });

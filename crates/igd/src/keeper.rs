@@ -788,6 +788,11 @@ pub struct Status {
     pub ports: Vec<PortStatus>,
     /// Stopping or stopped.
     pub stopping: bool,
+    /// The way the gateway in use maps, when one is found.
+    pub method: Option<Method>,
+    /// The UPnP gateway in use, as probed (what a later start can check with one exchange:
+    /// `Upnp::revalidate`); `None` with another way or none.
+    pub device: Option<crate::Device>,
 }
 
 #[derive(Clone, Debug)]
@@ -884,7 +889,7 @@ enum StopItem {
 #[derive(Debug)]
 pub enum Update {
     /// The state changed: this is it now (for a handle's `status()`).
-    Status(Status),
+    Status(Box<Status>),
     /// Something happened.
     Event(Event),
 }
@@ -944,7 +949,7 @@ impl Keeper {
         let status = self.status();
         if self.published.as_ref() != Some(&status) {
             self.published = Some(status.clone());
-            return Some(Update::Status(status));
+            return Some(Update::Status(Box::new(status)));
         }
         self.next_event().map(Update::Event)
     }
@@ -975,6 +980,8 @@ impl Keeper {
                 })
                 .collect(),
             stopping: self.stop.is_some(),
+            method: self.gateway.as_ref().map(|g| g.method),
+            device: None,
         }
     }
 

@@ -214,7 +214,7 @@ impl KeeperHandle {
         let task = runtime.spawn(async move {
             let deliver = |update| match update {
                 Update::Status(now) => {
-                    *shared.lock().unwrap_or_else(PoisonError::into_inner) = now;
+                    *shared.lock().unwrap_or_else(PoisonError::into_inner) = *now;
                 }
                 Update::Event(event) => drop(sender.try_send(event)),
             };

@@ -19,7 +19,7 @@ use upnp_desc::text::shown;
 use upnp_igd::blocking::{Found, KeeperHandle, PmpClient, Upnp, UpnpDevice};
 use upnp_igd::keeper::upnp::Find;
 use upnp_igd::keeper::{Event, Keep};
-use upnp_igd::pmp::PmpMapping;
+use upnp_igd::pmp::{PmpMapping, Target};
 use upnp_igd::{DiscoverOptions, Error, MappingRequest, Method, Via};
 
 mod cache;
@@ -199,31 +199,15 @@ fn run(cli: &Cli) -> Result<(), Error> {
         // The gateway found last, when it still answers, is the keeper's first (it searches
         // as `options` say if that gateway stops answering later).
         let warm = warm_start(cli, &mut upnp).is_some();
-        let (keeper, method) = match (&cli.url, cli.via) {
-            (Some(url), _) => (upnp.keep(keep, Find::Url(url.clone()))?, Method::Upnp),
-            (None, via) if warm || via == Via::Upnp => {
-                (upnp.keep(keep, Find::Search(options))?, Method::Upnp)
-            }
-            (None, via) => match searching(cli, || upnp.find_way(&options, via, cli.gateway)) {
-                // The gateway found is the keeper's first.
-                Ok(Found::Upnp(device)) => {
-                    if uses_cache(cli) {
-                        cache::save(cli.interface.as_deref(), device.device());
-                    }
-                    (upnp.keep(keep, Find::Search(options))?, Method::Upnp)
-                }
-                Ok(Found::Pmp(client)) => {
-                    let method = client.method();
-                    (client.keep(keep)?, method)
-                }
-                // Nothing answered yet: keep searching for a UPnP gateway, as `--via upnp`.
-                Err(_) if via == Via::Auto => {
-                    (upnp.keep(keep, Find::Search(options))?, Method::Upnp)
-                }
-                Err(e) => return Err(e),
-            },
+        // The keeper chooses the way itself (`--via auto`: every way at once, the best that
+        // answers, another when it stops answering); `--url` is UPnP.
+        let (via, find) = match &cli.url {
+            Some(url) => (Via::Upnp, Find::Url(url.clone())),
+            None => (cli.via, Find::Search(options)),
         };
-        return keep_open(cli, keeper, method, &signalled);
+        let target = Target::named_or_default(cli.gateway, upnp.settings.discover_ipv6);
+        let keeper = upnp.keep(keep.via(via).target(target), find)?;
+        return keep_open(cli, keeper, !warm && uses_cache(cli), &signalled);
     }
     if let Command::Pinhole { action } = &cli.command {
         return run_pinhole(cli, &mut upnp, &options, action);
@@ -372,14 +356,21 @@ fn warm_start(cli: &Cli, upnp: &mut Upnp) -> Option<UpnpDevice> {
 fn keep_open(
     cli: &Cli,
     keeper: KeeperHandle,
-    method: Method,
+    mut save: bool,
     signalled: &mpsc::Receiver<()>,
 ) -> Result<(), Error> {
     if !cli.json {
-        eprintln!("keeping via {method}");
+        eprintln!("keeping via {}", cli.via);
     }
     // A reader gone (a closed pipe) ends the loop like a signal: the mappings are removed.
-    let print = |event: &Event| -> std::io::Result<()> {
+    // Each event names the way: its own (a mapping made), else the way in use.
+    let print = |event: &Event, current: Option<Method>| -> std::io::Result<()> {
+        let method = match event {
+            Event::Mapped(held) | Event::Renewed(held) | Event::Remapped(held) => {
+                held.method.to_string()
+            }
+            _ => current.map_or_else(|| cli.via.to_string(), |m| m.to_string()),
+        };
         let line = if cli.json {
             document(
                 cli,
@@ -405,14 +396,22 @@ fn keep_open(
         if signalled.try_recv().is_ok() {
             break;
         }
+        if save {
+            // A cold start caches the UPnP gateway the keeper found, as the other commands do.
+            if let Some(device) = keeper.status().device {
+                cache::save(cli.interface.as_deref(), &device);
+                save = false;
+            }
+        }
         match keeper.events().recv_timeout(Duration::from_millis(100)) {
-            Ok(event) if print(&event).is_err() => break,
+            Ok(event) if print(&event, keeper.status().method).is_err() => break,
             Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
+    let current = keeper.status().method;
     for event in keeper.stop() {
-        let _ = print(&event);
+        let _ = print(&event, current);
     }
     Ok(())
 }

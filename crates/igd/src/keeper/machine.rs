@@ -158,7 +158,7 @@ impl KeepMachine {
     /// The keeper's state now.
     pub fn status(&self) -> Status {
         match &self.current {
-            Current::Upnp(upnp) => upnp.status(),
+            Current::Upnp(upnp) => with_device(upnp.status(), upnp),
             Current::Pmp(pmp) => pmp.status(),
         }
     }
@@ -418,6 +418,12 @@ impl KeepMachine {
     }
 }
 
+/// `status` with the UPnP gateway in use.
+fn with_device(mut status: Status, upnp: &UpnpKeeper) -> Status {
+    status.device = upnp.device().filter(|_| status.gateway.is_some()).cloned();
+    status
+}
+
 impl Machine for KeepMachine {
     type Value = ();
     type Event = Update;
@@ -428,7 +434,12 @@ impl Machine for KeepMachine {
                 return polled_after_done();
             }
             if let Some(update) = self.keeper().update() {
-                return Output::Event(update);
+                return Output::Event(match (update, &self.current) {
+                    (Update::Status(status), Current::Upnp(upnp)) => {
+                        Update::Status(Box::new(with_device(*status, upnp)))
+                    }
+                    (update, _) => update,
+                });
             }
             if let Some((until, own)) = self.until {
                 if now < until {
