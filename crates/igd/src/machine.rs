@@ -33,6 +33,9 @@ use url::Url;
 use crate::error::Error;
 use crate::pmp::{Target, Way};
 
+#[cfg(test)]
+mod tests;
+
 /// Which I/O a completion belongs to. Opaque to drivers: hand back the one given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Token(u64);
@@ -178,6 +181,16 @@ pub enum Output<T, E> {
     Wait(Instant),
     /// Over: the value, or why it failed.
     Done(Result<T, Error>),
+}
+
+impl<T, E> Output<T, E> {
+    /// The instant of a [`Output::Wait`].
+    pub fn wait(&self) -> Option<Instant> {
+        match self {
+            Output::Wait(at) => Some(*at),
+            _ => None,
+        }
+    }
 }
 
 /// An operation of this crate, sans I/O.

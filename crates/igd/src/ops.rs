@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use crate::device::{Device, Probe, ProbeStep, our_addr, require_valid, select_gateway};
+use crate::device::{
+    Device, Probe, ProbeStep, best_gateway, our_addr, require_valid, select_gateway,
+};
 use crate::discover::{DiscoverOptions, DiscoverSettings, Discovery, DiscoveryStep, Goal};
 use crate::error::Error;
 use crate::keeper::upnp::Single;
@@ -41,6 +43,9 @@ use crate::pmp::{self, Method, PmpNext, PmpSequence, Session, Target, Way};
 use upnp_soap::ActionResponse;
 use upnp_soap::actions::GetExternalIpAddress;
 use upnp_soap::firewall::AddPinhole;
+
+#[cfg(test)]
+mod tests;
 
 /// What a machine's exchange gets when its deadline passes with the exchange still out (a
 /// driver's exchange ends by the deadline itself; this covers one that does not).
@@ -676,8 +681,13 @@ impl Machine for FindWay {
                 Output::Start(token, io) => return Output::Start(token.within(UPNP), io),
                 Output::Wait(at) => wake = Some(at),
                 Output::Done(devices) => {
+                    let found = devices.as_ref().is_ok_and(|d| best_gateway(d).is_some());
                     self.devices = Some(devices);
                     self.upnp = None;
+                    if found {
+                        // UPnP is preferred: no need to wait for the other ways.
+                        return self.decide();
+                    }
                 }
                 Output::Event(never) => match never {},
             }

@@ -23,6 +23,9 @@ use crate::machine::{
 use crate::ops::{DiscoveryRun, FindWay, ProbeRun, WayFound};
 use crate::pmp::{Found, Session, Target, Via, Way};
 
+#[cfg(test)]
+mod tests;
+
 /// The way a keeper maps now.
 #[derive(Debug)]
 enum Current {
@@ -74,6 +77,8 @@ pub struct KeepMachine {
     until: Option<(Instant, Own)>,
     /// The gateway whose announcements are listened to.
     listening: Option<IpAddr>,
+    /// Its way said it is done; `over` once every event is told.
+    finished: bool,
     over: bool,
 }
 
@@ -87,6 +92,7 @@ impl KeepMachine {
             io: Pending::default(),
             until: None,
             listening: None,
+            finished: false,
             over: false,
         }
     }
@@ -375,8 +381,8 @@ impl KeepMachine {
             }
             UpnpStep::Wait(at) => Output::Wait(at),
             UpnpStep::Done => {
-                self.over = true;
-                Output::Done(Ok(()))
+                self.finished = true;
+                return None;
             }
         })
     }
@@ -411,8 +417,8 @@ impl KeepMachine {
             }
             PmpStep::Wait(at) => Output::Wait(at),
             PmpStep::Done => {
-                self.over = true;
-                Output::Done(Ok(()))
+                self.finished = true;
+                return None;
             }
         })
     }
@@ -440,6 +446,11 @@ impl Machine for KeepMachine {
                     }
                     (update, _) => update,
                 });
+            }
+            if self.finished {
+                // Every event told first.
+                self.over = true;
+                return Output::Done(Ok(()));
             }
             if let Some((until, own)) = self.until {
                 if now < until {

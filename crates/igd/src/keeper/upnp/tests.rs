@@ -1,100 +1,12 @@
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use upnp_soap::{ActionRequest, ActionResponse, ErrorCode, SoapFault};
 
 use super::*;
 use crate::error::IgdStatus;
 use crate::keeper::{Event, Keep};
 
-const WANIP2: &str = "urn:schemas-upnp-org:service:WANIPConnection:2";
-
-/// A gateway in memory: its port mappings (external port → internal client, internal port,
-/// lease) and its external address, answering the actions the keeper sends.
-struct Router {
-    external: String,
-    entries: BTreeMap<u16, (String, String, String)>,
-    calls: Vec<String>,
-}
-
-impl Router {
-    fn new() -> Router {
-        Router {
-            external: "11.0.0.7".to_owned(),
-            entries: BTreeMap::new(),
-            calls: Vec::new(),
-        }
-    }
-
-    fn answer(&mut self, request: &ActionRequest) -> Result<ActionResponse, upnp_soap::Error> {
-        self.calls.push(request.action.clone());
-        let arg = |name: &str| {
-            request
-                .arguments
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        let port: u16 = arg("NewExternalPort").parse().unwrap_or(0);
-        let ok = |arguments: Vec<(&str, String)>| {
-            Ok(ActionResponse {
-                service_type: Some(WANIP2.to_owned()),
-                action: format!("{}Response", request.action),
-                arguments: arguments
-                    .into_iter()
-                    .map(|(n, v)| (n.to_owned(), v))
-                    .collect(),
-            })
-        };
-        match request.action.as_str() {
-            "GetExternalIPAddress" => ok(vec![("NewExternalIPAddress", self.external.clone())]),
-            "GetSpecificPortMappingEntry" => match self.entries.get(&port) {
-                Some((client, internal, lease)) => ok(vec![
-                    ("NewInternalPort", internal.clone()),
-                    ("NewInternalClient", client.clone()),
-                    ("NewEnabled", "1".to_owned()),
-                    ("NewPortMappingDescription", "test".to_owned()),
-                    ("NewLeaseDuration", lease.clone()),
-                ]),
-                None => fault(ErrorCode::NoSuchEntryInArray),
-            },
-            "AddPortMapping" => {
-                let entry = (
-                    arg("NewInternalClient"),
-                    arg("NewInternalPort"),
-                    arg("NewLeaseDuration"),
-                );
-                self.entries.insert(port, entry);
-                ok(Vec::new())
-            }
-            "AddAnyPortMapping" => {
-                let free = (port..=u16::MAX)
-                    .chain(1024..port)
-                    .find(|p| !self.entries.contains_key(p))
-                    .unwrap();
-                let entry = (
-                    arg("NewInternalClient"),
-                    arg("NewInternalPort"),
-                    arg("NewLeaseDuration"),
-                );
-                self.entries.insert(free, entry);
-                ok(vec![("NewReservedPort", free.to_string())])
-            }
-            "DeletePortMapping" => match self.entries.remove(&port) {
-                Some(_) => ok(Vec::new()),
-                None => fault(ErrorCode::NoSuchEntryInArray),
-            },
-            other => panic!("unexpected action {other}"),
-        }
-    }
-}
-
-fn fault(code: ErrorCode) -> Result<ActionResponse, upnp_soap::Error> {
-    Err(upnp_soap::Error::Fault(SoapFault::new(code, "")))
-}
+use crate::testing::{UpnpRouter as Router, WANIP2};
 
 fn gateway() -> Device {
     Device {

@@ -1,0 +1,160 @@
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::keeper::{Event, LostReason};
+use crate::pmp::Method;
+use crate::testing::Lan;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn machine(via: Via) -> KeepMachine {
+    let keep = Keep::new().udp(7777).check(secs(30)).via(via);
+    let settings = DiscoverSettings::default();
+    let limits = Limits::default();
+    KeepMachine::new_upnp(
+        keep,
+        Find::default(),
+        None,
+        &settings,
+        &limits,
+        Nonce([7; 12]),
+    )
+    .unwrap()
+}
+
+fn events(updates: &mut Vec<Update>) -> Vec<Event> {
+    updates
+        .drain(..)
+        .filter_map(|u| match u {
+            Update::Event(e) => Some(e),
+            Update::Status(_) => None,
+        })
+        .collect()
+}
+
+/// Drive `keeper` from `now` until `what` is among its events or `limit` has passed; the
+/// time it came and every event so far.
+fn until_event(
+    lan: &mut Lan,
+    keeper: &mut KeepMachine,
+    mut now: Instant,
+    limit: Duration,
+    what: impl Fn(&Event) -> bool,
+) -> (Instant, Vec<Event>) {
+    let end = now + limit;
+    let mut seen = Vec::new();
+    let mut updates = Vec::new();
+    while now <= end {
+        let wake = lan.drive(keeper, now, &mut updates).unwrap_err();
+        seen.extend(events(&mut updates));
+        if seen.iter().any(&what) {
+            return (now, seen);
+        }
+        now = wake.max(now + Duration::from_millis(1));
+    }
+    panic!("not within {limit:?}: {seen:#?}");
+}
+
+#[test]
+fn an_auto_keeper_moves_to_pcp_when_upnp_stops_answering_and_says_so() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let mut keeper = machine(Via::Auto);
+    let mapped = |e: &Event| matches!(e, Event::Mapped(_));
+    let (_, first) = until_event(&mut lan, &mut keeper, t0, secs(1), mapped);
+    match &first[..] {
+        [Event::Mapped(held)] => {
+            assert_eq!(held.method, Method::Upnp);
+            assert_eq!(held.external_port, 7777);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(lan.upnp.as_ref().unwrap().entries.contains_key(&7777));
+    let status = keeper.status();
+    assert_eq!(status.method, Some(Method::Upnp));
+    assert_eq!(
+        status.device.map(|d| d.description_url),
+        Some(crate::testing::LOCATION.to_owned())
+    );
+
+    // UPnP switched off: the next check fails, and finding a way again finds PCP.
+    lan.upnp = None;
+    let check = t0 + secs(30);
+    let via_pcp = |e: &Event| matches!(e, Event::Remapped(h) if h.method == Method::Pcp);
+    let (at, seen) = until_event(&mut lan, &mut keeper, check, secs(10), via_pcp);
+    assert!(at <= check + secs(5), "moved after {:?}", at - check);
+    assert!(
+        seen.iter().any(|e| matches!(
+            e,
+            Event::Lost {
+                external_port: 7777,
+                reason: LostReason::Gone,
+                ..
+            }
+        )),
+        "{seen:#?}"
+    );
+    let pcp = lan.pmp.as_ref().unwrap();
+    assert_eq!(pcp.external_of(7777), Some(7777));
+    let status = keeper.status();
+    assert_eq!(status.method, Some(Method::Pcp));
+    assert_eq!(status.device, None);
+
+    // Stopped: what it made through PCP is removed.
+    keeper.handle(Input::Stop, at);
+    let mut updates = Vec::new();
+    let done = lan.drive(&mut keeper, at, &mut updates);
+    assert!(matches!(done, Ok(Ok(()))), "{done:?}");
+    let last = events(&mut updates);
+    assert!(
+        matches!(last.last(), Some(Event::Stopped { left: 0 })),
+        "{last:#?}"
+    );
+    assert_eq!(lan.pmp.as_ref().unwrap().external_of(7777), None);
+    assert!(matches!(
+        keeper.poll(at),
+        Output::Done(Err(Error::Misuse(_)))
+    ));
+}
+
+#[test]
+fn an_auto_keeper_starts_through_pcp_and_moves_back_to_upnp() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let upnp = lan.upnp.take();
+    let mut keeper = machine(Via::Auto);
+    let via = |m: Method| move |e: &Event| matches!(e, Event::Mapped(h) | Event::Remapped(h) if h.method == m);
+    let (at, _) = until_event(&mut lan, &mut keeper, t0, secs(5), via(Method::Pcp));
+    // PCP stops answering, UPnP is back.
+    lan.pmp = None;
+    lan.upnp = upnp;
+    let (_, seen) = until_event(
+        &mut lan,
+        &mut keeper,
+        at + secs(30),
+        secs(60),
+        via(Method::Upnp),
+    );
+    assert!(
+        seen.iter().any(|e| matches!(e, Event::Failed { .. })),
+        "{seen:#?}"
+    );
+    assert!(lan.upnp.as_ref().unwrap().entries.contains_key(&7777));
+}
+
+#[test]
+fn a_upnp_keeper_never_tries_another_way() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    lan.upnp = None;
+    let mut keeper = machine(Via::Upnp);
+    let failed = |e: &Event| matches!(e, Event::Failed { .. });
+    until_event(&mut lan, &mut keeper, t0, secs(5), failed);
+    assert!(
+        !lan.log.contains(&"open") && !lan.log.contains(&"exchange"),
+        "{:?}",
+        lan.log
+    );
+}

@@ -1,0 +1,182 @@
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::discover::DiscoverSettings;
+use crate::error::IgdStatus;
+use crate::testing::{LOCATION, Lan, WAN, us};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn probed(lan: &mut Lan, now: Instant) -> Device {
+    let mut probe = ProbeRun::at(LOCATION, &Limits::default(), now);
+    let device = lan
+        .drive(&mut probe, now, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        probe.poll(now),
+        Output::Done(Err(Error::Misuse(_)))
+    ));
+    device
+}
+
+#[test]
+fn a_probe_ends_with_our_address_towards_the_device() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let device = probed(&mut lan, t0);
+    assert_eq!(device.igd_status, IgdStatus::Ok, "{device:?}");
+    assert_eq!(device.igd_our_addr, us().ip().to_string());
+    assert_eq!(device.external_address, Some(WAN.into()));
+    // The description, its status, its address, then our route to it (and to its firewall).
+    assert_eq!(lan.log[..4], ["fetch", "call", "call", "route"]);
+}
+
+#[test]
+fn a_probe_that_gets_no_answer_in_time_is_a_device_that_failed() {
+    let t0 = Instant::now();
+    let limits = Limits::default();
+    let mut probe = ProbeRun::at(LOCATION, &limits, t0);
+    let Output::Start(_, Io::Fetch { deadline, .. }) = probe.poll(t0) else {
+        panic!("a fetch first");
+    };
+    assert_eq!(deadline, t0 + limits.probe);
+    // Nothing comes back: at its deadline the probe ends, with why.
+    assert_eq!(probe.poll(t0).wait(), Some(deadline));
+    let Output::Done(Ok(device)) = probe.poll(deadline) else {
+        panic!("over at its deadline");
+    };
+    assert_eq!(device.igd_status, IgdStatus::HttpError);
+}
+
+#[test]
+fn godots_calls_run_on_a_probed_device() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let device = probed(&mut lan, t0);
+    let limits = Limits::default();
+    let mut address = external_address(&device, &limits, t0).unwrap();
+    let ip = lan.drive(&mut address, t0, &mut Vec::new()).unwrap();
+    assert_eq!(ip.unwrap(), std::net::IpAddr::V4(WAN));
+    let request = MappingRequest::new(7777);
+    let mut add = add_port_mapping(&device, &request, &limits, t0).unwrap();
+    let granted = lan.drive(&mut add, t0, &mut Vec::new()).unwrap().unwrap();
+    assert_eq!(granted.mapping.external_port, 7777);
+    assert!(lan.upnp.as_ref().unwrap().entries.contains_key(&7777));
+    let mut delete = delete_port_mapping(&device, 7777, "UDP", &limits, t0).unwrap();
+    lan.drive(&mut delete, t0, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert!(lan.upnp.as_ref().unwrap().entries.is_empty());
+    // Refused before anything is sent.
+    assert!(matches!(
+        add_port_mapping(&device, &MappingRequest::new(70000), &limits, t0),
+        Err(Error::InvalidPort(70000))
+    ));
+}
+
+#[test]
+fn a_call_whose_answer_never_comes_ends_at_its_deadline() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let device = probed(&mut lan, t0);
+    let limits = Limits::default();
+    let mut address = external_address(&device, &limits, t0).unwrap();
+    assert!(matches!(
+        address.poll(t0),
+        Output::Start(_, Io::Call { .. })
+    ));
+    let end = t0 + limits.call;
+    assert_eq!(address.poll(t0).wait(), Some(end));
+    // A completion with another token changes nothing.
+    address.handle(
+        Input::Completed(Token::new(999), Completed::Routed(None)),
+        t0,
+    );
+    assert_eq!(address.poll(t0).wait(), Some(end));
+    let Output::Done(Err(Error::Soap(e))) = address.poll(end) else {
+        panic!("a timeout");
+    };
+    assert!(matches!(e, upnp_soap::Error::Timeout { .. }), "{e}");
+}
+
+#[test]
+fn discovery_ends_at_the_first_public_gateway_without_waiting_out_the_search() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let options = DiscoverOptions::default();
+    let settings = DiscoverSettings::default();
+    let mut discovery = DiscoveryRun::new(
+        Goal::FirstPublic,
+        &settings,
+        &options,
+        &Limits::default(),
+        t0,
+    )
+    .unwrap();
+    let devices = lan
+        .drive(&mut discovery, t0, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!(devices.len(), 1);
+    assert!(devices[0].is_valid_gateway());
+    assert_eq!(lan.log[0], "search");
+}
+
+#[test]
+fn finding_a_way_prefers_upnp_at_once_and_falls_back_to_pcp() {
+    let t0 = Instant::now();
+    let options = DiscoverOptions::default();
+    let settings = DiscoverSettings::default();
+    let limits = Limits::default();
+    let find = |now| {
+        FindWay::new(
+            pmp::Via::Auto,
+            Target::Default,
+            &settings,
+            &options,
+            &limits,
+            now,
+        )
+        .unwrap()
+    };
+    // UPnP answers: chosen without waiting for PCP, which says nothing here.
+    let mut lan = Lan::new(t0);
+    lan.pmp.as_mut().unwrap().silent = true;
+    let way = lan
+        .drive(&mut find(t0), t0, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(way.found, Ok(pmp::Found::Upnp(0))),
+        "{:?}",
+        way.found
+    );
+    // UPnP off: PCP.
+    let mut lan = Lan::new(t0);
+    lan.upnp = None;
+    let way = lan
+        .drive(&mut find(t0), t0, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    match way.found {
+        Ok(pmp::Found::Pmp(opened)) => assert_eq!(opened.session.method(), Method::Pcp),
+        other => panic!("{other:?}"),
+    }
+    // Neither: UPnP's error (the first way tried).
+    let mut lan = Lan::new(t0);
+    lan.upnp = None;
+    lan.pmp = None;
+    let way = lan
+        .drive(&mut find(t0), t0, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(way.found, Err(Error::NoDevices)),
+        "{:?}",
+        way.found
+    );
+    let _ = secs(0);
+}
