@@ -244,6 +244,35 @@ pub enum Error {
     Thread(std::io::Error),
 }
 
+#[cfg(test)]
+mod tests;
+
+/// Whose fault an error is, and so what a caller can do: the one classification of
+/// [`Error`] ([`Error::kind`]), which the keeper (when to look for the gateway again) and
+/// the `upnp` command's exit status use; Godot's finer [`UpnpResult`] agrees with it.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The caller's input, refused before anything was sent: fix the call.
+    Input,
+    /// No gateway: nothing answered, none is valid, nothing listens where one was looked
+    /// for, or none offers what was asked (pinholes, the way demanded).
+    NoGateway,
+    /// The gateway answered and refused: a UPnP fault, a PCP or NAT-PMP result, a port
+    /// held by another client.
+    Refused,
+    /// No answer reached us: a timeout, a connection refused or reset, no route, a socket
+    /// of the search that failed. Worth trying again later.
+    Unreachable,
+    /// The gateway answered with something that cannot be used.
+    BadAnswer,
+    /// This host could not give what was needed (a thread).
+    Local,
+    /// A driver used a machine against its contract ([`crate::machine`]): a bug in the
+    /// driver, not a gateway's doing.
+    Misuse,
+}
+
 /// Why one device is not a valid gateway: what [`Error::NoGateway`] and
 /// [`Error::InvalidGateway`] keep of it.
 #[non_exhaustive]
@@ -354,6 +383,79 @@ impl Error {
                 }
             }
         }
+    }
+
+    /// Whose fault it is ([`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        use upnp_soap::Error as Soap;
+        match self {
+            Error::InvalidPort(_)
+            | Error::InvalidProtocol(_)
+            | Error::InvalidDuration(_)
+            | Error::InvalidParam(_)
+            | Error::NotGlobal(_)
+            | Error::PinholeLease(_)
+            | Error::Soap(Soap::InvalidName { .. } | Soap::Unencodable { .. }) => ErrorKind::Input,
+            Error::NoDevices
+            | Error::NoGateway(_)
+            | Error::InvalidGateway(_)
+            | Error::NotSpoken(_)
+            | Error::NoPinholeService
+            | Error::NoGlobalAddress
+            // Nothing listens for PCP or NAT-PMP there: an answer, and it says no gateway.
+            | Error::Pmp(pcp_natpmp::Error::PortUnreachable(_)) => ErrorKind::NoGateway,
+            Error::MappingTaken { .. }
+            | Error::PcpRefused { .. }
+            | Error::NatPmpRefused(_)
+            | Error::OtherPortGranted { .. }
+            | Error::FirewallRefused { .. }
+            | Error::Soap(Soap::Fault(_)) => ErrorKind::Refused,
+            Error::Soap(soap) if crate::mapping::is_transport(soap) => ErrorKind::Unreachable,
+            Error::Pmp(
+                pcp_natpmp::Error::TimedOut(_)
+                | pcp_natpmp::Error::NoGateway(_)
+                | pcp_natpmp::Error::Io { .. },
+            )
+            | Error::Discovery(_) => ErrorKind::Unreachable,
+            Error::Soap(_) | Error::Description(_) | Error::InvalidResponse(_) | Error::Pmp(_) => {
+                ErrorKind::BadAnswer
+            }
+            Error::Thread(_) => ErrorKind::Local,
+            Error::Misuse(_) => ErrorKind::Misuse,
+        }
+    }
+
+    /// No answer reached us ([`ErrorKind::Unreachable`]): the gateway may be away.
+    pub fn is_unreachable(&self) -> bool {
+        self.kind() == ErrorKind::Unreachable
+    }
+
+    /// The port is held by someone else, or the router refuses this port for a reason
+    /// that another port may not have: 718, 724 and 729, a port shown held by another
+    /// client, PCP's CANNOT_PROVIDE_EXTERNAL, another port granted when the exact one was
+    /// demanded.
+    pub fn is_conflict(&self) -> bool {
+        use upnp_soap::ErrorCode;
+        match self {
+            Error::MappingTaken { .. } | Error::OtherPortGranted { .. } => true,
+            Error::PcpRefused { result, .. } => {
+                *result == pcp_natpmp::PcpResult::CannotProvideExternal
+            }
+            _ => self.fault().and_then(|f| f.code()).is_some_and(|code| {
+                matches!(
+                    code,
+                    ErrorCode::ConflictInMappingEntry
+                        | ErrorCode::SamePortValuesRequired
+                        | ErrorCode::ConflictWithOtherMechanisms
+                )
+            }),
+        }
+    }
+
+    /// The gateway says there is no such mapping (714).
+    pub fn is_absent(&self) -> bool {
+        self.fault()
+            .is_some_and(|f| f.code() == Some(upnp_soap::ErrorCode::NoSuchEntryInArray))
     }
 
     /// Godot's integer for this error (`UPNPResult`).

@@ -43,12 +43,11 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use upnp_soap::ErrorCode;
 pub use upnp_soap::actions::Protocol;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::limits::later;
-use crate::mapping::{DEFAULT_DESCRIPTION, is_transport};
+use crate::mapping::DEFAULT_DESCRIPTION;
 use crate::pmp::{Method, Target, Via};
 
 mod machine;
@@ -1253,7 +1252,7 @@ impl Keeper {
                 self.round = Round::Idle;
                 match ip {
                     Ok(ip) => self.external_ip_is(ip),
-                    Err(e) if is_unreachable(&e) => self.unreachable(None, e, now),
+                    Err(e) if is_gone(&e) => self.unreachable(None, e, now),
                     // Refused or garbled: the mappings are still checked; try at the next round.
                     Err(error) => self.emit(Event::Failed {
                         port: None,
@@ -1348,7 +1347,7 @@ impl Keeper {
                 }
                 self.emit(Event::PinholeOpened(held));
             }
-            Err(e) if is_unreachable(&e) => self.unreachable(Some(slot), e, now),
+            Err(e) if e.is_unreachable() => self.unreachable(Some(slot), e, now),
             Err(error) => {
                 let spec = port.spec;
                 if let Some(port) = self.ports.get_mut(slot) {
@@ -1382,7 +1381,7 @@ impl Keeper {
                     self.emit(Event::PinholeRenewed(held));
                 }
             }
-            Err(e) if is_unreachable(&e) => self.unreachable(Some(slot), e, now),
+            Err(e) if e.is_unreachable() => self.unreachable(Some(slot), e, now),
             // Refused: the gateway no longer has it (a restart; miniupnpd says 704, or 402
             // for an ID it does not know): open it again now.
             Err(_) => {
@@ -1413,7 +1412,7 @@ impl Keeper {
                     });
                 }
             }
-            Err(e) if is_unreachable(&e) => {
+            Err(e) if e.is_unreachable() => {
                 port.stale_pinhole = stale;
                 self.unreachable(Some(slot), e, now);
             }
@@ -1504,7 +1503,7 @@ impl Keeper {
                     });
                 }
             }
-            Err(e) if is_unreachable(&e) => {
+            Err(e) if is_gone(&e) => {
                 port.stale = stale;
                 self.unreachable(Some(slot), e, now);
             }
@@ -1545,7 +1544,7 @@ impl Keeper {
         let gone = match &result {
             Ok(()) => true,
             // Not there any more, or not ours: nothing of ours is left behind.
-            Err(e) => is_absent(e) || matches!(e, Error::MappingTaken { .. }),
+            Err(e) => e.is_absent() || matches!(e, Error::MappingTaken { .. }),
         };
         if gone {
             if let Some(stop) = &mut self.stop {
@@ -1752,7 +1751,7 @@ impl Keeper {
                     // it is ours to remove at stop.
                     remember(&mut port.maybe, (held.external_port, held.internal_client));
                 }
-                if is_unreachable(&error) {
+                if is_gone(&error) {
                     // A timed-out add may have created the mapping.
                     remember(&mut port.maybe, (task.external_port, task.internal_client));
                     port.held = was_held;
@@ -1770,7 +1769,7 @@ impl Keeper {
                 let Some(port) = self.ports.get_mut(slot) else {
                     return;
                 };
-                if is_conflict(&error) && !self.keep.exact {
+                if error.is_conflict() && !self.keep.exact {
                     if task.any_port {
                         // The gateway could not choose either: try ports ourselves.
                         port.any_port = false;
@@ -1842,8 +1841,8 @@ impl Keeper {
                 internal_port: seen.internal_port,
             },
             Ok(None) => LostReason::Gone,
-            Err(error) if is_absent(&error) => LostReason::Gone,
-            Err(e) if is_unreachable(&e) => {
+            Err(error) if error.is_absent() => LostReason::Gone,
+            Err(e) if is_gone(&e) => {
                 self.unreachable(Some(slot), e, now);
                 return;
             }
@@ -1867,20 +1866,11 @@ impl Keeper {
     }
 }
 
-/// The gateway did not answer, or not in a way that reached us: a transport failure (UPnP's
-/// HTTP, or PCP/NAT-PMP's UDP), as opposed to an answer that refuses.
-pub fn is_unreachable(error: &Error) -> bool {
-    match error {
-        Error::Soap(e) => is_transport(e),
-        Error::Pmp(e) => matches!(
-            e,
-            pcp_natpmp::Error::TimedOut(_)
-                | pcp_natpmp::Error::PortUnreachable(_)
-                | pcp_natpmp::Error::NoGateway(_)
-                | pcp_natpmp::Error::Io { .. }
-        ),
-        _ => false,
-    }
+/// The gateway in use does not serve us any more: no answer reached us, or what answered
+/// says there is no gateway there (nothing listens on PCP's port, the service is gone):
+/// find one again.
+fn is_gone(error: &Error) -> bool {
+    matches!(error.kind(), ErrorKind::Unreachable | ErrorKind::NoGateway)
 }
 
 /// The gateway says there is no such pinhole.
@@ -1902,30 +1892,6 @@ fn pinhole_error(error: &Error) -> Error {
             fault: fault.clone(),
         },
         _ => Error::InvalidResponse("the pinhole could not be closed"),
-    }
-}
-
-/// The gateway says there is no such mapping (714).
-fn is_absent(error: &Error) -> bool {
-    error
-        .fault()
-        .is_some_and(|f| f.code() == Some(ErrorCode::NoSuchEntryInArray))
-}
-
-/// The port is held by someone else, or the router refuses this port for another reason
-/// that another port may not have.
-pub fn is_conflict(error: &Error) -> bool {
-    match error {
-        Error::MappingTaken { .. } | Error::OtherPortGranted { .. } => true,
-        Error::PcpRefused { result, .. } => *result == pcp_natpmp::PcpResult::CannotProvideExternal,
-        _ => error.fault().and_then(|f| f.code()).is_some_and(|code| {
-            matches!(
-                code,
-                ErrorCode::ConflictInMappingEntry
-                    | ErrorCode::SamePortValuesRequired
-                    | ErrorCode::ConflictWithOtherMechanisms
-            )
-        }),
     }
 }
 

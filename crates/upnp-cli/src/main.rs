@@ -20,7 +20,7 @@ use upnp_igd::blocking::{Found, KeeperHandle, PmpClient, Upnp, UpnpDevice};
 use upnp_igd::keeper::upnp::Find;
 use upnp_igd::keeper::{Event, Keep};
 use upnp_igd::pmp::{PmpMapping, Target};
-use upnp_igd::{DiscoverOptions, Error, MappingRequest, Method, Via};
+use upnp_igd::{DiscoverOptions, Error, ErrorKind, MappingRequest, Method, Via};
 
 mod cache;
 mod output;
@@ -88,29 +88,11 @@ fn error_document(cli: &Cli, error: &Error) -> String {
 
 /// The exit status for `error` (see [`upnp_cli::AFTER_HELP`]).
 fn exit_code(error: &Error) -> u8 {
-    match error {
-        Error::InvalidPort(_)
-        | Error::InvalidProtocol(_)
-        | Error::InvalidDuration(_)
-        | Error::InvalidParam(_)
-        | Error::NotGlobal(_)
-        | Error::PinholeLease(_) => 2,
-        Error::NoDevices
-        | Error::NoGateway(_)
-        | Error::InvalidGateway(_)
-        | Error::NotSpoken(_)
-        | Error::NoPinholeService
-        | Error::NoGlobalAddress
-        // Nothing listens for PCP or NAT-PMP there: an answer, and it says no gateway.
-        | Error::Pmp(upnp_igd::pcp_natpmp::Error::PortUnreachable(_)) => 3,
-        Error::MappingTaken { .. }
-        | Error::PcpRefused { .. }
-        | Error::NatPmpRefused(_)
-        | Error::OtherPortGranted { .. }
-        | Error::FirewallRefused { .. } => 4,
-        _ if error.fault().is_some() => 4,
-        _ if upnp_igd::keeper::is_unreachable(error) => 5,
-        Error::Discovery(_) | Error::Pmp(_) => 5,
+    match error.kind() {
+        ErrorKind::Input => 2,
+        ErrorKind::NoGateway => 3,
+        ErrorKind::Refused => 4,
+        ErrorKind::Unreachable => 5,
         _ => 1,
     }
 }
