@@ -306,3 +306,14 @@ impl<C> UpnpDevice<C> {
         ops::list_port_mappings(&self.device, &self.limits, now)
     }
 }
+
+/// The device a probe gave, or one whose status says why the probe could not run (a
+/// driver's own failure).
+pub(crate) fn probed(description_url: &str, device: Result<Device, Error>) -> Device {
+    device.unwrap_or_else(|e| {
+        let mut device = Device::new(description_url, "");
+        device.igd_status = crate::error::IgdStatus::HttpError;
+        device.status_detail = Some(e.to_string());
+        device
+    })
+}

@@ -72,6 +72,8 @@ macro_rules! event {
     }};
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+mod api;
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
