@@ -39,6 +39,14 @@ pub(crate) fn pmp_endpoints(
     Ok((Some(IpAddr::V6(local)), gateway))
 }
 
+/// Our address towards `to` (what [`crate::machine::Io::Route`] asks).
+pub(crate) fn ours(to: &crate::machine::RouteTo) -> Option<IpAddr> {
+    match to {
+        crate::machine::RouteTo::Host(url) => local_address_towards(url),
+        crate::machine::RouteTo::Internet6 => global_ipv6().map(IpAddr::V6),
+    }
+}
+
 /// Our address on the route to `url`'s host: a UDP socket connected there (no packet is sent)
 /// tells which local address the system would use. A host name is resolved first (the
 /// system's resolver; a LAN name such as `router.lan`).

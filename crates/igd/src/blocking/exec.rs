@@ -16,7 +16,8 @@ use upnp_soap::blocking::Client;
 use upnp_ssdp::net::Searcher;
 
 use crate::error::Error;
-use crate::machine::{Completed, Input, Io, Machine, Output, RouteTo, Token};
+use crate::keeper::pmp::no_client;
+use crate::machine::{Completed, Input, Io, Machine, Output, Token};
 use crate::pmp::{Target, Way};
 use crate::route;
 
@@ -44,6 +45,7 @@ impl Inbox {
 }
 
 /// A flag cleared when it is dropped: tells a loop's threads that it is over.
+#[derive(Debug)]
 struct Alive(Arc<AtomicBool>);
 
 impl Drop for Alive {
@@ -70,18 +72,12 @@ impl Work {
                 request,
                 deadline,
             } => Completed::Called(self.http.until(deadline).call(&url, &request)),
-            Io::Route(RouteTo::Host(url)) => Completed::Routed(route::local_address_towards(&url)),
-            Io::Route(RouteTo::Internet6) => {
-                Completed::Routed(route::global_ipv6().map(IpAddr::V6))
-            }
+            Io::Route(to) => Completed::Routed(route::ours(&to)),
             Io::Exchange { request, deadline } => {
                 Completed::Exchanged(self.exchange(request, deadline))
             }
-            // The loop's own: never handed to a worker.
-            Io::Search(_) => Completed::Searched(Ok(())),
-            Io::OpenPmp { .. } | Io::Listen(_) => {
-                Completed::Opened(Err(Error::Misuse("not an exchange")))
-            }
+            // The loop's own (a search, a client, a listener): never handed over.
+            _ => Completed::Opened(Err(Error::Misuse("not an exchange"))),
         }
     }
 
@@ -90,10 +86,7 @@ impl Work {
         request: pcp_natpmp::Request,
         deadline: Instant,
     ) -> Result<pcp_natpmp::Response, pcp_natpmp::Error> {
-        let client = self
-            .pmp
-            .as_ref()
-            .ok_or_else(crate::keeper::pmp::no_client)?;
+        let client = self.pmp.as_ref().ok_or_else(no_client)?;
         let mut client = client.lock().unwrap_or_else(PoisonError::into_inner);
         let gateway = client.gateway();
         let mut exchange = pcp_natpmp::Exchange::new(request, gateway, Instant::now(), deadline)?;
@@ -107,12 +100,6 @@ impl Work {
 pub(crate) struct Executor {
     work: Work,
     listening: Option<Alive>,
-}
-
-impl std::fmt::Debug for Alive {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Alive")
-    }
 }
 
 impl Executor {
@@ -179,13 +166,12 @@ impl Executor {
                         continue;
                     }
                     io if lone || threads >= MAX_THREADS => self.work.perform(io),
-                    io => match spawn(&self.work, token, io, &inbox.sender) {
-                        None => {
-                            threads += 1;
-                            continue;
-                        }
-                        Some(io) => self.work.perform(io),
-                    },
+                    io if spawn(&self.work, token, io.clone(), &inbox.sender) => {
+                        threads += 1;
+                        continue;
+                    }
+                    // No thread to spare: here, still within the I/O's deadline.
+                    io => self.work.perform(io),
                 };
                 machine.handle(Input::Completed(token, done), Instant::now());
                 answered = true;
@@ -204,22 +190,14 @@ impl Executor {
     }
 }
 
-/// `io` on a thread of its own, its completion to `inbox`; gives it back when no thread can
-/// be had.
-fn spawn(work: &Work, token: Token, io: Io, inbox: &mpsc::SyncSender<Input>) -> Option<Io> {
+/// `io` on a thread of its own, its completion to `inbox`; `false` when no thread can be had.
+fn spawn(work: &Work, token: Token, io: Io, inbox: &mpsc::SyncSender<Input>) -> bool {
     let (work, inbox) = (work.clone(), inbox.clone());
-    let held = Arc::new(Mutex::new(Some(io)));
-    let given = Arc::clone(&held);
-    let started = thread::Builder::new().name("igd-io".into()).spawn(move || {
-        let io = given.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(io) = io {
-            let _ = inbox.send(Input::Completed(token, work.perform(io)));
-        }
-    });
-    match started {
-        Ok(_) => None,
-        Err(_) => held.lock().unwrap_or_else(PoisonError::into_inner).take(),
-    }
+    let io_thread = move || drop(inbox.send(Input::Completed(token, work.perform(io))));
+    thread::Builder::new()
+        .name("igd-io".into())
+        .spawn(io_thread)
+        .is_ok()
 }
 
 /// The search on a thread of its own: each answer to `inbox`, then its end.

@@ -5,7 +5,7 @@
 //! are tasks of a `JoinSet`, aborted when the loop ends. Every completion, answer,
 //! announcement and stop request arrives through one inbox.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,8 @@ use upnp_soap::tokio::Client;
 use upnp_ssdp::net::tokio::Searcher;
 
 use crate::error::Error;
-use crate::machine::{Completed, Input, Io, Machine, Output, RouteTo, Token};
+use crate::keeper::pmp::no_client;
+use crate::machine::{Completed, Input, Io, Machine, Output, Token};
 use crate::pmp::{Target, Way};
 use crate::route;
 
@@ -57,18 +58,12 @@ impl Work {
                 request,
                 deadline,
             } => Completed::Called(self.http.until(deadline).call(&url, &request).await),
-            Io::Route(RouteTo::Host(url)) => Completed::Routed(route::local_address_towards(&url)),
-            Io::Route(RouteTo::Internet6) => {
-                Completed::Routed(route::global_ipv6().map(IpAddr::V6))
-            }
+            Io::Route(to) => Completed::Routed(route::ours(&to)),
             Io::Exchange { request, deadline } => {
                 Completed::Exchanged(self.exchange(request, deadline).await)
             }
-            // The loop's own: never handed to a task.
-            Io::Search(_) => Completed::Searched(Ok(())),
-            Io::OpenPmp { .. } | Io::Listen(_) => {
-                Completed::Opened(Err(Error::Misuse("not an exchange")))
-            }
+            // The loop's own (a search, a client, a listener): never handed over.
+            _ => Completed::Opened(Err(Error::Misuse("not an exchange"))),
         }
     }
 
@@ -77,10 +72,7 @@ impl Work {
         request: pcp_natpmp::Request,
         deadline: Instant,
     ) -> Result<pcp_natpmp::Response, pcp_natpmp::Error> {
-        let client = self
-            .pmp
-            .as_ref()
-            .ok_or_else(crate::keeper::pmp::no_client)?;
+        let client = self.pmp.as_ref().ok_or_else(no_client)?;
         let mut client = client.lock().await;
         let gateway = client.gateway();
         let mut exchange = pcp_natpmp::Exchange::new(request, gateway, Instant::now(), deadline)?;
