@@ -8,8 +8,8 @@ use upnp_soap::actions::{Action, GetExternalIpAddress, GetStatusInfo};
 use upnp_soap::{ActionRequest, ActionResponse, endpoint};
 use url::Url;
 
+use crate::error::is_transport;
 use crate::error::{DeviceStatus, Error, IgdStatus};
-use crate::mapping::is_transport;
 
 #[cfg(test)]
 mod tests;

@@ -211,7 +211,7 @@ pub enum Error {
     },
     /// The way asked for is not one the gateway speaks (e.g. PCP to a NAT-PMP-only box).
     #[error("the gateway does not speak {0}")]
-    NotSpoken(crate::pmp::Method),
+    NotSpoken(crate::way::Method),
     /// A pinhole to an address that is not global unicast (2000::/3): a link-local, unique
     /// local, loopback, multicast or IPv4-mapped address cannot be reached from the Internet.
     #[error("{0} is not a global IPv6 address: no pinhole can reach it from the Internet")]
@@ -410,7 +410,7 @@ impl Error {
             | Error::OtherPortGranted { .. }
             | Error::FirewallRefused { .. }
             | Error::Soap(Soap::Fault(_)) => ErrorKind::Refused,
-            Error::Soap(soap) if crate::mapping::is_transport(soap) => ErrorKind::Unreachable,
+            Error::Soap(soap) if is_transport(soap) => ErrorKind::Unreachable,
             Error::Pmp(
                 pcp_natpmp::Error::TimedOut(_)
                 | pcp_natpmp::Error::NoGateway(_)
@@ -513,4 +513,11 @@ pub fn result_of_code(code: ErrorCode) -> UpnpResult {
         C::InconsistentParameters => R::InconsistentParameters,
         _ => R::UnknownError,
     }
+}
+
+/// Whether a SOAP-layer error is about getting there at all (not about the answer).
+pub(crate) fn is_transport(error: &upnp_soap::Error) -> bool {
+    error.is_network()
+        || error.is_bad_http()
+        || matches!(error, upnp_soap::Error::ForbiddenUrl { .. })
 }

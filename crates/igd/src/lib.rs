@@ -98,6 +98,7 @@ mod testing;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
+mod way;
 
 /// The layers below, whose types this crate's API returns (faults, port mappings, PCP
 /// answers, descriptions, search answers): one version of each, the one this crate was built

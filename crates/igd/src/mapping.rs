@@ -31,7 +31,7 @@ use upnp_soap::actions::{
 };
 use upnp_soap::{ActionRequest, ActionResponse, ErrorCode};
 
-use crate::error::Error;
+use crate::error::{Error, is_transport};
 
 #[cfg(test)]
 mod proptests;
@@ -596,9 +596,34 @@ pub(crate) fn points_at(mapping: &PortMapping, client: Option<IpAddr>, port: Opt
     client_ok && port.is_none_or(|p| p == mapping.internal_port)
 }
 
-/// Whether a SOAP-layer error is about getting there at all (not about the answer).
-pub(crate) fn is_transport(error: &upnp_soap::Error) -> bool {
-    error.is_network()
-        || error.is_bad_http()
-        || matches!(error, upnp_soap::Error::ForbiddenUrl { .. })
+/// One action, one exchange.
+#[derive(Debug)]
+pub(crate) struct Single<A> {
+    action: A,
+    service_type: String,
+}
+
+impl<A: Action> Single<A> {
+    pub(crate) fn new(action: A, service_type: &str) -> Single<A> {
+        Single {
+            action,
+            service_type: service_type.to_owned(),
+        }
+    }
+}
+
+impl<A: Action> Sequence for Single<A> {
+    type Output = A::Output;
+
+    fn start(&mut self) -> Next<A::Output> {
+        Next::Call(self.action.request(&self.service_type))
+    }
+
+    fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<A::Output> {
+        Next::Done(
+            outcome
+                .and_then(|r| self.action.output(&r))
+                .map_err(Error::from),
+        )
+    }
 }

@@ -31,11 +31,11 @@ use crate::device::{
 };
 use crate::discover::{DiscoverOptions, DiscoverSettings, Discovery, DiscoveryStep, Goal};
 use crate::error::Error;
-use crate::keeper::upnp::Single;
 use crate::limits::{Limits, later};
 use crate::machine::{
     Completed, Input, Io, Machine, Output, Pending, RouteTo, Token, polled_after_done,
 };
+use crate::mapping::Single;
 use crate::mapping::{AddSequence, DeleteSequence, ListSequence, MappingRequest};
 use crate::mapping::{Next, Sequence};
 use crate::pinhole::{FirewallCall, Pinhole, PinholeRequest, is_global_unicast};

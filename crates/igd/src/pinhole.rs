@@ -28,7 +28,7 @@ use upnp_soap::actions::{Action, Protocol};
 use upnp_soap::firewall::{AddPinhole, FirewallError, MAX_LEASE_TIME};
 
 use crate::error::Error;
-use crate::keeper::upnp::Single;
+use crate::mapping::Single;
 use crate::mapping::{Next, Sequence};
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use std::str::FromStr;
 
 use crate::envelope::{ActionRequest, ActionResponse};
 use crate::error::{Error, echo};
-use crate::port_list;
 
+pub mod port_list;
 #[cfg(test)]
 mod tests;
 

@@ -12,7 +12,7 @@ use upnp_desc::xml::{self, Limits};
 use xmltree::{Element, XMLNode};
 
 use crate::error::{Error, echo};
-use crate::fault::SoapFault;
+use crate::fault::{ErrorCode, SoapFault, UpnpError};
 
 #[cfg(test)]
 mod proptests;
@@ -329,4 +329,71 @@ fn is_service_type(service_type: &str) -> bool {
         && service_type.bytes().all(|b| {
             b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'#' | b'<' | b'>' | b'&' | b'\\')
         })
+}
+
+/// The fault's own envelope: what a device sends when it refuses.
+impl SoapFault {
+    /// Parse a whole envelope whose body is a fault.
+    pub fn parse(bytes: &[u8]) -> Result<SoapFault, Error> {
+        match Reply::parse(bytes)? {
+            Reply::Fault(fault) => Ok(fault),
+            Reply::Response(response) => Err(Error::UnexpectedElement {
+                expected: "Fault".to_owned(),
+                found: format!("{}Response", response.action),
+            }),
+        }
+    }
+
+    /// Read the `Fault` element of a body.
+    pub(crate) fn from_element(fault: &Element) -> SoapFault {
+        use upnp_desc::xml::{child, child_text};
+        let upnp_error = child(fault, "detail")
+            .and_then(|detail| child(detail, "UPnPError"))
+            .map(|error| UpnpError {
+                code: child_text(error, "errorCode")
+                    .and_then(|code| code.parse::<u32>().ok())
+                    .map(ErrorCode::from),
+                description: child_text(error, "errorDescription"),
+            });
+        SoapFault {
+            fault_code: child_text(fault, "faultcode").unwrap_or_default(),
+            fault_string: child_text(fault, "faultstring").unwrap_or_default(),
+            upnp_error,
+        }
+    }
+
+    /// The whole envelope, as a device sends it.
+    pub fn encode(&self) -> Result<String, Error> {
+        let mut body = String::from("<s:Fault>");
+        push_element(&mut body, "faultcode", &self.fault_code)?;
+        push_element(&mut body, "faultstring", &self.fault_string)?;
+        if let Some(error) = &self.upnp_error {
+            body.push_str(
+                "<detail><UPnPError xmlns=\"urn:schemas-upnp-org:control-1-0\"><errorCode>",
+            );
+            if let Some(code) = error.code {
+                body.push_str(&code.code().to_string());
+            }
+            body.push_str("</errorCode>");
+            if let Some(description) = &error.description {
+                push_element(&mut body, "errorDescription", description)?;
+            }
+            body.push_str("</UPnPError></detail>");
+        }
+        body.push_str("</s:Fault>");
+        Ok(wrap(&body))
+    }
+}
+
+fn push_element(out: &mut String, name: &str, value: &str) -> Result<(), Error> {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    out.push_str(&escape(value).ok_or_else(|| Error::Unencodable {
+        name: name.to_owned(),
+    })?);
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+    Ok(())
 }

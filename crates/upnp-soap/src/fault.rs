@@ -10,11 +10,6 @@ use std::fmt;
 
 use upnp_desc::text::{MAX_SHOWN, shown};
 
-use xmltree::Element;
-
-use crate::envelope::{self, escape};
-use crate::error::Error;
-
 macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident = $code:literal, )*) => {
         /// A UPnP error code, as the `errorCode` of a fault carries it.
@@ -213,68 +208,4 @@ impl SoapFault {
     pub fn code(&self) -> Option<ErrorCode> {
         self.upnp_error.as_ref().and_then(|e| e.code)
     }
-
-    /// Parse a whole envelope whose body is a fault.
-    pub fn parse(bytes: &[u8]) -> Result<SoapFault, Error> {
-        match envelope::Reply::parse(bytes)? {
-            envelope::Reply::Fault(fault) => Ok(fault),
-            envelope::Reply::Response(response) => Err(Error::UnexpectedElement {
-                expected: "Fault".to_owned(),
-                found: format!("{}Response", response.action),
-            }),
-        }
-    }
-
-    /// Read the `Fault` element of a body.
-    pub(crate) fn from_element(fault: &Element) -> SoapFault {
-        use upnp_desc::xml::{child, child_text};
-        let upnp_error = child(fault, "detail")
-            .and_then(|detail| child(detail, "UPnPError"))
-            .map(|error| UpnpError {
-                code: child_text(error, "errorCode")
-                    .and_then(|code| code.parse::<u32>().ok())
-                    .map(ErrorCode::from),
-                description: child_text(error, "errorDescription"),
-            });
-        SoapFault {
-            fault_code: child_text(fault, "faultcode").unwrap_or_default(),
-            fault_string: child_text(fault, "faultstring").unwrap_or_default(),
-            upnp_error,
-        }
-    }
-
-    /// The whole envelope, as a device sends it.
-    pub fn encode(&self) -> Result<String, Error> {
-        let mut body = String::from("<s:Fault>");
-        push_element(&mut body, "faultcode", &self.fault_code)?;
-        push_element(&mut body, "faultstring", &self.fault_string)?;
-        if let Some(error) = &self.upnp_error {
-            body.push_str(
-                "<detail><UPnPError xmlns=\"urn:schemas-upnp-org:control-1-0\"><errorCode>",
-            );
-            if let Some(code) = error.code {
-                body.push_str(&code.code().to_string());
-            }
-            body.push_str("</errorCode>");
-            if let Some(description) = &error.description {
-                push_element(&mut body, "errorDescription", description)?;
-            }
-            body.push_str("</UPnPError></detail>");
-        }
-        body.push_str("</s:Fault>");
-        Ok(envelope::wrap(&body))
-    }
-}
-
-fn push_element(out: &mut String, name: &str, value: &str) -> Result<(), Error> {
-    out.push('<');
-    out.push_str(name);
-    out.push('>');
-    out.push_str(&escape(value).ok_or_else(|| Error::Unencodable {
-        name: name.to_owned(),
-    })?);
-    out.push_str("</");
-    out.push_str(name);
-    out.push('>');
-    Ok(())
 }

@@ -65,12 +65,11 @@ pub mod firewall;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
-pub mod port_list;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 
-pub use actions::{Action, PortMapping, Protocol};
+pub use actions::{Action, PortMapping, Protocol, port_list};
 pub use envelope::{ActionRequest, ActionResponse, Reply};
 pub use error::{Error, Framing, Stage};
 pub use fault::{ErrorCode, SoapFault, UpnpError};

@@ -27,7 +27,9 @@ use crate::device::{Device, require_valid};
 use crate::discover::DiscoverOptions;
 use crate::error::Error;
 use crate::limits::{Limits, later};
-use crate::mapping::{AddSequence, DeleteSequence, Granted, Mapping, Next, Sequence, points_at};
+use crate::mapping::{
+    AddSequence, DeleteSequence, Granted, Mapping, Next, Sequence, Single, points_at,
+};
 use crate::pinhole::FirewallCall;
 
 #[cfg(test)]
@@ -554,38 +556,6 @@ fn looked(result: Result<PortMapping, Error>) -> Result<Option<Seen>, Error> {
             Ok(None)
         }
         Err(e) => Err(e),
-    }
-}
-
-/// One action, one exchange.
-#[derive(Debug)]
-pub(crate) struct Single<A> {
-    action: A,
-    service_type: String,
-}
-
-impl<A: Action> Single<A> {
-    pub(crate) fn new(action: A, service_type: &str) -> Single<A> {
-        Single {
-            action,
-            service_type: service_type.to_owned(),
-        }
-    }
-}
-
-impl<A: Action> Sequence for Single<A> {
-    type Output = A::Output;
-
-    fn start(&mut self) -> Next<A::Output> {
-        Next::Call(self.action.request(&self.service_type))
-    }
-
-    fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<A::Output> {
-        Next::Done(
-            outcome
-                .and_then(|r| self.action.output(&r))
-                .map_err(Error::from),
-        )
     }
 }
 

@@ -16,7 +16,7 @@ fn mapping() -> PmpMapping {
     PmpMapping::new(Protocol::Udp, 7777, 3600, Nonce([3; 12]))
 }
 
-fn send<T: fmt::Debug>(next: PmpNext<T>) -> Request {
+fn send<T: std::fmt::Debug>(next: PmpNext<T>) -> Request {
     match next {
         PmpNext::Send(request) => request,
         PmpNext::Done(result) => panic!("expected a request, got {result:?}"),
