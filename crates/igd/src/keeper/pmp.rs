@@ -34,7 +34,6 @@
 //! (miniupnpd grants at least 120 s); the keeper renews at half of what it granted.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use pcp_natpmp::{Announcement, Epoch, EpochCheck, EpochRule, Nonce, Request, Response};
@@ -264,11 +263,6 @@ impl PmpKeeper {
             Some(session) => session.method(),
             None => Session::new(self.way, SocketAddr::from(([0, 0, 0, 0], 0))).method(),
         }
-    }
-
-    /// See [`Keeper::publish`].
-    pub fn publish(&mut self, send: impl FnMut(Event), status: &Mutex<Status>) {
-        self.keeper.publish(send, status);
     }
 
     /// Stop: remove what was mapped (see [`Keeper::stop`]).

@@ -12,7 +12,6 @@
 //! | unmap | [`DeleteSequence`]: look (only ours), `DeletePortMapping` |
 
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use upnp_soap::actions::{
@@ -184,13 +183,6 @@ impl UpnpKeeper {
     /// The gateway device in use, if any.
     pub fn device(&self) -> Option<&Device> {
         self.device.as_ref()
-    }
-
-    /// Hand the state now to `status` and then every event to `send` (oldest first): what
-    /// each driver does after each step, for its handle. The state goes first, so that a
-    /// reader woken by an event already reads the state that event announces.
-    pub fn publish(&mut self, send: impl FnMut(super::Event), status: &Mutex<Status>) {
-        self.keeper.publish(send, status);
     }
 
     /// Stop: remove what was mapped (see [`Keeper::stop`]).

@@ -1,10 +1,9 @@
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::error::IgdStatus;
-use crate::keeper::{Event, Keep};
+use crate::keeper::{Event, Keep, Update};
 
 use crate::testing::{UpnpRouter as Router, WANIP2};
 
@@ -133,21 +132,26 @@ fn the_state_is_published_before_the_events_that_announce_it() {
     let t0 = Instant::now();
     let mut router = Router::new();
     let mut machine = machine(keep());
-    let status = Mutex::new(machine.status());
     drive(&mut machine, &mut router, t0);
-    machine.publish(drop, &status);
+    let mut status = machine.status();
+    while let Some(update) = machine.keeper_mut().update() {
+        if let Update::Status(now) = update {
+            status = *now;
+        }
+    }
     router.external = "11.0.0.9".to_owned();
     let t1 = t0 + Duration::from_secs(31);
     drive(&mut machine, &mut router, t1);
     let mut seen = Vec::new();
-    machine.publish(
-        |event| {
-            if let Event::ExternalIpChanged { new, .. } = event {
-                seen.push((new, status.lock().unwrap().external_ip));
+    while let Some(update) = machine.keeper_mut().update() {
+        match update {
+            Update::Status(now) => status = *now,
+            Update::Event(Event::ExternalIpChanged { new, .. }) => {
+                seen.push((new, status.external_ip));
             }
-        },
-        &status,
-    );
+            Update::Event(_) => {}
+        }
+    }
     let new: IpAddr = "11.0.0.9".parse().unwrap();
     assert_eq!(seen, vec![(new, Some(new))]);
 }
