@@ -123,7 +123,7 @@ pub fn is_public(ip: IpAddr) -> bool {
 
 /// The index of the best gateway: valid with a public address, then valid behind another
 /// NAT, then valid with no address reported; `None` when none is valid.
-pub fn best_gateway<'a>(devices: impl IntoIterator<Item = &'a Device>) -> Option<usize> {
+pub(crate) fn best_gateway<'a>(devices: impl IntoIterator<Item = &'a Device>) -> Option<usize> {
     devices
         .into_iter()
         .enumerate()
@@ -140,7 +140,7 @@ pub fn best_gateway<'a>(devices: impl IntoIterator<Item = &'a Device>) -> Option
 }
 
 /// Godot's `get_gateway` over any list of devices: the best valid gateway, or why none is.
-pub fn select_gateway<T>(items: &[T], device: impl Fn(&T) -> &Device) -> Result<&T, Error> {
+pub(crate) fn select_gateway<T>(items: &[T], device: impl Fn(&T) -> &Device) -> Result<&T, Error> {
     if items.is_empty() {
         return Err(Error::NoDevices);
     }
@@ -159,7 +159,7 @@ pub fn select_gateway<T>(items: &[T], device: impl Fn(&T) -> &Device) -> Result<
 /// The next thing a driver does for a [`Probe`].
 #[non_exhaustive]
 #[derive(Clone, Debug)]
-pub enum ProbeStep {
+pub(crate) enum ProbeStep {
     /// GET this URL (a description, at most 256 KiB) and hand the outcome to
     /// [`Probe::fetched`].
     Fetch(Url),
@@ -178,7 +178,7 @@ enum ProbeState {
 
 /// Connection services of one description tried, at most: a description listing hundreds
 /// cannot make a probe try hundreds.
-pub const MAX_CONNECTIONS: usize = 8;
+pub(crate) const MAX_CONNECTIONS: usize = 8;
 
 /// Probing one device: fetch its description, pick its connection service, ask whether it is
 /// connected and what its external address is.
@@ -189,7 +189,7 @@ pub const MAX_CONNECTIONS: usize = 8;
 /// still asked, and the best found is kept (public, then behind NAT, then no address), as
 /// [`best_gateway`] ranks devices.
 #[derive(Clone, Debug)]
-pub struct Probe {
+pub(crate) struct Probe {
     device: Device,
     location: Option<Url>,
     responder: Option<IpAddr>,
@@ -232,7 +232,7 @@ fn rank(device: &Device) -> u8 {
 impl Probe {
     /// Probe the device behind `device.description_url`; `responder` is the address the
     /// SSDP answer came from (None when the URL came from the user).
-    pub fn new(device: Device, responder: Option<IpAddr>) -> Probe {
+    pub(crate) fn new(device: Device, responder: Option<IpAddr>) -> Probe {
         Probe {
             location: Url::parse(&device.description_url).ok(),
             device,
@@ -254,7 +254,7 @@ impl Probe {
     /// saved came from it, and a gateway that changed its URLs fails the call) and
     /// `GetStatusInfo` (a WAN connection that gives an external address is up; a gateway
     /// whose connection is down answers with none, or an error).
-    pub fn revalidate(saved: Device) -> Probe {
+    pub(crate) fn revalidate(saved: Device) -> Probe {
         let mut device = Device::new(saved.description_url, saved.service_type);
         device.igd_control_url = saved.igd_control_url;
         device.igd_service_type = saved.igd_service_type;
@@ -314,13 +314,14 @@ impl Probe {
         )
     }
 
+    #[cfg(test)]
     /// The device as known so far (its description URL and search target at least).
-    pub fn device(&self) -> &Device {
+    pub(crate) fn device(&self) -> &Device {
         &self.device
     }
 
     /// The first step.
-    pub fn start(&mut self) -> ProbeStep {
+    pub(crate) fn start(&mut self) -> ProbeStep {
         if self.warm {
             return self.start_warm();
         }
@@ -337,7 +338,7 @@ impl Probe {
     }
 
     /// Feed the description fetched.
-    pub fn fetched(&mut self, outcome: Result<Vec<u8>, upnp_soap::Error>) -> ProbeStep {
+    pub(crate) fn fetched(&mut self, outcome: Result<Vec<u8>, upnp_soap::Error>) -> ProbeStep {
         let bytes = match outcome {
             Ok(bytes) => bytes,
             Err(e) => return self.finish(IgdStatus::HttpError, &e.to_string()),
@@ -422,7 +423,10 @@ impl Probe {
     }
 
     /// Feed the answer to the last call.
-    pub fn answered(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> ProbeStep {
+    pub(crate) fn answered(
+        &mut self,
+        outcome: Result<ActionResponse, upnp_soap::Error>,
+    ) -> ProbeStep {
         match std::mem::replace(&mut self.state, ProbeState::Fetching) {
             ProbeState::Status { candidates } => {
                 match outcome.and_then(|r| GetStatusInfo.output(&r)) {

@@ -90,11 +90,11 @@ pub struct DiscoverSettings {
 /// each, and logs each, one after the other). The other targets join the later rounds only
 /// while nothing has answered: a gateway that answers only its services or `upnp:rootdevice`
 /// is found one round later, and the resends that make us reliable under loss remain.
-pub const LEADING_TARGETS: usize = 1;
+pub(crate) const LEADING_TARGETS: usize = 1;
 
 /// What we search for: what miniupnpc (and so Godot) searches, plus the IGDv2 types; the
 /// first [`LEADING_TARGETS`] lead.
-pub fn search_targets() -> Vec<SearchTarget> {
+pub(crate) fn search_targets() -> Vec<SearchTarget> {
     vec![
         SearchTarget::device("InternetGatewayDevice", 1),
         SearchTarget::device("InternetGatewayDevice", 2),
@@ -106,7 +106,7 @@ pub fn search_targets() -> Vec<SearchTarget> {
 }
 
 /// Validate the options as Godot does and build the search.
-pub fn search_options(
+pub(crate) fn search_options(
     settings: &DiscoverSettings,
     options: &DiscoverOptions,
 ) -> Result<SearchOptions, Error> {
@@ -137,7 +137,7 @@ pub fn search_options(
 }
 
 /// Whether an answer with this search target passes the filter (Godot: substring).
-pub fn passes(filter: &str, search_target: &SearchTarget) -> bool {
+pub(crate) fn passes(filter: &str, search_target: &SearchTarget) -> bool {
     filter.is_empty() || search_target.to_string().contains(filter)
 }
 
@@ -153,7 +153,7 @@ pub enum Goal {
 /// Why an answer of the search did not become a device to probe.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Skipped {
+pub(crate) enum Skipped {
     /// Its search target does not pass the device filter.
     Filtered,
     /// Its LOCATION is known already.
@@ -181,7 +181,7 @@ impl fmt::Display for Skipped {
 /// A probe for a driver to run now: every exchange of it must end by `deadline` (give the
 /// HTTP client that deadline), then the device goes back with [`Discovery::probed`].
 #[derive(Debug)]
-pub struct ProbeTask {
+pub(crate) struct ProbeTask {
     /// Which device: pass it back to [`Discovery::probed`].
     pub id: usize,
     /// The probe to run.
@@ -193,7 +193,7 @@ pub struct ProbeTask {
 /// The next thing a driver does for a [`Discovery`].
 #[non_exhaustive]
 #[derive(Debug)]
-pub enum DiscoveryStep {
+pub(crate) enum DiscoveryStep {
     /// Start this probe, alongside the search and the other probes; then poll again.
     Probe(Box<ProbeTask>),
     /// Nothing to do until this instant, unless an answer comes (feed it to
@@ -228,7 +228,7 @@ enum Candidate {
 ///     Done(result) -> return result } }
 /// ```
 #[derive(Debug)]
-pub struct Discovery {
+pub(crate) struct Discovery {
     goal: Goal,
     filter: String,
     limits: Limits,
@@ -242,7 +242,7 @@ pub struct Discovery {
 impl Discovery {
     /// A discovery starting at `now`, whose search lasts `options.timeout` ms (validated as
     /// Godot does).
-    pub fn new(
+    pub(crate) fn new(
         goal: Goal,
         options: &DiscoverOptions,
         limits: &Limits,
@@ -263,18 +263,19 @@ impl Discovery {
         })
     }
 
+    #[cfg(test)]
     /// When the whole discovery is over at the latest.
-    pub fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         self.deadline
     }
 
     /// Whether the search still runs at `now` (a driver stops reading it when not).
-    pub fn searching(&self, now: Instant) -> bool {
+    pub(crate) fn searching(&self, now: Instant) -> bool {
         !self.search_over && now < self.search_end
     }
 
     /// Feed an answer of the search: a new device to probe, or why not.
-    pub fn response(
+    pub(crate) fn response(
         &mut self,
         answer: &upnp_ssdp::search::Response,
         now: Instant,
@@ -329,20 +330,20 @@ impl Discovery {
     }
 
     /// The search is over (its deadline passed, or its socket failed): no more answers.
-    pub fn search_ended(&mut self) {
+    pub(crate) fn search_ended(&mut self) {
         self.search_over = true;
     }
 
     /// The search's socket failed: no more answers. When no device answered, the discovery
     /// fails with this error rather than [`Error::NoDevices`].
-    pub fn search_failed(&mut self, error: upnp_ssdp::Error) {
+    pub(crate) fn search_failed(&mut self, error: upnp_ssdp::Error) {
         self.search_over = true;
         self.search_error.get_or_insert(error);
     }
 
     /// A probe started by [`DiscoveryStep::Probe`] is over. A probe that was given up at its
     /// deadline is ignored.
-    pub fn probed(&mut self, id: usize, device: Device) {
+    pub(crate) fn probed(&mut self, id: usize, device: Device) {
         if let Some((slot, _, state @ Candidate::Probing { .. })) = self.devices.get_mut(id) {
             event!(
                 location = %shown(&device.description_url, 128),
@@ -356,7 +357,7 @@ impl Discovery {
     }
 
     /// What to do at `now`.
-    pub fn poll(&mut self, now: Instant) -> DiscoveryStep {
+    pub(crate) fn poll(&mut self, now: Instant) -> DiscoveryStep {
         let over = now >= self.deadline;
         for (device, _, state) in &mut self.devices {
             let why = match state {

@@ -15,12 +15,13 @@ use crate::error::Error;
 use crate::keeper::upnp::Find;
 use crate::keeper::{Keep, KeepMachine};
 use crate::limits::Limits;
-use crate::mapping::{AddSequence, DeleteSequence, ListSequence, MappingRequest};
-use crate::ops::{
-    self, DiscoveryRun, ExternalAddress, OpenPinhole, PmpOpened, ProbeRun, Soap, WayFound,
-};
-use crate::pinhole::{FirewallCall, PinholeRequest};
+use crate::machine::Machine;
+use crate::mapping::{Granted, MappingRequest};
+use crate::ops::{self, DiscoveryRun, PmpOpened, ProbeRun, WayFound};
+use crate::pinhole::{Pinhole, PinholeRequest};
 use crate::pmp::{self, Target, Via};
+use std::convert::Infallible;
+use upnp_soap::actions::PortMapping;
 
 /// The HTTP client of a driver (`upnp_soap`'s blocking or tokio one): what
 /// [`Upnp::new`] makes. Implemented by the drivers' clients only.
@@ -264,7 +265,10 @@ impl<C> UpnpDevice<C> {
     }
 
     /// `query_external_address` from `now` ([`ops::external_address`]).
-    pub(crate) fn external_address_op(&self, now: Instant) -> Result<Soap<ExternalAddress>, Error> {
+    pub(crate) fn external_address_op(
+        &self,
+        now: Instant,
+    ) -> Result<impl Machine<Value = IpAddr, Event = Infallible> + use<C>, Error> {
         ops::external_address(&self.device, &self.limits, now)
     }
 
@@ -273,7 +277,7 @@ impl<C> UpnpDevice<C> {
         &self,
         request: &MappingRequest,
         now: Instant,
-    ) -> Result<Soap<AddSequence>, Error> {
+    ) -> Result<impl Machine<Value = Granted, Event = Infallible> + use<C>, Error> {
         ops::add_port_mapping(&self.device, request, &self.limits, now)
     }
 
@@ -283,7 +287,7 @@ impl<C> UpnpDevice<C> {
         port: i64,
         proto: &str,
         now: Instant,
-    ) -> Result<Soap<DeleteSequence>, Error> {
+    ) -> Result<impl Machine<Value = (), Event = Infallible> + use<C>, Error> {
         ops::delete_port_mapping(&self.device, port, proto, &self.limits, now)
     }
 
@@ -292,17 +296,24 @@ impl<C> UpnpDevice<C> {
         &self,
         action: A,
         now: Instant,
-    ) -> Result<Soap<FirewallCall<A>>, Error> {
+    ) -> Result<impl Machine<Value = A::Output, Event = Infallible> + use<A, C>, Error> {
         ops::firewall(&self.device, action, &self.limits, now)
     }
 
     /// Open a pinhole for `request` from `now` ([`ops::open_pinhole`]).
-    pub(crate) fn open_pinhole_op(&self, request: &PinholeRequest, now: Instant) -> OpenPinhole {
+    pub(crate) fn open_pinhole_op(
+        &self,
+        request: &PinholeRequest,
+        now: Instant,
+    ) -> impl Machine<Value = Pinhole, Event = Infallible> + use<C> {
         ops::open_pinhole(&self.device, request, &self.limits, now)
     }
 
     /// `list_port_mappings` from `now` ([`ops::list_port_mappings`]).
-    pub(crate) fn list_op(&self, now: Instant) -> Result<Soap<ListSequence>, Error> {
+    pub(crate) fn list_op(
+        &self,
+        now: Instant,
+    ) -> Result<impl Machine<Value = Vec<PortMapping>, Event = Infallible> + use<C>, Error> {
         ops::list_port_mappings(&self.device, &self.limits, now)
     }
 }

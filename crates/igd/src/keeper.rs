@@ -63,7 +63,7 @@ pub mod upnp;
 pub use config::{Keep, MAX_PORTS, PortSpec};
 pub use events::{Event, Held, HeldPinhole, LostReason, PortStatus, Status};
 pub use machine::KeepMachine;
-pub use tasks::{Gateway, Grant, MapTask, Outcome, Seen, Slot, Step, Task};
+pub(crate) use tasks::{Gateway, Grant, MapTask, Outcome, Seen, Slot, Step, Task};
 
 /// Ports an add that timed out may have mapped, remembered per port at most (each is
 /// removed, if ours, at stop).
@@ -119,7 +119,7 @@ enum Round {
 
 /// The keeper's state machine. See the [module docs](self).
 #[derive(Debug)]
-pub struct Keeper {
+pub(crate) struct Keeper {
     keep: Keep,
     gateway: Option<Gateway>,
     /// Failures finding a gateway in a row, and when to try again.
@@ -170,12 +170,12 @@ pub enum Update {
 
 /// Events kept for the caller, at most; older ones are dropped first (the [`Status`] is
 /// always current).
-pub const MAX_EVENTS: usize = 256;
+pub(crate) const MAX_EVENTS: usize = 256;
 
 impl Keeper {
     /// A keeper for `keep`. Call [`Keep::validate`] first: ports it would refuse are kept
     /// as given.
-    pub fn new(keep: Keep) -> Keeper {
+    pub(crate) fn new(keep: Keep) -> Keeper {
         let ports = keep
             .ports
             .iter()
@@ -229,17 +229,12 @@ impl Keeper {
     }
 
     /// What it keeps.
-    pub fn keep(&self) -> &Keep {
+    pub(crate) fn keep(&self) -> &Keep {
         &self.keep
     }
 
-    /// The gateway in use, if any.
-    pub fn gateway(&self) -> Option<&Gateway> {
-        self.gateway.as_ref()
-    }
-
     /// The state now.
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         Status {
             gateway: self.gateway.as_ref().map(|g| g.name.clone()),
             external_ip: self.external_ip,
@@ -260,7 +255,7 @@ impl Keeper {
     }
 
     /// The next event, oldest first.
-    pub fn next_event(&mut self) -> Option<Event> {
+    pub(crate) fn next_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
@@ -275,7 +270,7 @@ impl Keeper {
     /// The gateway says it lost its state (PCP's or NAT-PMP's epoch went back: it
     /// restarted): every mapping held is [`Event::Lost`] ([`LostReason::Gone`]) and made
     /// again at once. Nothing while stopping.
-    pub fn gateway_restarted(&mut self) {
+    pub(crate) fn gateway_restarted(&mut self) {
         if self.stop.is_some() {
             return;
         }
@@ -299,7 +294,7 @@ impl Keeper {
 
     /// Run a check round now (the gateway announced a change), unless stopping or
     /// without a gateway.
-    pub fn check_now(&mut self, now: Instant) {
+    pub(crate) fn check_now(&mut self, now: Instant) {
         if self.stop.is_none() && self.gateway.is_some() {
             self.next_check = Some(now);
         }
@@ -307,7 +302,7 @@ impl Keeper {
 
     /// The next step. Call it again after each [`Keeper::handle`], and when a
     /// [`Step::Wait`] ends.
-    pub fn poll(&mut self, now: Instant) -> Step {
+    pub(crate) fn poll(&mut self, now: Instant) -> Step {
         if self.running.is_some() {
             // The driver runs one task at a time; this is a driver's mistake, not the network's.
             return Step::Wait(later(now, Duration::from_millis(10)));
@@ -398,7 +393,7 @@ impl Keeper {
     }
 
     /// The deadline by which stopping must be over, once stopping.
-    pub fn stop_deadline(&self) -> Option<Instant> {
+    pub(crate) fn stop_deadline(&self) -> Option<Instant> {
         self.stop.as_ref().map(|s| s.deadline)
     }
 
@@ -412,7 +407,7 @@ impl Keeper {
     }
 
     /// Feed the outcome of the task last given.
-    pub fn handle(&mut self, outcome: Outcome, now: Instant) {
+    pub(crate) fn handle(&mut self, outcome: Outcome, now: Instant) {
         let task = self.running.take();
         if self.stop.is_some() {
             self.handle_stopping(task, outcome);

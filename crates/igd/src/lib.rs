@@ -112,7 +112,7 @@ pub use upnp_soap;
 pub use upnp_ssdp;
 
 pub use device::Device;
-pub use discover::{DiscoverOptions, DiscoverSettings, Discovery, Goal};
+pub use discover::{DiscoverOptions, DiscoverSettings, Goal};
 pub use error::{DeviceStatus, Error, ErrorKind, IgdStatus, UpnpResult, result_of_code};
 pub use limits::Limits;
 pub use mapping::{Granted, MappingRequest};

@@ -143,7 +143,7 @@ pub fn external_port(port: i64) -> Result<u16, Error> {
 }
 
 /// `"TCP"` or `"UDP"`, exactly (Godot's rule).
-pub fn protocol(proto: &str) -> Result<Protocol, Error> {
+pub(crate) fn protocol(proto: &str) -> Result<Protocol, Error> {
     match proto {
         "TCP" => Ok(Protocol::Tcp),
         "UDP" => Ok(Protocol::Udp),
@@ -168,7 +168,7 @@ pub struct Granted {
 /// The next thing a driver does for a state machine.
 #[non_exhaustive]
 #[derive(Debug)]
-pub enum Next<T> {
+pub(crate) enum Next<T> {
     /// Send this request to the control URL and hand the outcome to `handle`.
     Call(ActionRequest),
     /// Finished.
@@ -177,7 +177,7 @@ pub enum Next<T> {
 
 /// A conversation with a gateway, without I/O: a driver sends each request it is given and
 /// feeds back the outcome until it is done. Every driver runs every sequence the same way.
-pub trait Sequence {
+pub(crate) trait Sequence {
     /// What the sequence yields at the end.
     type Output;
 
@@ -197,7 +197,7 @@ enum AddState {
 
 /// The add sequence for one mapping on one gateway.
 #[derive(Clone, Debug)]
-pub struct AddSequence {
+pub(crate) struct AddSequence {
     service_type: String,
     sent: PortMapping,
     lease_dropped: bool,
@@ -208,7 +208,7 @@ pub struct AddSequence {
 
 impl AddSequence {
     /// Add `mapping` for `our_addr` on the service `service_type`.
-    pub fn new(mapping: &Mapping, our_addr: IpAddr, service_type: &str) -> AddSequence {
+    pub(crate) fn new(mapping: &Mapping, our_addr: IpAddr, service_type: &str) -> AddSequence {
         AddSequence {
             service_type: service_type.to_owned(),
             sent: {
@@ -231,7 +231,7 @@ impl AddSequence {
 
     /// Count a mapping of the port to another internal port of our own address as another
     /// program's, not ours: never replaced (Godot's `add_port_mapping` replaces it).
-    pub fn same_port_only(mut self) -> Self {
+    pub(crate) fn same_port_only(mut self) -> Self {
         self.same_port = true;
         self
     }
@@ -353,7 +353,7 @@ impl Sequence for AddSequence {
 /// says so (miniupnpd answers such a delete with success) and another client's mapping is
 /// never removed (routers without a secure mode would), then delete.
 #[derive(Clone, Debug)]
-pub struct DeleteSequence {
+pub(crate) struct DeleteSequence {
     service_type: String,
     external_port: u16,
     protocol: Protocol,
@@ -364,7 +364,7 @@ pub struct DeleteSequence {
 
 impl DeleteSequence {
     /// Delete the mapping of `port`/`proto`, validated as Godot does.
-    pub fn new(port: i64, proto: &str, service_type: &str) -> Result<DeleteSequence, Error> {
+    pub(crate) fn new(port: i64, proto: &str, service_type: &str) -> Result<DeleteSequence, Error> {
         Ok(DeleteSequence {
             service_type: service_type.to_owned(),
             external_port: external_port(port)?,
@@ -376,13 +376,13 @@ impl DeleteSequence {
     }
 
     /// Only delete a mapping to `our_addr` (the gateway's `igd_our_addr`).
-    pub fn client(mut self, our_addr: IpAddr) -> Self {
+    pub(crate) fn client(mut self, our_addr: IpAddr) -> Self {
         self.our_addr = Some(our_addr);
         self
     }
 
     /// Only delete a mapping to this internal port.
-    pub fn internal_port(mut self, port: u16) -> Self {
+    pub(crate) fn internal_port(mut self, port: u16) -> Self {
         self.internal_port = Some(port);
         self
     }
@@ -455,7 +455,7 @@ pub const MAX_LISTED: usize = 1024;
 /// already listed (a gateway that ignores the index) stops, and the mappings seen once are
 /// the list. The driver bounds the time.
 #[derive(Clone, Debug)]
-pub struct ListSequence {
+pub(crate) struct ListSequence {
     service_type: String,
     state: ListState,
     found: Vec<PortMapping>,
@@ -470,7 +470,7 @@ enum ListState {
 
 impl ListSequence {
     /// List the mappings of the service `service_type`.
-    pub fn new(service_type: &str) -> ListSequence {
+    pub(crate) fn new(service_type: &str) -> ListSequence {
         let v2 = service_type
             .parse::<upnp_ssdp::SearchTarget>()
             .ok()
@@ -492,7 +492,7 @@ impl ListSequence {
     }
 
     /// Keep at most `max` mappings.
-    pub fn max_entries(mut self, max: usize) -> Self {
+    pub(crate) fn max_entries(mut self, max: usize) -> Self {
         self.max = max;
         self
     }

@@ -35,13 +35,14 @@ use crate::limits::{Limits, later};
 use crate::machine::{
     Completed, Input, Io, Machine, Output, Pending, RouteTo, Token, polled_after_done,
 };
-use crate::mapping::Single;
-use crate::mapping::{AddSequence, DeleteSequence, ListSequence, MappingRequest};
-use crate::mapping::{Next, Sequence};
+use crate::mapping::{
+    AddSequence, DeleteSequence, Granted, ListSequence, MappingRequest, Next, Sequence, Single,
+};
 use crate::pinhole::{FirewallCall, Pinhole, PinholeRequest, is_global_unicast};
 use crate::pmp::{self, Method, PmpNext, PmpSequence, Session, Target, Way};
 use upnp_soap::ActionResponse;
 use upnp_soap::actions::GetExternalIpAddress;
+use upnp_soap::actions::PortMapping;
 use upnp_soap::firewall::AddPinhole;
 
 #[cfg(test)]
@@ -58,7 +59,7 @@ fn soap_timeout(limit: Duration) -> upnp_soap::Error {
 
 /// A [`Sequence`] of SOAP calls to one control URL, all by one deadline.
 #[derive(Debug)]
-pub struct Soap<S: Sequence> {
+pub(crate) struct Soap<S: Sequence> {
     url: Url,
     deadline: Instant,
     limit: Duration,
@@ -440,7 +441,7 @@ pub struct PmpOpened {
 
 /// A [`PmpSequence`] through the client opened last, all by one deadline.
 #[derive(Debug)]
-pub struct PmpRun<S: PmpSequence> {
+pub(crate) struct PmpRun<S: PmpSequence> {
     sequence: S,
     next: Option<PmpNext<S::Output>>,
     deadline: Instant,
@@ -450,7 +451,7 @@ pub struct PmpRun<S: PmpSequence> {
 impl<S: PmpSequence> PmpRun<S> {
     /// Run `sequence` (one of [`crate::pmp`]'s, e.g. from a [`Session`]) from `now`
     /// within `limit`, through the client opened last.
-    pub fn new(mut sequence: S, limit: Duration, now: Instant) -> PmpRun<S> {
+    pub(crate) fn new(mut sequence: S, limit: Duration, now: Instant) -> PmpRun<S> {
         let next = Some(sequence.start());
         PmpRun {
             sequence,
@@ -734,6 +735,15 @@ pub fn firewall<A: upnp_soap::Action>(
     action: A,
     limits: &Limits,
     now: Instant,
+) -> Result<impl Machine<Value = A::Output, Event = Infallible> + use<A>, Error> {
+    firewall_soap(device, action, limits, now)
+}
+
+fn firewall_soap<A: upnp_soap::Action>(
+    device: &Device,
+    action: A,
+    limits: &Limits,
+    now: Instant,
 ) -> Result<Soap<FirewallCall<A>>, Error> {
     let service = device
         .ipv6_firewall
@@ -747,7 +757,7 @@ pub fn firewall<A: upnp_soap::Action>(
 /// Opening an IPv6 pinhole: our pinhole address first when the device does not know it
 /// (one built by hand), then the request checked ([`PinholeRequest::action`]) and sent.
 #[derive(Debug)]
-pub struct OpenPinhole {
+pub(crate) struct OpenPinhole {
     device: Device,
     request: PinholeRequest,
     limits: Limits,
@@ -787,7 +797,7 @@ impl OpenPinhole {
                 }
                 other => other,
             }?;
-            let soap = firewall(&self.device, add.clone(), &self.limits, now)?;
+            let soap = firewall_soap(&self.device, add.clone(), &self.limits, now)?;
             self.call = Some((add, soap));
         }
         self.call
@@ -848,7 +858,7 @@ pub fn external_address(
     device: &Device,
     limits: &Limits,
     now: Instant,
-) -> Result<Soap<ExternalAddress>, Error> {
+) -> Result<impl Machine<Value = IpAddr, Event = Infallible> + use<>, Error> {
     let (url, service_type) = require_valid(device)?;
     let single = Single::new(GetExternalIpAddress, service_type);
     Ok(Soap::new(url, ExternalAddress(single), limits.call, now))
@@ -861,7 +871,7 @@ pub fn add_port_mapping(
     request: &MappingRequest,
     limits: &Limits,
     now: Instant,
-) -> Result<Soap<AddSequence>, Error> {
+) -> Result<impl Machine<Value = Granted, Event = Infallible> + use<>, Error> {
     let mapping = request.validate()?;
     let (url, service_type) = require_valid(device)?;
     let sequence = AddSequence::new(&mapping, our_addr(device)?, service_type);
@@ -876,7 +886,7 @@ pub fn delete_port_mapping(
     proto: &str,
     limits: &Limits,
     now: Instant,
-) -> Result<Soap<DeleteSequence>, Error> {
+) -> Result<impl Machine<Value = (), Event = Infallible> + use<>, Error> {
     let sequence = DeleteSequence::new(port, proto, &device.igd_service_type)?;
     let (url, _) = require_valid(device)?;
     let sequence = sequence.client(our_addr(device)?);
@@ -889,7 +899,7 @@ pub fn list_port_mappings(
     device: &Device,
     limits: &Limits,
     now: Instant,
-) -> Result<Soap<ListSequence>, Error> {
+) -> Result<impl Machine<Value = Vec<PortMapping>, Event = Infallible> + use<>, Error> {
     let (url, service_type) = require_valid(device)?;
     let sequence = ListSequence::new(service_type).max_entries(limits.list_entries);
     Ok(Soap::new(url, sequence, limits.list, now))
@@ -901,13 +911,13 @@ pub fn open_pinhole(
     request: &PinholeRequest,
     limits: &Limits,
     now: Instant,
-) -> OpenPinhole {
+) -> impl Machine<Value = Pinhole, Event = Infallible> + use<> {
     OpenPinhole::new(device, request, limits, now)
 }
 
 /// `GetExternalIPAddress` as a sequence whose end is the address, or why there is none.
 #[derive(Debug)]
-pub struct ExternalAddress(Single<GetExternalIpAddress>);
+pub(crate) struct ExternalAddress(Single<GetExternalIpAddress>);
 
 impl Sequence for ExternalAddress {
     type Output = IpAddr;

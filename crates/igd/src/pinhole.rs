@@ -149,7 +149,7 @@ impl Pinhole {
 /// Whether `address` is global unicast (2000::/3, RFC 4291): what the Internet can reach.
 /// Link-local (fe80::/10), unique local (fc00::/7), loopback, unspecified, multicast and
 /// IPv4-mapped addresses are not.
-pub fn is_global_unicast(address: Ipv6Addr) -> bool {
+pub(crate) fn is_global_unicast(address: Ipv6Addr) -> bool {
     let [first, ..] = address.segments();
     first & 0xe000 == 0x2000
 }
@@ -163,9 +163,10 @@ pub fn lease_time(lease: Duration) -> Result<u32, Error> {
     }
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 /// `CheckPinholeWorking`'s outcome as a yes or no: the service says "no traffic" as a
 /// fault (709).
-pub fn working(outcome: Result<bool, Error>) -> Result<bool, Error> {
+pub(crate) fn working(outcome: Result<bool, Error>) -> Result<bool, Error> {
     match outcome {
         Err(Error::FirewallRefused {
             error: FirewallError::NoTrafficReceived,
@@ -178,11 +179,11 @@ pub fn working(outcome: Result<bool, Error>) -> Result<bool, Error> {
 /// One action of the firewall service, its faults named as that service means them
 /// ([`Error::FirewallRefused`]).
 #[derive(Debug)]
-pub struct FirewallCall<A>(Single<A>);
+pub(crate) struct FirewallCall<A>(Single<A>);
 
 impl<A: Action> FirewallCall<A> {
     /// Call `action` on the firewall service of type `service_type`.
-    pub fn new(action: A, service_type: &str) -> FirewallCall<A> {
+    pub(crate) fn new(action: A, service_type: &str) -> FirewallCall<A> {
         FirewallCall(Single::new(action, service_type))
     }
 }

@@ -182,7 +182,7 @@ pub struct PmpAddress {
 /// The next thing a driver does for a [`PmpSequence`].
 #[non_exhaustive]
 #[derive(Debug)]
-pub enum PmpNext<T> {
+pub(crate) enum PmpNext<T> {
     /// Send this request (an [`pcp_natpmp::Exchange`] to the gateway) and feed its outcome to
     /// [`PmpSequence::handle`].
     Send(Request),
@@ -191,7 +191,7 @@ pub enum PmpNext<T> {
 }
 
 /// A conversation with a PCP or NAT-PMP gateway, without I/O.
-pub trait PmpSequence {
+pub(crate) trait PmpSequence {
     /// What it yields.
     type Output;
     /// The first request.
@@ -256,7 +256,7 @@ fn read(outcome: Result<Response, pcp_natpmp::Error>, speaking: &mut Speaking) -
 
 /// Map a port: PCP MAP (falling back to NAT-PMP), or NAT-PMP map then external address.
 #[derive(Debug)]
-pub struct PmpAdd {
+pub(crate) struct PmpAdd {
     speaking: Speaking,
     client: IpAddr,
     mapping: PmpMapping,
@@ -276,7 +276,7 @@ enum AddState {
 
 impl PmpAdd {
     /// Map `mapping` for `client` (our address on the route to the gateway) the `way` says.
-    pub fn new(way: Way, client: IpAddr, mapping: PmpMapping) -> PmpAdd {
+    pub(crate) fn new(way: Way, client: IpAddr, mapping: PmpMapping) -> PmpAdd {
         PmpAdd {
             speaking: Speaking::of(way),
             client,
@@ -434,7 +434,7 @@ fn granted_natpmp(mapping: &PmpMapping, r: &NatPmpResponse) -> Result<PmpGranted
 /// Remove our mapping of `internal_port`: PCP MAP with lifetime 0 and the mapping's nonce
 /// (falling back to NAT-PMP), or NAT-PMP's lifetime 0.
 #[derive(Debug)]
-pub struct PmpDelete {
+pub(crate) struct PmpDelete {
     speaking: Speaking,
     client: IpAddr,
     mapping: PmpMapping,
@@ -442,7 +442,7 @@ pub struct PmpDelete {
 
 impl PmpDelete {
     /// Remove `mapping` (its protocol, internal port and nonce count).
-    pub fn new(way: Way, client: IpAddr, mapping: PmpMapping) -> PmpDelete {
+    pub(crate) fn new(way: Way, client: IpAddr, mapping: PmpMapping) -> PmpDelete {
         PmpDelete {
             speaking: Speaking::of(way),
             client,
@@ -495,7 +495,7 @@ impl PmpSequence for PmpDelete {
 /// own client port (nothing listens behind it) for the shortest lifetime, then its removal,
 /// shows the address and leaves nothing behind.
 #[derive(Debug)]
-pub struct PmpExternal {
+pub(crate) struct PmpExternal {
     speaking: Speaking,
     client: SocketAddr,
     nonce: Nonce,
@@ -511,7 +511,7 @@ enum ExternalState {
 impl PmpExternal {
     /// Ask the `way` says, from `client` (the address and port our requests leave from),
     /// with `nonce` for PCP's temporary mapping.
-    pub fn new(way: Way, client: SocketAddr, nonce: Nonce) -> PmpExternal {
+    pub(crate) fn new(way: Way, client: SocketAddr, nonce: Nonce) -> PmpExternal {
         PmpExternal {
             speaking: Speaking::of(way),
             client,
@@ -598,14 +598,14 @@ impl PmpSequence for PmpExternal {
 /// Whether the gateway speaks PCP or NAT-PMP: a PCP ANNOUNCE (answered in version 0 by a
 /// NAT-PMP-only gateway), or NAT-PMP's external-address request.
 #[derive(Debug)]
-pub struct PmpProbe {
+pub(crate) struct PmpProbe {
     speaking: Speaking,
     client: IpAddr,
 }
 
 impl PmpProbe {
     /// Probe the `way` says, from `client`.
-    pub fn new(way: Way, client: IpAddr) -> PmpProbe {
+    pub(crate) fn new(way: Way, client: IpAddr) -> PmpProbe {
         PmpProbe {
             speaking: Speaking::of(way),
             client,
@@ -645,7 +645,7 @@ impl PmpSequence for PmpProbe {
 
 /// Which way to use, from what each probe found (`None`: not tried): UPnP's gateway, then
 /// the PCP or NAT-PMP client. When none worked, the error of the first way tried.
-pub fn prefer<U, P>(
+pub(crate) fn prefer<U, P>(
     upnp: Option<Result<U, Error>>,
     pmp: Option<Result<P, Error>>,
 ) -> Result<Found<U, P>, Error> {
@@ -709,45 +709,46 @@ impl Session {
     }
 
     /// Does the gateway speak it?
-    pub fn probe(&self) -> PmpProbe {
+    pub(crate) fn probe(&self) -> PmpProbe {
         PmpProbe::new(self.way, self.local.ip())
     }
 
     /// The probe's answer: a NAT-PMP gateway is spoken to in NAT-PMP from now on.
-    pub fn probed(&mut self, method: Method) {
+    pub(crate) fn probed(&mut self, method: Method) {
         if method == Method::NatPmp {
             self.way = Way::NatPmp;
         }
     }
 
     /// Our address and port are now `local` (the client was opened again).
-    pub fn moved(&mut self, local: SocketAddr) {
+    pub(crate) fn moved(&mut self, local: SocketAddr) {
         self.local = local;
     }
 
     /// Map, for our own address.
-    pub fn add(&self, mapping: PmpMapping) -> PmpAdd {
+    pub(crate) fn add(&self, mapping: PmpMapping) -> PmpAdd {
         self.add_for(self.local.ip(), mapping)
     }
 
     /// Map for `client` (PCP's client address field: the gateway accepts only the address
     /// the request comes from).
-    pub fn add_for(&self, client: IpAddr, mapping: PmpMapping) -> PmpAdd {
+    pub(crate) fn add_for(&self, client: IpAddr, mapping: PmpMapping) -> PmpAdd {
         PmpAdd::new(self.way, client, mapping)
     }
 
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     /// Unmap, for our own address.
-    pub fn delete(&self, mapping: PmpMapping) -> PmpDelete {
+    pub(crate) fn delete(&self, mapping: PmpMapping) -> PmpDelete {
         self.delete_for(self.local.ip(), mapping)
     }
 
     /// Unmap for `client` (see [`Session::add_for`]).
-    pub fn delete_for(&self, client: IpAddr, mapping: PmpMapping) -> PmpDelete {
+    pub(crate) fn delete_for(&self, client: IpAddr, mapping: PmpMapping) -> PmpDelete {
         PmpDelete::new(self.way, client, mapping)
     }
 
     /// The external address (`nonce` for PCP's temporary mapping).
-    pub fn external(&self, nonce: Nonce) -> PmpExternal {
+    pub(crate) fn external(&self, nonce: Nonce) -> PmpExternal {
         PmpExternal::new(self.way, self.local, nonce)
     }
 

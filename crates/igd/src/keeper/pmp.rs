@@ -38,7 +38,7 @@ use std::time::Instant;
 
 use pcp_natpmp::{Announcement, Epoch, EpochCheck, EpochRule, Nonce, Request, Response};
 
-use super::{Event, Gateway, Grant, Keep, Keeper, Outcome, Seen, Slot, Status, Step, Task};
+use super::{Gateway, Grant, Keep, Keeper, Outcome, Seen, Slot, Status, Step, Task};
 use crate::error::Error;
 use crate::limits::{Limits, later};
 use crate::pmp::{
@@ -53,7 +53,7 @@ mod tests;
 /// The next thing a driver does for a [`PmpKeeper`].
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PmpStep {
+pub(crate) enum PmpStep {
     /// Open a client towards the gateway this names, speaking [`PmpKeeper::way`]: a UDP
     /// socket connected to its port 5351, replacing the one before. Feed the socket's local
     /// address and the gateway's (or why it failed) to [`PmpKeeper::opened`].
@@ -77,7 +77,7 @@ pub enum PmpStep {
 
 /// A [`Keeper`] whose way to map is PCP or NAT-PMP.
 #[derive(Debug)]
-pub struct PmpKeeper {
+pub(crate) struct PmpKeeper {
     keeper: Keeper,
     /// The way asked for; after a probe, the session's way is the one the gateway speaks.
     way: Way,
@@ -101,15 +101,16 @@ pub struct PmpKeeper {
     auto: bool,
 }
 
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 /// What a driver answers a [`PmpStep::Send`] with when it has no client open (the keeper
 /// asks to open one first, so only a driver's own slip gives this).
-pub fn no_client() -> pcp_natpmp::Error {
+pub(crate) fn no_client() -> pcp_natpmp::Error {
     pcp_natpmp::Error::NoGateway("no client open".into())
 }
 
 /// Announcements acted on, at most one per this: what the network sends never makes more
 /// work than this (a forged flood of them included).
-pub const HEARD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const HEARD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Running {
@@ -142,7 +143,13 @@ impl PmpKeeper {
     /// to our global address, see [`Target`]), each task within [`Limits::call`]. `seed`
     /// makes each port's PCP nonce: give [`Nonce::random`] (a predictable seed lets another
     /// host on the LAN that guesses it remove our mappings).
-    pub fn new(keep: Keep, way: Way, target: Target, limits: &Limits, seed: Nonce) -> PmpKeeper {
+    pub(crate) fn new(
+        keep: Keep,
+        way: Way,
+        target: Target,
+        limits: &Limits,
+        seed: Nonce,
+    ) -> PmpKeeper {
         PmpKeeper {
             keeper: Keeper::new(keep),
             way,
@@ -161,7 +168,7 @@ impl PmpKeeper {
     }
 
     /// [`PmpKeeper::new`] once [`Keep::validate`] passes.
-    pub fn validated(
+    pub(crate) fn validated(
         keep: Keep,
         way: Way,
         target: Target,
@@ -174,7 +181,7 @@ impl PmpKeeper {
 
     /// A keeper of `keep` (once [`Keep::validate`] passes) through a client the caller
     /// opened and probed already: its `session`, towards `gateway`.
-    pub fn of_client(
+    pub(crate) fn of_client(
         keep: Keep,
         session: Session,
         gateway: SocketAddr,
@@ -226,7 +233,7 @@ impl PmpKeeper {
 
     /// Start from a client the caller opened already (its session and the gateway's
     /// address): the first open is skipped; the keeper still probes it and asks its address.
-    pub fn with_client(mut self, session: Session, gateway: SocketAddr) -> PmpKeeper {
+    pub(crate) fn with_client(mut self, session: Session, gateway: SocketAddr) -> PmpKeeper {
         self.target = Target::At(gateway);
         self.seed_client = Some((session, gateway));
         self
@@ -238,35 +245,37 @@ impl PmpKeeper {
     }
 
     /// The keeper's state now.
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         self.keeper.status()
     }
 
+    #[cfg(test)]
     /// The next event, oldest first.
-    pub fn next_event(&mut self) -> Option<Event> {
+    pub(crate) fn next_event(&mut self) -> Option<super::Event> {
         self.keeper.next_event()
     }
 
     /// The gateway the client is open to, if any: whose announcements to believe.
-    pub fn gateway(&self) -> Option<SocketAddr> {
+    pub(crate) fn gateway(&self) -> Option<SocketAddr> {
         self.gateway
     }
 
     /// The way asked for: what a client is opened to speak.
-    pub fn way(&self) -> Way {
+    pub(crate) fn way(&self) -> Way {
         self.way
     }
 
     /// The way spoken now (after a probe, the one the gateway answered in).
-    pub fn method(&self) -> Method {
+    pub(crate) fn method(&self) -> Method {
         match &self.session {
             Some(session) => session.method(),
             None => Session::new(self.way, SocketAddr::from(([0, 0, 0, 0], 0))).method(),
         }
     }
 
+    #[cfg(test)]
     /// Stop: remove what was mapped (see [`Keeper::stop`]).
-    pub fn stop(&mut self, now: Instant) {
+    pub(crate) fn stop(&mut self, now: Instant) {
         self.keeper.stop(now);
     }
 
@@ -427,7 +436,7 @@ impl PmpKeeper {
 
     /// Feed what opening the client gave: our address and port, and the gateway's (or why
     /// it could not be opened: no default gateway, no route).
-    pub fn opened(&mut self, opened: Result<(SocketAddr, SocketAddr), Error>, now: Instant) {
+    pub(crate) fn opened(&mut self, opened: Result<(SocketAddr, SocketAddr), Error>, now: Instant) {
         let Some(running) = self.running.take() else {
             return;
         };
@@ -471,7 +480,7 @@ impl PmpKeeper {
     }
 
     /// Feed the outcome of the last request. Every answer's epoch is checked first.
-    pub fn answered(&mut self, outcome: Result<Response, pcp_natpmp::Error>, now: Instant) {
+    pub(crate) fn answered(&mut self, outcome: Result<Response, pcp_natpmp::Error>, now: Instant) {
         let Some(mut running) = self.running.take() else {
             return;
         };
@@ -493,7 +502,7 @@ impl PmpKeeper {
     /// answer's epoch; a restart remaps everything, anything else starts a check round
     /// (the external address may have changed). At most one per [`HEARD_EVERY`] is acted
     /// on; the others are dropped (the next check finds what they would have told).
-    pub fn announced(&mut self, announcement: Announcement, now: Instant) {
+    pub(crate) fn announced(&mut self, announcement: Announcement, now: Instant) {
         if self
             .heard
             .is_some_and(|at| now.saturating_duration_since(at) < HEARD_EVERY)

@@ -6,7 +6,7 @@ use super::*;
 impl Keeper {
     /// Stop: from now on, only remove what was mapped, within [`Keep::stop_within`].
     /// Mappings are removed only where they still point at us.
-    pub fn stop(&mut self, now: Instant) {
+    pub(crate) fn stop(&mut self, now: Instant) {
         if self.stop.is_some() {
             return;
         }

@@ -11,7 +11,7 @@ use crate::pmp::Method;
 /// A gateway found: what the keeper needs to know of it, whatever the way to map.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Gateway {
+pub(crate) struct Gateway {
     /// Its external address, when it reported one.
     pub external_ip: Option<IpAddr>,
     /// Our own address on the path to it: what mappings point at.
@@ -28,7 +28,7 @@ pub struct Gateway {
 
 impl Gateway {
     /// A gateway with this external address, reached from `our_addr`.
-    pub fn new(external_ip: Option<IpAddr>, our_addr: IpAddr) -> Gateway {
+    pub(crate) fn new(external_ip: Option<IpAddr>, our_addr: IpAddr) -> Gateway {
         Gateway {
             external_ip,
             our_addr,
@@ -40,37 +40,37 @@ impl Gateway {
     }
 
     /// Set [`Gateway::method`].
-    pub fn method(mut self, method: Method) -> Gateway {
+    pub(crate) fn method(mut self, method: Method) -> Gateway {
         self.method = method;
         self
     }
 
     /// Set [`Gateway::any_port`].
-    pub fn any_port(mut self, any_port: bool) -> Gateway {
+    pub(crate) fn any_port(mut self, any_port: bool) -> Gateway {
         self.any_port = any_port;
         self
     }
 
     /// Set [`Gateway::pinhole_addr`].
-    pub fn pinholes(mut self, addr: Option<Ipv6Addr>) -> Gateway {
+    pub(crate) fn pinholes(mut self, addr: Option<Ipv6Addr>) -> Gateway {
         self.pinhole_addr = addr;
         self
     }
 
     /// Set [`Gateway::name`].
-    pub fn name(mut self, name: impl Into<String>) -> Gateway {
+    pub(crate) fn name(mut self, name: impl Into<String>) -> Gateway {
         self.name = name.into();
         self
     }
 }
 
 /// Which slot (port) a task is about: an index into [`Keep::ports`].
-pub type Slot = usize;
+pub(crate) type Slot = usize;
 
 /// A request to map one port, as the keeper makes it.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MapTask {
+pub(crate) struct MapTask {
     /// Which port of [`Keep::ports`].
     pub slot: Slot,
     /// The protocol.
@@ -93,7 +93,7 @@ pub struct MapTask {
 /// What the keeper asks its driver (through a way to map) to do next.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Task {
+pub(crate) enum Task {
     /// Find a gateway (discover, or probe the one the caller named); answer
     /// [`Outcome::Gateway`].
     FindGateway,
@@ -162,7 +162,7 @@ pub enum Task {
 impl Task {
     /// Its outcome when it fails with `error` before or instead of its exchanges (a way to
     /// map that cannot start it).
-    pub fn failed(&self, error: Error) -> Outcome {
+    pub(crate) fn failed(&self, error: Error) -> Outcome {
         match self {
             Task::FindGateway => Outcome::Gateway(Err(error)),
             Task::LocalAddress => Outcome::LocalAddress(None),
@@ -180,7 +180,7 @@ impl Task {
 /// A mapping as the gateway granted or shows it.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Grant {
+pub(crate) struct Grant {
     /// The external port granted.
     pub external_port: u16,
     /// The lease granted (what the gateway showed back, else what was asked); zero is
@@ -193,7 +193,7 @@ pub struct Grant {
 /// A mapping as a lookup shows it.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Seen {
+pub(crate) struct Seen {
     /// Whom it points at, as the gateway says it (`None`: not an address).
     pub internal_client: Option<IpAddr>,
     /// The internal port.
@@ -205,7 +205,7 @@ pub struct Seen {
 /// How a task ended: what the driver feeds back to [`Keeper::handle`].
 #[non_exhaustive]
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A gateway, or why none.
     Gateway(Result<Gateway, Error>),
     /// Our local address towards the gateway (`None`: no route any more).
@@ -219,7 +219,7 @@ pub enum Outcome {
     /// The removal of a slot's mapping (`Ok` also when there was nothing to remove).
     Unmapped(Slot, Result<(), Error>),
     /// A slot's pinhole opened: its ID.
-    PinholeOpened(Slot, Result<u16, Error>),
+    PinholeOpened(#[allow(dead_code)] Slot, Result<u16, Error>),
     /// A slot's pinhole renewed (an error: it may be gone).
     PinholeRenewed(Slot, Result<(), Error>),
     /// A slot's pinhole closed.
@@ -229,7 +229,7 @@ pub enum Outcome {
 /// The next thing a driver does for the keeper.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Run this task and feed its outcome to [`Keeper::handle`].
     Run(Task),
     /// Nothing to do until then (or until [`Keeper::stop`]).

@@ -55,7 +55,7 @@ impl Default for Find {
 /// The next thing a driver does for an [`UpnpKeeper`].
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UpnpStep {
+pub(crate) enum UpnpStep {
     /// Discover a gateway with these options; feed the best device found (or the error) to
     /// [`UpnpKeeper::found`].
     Search(DiscoverOptions),
@@ -85,7 +85,7 @@ pub enum UpnpStep {
 
 /// A [`Keeper`] whose way to map is UPnP IGD.
 #[derive(Debug)]
-pub struct UpnpKeeper {
+pub(crate) struct UpnpKeeper {
     keeper: Keeper,
     find: Find,
     limits: Limits,
@@ -122,7 +122,7 @@ enum Calls {
 impl UpnpKeeper {
     /// Keep `keep` open, finding the gateway as `find` says, within `limits` (each task
     /// within [`Limits::call`]).
-    pub fn new(keep: Keep, find: Find, limits: &Limits) -> UpnpKeeper {
+    pub(crate) fn new(keep: Keep, find: Find, limits: &Limits) -> UpnpKeeper {
         UpnpKeeper {
             keeper: Keeper::new(keep),
             find,
@@ -160,7 +160,7 @@ impl UpnpKeeper {
 
     /// Start from this gateway (one the caller discovered already) instead of searching;
     /// later searches, if it stops answering, are made as `find` says.
-    pub fn with_gateway(mut self, device: Device) -> UpnpKeeper {
+    pub(crate) fn with_gateway(mut self, device: Device) -> UpnpKeeper {
         self.seed = Some(device);
         self
     }
@@ -171,22 +171,18 @@ impl UpnpKeeper {
     }
 
     /// The keeper's state now.
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         self.keeper.status()
     }
 
-    /// The next event, oldest first.
-    pub fn next_event(&mut self) -> Option<super::Event> {
-        self.keeper.next_event()
-    }
-
     /// The gateway device in use, if any.
-    pub fn device(&self) -> Option<&Device> {
+    pub(crate) fn device(&self) -> Option<&Device> {
         self.device.as_ref()
     }
 
+    #[cfg(test)]
     /// Stop: remove what was mapped (see [`Keeper::stop`]).
-    pub fn stop(&mut self, now: Instant) {
+    pub(crate) fn stop(&mut self, now: Instant) {
         self.keeper.stop(now);
     }
 
@@ -285,7 +281,7 @@ impl UpnpKeeper {
     }
 
     /// Feed what finding a gateway gave (the device found, or why none).
-    pub fn found(&mut self, found: Result<Device, Error>, now: Instant) {
+    pub(crate) fn found(&mut self, found: Result<Device, Error>, now: Instant) {
         let gateway = found.and_then(|device| {
             require_valid(&device)?;
             let our_addr: IpAddr = device.igd_our_addr.parse().map_err(|_| {
@@ -307,12 +303,16 @@ impl UpnpKeeper {
     }
 
     /// Feed our local address on the route to the control URL.
-    pub fn routed(&mut self, addr: Option<IpAddr>, now: Instant) {
+    pub(crate) fn routed(&mut self, addr: Option<IpAddr>, now: Instant) {
         self.keeper.handle(Outcome::LocalAddress(addr), now);
     }
 
     /// Feed the outcome of the last call.
-    pub fn answered(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>, now: Instant) {
+    pub(crate) fn answered(
+        &mut self,
+        outcome: Result<ActionResponse, upnp_soap::Error>,
+        now: Instant,
+    ) {
         if let Some(mut running) = self.running.take() {
             let step = running.handle(outcome);
             self.advance(running, step, now);
