@@ -52,7 +52,7 @@ macro_rules! godot_api {
 
             /// Rebuild a gateway found before (`saved`: the [`Device`] of a probe, e.g.
             /// written and read back with feature `serde`) with one exchange instead of a
-            /// search ([`crate::device::Probe::revalidate`] says what is checked), within
+            /// search (`Probe::revalidate` says what is checked), within
             /// [`Limits::revalidate`](crate::Limits::revalidate). When it answers, it becomes
             /// the device list, as `find_gateway` leaves it; else the list is left empty and
             /// the error says why: search then.
@@ -138,7 +138,7 @@ macro_rules! godot_api {
                 run(&mut self.executor(), delete)$($await)*
             }
 
-            /// Every mapping on the gateway (see [`crate::mapping::ListSequence`]), at most
+            /// Every mapping on the gateway (see `ListSequence`), at most
             /// [`Limits::list_entries`](crate::Limits::list_entries), within
             /// [`Limits::list`](crate::Limits::list).
             pub $($async)* fn list_port_mappings(&self) -> Result<Vec<PortMapping>, Error> {

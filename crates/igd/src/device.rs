@@ -17,7 +17,7 @@ mod tests;
 /// Godot's `UPNPDevice` properties, and what else probing the device found.
 ///
 /// With feature `serde` it can be saved, and a program that found its gateway a moment ago
-/// rebuilds it from what it saved with one exchange ([`Probe::revalidate`], the drivers'
+/// rebuilds it from what it saved with one exchange (`Probe::revalidate`, the drivers'
 /// `Upnp::revalidate`) instead of searching.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +98,7 @@ impl Device {
 
 /// Whether an address is reachable from the Internet (not private, shared, loopback,
 /// link-local, documentation or unspecified).
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();

@@ -1,4 +1,4 @@
-//! Discovery, Godot's way: its settings and search targets, and the [`Discovery`] machine
+//! Discovery, Godot's way: its settings and search targets, and the `Discovery` machine
 //! that decides which answers to probe, how many at once and when it is over. No I/O.
 
 use std::fmt;

@@ -5,10 +5,12 @@
 //! them all, as a state machine with time passed in; the drivers
 //! ([`crate::blocking::Upnp::keep`], and `tokio`'s) only move its requests over the network.
 //!
-//! [`Keeper`] knows nothing of SOAP: it asks for protocol-neutral [`Task`]s (find a gateway,
-//! map this port, is this mapping still there, what is the external address, unmap) and is
-//! told their [`Outcome`]s. [`upnp::UpnpKeeper`] runs those tasks as UPnP IGD actions; another
-//! way to map (NAT-PMP, PCP) plugs in beside it the same way.
+//! [`KeepMachine`] is the keeper as one machine of [the contract](crate::machine): inside it,
+//! the policy (every rule below, knowing no protocol: it asks for tasks such as "find a
+//! gateway", "map this port", "is this mapping still there" and is told how they ended) and
+//! its way to map, UPnP IGD ([`upnp`]) or PCP/NAT-PMP ([`pmp`]), which carries each task out
+//! as requests. With [`Keep::via`] `Auto` it changes way by itself whenever the one in use
+//! stops answering.
 //!
 //! What it does, with the defaults of [`Keep`]:
 //!
@@ -25,16 +27,19 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use upnp_igd::keeper::{Gateway, Keep, Keeper, Outcome, Task, Step};
+//! use upnp_igd::keeper::{Keep, KeepMachine, upnp::Find};
+//! use upnp_igd::machine::{Io, Machine, Output};
+//! use upnp_igd::{DiscoverSettings, Limits, Via};
 //!
-//! let keep = Keep::new().udp(7777).check(Duration::from_secs(30));
+//! let keep = Keep::new().udp(7777).check(Duration::from_secs(30)).via(Via::Auto);
+//! let (settings, limits) = (DiscoverSettings::default(), Limits::default());
+//! let seed = upnp_igd::pcp_natpmp::Nonce([7; 12]); // give `Nonce::random()`
+//! let mut keeper = KeepMachine::new_upnp(keep, Find::default(), None, &settings, &limits, seed)?;
 //! let now = Instant::now();
-//! let mut keeper = Keeper::new(keep);
-//! // First, a gateway: the driver searches and tells what it found.
-//! assert!(matches!(keeper.poll(now), Step::Run(Task::FindGateway)));
-//! keeper.handle(Outcome::Gateway(Ok(Gateway::new("11.0.0.7".parse().ok(), "192.168.1.10".parse().unwrap()))), now);
-//! // Then the mapping.
-//! assert!(matches!(keeper.poll(now), Step::Run(Task::Map(_))));
+//! // Its state for the caller, then a way to map: every way at once, a search first.
+//! assert!(matches!(keeper.poll(now), Output::Event(_)));
+//! assert!(matches!(keeper.poll(now), Output::Start(_, Io::Search(_))));
+//! # Ok::<(), upnp_igd::Error>(())
 //! ```
 
 use std::collections::VecDeque;
@@ -170,7 +175,7 @@ pub enum Update {
 
 /// Events kept for the caller, at most; older ones are dropped first (the [`Status`] is
 /// always current).
-pub(crate) const MAX_EVENTS: usize = 256;
+pub const MAX_EVENTS: usize = 256;
 
 impl Keeper {
     /// A keeper for `keep`. Call [`Keep::validate`] first: ports it would refuse are kept

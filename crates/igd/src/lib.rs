@@ -91,8 +91,7 @@ pub mod ops;
 pub mod pinhole;
 pub mod pmp;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "blocking", feature = "tokio"))))]
-pub mod route;
+mod route;
 #[cfg(test)]
 mod testing;
 #[cfg(feature = "tokio")]

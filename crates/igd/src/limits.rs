@@ -34,7 +34,7 @@ pub struct Limits {
     /// discovery, probes run at once (up to [`Limits::parallel_probes`]) while the search
     /// goes on, so a slow device delays neither the search nor another device.
     pub probe: Duration,
-    /// Checking a gateway found before with its one exchange ([`crate::device::Probe::revalidate`]),
+    /// Checking a gateway found before with its one exchange (`Probe::revalidate`),
     /// 1.5 s: a gateway on the LAN answers in milliseconds (a lost SYN is sent again after
     /// 250 ms, then 750 ms, all still in time); a saved one that is not there any more (another network) costs
     /// at most this before the search.

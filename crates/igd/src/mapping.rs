@@ -444,7 +444,7 @@ impl Sequence for DeleteSequence {
 }
 
 /// Mappings a listing keeps by default, at most.
-pub const MAX_LISTED: usize = 1024;
+pub(crate) const MAX_LISTED: usize = 1024;
 
 /// Listing every mapping: IGDv2's GetListOfPortMappings (TCP, then UDP) when the service is
 /// v2, else, or when the gateway refuses it, GetGenericPortMappingEntry from index 0 until the

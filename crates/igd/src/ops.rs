@@ -2,7 +2,7 @@
 //! outside this crate runs the same way. Discovery ([`DiscoveryRun`]), the probe of one
 //! device ([`ProbeRun`]), Godot's calls on a device ([`external_address`],
 //! [`add_port_mapping`], [`delete_port_mapping`], [`list_port_mappings`], the IPv6 firewall's
-//! [`firewall`] and [`open_pinhole`]), and PCP/NAT-PMP conversations ([`PmpRun`]). Each wraps
+//! [`firewall`] and [`open_pinhole`]), and PCP/NAT-PMP conversations (`PmpRun`). Each wraps
 //! the pure logic that decides ([`crate::mapping`], [`crate::device`], [`crate::discover`],
 //! [`crate::pmp`]) and says which I/O it needs. No I/O here.
 //!
@@ -130,7 +130,7 @@ enum Routing {
     Global,
 }
 
-/// The probe of one device ([`Probe`]), then our address towards it (its `igd_our_addr`
+/// The probe of one device (`Probe`), then our address towards it (its `igd_our_addr`
 /// and `pinhole_addr`): the device, with its status. Never fails: a device that does not
 /// answer is a device with an error status.
 #[derive(Debug)]
@@ -172,7 +172,7 @@ impl ProbeRun {
     }
 
     /// Check a gateway found before (`saved`) with one exchange
-    /// ([`Probe::revalidate`]), within [`Limits::revalidate`].
+    /// (`Probe::revalidate`), within [`Limits::revalidate`].
     pub fn revalidate(saved: Device, limits: &Limits, now: Instant) -> ProbeRun {
         ProbeRun::new(Probe::revalidate(saved), later(now, limits.revalidate), now)
     }
@@ -312,7 +312,7 @@ impl Machine for ProbeRun {
 /// The tag of a discovery's search among its I/O (its probes are tagged by their id + 1).
 const SEARCH: u16 = 0;
 
-/// A discovery ([`Discovery`]): the search and the probes of the devices that answer, all
+/// A discovery (`Discovery`): the search and the probes of the devices that answer, all
 /// under one deadline. Its value: every device found with its probe's outcome.
 #[derive(Debug)]
 pub struct DiscoveryRun {
@@ -432,7 +432,7 @@ impl Machine for DiscoveryRun {
 /// the gateway is.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PmpOpened {
+pub(crate) struct PmpOpened {
     /// The way it speaks and our address.
     pub(crate) session: Session,
     /// The gateway's address and port.
@@ -905,7 +905,7 @@ pub fn list_port_mappings(
     Ok(Soap::new(url, sequence, limits.list, now))
 }
 
-/// Open an IPv6 pinhole on `device` for `request` from `now` (see [`OpenPinhole`]).
+/// Open an IPv6 pinhole on `device` for `request` from `now` (see `OpenPinhole`).
 pub fn open_pinhole(
     device: &Device,
     request: &PinholeRequest,

@@ -204,7 +204,7 @@ impl<A: Action> Sequence for FirewallCall<A> {
 }
 
 /// A fault of the firewall service as [`Error::FirewallRefused`]; any other error as it is.
-pub fn refused(error: Error) -> Error {
+pub(crate) fn refused(error: Error) -> Error {
     match error {
         Error::Soap(upnp_soap::Error::Fault(fault)) => match FirewallError::of(&fault) {
             Some(error) => Error::FirewallRefused { error, fault },

@@ -3,9 +3,9 @@
 //! A router that speaks no UPnP (turned off, or never there) often speaks PCP (RFC 6887) or
 //! its predecessor NAT-PMP (RFC 6886) on UDP 5351 of the default gateway. [`Via`] says which
 //! way a call takes; [`Method`] says which way granted a mapping. The conversations (map,
-//! unmap, external address, with PCP's fallback to NAT-PMP) are [`PmpSequence`]s: a driver
+//! unmap, external address, with PCP's fallback to NAT-PMP) are `PmpSequence`s: a driver
 //! sends each [`pcp_natpmp::Request`] it is given through a `pcp_natpmp::net` client and feeds the answer
-//! back, like the UPnP [`crate::mapping::Sequence`]s.
+//! back, like the UPnP `Sequence`s.
 //!
 //! ## The order of preference of [`Via::Auto`]
 //! All ways are probed at once (a UPnP search, a PCP ANNOUNCE, a NAT-PMP external-address
@@ -661,7 +661,7 @@ pub(crate) fn prefer<U, P>(
     }
 }
 
-/// The way [`prefer`] chose: a gateway reached one way or another (each driver names it
+/// The way `prefer` chose: a gateway reached one way or another (each driver names it
 /// `Found`, with its own device and client types).
 #[derive(Debug)]
 pub enum Found<U, P> {

@@ -50,7 +50,7 @@ pub(crate) fn ours(to: &crate::machine::RouteTo) -> Option<IpAddr> {
 /// Our address on the route to `url`'s host: a UDP socket connected there (no packet is sent)
 /// tells which local address the system would use. A host name is resolved first (the
 /// system's resolver; a LAN name such as `router.lan`).
-pub fn local_address_towards(url: &Url) -> Option<IpAddr> {
+pub(crate) fn local_address_towards(url: &Url) -> Option<IpAddr> {
     let port = url.port_or_known_default().unwrap_or(80);
     let remote: SocketAddr = match url.host()? {
         url::Host::Ipv4(v4) => (v4, port).into(),
@@ -70,7 +70,7 @@ pub fn local_address_towards(url: &Url) -> Option<IpAddr> {
 /// (a UDP socket connected to a global address; no packet is sent), if it is global unicast.
 /// Where the system prefers temporary (privacy) addresses, this is one of them, and a pinhole
 /// to it lasts as long as the address does.
-pub fn global_ipv6() -> Option<std::net::Ipv6Addr> {
+pub(crate) fn global_ipv6() -> Option<std::net::Ipv6Addr> {
     let socket = UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0)).ok()?;
     // Any global address does; nothing is sent to it.
     let somewhere: std::net::Ipv6Addr =

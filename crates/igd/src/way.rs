@@ -22,13 +22,8 @@ pub enum Via {
 
 impl Via {
     /// Whether UPnP is tried.
-    pub fn upnp(self) -> bool {
+    pub(crate) fn upnp(self) -> bool {
         matches!(self, Via::Auto | Via::Upnp)
-    }
-
-    /// Whether PCP or NAT-PMP is tried.
-    pub fn pmp(self) -> bool {
-        !matches!(self, Via::Upnp)
     }
 }
 
@@ -80,7 +75,7 @@ pub enum Way {
 
 impl Way {
     /// The way for `via` (`None` for UPnP only).
-    pub fn of(via: Via) -> Option<Way> {
+    pub(crate) fn of(via: Via) -> Option<Way> {
         match via {
             Via::Auto => Some(Way::Pcp { fallback: true }),
             Via::Pcp => Some(Way::Pcp { fallback: false }),

@@ -164,7 +164,7 @@ impl Keep {
     }
 
     /// The lease of the pinholes: [`Keep::lease`] within 1 s to 1 day.
-    pub fn pinhole_lease(&self) -> Duration {
+    pub(crate) fn pinhole_lease(&self) -> Duration {
         match self.lease.as_secs() {
             0 => Duration::from_secs(u64::from(upnp_soap::firewall::MAX_LEASE_TIME)),
             s => Duration::from_secs(s.min(u64::from(upnp_soap::firewall::MAX_LEASE_TIME))),

@@ -114,7 +114,7 @@ pub enum Event {
     /// An IPv6 pinhole is open to a port (the first time, or again after it was lost).
     PinholeOpened(HeldPinhole),
     /// A pinhole's lease is extended (at about half of it; it is also checked at every
-    /// [`Keep::check`], silently).
+    /// [`Keep::check`](crate::keeper::Keep::check), silently).
     PinholeRenewed(HeldPinhole),
     /// A pinhole is gone (the gateway no longer has it) or pointed at our old address; the
     /// keeper opens it again.

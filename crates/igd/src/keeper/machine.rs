@@ -65,7 +65,7 @@ enum Own {
 /// of the listener's.
 const OWN: u16 = 0;
 
-/// A keeper, whatever its way: what the drivers' `keep` run. See [the module](self).
+/// A keeper, whatever its way: what the drivers' `keep` run. See [the module](crate::keeper).
 #[derive(Debug)]
 pub struct KeepMachine {
     current: Current,
@@ -136,7 +136,7 @@ impl KeepMachine {
     }
 
     /// Keep `keep` (validated first) through PCP or NAT-PMP (`way`) at the gateway `target`
-    /// names, and no other way (see [`PmpKeeper::validated`]).
+    /// names, and no other way (see `PmpKeeper::validated`).
     pub fn new_pmp(
         keep: Keep,
         way: Way,
@@ -149,7 +149,7 @@ impl KeepMachine {
     }
 
     /// Keep `keep` (validated first) through a PCP/NAT-PMP client opened already (its
-    /// `session`, towards `gateway`), and no other way (see [`PmpKeeper::of_client`]).
+    /// `session`, towards `gateway`), and no other way (see `PmpKeeper::of_client`).
     pub fn of_pmp_client(
         keep: Keep,
         session: Session,

@@ -1,30 +1,30 @@
-//! The keeper over PCP and NAT-PMP: each [`Task`] of the [`Keeper`] as requests to the
-//! gateway's UDP port 5351, still without I/O. The drivers run [`PmpKeeper`]: open a client
+//! The keeper over PCP and NAT-PMP: each `Task` of the `Keeper` as requests to the
+//! gateway's UDP port 5351, still without I/O. The drivers run `PmpKeeper`: open a client
 //! (a UDP socket towards the gateway), send what it gives, wait.
 //!
 //! | task | requests |
 //! | --- | --- |
-//! | find a gateway | open a client to the gateway (the default gateway unless named), probe it ([`PmpProbe`]: PCP, else NAT-PMP), ask its external address |
+//! | find a gateway | open a client to the gateway (the default gateway unless named), probe it (`PmpProbe`: PCP, else NAT-PMP), ask its external address |
 //! | our local address | open the client again: the address the route to the gateway leaves from now |
-//! | map | [`PmpAdd`] with this port's nonce: the gateway may grant another external port unless [`Keep::exact`] |
+//! | map | `PmpAdd` with this port's nonce: the gateway may grant another external port unless [`Keep::exact`] |
 //! | look | PCP and NAT-PMP have no lookup: the same MAP again (a renewal); another port granted means the mapping was gone |
-//! | external address | [`PmpExternal`] |
-//! | unmap | [`PmpDelete`] with this port's nonce |
+//! | external address | `PmpExternal` |
+//! | unmap | `PmpDelete` with this port's nonce |
 //!
 //! **The epoch.** Every answer carries the gateway's epoch (seconds since it started or lost
 //! its mappings). Each one is checked by the RFC's rule ([`pcp_natpmp::Epoch`]); when it went back,
-//! the gateway restarted and forgot us: every mapping is [`Event::Lost`]
-//! and made again at once ([`Keeper::gateway_restarted`]), without waiting for the next
+//! the gateway restarted and forgot us: every mapping is [`Event::Lost`](crate::keeper::Event::Lost)
+//! and made again at once (`Keeper::gateway_restarted`), without waiting for the next
 //! check. An announcement the gateway multicasts when it restarts or its address changes
-//! ([`PmpKeeper::announced`]) is checked the same way, and starts a check round.
+//! (`PmpKeeper::announced`) is checked the same way, and starts a check round.
 //!
 //! **Nonces.** PCP renews and removes a mapping only for the nonce that made it. Each port
-//! gets its own, derived from a random seed the driver gives ([`PmpKeeper::new`]), and keeps
+//! gets its own, derived from a random seed the driver gives (`PmpKeeper::new`), and keeps
 //! it for the keeper's life.
 //!
 //! **IPv6.** Opened towards an IPv6 gateway ([`Target::DefaultV6`] or an IPv6 address), the
 //! keeper speaks PCP from our global address and every mapping it holds is a pinhole to that
-//! address ([`Event::Mapped`] names it as the external address). [`Keep::pinholes`] asks for
+//! address ([`Event::Mapped`](crate::keeper::Event::Mapped) names it as the external address). [`Keep::pinholes`] asks for
 //! UPnP's firewall service, which these gateways do not have:
 //! [`Error::NoPinholeService`].
 //!

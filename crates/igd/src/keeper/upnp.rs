@@ -1,15 +1,15 @@
-//! The keeper over UPnP IGD: each [`Task`] of the [`Keeper`] as IGD actions, still without
-//! I/O. The drivers run [`UpnpKeeper`]: find a gateway, tell our local address, make SOAP
+//! The keeper over UPnP IGD: each `Task` of the `Keeper` as IGD actions, still without
+//! I/O. The drivers run `UpnpKeeper`: find a gateway, tell our local address, make SOAP
 //! calls, wait.
 //!
 //! | task | actions |
 //! | --- | --- |
 //! | find a gateway | discovery (or the description URL the caller gave), then the probe |
-//! | map | [`AddSequence`]: look (never clobber), `AddPortMapping` with fallbacks, read back |
+//! | map | `AddSequence`: look (never clobber), `AddPortMapping` with fallbacks, read back |
 //! | map, any port (IGDv2, after a conflict) | `AddAnyPortMapping`, read back the port granted |
 //! | look | `GetSpecificPortMappingEntry` |
 //! | external address | `GetExternalIPAddress` |
-//! | unmap | [`DeleteSequence`]: look (only ours), `DeletePortMapping` |
+//! | unmap | `DeleteSequence`: look (only ours), `DeletePortMapping` |
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
