@@ -184,3 +184,22 @@ fn the_tokio_keeper_moves_to_pcp_and_back_from_the_library() {
         assert!(!lab.nft_rules().contains(&format!("dport {port} ")));
     });
 }
+
+/// `upnp-igd`'s example of a driver written outside the crate (std sockets, one I/O at a
+/// time) drives the discovery and the external-address machines to the lab's router.
+#[test]
+fn a_driver_written_outside_the_crate_finds_the_gateway_and_its_address() {
+    let lab = Lab::get();
+    let bin = std::env::var("IGD_LAB_DRIVER_BIN").expect("IGD_LAB_DRIVER_BIN");
+    let out = Command::new(bin).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.starts_with(&format!("{} via http://", lab.wan_addr)),
+        "{said}"
+    );
+}

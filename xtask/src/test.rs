@@ -73,6 +73,8 @@ pub fn run(args: &[&str]) -> Result {
     let binaries = step("build the lab suite", build_lab_tests)?;
     let cli = step("build the CLI", build_cli)?;
     let cli_env = format!("IGD_LAB_UPNP_BIN={cli}");
+    let driver = step("build the example driver", build_driver)?;
+    let driver_env = format!("IGD_LAB_DRIVER_BIN={driver}");
     let lab = Lab::from_env();
     let result = [Igd::V2, Igd::V1].into_iter().try_for_each(|igd| {
         step(
@@ -80,7 +82,12 @@ pub fn run(args: &[&str]) -> Result {
             || {
                 lab.up(igd)?;
                 binaries.iter().try_for_each(|exe| {
-                    lab.exec_on_host(&[cli_env.as_str(), exe.as_str(), "--test-threads=1"])
+                    lab.exec_on_host(&[
+                        cli_env.as_str(),
+                        driver_env.as_str(),
+                        exe.as_str(),
+                        "--test-threads=1",
+                    ])
                 })
             },
         )
@@ -196,6 +203,22 @@ fn build_cli() -> Result<String> {
         .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
         .find_map(|l| json_string(l, "executable"))
         .ok_or_else(|| "cargo built no upnp binary".to_owned())
+}
+
+/// Build `upnp-igd`'s example of a driver written outside the crate; its path.
+fn build_driver() -> Result<String> {
+    let out = cmd::output(&mut cargo(&[
+        "build",
+        "--package",
+        "upnp-igd",
+        "--example",
+        "driver",
+        "--message-format=json",
+    ]))?;
+    out.lines()
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
+        .find_map(|l| json_string(l, "executable"))
+        .ok_or_else(|| "cargo built no driver example".to_owned())
 }
 
 /// Build the lab suite's test binaries; their paths, from cargo's JSON messages.
