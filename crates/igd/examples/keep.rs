@@ -2,15 +2,16 @@
 //! are removed on the way out. `cargo run -p upnp-igd --example keep -- 7777`
 //!
 //! The way is chosen as `Via::Auto` says: UPnP if the router answers it, else PCP, else
-//! NAT-PMP. Run it on a LAN with such a router (or in the lab: `cargo xtask lab exec -- ...`).
+//! NAT-PMP, and changed when the one in use stops answering; each event names it. Run it on
+//! a LAN with such a router (or in the lab: `cargo xtask lab exec -- ...`).
 
 use std::io::BufRead;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use upnp_igd::blocking::{Found, Upnp};
-use upnp_igd::keeper::{Keep, upnp::Find};
-use upnp_igd::{DiscoverOptions, Via};
+use upnp_igd::Via;
+use upnp_igd::blocking::Upnp;
+use upnp_igd::keeper::{Event, Keep, upnp::Find};
 
 fn main() -> Result<(), upnp_igd::Error> {
     let port: u16 = std::env::args()
@@ -20,16 +21,9 @@ fn main() -> Result<(), upnp_igd::Error> {
     let keep = Keep::new()
         .udp(port)
         .tcp(port)
-        .check(Duration::from_secs(30));
-    let mut upnp = Upnp::new();
-    let keeper = match upnp.find_way(&DiscoverOptions::default(), Via::Auto, None)? {
-        // The gateway found is the keeper's first; it searches again if it is lost.
-        Found::Upnp(_) => upnp.keep(keep, Find::default())?,
-        Found::Pmp(client) => {
-            println!("keeping via {}", client.method());
-            client.keep(keep)?
-        }
-    };
+        .check(Duration::from_secs(30))
+        .via(Via::Auto);
+    let keeper = Upnp::new().keep(keep, Find::default())?;
     // Enter stops: a thread waits for it.
     let (enter, entered) = mpsc::channel();
     std::thread::spawn(move || {
@@ -38,7 +32,12 @@ fn main() -> Result<(), upnp_igd::Error> {
     });
     while entered.try_recv().is_err() {
         if let Ok(event) = keeper.events().recv_timeout(Duration::from_millis(100)) {
-            println!("{event}");
+            match &event {
+                Event::Mapped(held) | Event::Remapped(held) => {
+                    println!("{event} via {}", held.method);
+                }
+                _ => println!("{event}"),
+            }
         }
     }
     for event in keeper.stop() {
