@@ -316,8 +316,8 @@ impl Keeper {
             return self.poll_stop(now);
         }
         let Some(gateway) = &self.gateway else {
-            if let Some(due) = self.gateway_due.filter(|due| *due > now) {
-                return Step::Wait(due);
+            if self.gateway_due.is_some_and(|due| due > now) {
+                return Step::Wait(self.next_wake(now));
             }
             return self.run_at(now, Task::FindGateway);
         };
@@ -332,7 +332,6 @@ impl Keeper {
             self.round = Round::Local;
             return self.run_at(now, Task::LocalAddress);
         }
-        let mut wake = self.next_check;
         for slot in 0..self.ports.len() {
             let Some(port) = self.ports.get(slot) else {
                 continue;
@@ -349,7 +348,7 @@ impl Keeper {
                     },
                 );
             }
-            if let Some(task) = self.pinhole_task(slot, now, &mut wake) {
+            if let Some(task) = self.pinhole_task(slot, now) {
                 return self.run_at(now, task);
             }
             let Some(port) = self.ports.get(slot) else {
@@ -357,8 +356,6 @@ impl Keeper {
             };
             let renew = port.renew_at.is_some_and(|at| at <= now);
             if port.due.is_some_and(|due| due > now) && !renew {
-                wake = earliest(wake, port.due);
-                wake = earliest(wake, port.renew_at);
                 continue;
             }
             let task = match &port.held {
@@ -383,11 +380,35 @@ impl Keeper {
             };
             return self.run_at(now, task);
         }
-        match wake {
-            Some(at) => Step::Wait(at),
-            // Nothing held and nothing due: wait for the next check.
-            None => Step::Wait(later(now, self.keep.check)),
+        Step::Wait(self.next_wake(now))
+    }
+
+    /// When something is due next, once nothing is due now: every timer the keeper keeps, in
+    /// one place. Finding a gateway again (after a backoff) without one; else the next check
+    /// round, each port's next lookup and renewal, each pinhole's renewal or next attempt;
+    /// with none of them, a check interval from now.
+    fn next_wake(&self, now: Instant) -> Instant {
+        if self.gateway.is_none() {
+            return self.gateway_due.unwrap_or(now);
         }
+        let pinholes = self.keep.pinholes
+            && self
+                .gateway
+                .as_ref()
+                .is_some_and(|g| g.pinhole_addr.is_some());
+        let mut wake = self.next_check;
+        for port in &self.ports {
+            wake = earliest(wake, port.due);
+            wake = earliest(wake, port.renew_at);
+            if pinholes {
+                let pinhole = match &port.pinhole {
+                    Some(state) => Some(state.renew_at),
+                    None => port.pinhole_due,
+                };
+                wake = earliest(wake, pinhole);
+            }
+        }
+        wake.unwrap_or_else(|| later(now, self.keep.check))
     }
 
     fn run_at(&mut self, now: Instant, task: Task) -> Step {

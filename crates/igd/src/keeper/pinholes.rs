@@ -160,12 +160,7 @@ impl Keeper {
     }
 
     /// What to do next about `slot`'s pinhole, if anything now; else when (into `wake`).
-    pub(super) fn pinhole_task(
-        &self,
-        slot: Slot,
-        now: Instant,
-        wake: &mut Option<Instant>,
-    ) -> Option<Task> {
+    pub(super) fn pinhole_task(&self, slot: Slot, now: Instant) -> Option<Task> {
         if !self.keep.pinholes {
             return None;
         }
@@ -180,15 +175,9 @@ impl Keeper {
                 unique_id: state.held.unique_id,
                 lease: state.held.lease,
             }),
-            Some(state) => {
-                *wake = earliest(*wake, Some(state.renew_at));
-                None
-            }
+            Some(_) => None,
             None => match port.pinhole_due {
-                Some(due) if due > now => {
-                    *wake = earliest(*wake, Some(due));
-                    None
-                }
+                Some(due) if due > now => None,
                 _ => Some(Task::OpenPinhole {
                     slot,
                     protocol: port.spec.protocol,
