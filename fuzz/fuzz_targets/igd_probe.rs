@@ -1,10 +1,12 @@
 #![no_main]
-//! The device probe: any description, then any SOAP answers. It always ends, and a device it
-//! calls valid has a control URL and a service type.
+//! The device probe, driven through the machine contract: any description, then any SOAP
+//! answers. It always ends, and a device it calls valid has a control URL and a service type.
 
-use upnp_igd::Device;
-use upnp_igd::device::{Probe, ProbeStep};
+use std::time::Instant;
+
 use libfuzzer_sys::fuzz_target;
+use upnp_igd::machine::{Completed, Input, Machine, Output, Io};
+use upnp_igd::{Limits, ops};
 use upnp_soap::Reply;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,27 +15,32 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &b""[..]),
     };
-    let device = Device::new("http://192.168.1.1:5000/rootDesc.xml", "");
-    let mut probe = Probe::new(device, Some("192.168.1.1".parse().unwrap()));
-    let mut step = probe.start();
-    for _ in 0..8 {
-        step = match step {
-            ProbeStep::Fetch(_) => probe.fetched(Ok(description.to_vec())),
-            ProbeStep::Call(_, _) => probe.answered(match Reply::parse(answer) {
-                Ok(Reply::Response(r)) => Ok(r),
-                Ok(Reply::Fault(f)) => Err(upnp_soap::Error::Fault(f)),
-                Err(e) => Err(e),
-            }),
-            ProbeStep::Done(device) => {
+    let now = Instant::now();
+    let mut probe = ops::ProbeRun::at("http://192.168.1.1:5000/rootDesc.xml", &Limits::default(), now);
+    for _ in 0..16 {
+        let (token, io) = match probe.poll(now) {
+            Output::Start(token, io) => (token, io),
+            Output::Done(device) => {
+                let device = device.expect("a probe ends with a device");
                 if device.is_valid_gateway() {
                     assert!(!device.igd_control_url.is_empty());
                     assert!(!device.igd_service_type.is_empty());
                 }
                 return;
             }
-            // A step this target does not know (the enum is non-exhaustive): stop here.
-            _ => return,
+            other => panic!("a probe answered at once never waits: {other:?}"),
         };
+        let done = match io {
+            Io::Fetch { .. } => Completed::Fetched(Ok(description.to_vec())),
+            Io::Call { .. } => Completed::Called(match Reply::parse(answer) {
+                Ok(Reply::Response(r)) => Ok(r),
+                Ok(Reply::Fault(f)) => Err(upnp_soap::Error::Fault(f)),
+                Err(e) => Err(e),
+            }),
+            Io::Route(_) => Completed::Routed("192.168.1.10".parse().ok()),
+            other => panic!("a probe asks for no {other:?}"),
+        };
+        probe.handle(Input::Completed(token, done), now);
     }
-    panic!("the probe did not end within 8 steps");
+    panic!("the probe did not end within 16 steps");
 });
