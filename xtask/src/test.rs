@@ -191,34 +191,24 @@ fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 /// Build the `upnp` CLI; the path of its binary, for the lab suite's CLI tests.
 fn build_cli() -> Result<String> {
-    let out = cmd::output(&mut cargo(&[
-        "build",
-        "--package",
-        "upnp-cli",
-        "--bin",
-        "upnp",
-        "--message-format=json",
-    ]))?;
-    out.lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
-        .find_map(|l| json_string(l, "executable"))
-        .ok_or_else(|| "cargo built no upnp binary".to_owned())
+    built(&["--package", "upnp-cli", "--bin", "upnp"])
 }
 
 /// Build `upnp-igd`'s example of a driver written outside the crate; its path.
 fn build_driver() -> Result<String> {
-    let out = cmd::output(&mut cargo(&[
-        "build",
-        "--package",
-        "upnp-igd",
-        "--example",
-        "driver",
-        "--message-format=json",
-    ]))?;
+    built(&["--package", "upnp-igd", "--example", "driver"])
+}
+
+/// `cargo build` of the one executable `what` names; its path, from cargo's JSON messages.
+fn built(what: &[&str]) -> Result<String> {
+    let mut args = vec!["build"];
+    args.extend_from_slice(what);
+    args.push("--message-format=json");
+    let out = cmd::output(&mut cargo(&args))?;
     out.lines()
         .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
         .find_map(|l| json_string(l, "executable"))
-        .ok_or_else(|| "cargo built no driver example".to_owned())
+        .ok_or_else(|| format!("cargo built no executable for {what:?}"))
 }
 
 /// Build the lab suite's test binaries; their paths, from cargo's JSON messages.
