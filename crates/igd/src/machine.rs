@@ -245,6 +245,11 @@ impl Pending {
     }
 }
 
+/// Inputs waiting for a driver's loop, at most (both drivers): senders of completions wait
+/// for room, announcements past it are dropped.
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub(crate) const INBOX: usize = 64;
+
 /// What a machine polled after it was done answers.
 pub(crate) fn polled_after_done<T, E>() -> Output<T, E> {
     Output::Done(Err(Error::Misuse("polled after it was done")))

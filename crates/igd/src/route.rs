@@ -47,6 +47,15 @@ pub(crate) fn ours(to: &crate::machine::RouteTo) -> Option<IpAddr> {
     }
 }
 
+/// Whether finding our address towards `to` never waits (no name to resolve): an executor
+/// answers it on the spot rather than on a thread of its own.
+pub(crate) fn is_immediate(to: &crate::machine::RouteTo) -> bool {
+    match to {
+        crate::machine::RouteTo::Host(url) => !matches!(url.host(), Some(url::Host::Domain(_))),
+        crate::machine::RouteTo::Internet6 => true,
+    }
+}
+
 /// Our address on the route to `url`'s host: a UDP socket connected there (no packet is sent)
 /// tells which local address the system would use. A host name is resolved first (the
 /// system's resolver; a LAN name such as `router.lan`).

@@ -17,16 +17,12 @@ use upnp_ssdp::net::Searcher;
 
 use crate::error::Error;
 use crate::keeper::pmp::no_client;
-use crate::machine::{Completed, Input, Io, Machine, Output, Token};
+use crate::machine::{Completed, INBOX, Input, Io, Machine, Output, Token};
 use crate::pmp::{Target, Way};
 use crate::route;
 
 /// Threads performing I/O for one loop at once, at most; past that, I/O runs inline.
 const MAX_THREADS: usize = 16;
-
-/// Inputs waiting for the loop, at most: senders of completions wait for room,
-/// announcements past it are dropped.
-const INBOX: usize = 64;
 
 /// How often a search or listener thread looks whether its loop is over.
 const SLICE: Duration = Duration::from_millis(50);
@@ -164,6 +160,9 @@ impl Executor {
                     Io::Listen(gateway) => {
                         self.listening = listen(gateway, &inbox.sender);
                         continue;
+                    }
+                    Io::Route(to) if route::is_immediate(&to) => {
+                        Completed::Routed(route::ours(&to))
                     }
                     io if lone || threads >= MAX_THREADS => self.work.perform(io),
                     io if spawn(&self.work, token, io.clone(), &inbox.sender) => {

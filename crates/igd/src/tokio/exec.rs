@@ -16,13 +16,9 @@ use upnp_ssdp::net::tokio::Searcher;
 
 use crate::error::Error;
 use crate::keeper::pmp::no_client;
-use crate::machine::{Completed, Input, Io, Machine, Output, Token};
+use crate::machine::{Completed, INBOX, Input, Io, Machine, Output, Token};
 use crate::pmp::{Target, Way};
 use crate::route;
-
-/// Inputs waiting for the loop, at most: senders of completions wait for room,
-/// announcements past it are dropped.
-const INBOX: usize = 64;
 
 /// How long the listener waits for an announcement at a time.
 const LISTEN_SLICE: Duration = Duration::from_millis(250);
@@ -152,6 +148,9 @@ impl Executor {
                             listening = Some(tasks.spawn(listen(listener, sender)));
                         }
                         continue;
+                    }
+                    Io::Route(to) if route::is_immediate(&to) => {
+                        Completed::Routed(route::ours(&to))
                     }
                     io if lone => self.work.perform(io).await,
                     io => {
