@@ -510,7 +510,9 @@ pub(crate) struct PmpProbeRun {
     probe: Option<PmpRun<pmp::PmpProbe>>,
     /// Why the client could not be opened.
     failure: Option<Error>,
-    started: bool,
+    /// When opening must be over (a driver answers at once; one that does not is not
+    /// waited for past this).
+    opening_until: Option<Instant>,
     done: bool,
 }
 
@@ -525,7 +527,7 @@ impl PmpProbeRun {
             opened: None,
             probe: None,
             failure: None,
-            started: false,
+            opening_until: None,
             done: false,
         }
     }
@@ -539,17 +541,20 @@ impl Machine for PmpProbeRun {
         if self.done {
             return polled_after_done();
         }
-        if !self.started {
-            self.started = true;
+        let Some(until) = self.opening_until else {
+            self.opening_until = Some(later(now, self.limit));
             let io = Io::OpenPmp {
                 target: self.target,
                 way: self.way,
             };
             return Output::Start(self.opening.start(), io);
-        }
+        };
         if self.opening.is_waiting() {
-            // Opening a socket does not block: a driver answers at once.
-            return Output::Wait(later(now, self.limit));
+            if now < until {
+                return Output::Wait(until);
+            }
+            self.opening.forget();
+            self.failure = Some(Error::Misuse("a PCP client neither opened nor failed"));
         }
         if let Some(e) = self.failure.take() {
             self.done = true;

@@ -180,3 +180,21 @@ fn finding_a_way_prefers_upnp_at_once_and_falls_back_to_pcp() {
     );
     let _ = secs(0);
 }
+
+#[test]
+fn a_client_never_opened_is_not_waited_for_past_its_deadline() {
+    let t0 = Instant::now();
+    let limits = Limits::default();
+    let mut probe = PmpProbeRun::new(Target::Default, Way::Pcp { fallback: true }, &limits);
+    assert!(matches!(
+        probe.poll(t0),
+        Output::Start(_, Io::OpenPmp { .. })
+    ));
+    let until = probe.poll(t0).wait().unwrap();
+    // Polling later does not move it.
+    assert_eq!(probe.poll(t0 + secs(1)).wait(), Some(until));
+    assert!(matches!(
+        probe.poll(until),
+        Output::Done(Err(Error::Misuse(_)))
+    ));
+}
