@@ -185,7 +185,8 @@ pub enum Output<T, E> {
 
 impl<T, E> Output<T, E> {
     /// The instant of a [`Output::Wait`].
-    pub fn wait(&self) -> Option<Instant> {
+    #[cfg(test)]
+    pub(crate) fn wait(&self) -> Option<Instant> {
         match self {
             Output::Wait(at) => Some(*at),
             _ => None,

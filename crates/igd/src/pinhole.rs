@@ -133,7 +133,7 @@ pub struct Pinhole {
 
 impl Pinhole {
     /// The pinhole `add` opened, named `unique_id`.
-    pub fn opened(add: &AddPinhole, unique_id: u16) -> Pinhole {
+    pub(crate) fn opened(add: &AddPinhole, unique_id: u16) -> Pinhole {
         Pinhole {
             unique_id,
             protocol: add.protocol,

@@ -682,7 +682,7 @@ pub struct Session {
 impl Session {
     /// Speak `way` from `local` (our address and port on the route to the gateway). From
     /// an IPv6 address PCP does not fall back: NAT-PMP is IPv4 only.
-    pub fn new(way: Way, local: SocketAddr) -> Session {
+    pub(crate) fn new(way: Way, local: SocketAddr) -> Session {
         let way = match (way, local) {
             (Way::Pcp { .. }, SocketAddr::V6(_)) => Way::Pcp { fallback: false },
             (way, _) => way,
@@ -699,7 +699,7 @@ impl Session {
     }
 
     /// The way it speaks now (as [`Way`]: PCP keeps its fallback).
-    pub fn way(&self) -> Way {
+    pub(crate) fn way(&self) -> Way {
         self.way
     }
 

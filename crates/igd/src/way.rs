@@ -107,7 +107,7 @@ pub enum Target {
 
 impl Target {
     /// The gateway at `address`, on PCP's port 5351.
-    pub fn gateway(address: IpAddr) -> Target {
+    pub(crate) fn gateway(address: IpAddr) -> Target {
         Target::At(SocketAddr::new(address, pcp_natpmp::SERVER_PORT))
     }
 

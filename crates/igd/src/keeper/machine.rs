@@ -242,7 +242,9 @@ impl KeepMachine {
         });
         let Some(ways) = &self.ways else {
             // A keeper of one way never looks for another: nothing to move to.
-            let e = found.err().unwrap_or(Error::Misuse("a way found by a keeper of one way"));
+            let e = found
+                .err()
+                .unwrap_or(Error::Misuse("a way found by a keeper of one way"));
             match &mut self.current {
                 Current::Upnp(upnp) => upnp.found(Err(e), now),
                 Current::Pmp(pmp) => pmp.opened(Err(e), now),
