@@ -352,7 +352,7 @@ fn pcp_over_ipv6_opens_a_pinhole_to_our_global_address() {
     )
     .unwrap();
     assert_eq!(client.method(), Method::Pcp);
-    assert_eq!(client.session().local().ip(), lab.host_addr6);
+    assert_eq!(client.local().ip(), lab.host_addr6);
     let mapping = PmpMapping::new(
         Protocol::Udp,
         7808,

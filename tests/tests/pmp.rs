@@ -144,11 +144,8 @@ fn the_async_driver_maps_through_nat_pmp_too() {
         let upnp_igd::tokio::Found::Pmp(mut client) = found else {
             panic!("NAT-PMP was asked")
         };
-        let nonce = upnp_igd::pmp::derived_nonce(
-            IpAddr::V4(lab.host_addr),
-            upnp_igd::keeper::Protocol::Udp,
-            7708,
-        );
+        assert_eq!(client.local().ip(), IpAddr::V4(lab.host_addr));
+        let nonce = client.derived_nonce(upnp_igd::keeper::Protocol::Udp, 7708);
         let mapping =
             upnp_igd::pmp::PmpMapping::new(upnp_igd::keeper::Protocol::Udp, 7708, 300, nonce);
         let granted = client.add(mapping).await.unwrap();

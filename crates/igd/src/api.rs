@@ -153,7 +153,8 @@ macro_rules! godot_api {
             }
 
             /// Open an IPv6 pinhole (to our own global address unless the request names one):
-            /// checked before anything is sent ([`PinholeRequest::action`]), within
+            /// checked before anything is sent (the client global unicast, the port not 0, the
+            /// lease in range), within
             /// [`Limits::call`](crate::Limits::call).
             pub $($async)* fn open_pinhole(&self, request: &PinholeRequest) -> Result<Pinhole, Error> {
                 run(&mut self.executor(), self.open_pinhole_op(request, Instant::now()))$($await)*
@@ -233,9 +234,16 @@ macro_rules! godot_api {
                 self.gateway
             }
 
-            /// What it knows: the way and our address.
-            pub fn session(&self) -> &Session {
-                &self.session
+            /// Our address and port, where its requests leave from.
+            pub fn local(&self) -> SocketAddr {
+                self.session.local()
+            }
+
+            /// The nonce `upnp add` and `upnp delete` agree on for `protocol`
+            /// `port` (internal) from our address (PCP: the same nonce finds the same mapping
+            /// again from another process).
+            pub fn derived_nonce(&self, protocol: crate::keeper::Protocol, port: u16) -> pcp_natpmp::Nonce {
+                self.session.derived_nonce(protocol, port)
             }
 
             /// Map (PCP, or NAT-PMP and then the external address).
@@ -254,8 +262,7 @@ macro_rules! godot_api {
                 self.run(self.session.external(nonce))$($await)*
             }
 
-            /// Keep ports open through this gateway until stopped (see [`crate::keeper`] and
-            /// [`crate::keeper::pmp`]), the way this client speaks. The gateway's
+            /// Keep ports open through this gateway until stopped (see [`crate::keeper`]), the way this client speaks. The gateway's
             /// announcements are listened for where the platform lets us bind UDP 5350.
             pub fn keep(self, keep: Keep) -> Result<KeeperHandle, Error> {
                 let seed = pcp_natpmp::Nonce::random()?;

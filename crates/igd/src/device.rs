@@ -254,6 +254,7 @@ impl Probe {
     /// saved came from it, and a gateway that changed its URLs fails the call) and
     /// `GetStatusInfo` (a WAN connection that gives an external address is up; a gateway
     /// whose connection is down answers with none, or an error).
+    #[cfg(any(test, feature = "blocking", feature = "tokio"))]
     pub(crate) fn revalidate(saved: Device) -> Probe {
         let mut device = Device::new(saved.description_url, saved.service_type);
         device.igd_control_url = saved.igd_control_url;

@@ -426,7 +426,7 @@ impl Error {
     }
 
     /// No answer reached us ([`ErrorKind::Unreachable`]): the gateway may be away.
-    pub fn is_unreachable(&self) -> bool {
+    pub(crate) fn is_unreachable(&self) -> bool {
         self.kind() == ErrorKind::Unreachable
     }
 
@@ -487,7 +487,7 @@ fn result_of_pcp(result: pcp_natpmp::PcpResult) -> UpnpResult {
 
 /// Godot's result for a UPnP error code, including the codes Godot leaves as UNKNOWN_ERROR
 /// (713, 730, the Device Architecture's 6xx).
-pub fn result_of_code(code: ErrorCode) -> UpnpResult {
+pub(crate) fn result_of_code(code: ErrorCode) -> UpnpResult {
     use ErrorCode as C;
     use UpnpResult as R;
     match code {

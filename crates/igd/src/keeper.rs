@@ -8,7 +8,7 @@
 //! [`KeepMachine`] is the keeper as one machine of [the contract](crate::machine): inside it,
 //! the policy (every rule below, knowing no protocol: it asks for tasks such as "find a
 //! gateway", "map this port", "is this mapping still there" and is told how they ended) and
-//! its way to map, UPnP IGD ([`upnp`]) or PCP/NAT-PMP ([`pmp`]), which carries each task out
+//! its way to map, UPnP IGD ([`upnp`]) or PCP/NAT-PMP, which carries each task out
 //! as requests. With [`Keep::via`] `Auto` it changes way by itself whenever the one in use
 //! stops answering.
 //!
@@ -56,7 +56,7 @@ mod config;
 mod events;
 mod machine;
 mod pinholes;
-pub mod pmp;
+pub(crate) mod pmp;
 #[cfg(test)]
 mod proptests;
 mod stopping;

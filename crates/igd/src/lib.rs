@@ -27,7 +27,7 @@
 //! # Ok::<(), upnp_igd::Error>(())
 //! ```
 //!
-//! The logic is pure ([`mapping`], [`device`], [`discover`], [`keeper`]); [`blocking`] runs it over
+//! The logic is pure: every operation is a machine ([`machine`], [`ops`], [`keeper`]); [`blocking`] runs it over
 //! the network, and `tokio` (feature `tokio`) does the same with async calls. Every
 //! operation has a total deadline and caps on what it takes from the network ([`Limits`]).
 //! With feature `tracing`, each decision (an answer skipped and why, a probe and its outcome,
@@ -77,16 +77,16 @@ mod api;
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
-pub mod device;
-pub mod discover;
-pub mod error;
+mod device;
+mod discover;
+mod error;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "blocking", feature = "tokio"))))]
 pub mod facade;
 pub mod keeper;
-pub mod limits;
+mod limits;
 pub mod machine;
-pub mod mapping;
+mod mapping;
 pub mod ops;
 pub mod pinhole;
 pub mod pmp;
@@ -110,11 +110,11 @@ pub use upnp_soap;
 #[doc(no_inline)]
 pub use upnp_ssdp;
 
-pub use device::Device;
+pub use device::{Device, ServiceUrl};
 pub use discover::{DiscoverOptions, DiscoverSettings, Goal};
-pub use error::{DeviceStatus, Error, ErrorKind, IgdStatus, UpnpResult, result_of_code};
+pub use error::{DeviceStatus, Error, ErrorKind, IgdStatus, UpnpResult};
 pub use limits::Limits;
-pub use mapping::{Granted, MappingRequest};
+pub use mapping::{DEFAULT_DESCRIPTION, Granted, MappingRequest};
 pub use pmp::{Method, Via};
 
 /// The README's examples, compiled and run as doc tests.

@@ -1,32 +1,32 @@
-//! How long each operation may take and how much of the network's answers it handles: the
-//! bounds that keep a hostile or broken LAN from stalling or flooding a caller. No I/O.
-//!
-//! Every operation has a total deadline of its own, fixed when it starts, that nothing
-//! received can extend; each HTTP exchange within it also keeps its own timeout
-//! (`upnp_soap::http::Config`), whichever ends first.
-//!
-//! | operation | ends by |
-//! | --- | --- |
-//! | `discover` (Godot's) | the search's `timeout` (2000 ms) + [`Limits::probe`] |
-//! | `find_gateway` | the same, or as soon as a gateway with a public address is probed |
-//! | `device_at` (one URL) | [`Limits::probe`] |
-//! | `query_external_address`, `add_port_mapping`, `delete_port_mapping` | [`Limits::call`] |
-//! | `list_port_mappings` | [`Limits::list`] |
-//!
-//! ```
-//! use std::time::{Duration, Instant};
-//! use upnp_igd::Limits;
-//!
-//! let mut limits = Limits::default();
-//! limits.call = Duration::from_secs(5);
-//! assert_eq!(limits.probe, Duration::from_secs(5));
-//! ```
+//! The bounds of every operation (see [`Limits`]). No I/O.
 
 use std::time::{Duration, Instant};
 
 /// The bounds of every operation: deadlines and counts. Godot has none of these; the
 /// defaults let a healthy router (which answers in milliseconds) finish with room to spare
-/// and bound the time a silent or slow one can take.
+/// and bound the time a silent or slow one can take: a hostile or broken LAN can neither
+/// stall nor flood a caller.
+///
+/// Every operation has a total deadline of its own, fixed when it starts, that nothing
+/// received can extend; each HTTP exchange within it also keeps its own timeout
+/// (`upnp_soap::http::Config`), whichever ends first.
+///
+/// | operation | ends by |
+/// | --- | --- |
+/// | `discover` (Godot's) | the search's `timeout` (2000 ms) + [`Limits::probe`] |
+/// | `find_gateway` | the same, or as soon as a gateway with a public address is probed |
+/// | `device_at` (one URL) | [`Limits::probe`] |
+/// | `query_external_address`, `add_port_mapping`, `delete_port_mapping` | [`Limits::call`] |
+/// | `list_port_mappings` | [`Limits::list`] |
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use upnp_igd::Limits;
+///
+/// let mut limits = Limits::default();
+/// limits.call = Duration::from_secs(5);
+/// assert_eq!(limits.probe, Duration::from_secs(5));
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {

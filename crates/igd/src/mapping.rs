@@ -94,8 +94,14 @@ impl MappingRequest {
         self
     }
 
-    /// Validate as Godot does, before anything is sent.
-    pub fn validate(&self) -> Result<Mapping, Error> {
+    /// Validate as Godot does, before anything is sent: the port 1-65535, the internal port
+    /// 0-65535, `"TCP"` or `"UDP"`, a lease that fits 32 bits.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.mapping().map(drop)
+    }
+
+    /// The mapping to send, validated.
+    pub(crate) fn mapping(&self) -> Result<Mapping, Error> {
         let external_port = external_port(self.port)?;
         let internal_port = match self.port_internal {
             0 => external_port,
@@ -121,7 +127,7 @@ impl MappingRequest {
 /// A validated mapping request.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mapping {
+pub(crate) struct Mapping {
     /// The external port.
     pub external_port: u16,
     /// The internal port.
@@ -135,7 +141,7 @@ pub struct Mapping {
 }
 
 /// An external port, 1-65535.
-pub fn external_port(port: i64) -> Result<u16, Error> {
+pub(crate) fn external_port(port: i64) -> Result<u16, Error> {
     match u16::try_from(port) {
         Ok(p) if p != 0 => Ok(p),
         _ => Err(Error::InvalidPort(port)),

@@ -2,9 +2,9 @@
 //! outside this crate runs the same way. Discovery ([`DiscoveryRun`]), the probe of one
 //! device ([`ProbeRun`]), Godot's calls on a device ([`external_address`],
 //! [`add_port_mapping`], [`delete_port_mapping`], [`list_port_mappings`], the IPv6 firewall's
-//! [`firewall`] and [`open_pinhole`]), and PCP/NAT-PMP conversations (`PmpRun`). Each wraps
-//! the pure logic that decides ([`crate::mapping`], [`crate::device`], [`crate::discover`],
-//! [`crate::pmp`]) and says which I/O it needs. No I/O here.
+//! [`open_pinhole`]), and PCP/NAT-PMP conversations. Each wraps the pure logic that decides
+//! (the call sequences, the probe, discovery's choices, [`crate::pmp`]) and says which I/O it
+//! needs. No I/O here.
 //!
 //! ```
 //! use std::time::Instant;
@@ -173,7 +173,8 @@ impl ProbeRun {
 
     /// Check a gateway found before (`saved`) with one exchange
     /// (`Probe::revalidate`), within [`Limits::revalidate`].
-    pub fn revalidate(saved: Device, limits: &Limits, now: Instant) -> ProbeRun {
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
+    pub(crate) fn revalidate(saved: Device, limits: &Limits, now: Instant) -> ProbeRun {
         ProbeRun::new(Probe::revalidate(saved), later(now, limits.revalidate), now)
     }
 
@@ -735,7 +736,8 @@ impl Machine for FindWay {
 }
 
 /// One action of `device`'s IPv6 firewall service from `now`, within [`Limits::call`].
-pub fn firewall<A: upnp_soap::Action>(
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+pub(crate) fn firewall<A: upnp_soap::Action>(
     device: &Device,
     action: A,
     limits: &Limits,
@@ -877,7 +879,7 @@ pub fn add_port_mapping(
     limits: &Limits,
     now: Instant,
 ) -> Result<impl Machine<Value = Granted, Event = Infallible> + use<>, Error> {
-    let mapping = request.validate()?;
+    let mapping = request.mapping()?;
     let (url, service_type) = require_valid(device)?;
     let sequence = AddSequence::new(&mapping, our_addr(device)?, service_type);
     Ok(Soap::new(url, sequence, limits.call, now))

@@ -13,11 +13,12 @@
 //! use upnp_igd::keeper::Protocol;
 //!
 //! let request = PinholeRequest::new(Protocol::Udp, 7777).lease(Duration::from_secs(600));
-//! // A link-local address is refused before any packet is sent.
-//! let ours = "fe80::1".parse().unwrap();
-//! assert!(matches!(request.action(Some(ours)), Err(upnp_igd::Error::NotGlobal(_))));
-//! let ours = "2001:db8:77::10".parse().unwrap();
-//! assert_eq!(request.action(Some(ours)).unwrap().lease_time, 600);
+//! assert!(request.validate().is_ok());
+//! // A link-local address or a lease over a day is refused before any packet is sent.
+//! let link_local = request.clone().client("fe80::1".parse().unwrap());
+//! assert!(matches!(link_local.validate(), Err(upnp_igd::Error::NotGlobal(_))));
+//! let long = request.lease(Duration::from_secs(86_401));
+//! assert!(matches!(long.validate(), Err(upnp_igd::Error::PinholeLease(86_401))));
 //! ```
 
 use std::net::Ipv6Addr;
@@ -85,13 +86,24 @@ impl PinholeRequest {
         self
     }
 
-    /// The `AddPinhole` to send, `ours` being our global address (used when no client is
-    /// set): refused with a typed error when the client is not global unicast, the port is
-    /// 0 or the lease out of range.
-    pub fn action(&self, ours: Option<Ipv6Addr>) -> Result<AddPinhole, Error> {
+    /// Check it before anything is sent: the port is not 0, the lease is 1 s to 1 day, and
+    /// the client, when one is set, is a global unicast address.
+    pub fn validate(&self) -> Result<(), Error> {
         if self.internal_port == 0 {
             return Err(Error::InvalidPort(0));
         }
+        lease_time(self.lease)?;
+        match self.internal_client {
+            Some(client) if !is_global_unicast(client) => Err(Error::NotGlobal(client)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The `AddPinhole` to send, `ours` being our global address (used when no client is
+    /// set): refused with a typed error when [`PinholeRequest::validate`] refuses it or our
+    /// address is not global unicast.
+    pub(crate) fn action(&self, ours: Option<Ipv6Addr>) -> Result<AddPinhole, Error> {
+        self.validate()?;
         let lease_time = lease_time(self.lease)?;
         let client = self
             .internal_client
@@ -155,7 +167,7 @@ pub(crate) fn is_global_unicast(address: Ipv6Addr) -> bool {
 }
 
 /// A lease as the service's seconds: 1 to 86400.
-pub fn lease_time(lease: Duration) -> Result<u32, Error> {
+pub(crate) fn lease_time(lease: Duration) -> Result<u32, Error> {
     let seconds = lease.as_secs();
     match u32::try_from(seconds) {
         Ok(s) if (1..=MAX_LEASE_TIME).contains(&s) => Ok(s),

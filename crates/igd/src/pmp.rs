@@ -122,7 +122,8 @@ pub const LONGEST_LIFETIME: u32 = 86_400;
 /// gateways refuse a removal with another nonce. It proves nothing to an attacker who
 /// knows the scheme; the gateway still only accepts requests from our own address. The
 /// library's keeper uses random nonces.
-pub fn derived_nonce(client: IpAddr, protocol: Protocol, internal_port: u16) -> Nonce {
+#[cfg(any(test, feature = "blocking", feature = "tokio"))]
+pub(crate) fn derived_nonce(client: IpAddr, protocol: Protocol, internal_port: u16) -> Nonce {
     let mut nonce = *b"igd-rs nonce";
     let mut mix = |bytes: &[u8]| {
         for (i, b) in bytes.iter().enumerate() {
@@ -674,7 +675,7 @@ pub enum Found<U, P> {
 /// What a driver's PCP/NAT-PMP client knows: the way it speaks and where its requests leave
 /// from. It hands out the sequences; the driver only runs them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Session {
+pub(crate) struct Session {
     way: Way,
     local: SocketAddr,
 }
@@ -691,7 +692,7 @@ impl Session {
     }
 
     /// The way it speaks now.
-    pub fn method(&self) -> Method {
+    pub(crate) fn method(&self) -> Method {
         match self.way {
             Way::Pcp { .. } => Method::Pcp,
             Way::NatPmp => Method::NatPmp,
@@ -699,12 +700,13 @@ impl Session {
     }
 
     /// The way it speaks now (as [`Way`]: PCP keeps its fallback).
+    #[cfg(any(test, feature = "blocking", feature = "tokio"))]
     pub(crate) fn way(&self) -> Way {
         self.way
     }
 
     /// Our address and port.
-    pub fn local(&self) -> SocketAddr {
+    pub(crate) fn local(&self) -> SocketAddr {
         self.local
     }
 
@@ -753,7 +755,8 @@ impl Session {
     }
 
     /// The nonce `upnp add` and `upnp delete` agree on for `protocol` `internal_port`.
-    pub fn derived_nonce(&self, protocol: Protocol, internal_port: u16) -> Nonce {
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
+    pub(crate) fn derived_nonce(&self, protocol: Protocol, internal_port: u16) -> Nonce {
         derived_nonce(self.local.ip(), protocol, internal_port)
     }
 }

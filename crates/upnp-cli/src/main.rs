@@ -221,7 +221,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             mapping_request(&cli.command).validate()?;
         }
         Command::Delete { port, .. } => {
-            upnp_igd::mapping::external_port(*port)?;
+            external_port(*port)?;
         }
         _ => {}
     }
@@ -422,12 +422,16 @@ fn run_pinhole(
     options: &DiscoverOptions,
     action: &PinholeAction,
 ) -> Result<(), Error> {
-    if let PinholeAction::Open { lease, port, .. } = action {
+    if let PinholeAction::Open {
+        port,
+        proto,
+        lease,
+        client,
+        remote,
+    } = action
+    {
         // Refuse bad arguments before any packet is sent.
-        upnp_igd::pinhole::lease_time(Duration::from_secs(*lease))?;
-        if *port == 0 {
-            return Err(Error::InvalidPort(0));
-        }
+        pinholes::request(proto.protocol(), *port, *lease, *client, *remote).validate()?;
     }
     let gateway = match &cli.url {
         Some(url) => upnp.device_at(url),
@@ -444,7 +448,8 @@ fn run_pinhole(
             client,
             remote,
         } => {
-            let out = pinholes::open(&gateway, proto.protocol(), *port, *lease, *client, *remote)?;
+            let request = pinholes::request(proto.protocol(), *port, *lease, *client, *remote);
+            let out = pinholes::open(&gateway, &request)?;
             if cli.json {
                 print_json(cli, serde_json::json!({ "pinhole": out }));
             } else {
@@ -495,6 +500,14 @@ fn run_pinhole(
     Ok(())
 }
 
+/// An external port as Godot takes it (an int), 1-65535.
+fn external_port(port: i64) -> Result<u16, Error> {
+    match u16::try_from(port) {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(Error::InvalidPort(port)),
+    }
+}
+
 fn print_deleted(cli: &Cli, port: i64, proto: Proto, method: Method) {
     if cli.json {
         print_json(
@@ -527,7 +540,7 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
             desc,
             lease,
         } => {
-            let external = upnp_igd::mapping::external_port(*port)?;
+            let external = external_port(*port)?;
             let internal = if *internal == 0 {
                 external
             } else {
@@ -539,11 +552,11 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
                 Err(_) => return Err(Error::InvalidDuration(*lease)),
             };
             let protocol = proto.protocol();
-            let nonce = client.session().derived_nonce(protocol, internal);
+            let nonce = client.derived_nonce(protocol, internal);
             let mapping =
                 PmpMapping::new(protocol, internal, lifetime, nonce).external_port(external);
             let granted = client.add(mapping)?;
-            let us = client.session().local().ip();
+            let us = client.local().ip();
             let out = MappingOut::pmp(&granted, us, !desc.is_empty());
             if cli.json {
                 print_json(
@@ -559,10 +572,10 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
             internal,
             proto,
         } => {
-            let external = upnp_igd::mapping::external_port(*port)?;
+            let external = external_port(*port)?;
             let internal = if *internal == 0 { external } else { *internal };
             let protocol = proto.protocol();
-            let nonce = client.session().derived_nonce(protocol, internal);
+            let nonce = client.derived_nonce(protocol, internal);
             let mapping = PmpMapping::new(protocol, internal, 0, nonce);
             let method = client.delete(mapping)?;
             print_deleted(cli, *port, *proto, method);

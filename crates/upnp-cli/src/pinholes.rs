@@ -127,15 +127,14 @@ pub(crate) fn record(entries: &[PinholeOut]) {
     }
 }
 
-/// Open a pinhole and record it.
-pub(crate) fn open(
-    gateway: &UpnpDevice,
+/// The pinhole `upnp pinhole open` asks for.
+pub(crate) fn request(
     protocol: Protocol,
     port: u16,
     lease: u64,
     client: Option<Ipv6Addr>,
     remote: Option<Ipv6Addr>,
-) -> Result<PinholeOut, Error> {
+) -> PinholeRequest {
     let mut request = PinholeRequest::new(protocol, port).lease(Duration::from_secs(lease));
     if let Some(client) = client {
         request = request.client(client);
@@ -143,7 +142,12 @@ pub(crate) fn open(
     if let Some(remote) = remote {
         request = request.remote(remote, 0);
     }
-    let pinhole = gateway.open_pinhole(&request)?;
+    request
+}
+
+/// Open a pinhole and record it.
+pub(crate) fn open(gateway: &UpnpDevice, request: &PinholeRequest) -> Result<PinholeOut, Error> {
+    let pinhole = gateway.open_pinhole(request)?;
     let out = PinholeOut::new(&gateway.description_url, &pinhole);
     let mut entries = recorded();
     entries.retain(|e| !(e.gateway == out.gateway && e.unique_id == out.unique_id));

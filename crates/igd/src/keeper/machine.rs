@@ -21,7 +21,7 @@ use crate::machine::{
     Completed, Input, Io, Machine, Output, Pending, RouteTo, Token, polled_after_done,
 };
 use crate::ops::{DiscoveryRun, FindWay, ProbeRun, WayFound};
-use crate::pmp::{Found, Session, Target, Via, Way};
+use crate::pmp::{Found, Target, Via, Way};
 
 #[cfg(test)]
 mod tests;
@@ -150,9 +150,10 @@ impl KeepMachine {
 
     /// Keep `keep` (validated first) through a PCP/NAT-PMP client opened already (its
     /// `session`, towards `gateway`), and no other way (see `PmpKeeper::of_client`).
-    pub fn of_pmp_client(
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
+    pub(crate) fn of_pmp_client(
         keep: Keep,
-        session: Session,
+        session: crate::pmp::Session,
         gateway: SocketAddr,
         limits: &Limits,
         seed: Nonce,

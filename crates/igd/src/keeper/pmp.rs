@@ -181,6 +181,7 @@ impl PmpKeeper {
 
     /// A keeper of `keep` (once [`Keep::validate`] passes) through a client the caller
     /// opened and probed already: its `session`, towards `gateway`.
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     pub(crate) fn of_client(
         keep: Keep,
         session: Session,
@@ -233,6 +234,7 @@ impl PmpKeeper {
 
     /// Start from a client the caller opened already (its session and the gateway's
     /// address): the first open is skipped; the keeper still probes it and asks its address.
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
     pub(crate) fn with_client(mut self, session: Session, gateway: SocketAddr) -> PmpKeeper {
         self.target = Target::At(gateway);
         self.seed_client = Some((session, gateway));

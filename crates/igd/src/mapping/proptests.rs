@@ -78,7 +78,8 @@ proptest! {
         let valid_internal = (0..=65535).contains(&request.port_internal);
         let valid_proto = request.proto == "UDP" || request.proto == "TCP";
         let valid_duration = (0..=i64::from(u32::MAX)).contains(&request.duration);
-        match request.validate() {
+        prop_assert_eq!(request.validate().is_ok(), request.mapping().is_ok());
+        match request.mapping() {
             Ok(m) => {
                 prop_assert!(valid_port && valid_internal && valid_proto && valid_duration);
                 prop_assert_eq!(i64::from(m.external_port), request.port);

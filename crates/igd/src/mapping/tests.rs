@@ -62,7 +62,7 @@ fn argument<'a>(request: &'a ActionRequest, name: &str) -> &'a str {
 
 #[test]
 fn validation_is_godots() {
-    let valid = MappingRequest::new(7777).validate().unwrap();
+    let valid = MappingRequest::new(7777).mapping().unwrap();
     assert_eq!(
         valid,
         Mapping {
@@ -78,7 +78,7 @@ fn validation_is_godots() {
         .proto("TCP")
         .desc("game")
         .duration(3600)
-        .validate()
+        .mapping()
         .unwrap();
     assert_eq!((tcp.internal_port, tcp.protocol), (8080, Protocol::Tcp));
     assert_eq!(
@@ -191,7 +191,7 @@ fn delete_looks_first_and_never_removes_another_clients_mapping() {
 
 #[test]
 fn a_free_port_is_checked_added_and_read_back() {
-    let mapping = MappingRequest::new(7777).validate().unwrap();
+    let mapping = MappingRequest::new(7777).mapping().unwrap();
     let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
     let check = call(sequence.start());
     assert_eq!(check.action, "GetSpecificPortMappingEntry");
@@ -217,7 +217,7 @@ fn a_free_port_is_checked_added_and_read_back() {
 
 #[test]
 fn another_clients_mapping_is_never_clobbered() {
-    let mapping = MappingRequest::new(7777).validate().unwrap();
+    let mapping = MappingRequest::new(7777).mapping().unwrap();
     let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
     call(sequence.start());
     let err = done(sequence.handle(entry("192.168.77.99", "0", "theirs"))).unwrap_err();
@@ -238,7 +238,7 @@ fn a_refused_lease_then_description_are_each_dropped_once() {
     let mapping = MappingRequest::new(7777)
         .desc("game")
         .duration(3600)
-        .validate()
+        .mapping()
         .unwrap();
     let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
     call(sequence.start());
@@ -260,7 +260,7 @@ fn a_refused_lease_then_description_are_each_dropped_once() {
 
 #[test]
 fn a_402_on_a_lease_drops_the_lease_and_reports_it() {
-    let mapping = MappingRequest::new(7777).duration(3600).validate().unwrap();
+    let mapping = MappingRequest::new(7777).duration(3600).mapping().unwrap();
     let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
     call(sequence.start());
     call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
@@ -288,7 +288,7 @@ fn other_refusals_end_the_sequence_with_their_result() {
         ),
         (ErrorCode::Other(899), UpnpResult::UnknownError),
     ] {
-        let mapping = MappingRequest::new(7777).duration(60).validate().unwrap();
+        let mapping = MappingRequest::new(7777).duration(60).mapping().unwrap();
         let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
         call(sequence.start());
         call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
@@ -298,7 +298,7 @@ fn other_refusals_end_the_sequence_with_their_result() {
         );
     }
     // A gateway that cannot be reached during the check: nothing is added.
-    let mapping = MappingRequest::new(7777).validate().unwrap();
+    let mapping = MappingRequest::new(7777).mapping().unwrap();
     let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
     call(sequence.start());
     let err = done(sequence.handle(Err(timeout()))).unwrap_err();
@@ -454,7 +454,7 @@ fn timeout() -> upnp_soap::Error {
 
 #[test]
 fn a_read_back_that_shows_another_client_is_an_error() {
-    let mapping = MappingRequest::new(7777).validate().unwrap();
+    let mapping = MappingRequest::new(7777).mapping().unwrap();
     let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
     call(sequence.start());
     call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
