@@ -47,12 +47,31 @@ pub fn run(args: &[&str]) -> Result {
     Ok(())
 }
 
-/// Build every target and run it over its seeds once: what CI does.
+/// Build every target and run it over its seeds once (`cargo xtask fuzz --replay`).
 pub fn replay() -> Result {
     ensure_cargo_fuzz()?;
     for t in targets()? {
         let seeds = format!("fuzz/seeds/{t}");
         cmd::run(&mut fuzz_cmd(&["run", &t, &seeds, "--", "-runs=0"]))?;
+    }
+    Ok(())
+}
+
+/// Every target, its seeds first, then fuzzed for `seconds` from a scratch corpus under
+/// `target/` (so runs do not depend on what an earlier one found): what `cargo xtask test`
+/// and CI do, so that a decoder a few hundred inputs can break fails the build.
+pub fn short(seconds: u64) -> Result {
+    ensure_cargo_fuzz()?;
+    let max_time = format!("-max_total_time={seconds}");
+    for t in targets()? {
+        let scratch = cmd::root().join("target/fuzz-short").join(&t);
+        let _ = fs::remove_dir_all(&scratch);
+        fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+        let scratch = scratch.to_string_lossy().into_owned();
+        let seeds = format!("fuzz/seeds/{t}");
+        cmd::run(&mut fuzz_cmd(&[
+            "run", &t, &scratch, &seeds, "--", &max_time,
+        ]))?;
     }
     Ok(())
 }

@@ -18,7 +18,8 @@ const HELP: &str = "\
 cargo xtask COMMAND
 
   test [--no-lab] [--keep-lab]     fmt check, clippy -D warnings, unit and property tests,
-                                   fuzz seed replay, then the lab suite against miniupnpd
+                                   fuzz seeds and a short run of each target (FUZZ_SECONDS,
+                                   30 by default), then the lab suite against miniupnpd
   lab up [--igd v1|v2]             create the lab namespaces and start miniupnpd (idempotent)
   lab down                         remove everything `lab up` made
   lab status                       what exists and runs now

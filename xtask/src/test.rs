@@ -4,7 +4,8 @@
 //! 2. clippy with `-D warnings`, with all features and with each layer's least features;
 //!    `igd --no-default-features` checked to pull no socket, HTTP or runtime crate;
 //! 3. every unit, property and doc test of the workspace;
-//! 4. the fuzz targets built and their seeds replayed; the CLI's man pages and completions
+//! 4. every fuzz target run over its seeds and then fuzzed for a short while
+//!    (`FUZZ_SECONDS`, 30 s each by default); the CLI's man pages and completions
 //!    generated (`cargo xtask dist`) and checked;
 //! 5. the lab suite: the `lab-tests` binaries run on the lab's LAN host against miniupnpd,
 //!    once with the router in IGDv2 mode and once in IGDv1 mode.
@@ -60,7 +61,13 @@ pub fn run(args: &[&str]) -> Result {
             "lab-tests",
         ]))
     })?;
-    step("fuzz targets: build and replay seeds", fuzz::replay)?;
+    let seconds = std::env::var("FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    step("fuzz targets: seeds, then a short run each", || {
+        fuzz::short(seconds)
+    })?;
     step("the CLI's man pages and completions generate", || {
         let out = cmd::root().join("target").join("dist");
         crate::dist::generate(&out)?;

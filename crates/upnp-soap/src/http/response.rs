@@ -87,7 +87,7 @@ impl Response {
         let mut out = BytesMut::with_capacity(128 + self.body.len());
         out.put_slice(
             format!(
-                "HTTP/1.{} {} {}\r\n",
+                "HTTP/1.{} {:03} {}\r\n",
                 self.version, self.status, self.reason
             )
             .as_bytes(),
@@ -232,7 +232,13 @@ impl ResponseDecoder {
                     }
                     self.state = State::Done;
                 }
+                // A chunk size line (extensions included) of more than CHUNK_LINE_LIMIT bytes
+                // is refused whether it arrives whole or in pieces: the terminator's bytes
+                // (CR LF, or a bare LF) are not counted in either case.
                 State::ChunkSize => match httparse::parse_chunk_size(&self.input) {
+                    Ok(httparse::Status::Complete((used, _))) if used > CHUNK_LINE_LIMIT + 2 => {
+                        return Err(Framing::ChunkLineTooLong(CHUNK_LINE_LIMIT).into());
+                    }
                     Ok(httparse::Status::Complete((used, size))) => {
                         self.input.advance(used);
                         self.state = if size == 0 {
@@ -242,7 +248,7 @@ impl ResponseDecoder {
                             State::ChunkData { remaining: size }
                         };
                     }
-                    Ok(httparse::Status::Partial) if self.input.len() > CHUNK_LINE_LIMIT => {
+                    Ok(httparse::Status::Partial) if self.input.len() > CHUNK_LINE_LIMIT + 1 => {
                         return Err(Framing::ChunkLineTooLong(CHUNK_LINE_LIMIT).into());
                     }
                     Ok(httparse::Status::Partial) => return Ok(false),
@@ -349,6 +355,10 @@ impl ResponseDecoder {
         };
         if used > room {
             return Err(Error::HeadTooLarge { limit: HEAD_LIMIT });
+        }
+        // httparse takes any three digits; a status is 100 to 999 (RFC 9110, 15).
+        if !parsed.code.is_some_and(|code| (100..=999).contains(&code)) {
+            return Err(Framing::MalformedHead("invalid status code").into());
         }
         let head = Head {
             version: parsed.version.unwrap_or(1),

@@ -401,3 +401,61 @@ fn an_operations_deadline_shortens_an_exchange_but_never_lengthens_it() {
     let ex = exchange(&config, start).until(None, start);
     assert_eq!(ex.remaining(start).unwrap(), config.timeout);
 }
+
+#[test]
+fn a_status_outside_100_to_999_is_a_malformed_head_and_ours_are_three_digits() {
+    for raw in [
+        &b"HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n"[..],
+        &b"HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n"[..],
+    ] {
+        assert!(
+            matches!(
+                decode(raw, 64),
+                Err(Error::Framing(Framing::MalformedHead(_)))
+            ),
+            "{:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    let response = decode(b"HTTP/1.1 999 Odd\r\nContent-Length: 2\r\n\r\nok", 64).unwrap();
+    assert_eq!(response.status, 999);
+    assert!(response.encode().starts_with(b"HTTP/1.1 999 Odd\r\n"));
+    assert_eq!(decode(&response.encode(), 64).unwrap(), response);
+}
+
+#[test]
+fn a_long_chunk_size_line_is_refused_however_it_arrives() {
+    for (length, refused) in [(1024, false), (1025, true), (1500, true)] {
+        let line = format!("2;{}", "x".repeat(length - 2));
+        let raw = format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{line}\r\nok\r\n0\r\n\r\n"
+        );
+        let whole = decode(raw.as_bytes(), 64);
+        for size in [1, 7, 64, 1500] {
+            let mut decoder = ResponseDecoder::new(64);
+            let mut outcome = Ok(false);
+            for piece in raw.as_bytes().chunks(size) {
+                outcome = decoder.push(piece);
+                if !matches!(outcome, Ok(false)) {
+                    break;
+                }
+            }
+            let pieces = outcome.and_then(|_| decoder.finish());
+            assert_eq!(
+                format!("{pieces:?}"),
+                format!("{whole:?}"),
+                "line of {} bytes in pieces of {size}",
+                line.len()
+            );
+        }
+        assert_eq!(
+            matches!(
+                whole,
+                Err(Error::Framing(Framing::ChunkLineTooLong(_)))
+            ),
+            refused,
+            "line of {} bytes",
+            line.len()
+        );
+    }
+}
