@@ -28,9 +28,11 @@ macro_rules! godot_api {
 
             /// Find one gateway quickly: probe each device as soon as it answers and stop at
             /// the first valid gateway with a public address; else, once the search and the
-            /// probes are over, the best one found. Unlike `discover`, it does not wait out the
-            /// timeout when a good gateway answers early. The devices probed become the device
-            /// list.
+            /// probes are over, the best one found: a valid one, else one that is
+            /// [usable](Device::is_usable) though its connection says it is not connected or
+            /// its status is unknown (check [`Device::is_valid_gateway`] to tell). Unlike
+            /// `discover`, it does not wait out the timeout when a good gateway answers
+            /// early. The devices probed become the device list.
             pub $($async)* fn find_gateway(
                 &mut self,
                 options: &DiscoverOptions,
@@ -39,7 +41,7 @@ macro_rules! godot_api {
                 let discovery = self.discovery(Goal::FirstPublic, options, Instant::now())?;
                 let found = run(&mut self.executor(), discovery)$($await)*?;
                 self.set_devices(found);
-                self.get_gateway()
+                self.usable_gateway()
             }
 
             /// A device from a description URL the user gave (no discovery), probed within

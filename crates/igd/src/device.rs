@@ -89,6 +89,17 @@ impl Device {
             && !self.igd_service_type.is_empty()
     }
 
+    /// A gateway that can be asked to map even though it is not valid: its WAN connection
+    /// says it is not connected ([`IgdStatus::Disconnected`]) or answered `GetStatusInfo`
+    /// with an error ([`IgdStatus::InvalidControl`]), yet its connection service has a
+    /// control URL that passed every check. Many routers say so and map all the same; the
+    /// operations that need a gateway (`find_gateway`, the keeper) use one when no valid
+    /// gateway answered, and what it then refuses is reported as its refusal. Valid
+    /// gateways are usable too.
+    pub fn is_usable(&self) -> bool {
+        usable_rank(self).is_some()
+    }
+
     /// The gateway's external address is itself private, shared (CGNAT, 100.64/10) or
     /// otherwise not public: a double NAT, where a mapping here does not reach the Internet.
     pub fn is_behind_nat(&self) -> Option<bool> {
@@ -141,19 +152,56 @@ pub(crate) fn best_gateway<'a>(devices: impl IntoIterator<Item = &'a Device>) ->
 
 /// Godot's `get_gateway` over any list of devices: the best valid gateway, or why none is.
 pub(crate) fn select_gateway<T>(items: &[T], device: impl Fn(&T) -> &Device) -> Result<&T, Error> {
+    select(items, &device, best_gateway(items.iter().map(&device)))
+}
+
+/// miniupnpc's order (`UPNP_GetValidIGD`): a valid gateway as [`best_gateway`] ranks them,
+/// then one whose connection says it is not connected, then one whose status is unknown (a
+/// fault to `GetStatusInfo`); `None` for any other (nothing to call).
+fn usable_rank(device: &Device) -> Option<u8> {
+    if device.igd_control_url.is_empty() || device.igd_service_type.is_empty() {
+        return None;
+    }
+    match device.igd_status {
+        IgdStatus::Ok => Some(rank(device)),
+        IgdStatus::Disconnected => Some(3),
+        IgdStatus::InvalidControl => Some(4),
+        _ => None,
+    }
+}
+
+/// The index of the best usable gateway ([`Device::is_usable`]): a valid one first.
+pub(crate) fn best_usable<'a>(devices: impl IntoIterator<Item = &'a Device>) -> Option<usize> {
+    devices
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, d)| Some((usable_rank(d)?, i)))
+        .min()
+        .map(|(_, i)| i)
+}
+
+/// The gateway to use when one is needed: the best valid one, else the best usable one
+/// ([`Device::is_usable`]), or why there is none.
+pub(crate) fn select_usable<T>(items: &[T], device: impl Fn(&T) -> &Device) -> Result<&T, Error> {
+    select(items, &device, best_usable(items.iter().map(&device)))
+}
+
+fn select<'a, T>(
+    items: &'a [T],
+    device: &impl Fn(&T) -> &Device,
+    chosen: Option<usize>,
+) -> Result<&'a T, Error> {
     if items.is_empty() {
         return Err(Error::NoDevices);
     }
-    best_gateway(items.iter().map(&device))
-        .and_then(|i| items.get(i))
-        .ok_or_else(|| {
-            Error::NoGateway(
-                items
-                    .iter()
-                    .map(|d| DeviceStatus::from(device(d)))
-                    .collect(),
-            )
-        })
+    chosen.and_then(|i| items.get(i)).ok_or_else(|| {
+        Error::NoGateway(
+            items
+                .iter()
+                .map(|d| DeviceStatus::from(device(d)))
+                .collect(),
+        )
+    })
 }
 
 /// The next thing a driver does for a [`Probe`].
@@ -172,8 +220,14 @@ pub(crate) enum ProbeStep {
 #[derive(Clone, Debug)]
 enum ProbeState {
     Fetching,
-    Status { candidates: Vec<(Url, String)> },
-    Address { candidates: Vec<(Url, String)> },
+    Status {
+        candidates: Vec<(Url, String)>,
+    },
+    Address {
+        candidates: Vec<(Url, String)>,
+    },
+    /// No connection is fully valid: the external address of the best usable one.
+    Usable,
 }
 
 /// Connection services of one description tried, at most: a description listing hundreds
@@ -195,6 +249,9 @@ pub(crate) struct Probe {
     responder: Option<IpAddr>,
     state: ProbeState,
     fallback: Option<Device>,
+    /// The best connection service that is not connected, or whose status is unknown, yet
+    /// can be called: used when no connected one is found.
+    usable: Option<Device>,
     /// A gateway found before, checked with one exchange ([`Probe::revalidate`]).
     warm: bool,
 }
@@ -239,6 +296,7 @@ impl Probe {
             responder,
             state: ProbeState::Fetching,
             fallback: None,
+            usable: None,
             warm: false,
         }
     }
@@ -262,6 +320,9 @@ impl Probe {
         device.friendly_name = saved.friendly_name;
         device.igd_version = saved.igd_version;
         device.ipv6_firewall = saved.ipv6_firewall;
+        // Only a valid gateway is taken back on one exchange: a usable one is searched for
+        // again (another gateway may have become valid since).
+        device.igd_status = saved.igd_status;
         let mut probe = Probe::new(device, None);
         probe.warm = true;
         probe
@@ -269,6 +330,12 @@ impl Probe {
 
     /// The first step of [`Probe::revalidate`]: the saved URLs checked, then the one call.
     fn start_warm(&mut self) -> ProbeStep {
+        if self.device.igd_status != IgdStatus::Ok {
+            return self.finish(
+                self.device.igd_status,
+                "the saved gateway was not valid: search again",
+            );
+        }
         let Some(location) = self.location.clone() else {
             return self.finish(
                 IgdStatus::HttpError,
@@ -441,18 +508,26 @@ impl Probe {
                             GetExternalIpAddress.request(&self.device.igd_service_type),
                         )
                     }
-                    Ok(info) if candidates.is_empty() => self.exhausted(
-                        IgdStatus::Disconnected,
-                        &format!("the WAN connection is {}", info.status),
-                    ),
-                    Ok(_) => {
+                    Ok(info) => {
+                        let why = format!("the WAN connection says it is {}", info.status);
+                        self.keep_usable(IgdStatus::Disconnected, &why);
                         event!("connection not connected: trying the next connection service");
-                        self.next_candidate(candidates)
+                        match candidates.is_empty() {
+                            true => self.exhausted(IgdStatus::Disconnected, &why),
+                            false => self.next_candidate(candidates),
+                        }
                     }
-                    Err(e) if candidates.is_empty() => {
-                        self.exhausted(IgdStatus::InvalidControl, &format!("GetStatusInfo: {e}"))
+                    Err(e) => {
+                        let why = format!("GetStatusInfo: {e}");
+                        // A fault or an odd answer: the service is there, its status unknown.
+                        if !is_transport(&e) {
+                            self.keep_usable(IgdStatus::InvalidControl, &why);
+                        }
+                        match candidates.is_empty() {
+                            true => self.exhausted(IgdStatus::InvalidControl, &why),
+                            false => self.next_candidate(candidates),
+                        }
                     }
-                    Err(_) => self.next_candidate(candidates),
                 }
             }
             ProbeState::Address { candidates } => {
@@ -504,7 +579,34 @@ impl Probe {
                 event!("connection not public: trying the next connection service");
                 self.next_candidate(candidates)
             }
+            ProbeState::Usable => match outcome.and_then(|r| GetExternalIpAddress.output(&r)) {
+                Ok(address) => {
+                    self.device.external_address = address;
+                    ProbeStep::Done(Box::new(self.device.clone()))
+                }
+                Err(e) if is_transport(&e) => self.finish(
+                    IgdStatus::InvalidControl,
+                    &format!("GetExternalIPAddress: {e}"),
+                ),
+                // It did answer: usable, its address unknown.
+                Err(_) => ProbeStep::Done(Box::new(self.device.clone())),
+            },
             ProbeState::Fetching => self.finish(IgdStatus::UnknownError, "answer before fetch"),
+        }
+    }
+
+    /// The connection service being asked is not connected (`Disconnected`) or its status
+    /// is unknown (`InvalidControl`), yet callable: keep it if it is the best such so far.
+    fn keep_usable(&mut self, status: IgdStatus, why: &str) {
+        let mut device = self.device.clone();
+        device.igd_status = status;
+        device.status_detail = Some(format!("{why}; used when no gateway is valid"));
+        let better = self
+            .usable
+            .as_ref()
+            .is_none_or(|kept| usable_rank(&device) < usable_rank(kept));
+        if better {
+            self.usable = Some(device);
         }
     }
 
@@ -515,27 +617,43 @@ impl Probe {
         ProbeStep::Done(Box::new(self.device.clone()))
     }
 
-    /// No candidate left: the best connected one found, or this failure.
+    /// No candidate left: the best connected one found, else the best usable one (once its
+    /// external address is asked), else this failure.
     fn exhausted(&mut self, status: IgdStatus, detail: &str) -> ProbeStep {
-        match self.fallback.take() {
-            Some(device) => {
-                self.device = device;
-                ProbeStep::Done(Box::new(self.device.clone()))
-            }
-            None => self.finish(status, detail),
+        if let Some(device) = self.fallback.take() {
+            self.device = device;
+            return ProbeStep::Done(Box::new(self.device.clone()));
         }
+        let Some(usable) = self.usable.take() else {
+            return self.finish(status, detail);
+        };
+        self.device = usable;
+        let Ok(url) = Url::parse(&self.device.igd_control_url) else {
+            return self.finish(IgdStatus::InvalidControl, "control URL");
+        };
+        self.state = ProbeState::Usable;
+        ProbeStep::Call(
+            url,
+            GetExternalIpAddress.request(&self.device.igd_service_type),
+        )
     }
 
+    /// Done with a failure: nothing of the device may be called (its control URL and
+    /// service type are cleared, so it is not [`Device::is_usable`]).
     fn finish(&mut self, status: IgdStatus, detail: &str) -> ProbeStep {
         self.device.igd_status = status;
         self.device.status_detail = Some(detail.to_owned());
+        self.device.igd_control_url.clear();
+        self.device.igd_service_type.clear();
+        self.device.external_address = None;
         ProbeStep::Done(Box::new(self.device.clone()))
     }
 }
 
-/// Turn a probe's failure into the error `add_port_mapping` and friends return.
-pub(crate) fn require_valid(device: &Device) -> Result<(Url, &str), Error> {
-    if !device.is_valid_gateway() {
+/// Turn a probe's failure into the error `add_port_mapping` and friends return: a device
+/// must be [usable](Device::is_usable).
+pub(crate) fn require_usable(device: &Device) -> Result<(Url, &str), Error> {
+    if !device.is_usable() {
         return Err(Error::InvalidGateway(device.into()));
     }
     let url = Url::parse(&device.igd_control_url).map_err(|_| {

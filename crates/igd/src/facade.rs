@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use upnp_soap::http::Config;
 
-use crate::device::{Device, select_gateway};
+use crate::device::{Device, select_gateway, select_usable};
 use crate::discover::DiscoverSettings;
 use crate::error::Error;
 use crate::keeper::upnp::Find;
@@ -223,6 +223,13 @@ impl<C: Clone> Upnp<C> {
     /// [`Error::NoDevices`].
     pub fn get_gateway(&self) -> Result<&UpnpDevice<C>, Error> {
         select_gateway(&self.devices, |d| &d.device)
+    }
+
+    /// The gateway to use: [`Upnp::get_gateway`]'s, else the best device that is
+    /// [usable](Device::is_usable) though not valid (its connection says it is not
+    /// connected, or its status is unknown), as miniupnpc falls back.
+    pub(crate) fn usable_gateway(&self) -> Result<&UpnpDevice<C>, Error> {
+        select_usable(&self.devices, |d| &d.device)
     }
 }
 

@@ -634,6 +634,7 @@ impl Keeper {
         let slot = task.slot;
         let external_ip = self.external_ip;
         let method = self.gateway.as_ref().map_or(Method::Upnp, |g| g.method);
+        let gateway_status = self.gateway.as_ref().and_then(|g| g.status);
         let renew_policy = |lease: Duration| (!lease.is_zero()).then(|| later(now, lease / 2));
         let check = self.keep.check;
         let Some(port) = self.ports.get_mut(slot) else {
@@ -652,6 +653,7 @@ impl Keeper {
                     lease: grant.lease,
                     confirmed: grant.confirmed,
                     method,
+                    gateway_status,
                 };
                 port.held = Some(held.clone());
                 port.failures = 0;

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 use crate::device::{
-    Device, Probe, ProbeStep, best_gateway, our_addr, require_valid, select_gateway,
+    Device, Probe, ProbeStep, best_gateway, our_addr, require_usable, select_gateway, select_usable,
 };
 use crate::discover::{DiscoverOptions, DiscoverSettings, Discovery, DiscoveryStep, Goal};
 use crate::error::Error;
@@ -663,7 +663,15 @@ impl FindWay {
         let (devices, upnp) = match self.devices.take() {
             Some(Ok(devices)) => {
                 let listed: Vec<(usize, &Device)> = devices.iter().enumerate().collect();
-                let chosen = select_gateway(&listed, |(_, d)| d).map(|(i, _)| *i);
+                let chosen = match select_gateway(&listed, |(_, d)| d) {
+                    Ok((i, _)) => Ok(*i),
+                    // No valid gateway: a PCP/NAT-PMP one that answered comes before a UPnP
+                    // one that is only usable.
+                    Err(e) if matches!(self.opened, Some(Ok(_))) => Err(e),
+                    Err(e) => select_usable(&listed, |(_, d)| d)
+                        .map(|(i, _)| *i)
+                        .or(Err(e)),
+                };
                 (devices, Some(chosen))
             }
             Some(Err(e)) => (Vec::new(), Some(Err(e))),
@@ -866,7 +874,7 @@ pub fn external_address(
     limits: &Limits,
     now: Instant,
 ) -> Result<impl Machine<Value = IpAddr, Event = Infallible> + use<>, Error> {
-    let (url, service_type) = require_valid(device)?;
+    let (url, service_type) = require_usable(device)?;
     let single = Single::new(GetExternalIpAddress, service_type);
     Ok(Soap::new(url, ExternalAddress(single), limits.call, now))
 }
@@ -880,7 +888,7 @@ pub fn add_port_mapping(
     now: Instant,
 ) -> Result<impl Machine<Value = Granted, Event = Infallible> + use<>, Error> {
     let mapping = request.mapping()?;
-    let (url, service_type) = require_valid(device)?;
+    let (url, service_type) = require_usable(device)?;
     let sequence = AddSequence::new(&mapping, our_addr(device)?, service_type);
     Ok(Soap::new(url, sequence, limits.call, now))
 }
@@ -895,7 +903,7 @@ pub fn delete_port_mapping(
     now: Instant,
 ) -> Result<impl Machine<Value = (), Event = Infallible> + use<>, Error> {
     let sequence = DeleteSequence::new(port, proto, &device.igd_service_type)?;
-    let (url, _) = require_valid(device)?;
+    let (url, _) = require_usable(device)?;
     let sequence = sequence.client(our_addr(device)?);
     Ok(Soap::new(url, sequence, limits.call, now))
 }
@@ -907,7 +915,7 @@ pub fn list_port_mappings(
     limits: &Limits,
     now: Instant,
 ) -> Result<impl Machine<Value = Vec<PortMapping>, Event = Infallible> + use<>, Error> {
-    let (url, service_type) = require_valid(device)?;
+    let (url, service_type) = require_usable(device)?;
     let sequence = ListSequence::new(service_type).max_entries(limits.list_entries);
     Ok(Soap::new(url, sequence, limits.list, now))
 }

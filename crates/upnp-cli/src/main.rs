@@ -20,7 +20,7 @@ use upnp_igd::blocking::{Found, KeeperHandle, PmpClient, Upnp, UpnpDevice};
 use upnp_igd::keeper::upnp::Find;
 use upnp_igd::keeper::{Event, Keep};
 use upnp_igd::pmp::{PmpMapping, Target};
-use upnp_igd::{DiscoverOptions, Error, ErrorKind, MappingRequest, Method, Via};
+use upnp_igd::{DiscoverOptions, Error, ErrorKind, IgdStatus, MappingRequest, Method, Via};
 
 mod cache;
 mod output;
@@ -37,8 +37,32 @@ use output::{DeviceOut, ErrorOut, KeepEventOut, MappingOut};
 struct Document<'a> {
     version: u32,
     command: &'a str,
+    /// The UPnP gateway's status when the one used is not valid (no valid one answered, and
+    /// this one says it is not connected or its status is unknown): absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway_status: Option<&'static str>,
     #[serde(flatten)]
     body: serde_json::Value,
+}
+
+/// The status of the UPnP gateway in use, when it is usable but not valid (set once, when it
+/// is chosen).
+static GATEWAY_STATUS: std::sync::OnceLock<IgdStatus> = std::sync::OnceLock::new();
+
+/// Say so when the gateway to use is not valid (its connection says it is not connected,
+/// or its status is unknown) yet used, as no valid one answered: a line on stderr, and
+/// `gateway_status` in every JSON document after.
+fn using(device: UpnpDevice) -> UpnpDevice {
+    if !device.is_valid_gateway() {
+        let _ = GATEWAY_STATUS.set(device.igd_status);
+        eprintln!(
+            "upnp: no valid gateway; using {} all the same: {} ({})",
+            shown(&device.description_url, 256),
+            device.igd_status,
+            shown(device.status_detail.as_deref().unwrap_or("no detail"), 256),
+        );
+    }
+    device
 }
 
 /// The command as its document names it: `add`, `pinhole open`...
@@ -64,6 +88,7 @@ fn document(cli: &Cli, body: serde_json::Value) -> String {
     let document = Document {
         version: JSON_VERSION,
         command: command_name(&cli.command),
+        gateway_status: GATEWAY_STATUS.get().map(|s| s.godot_name()),
         body,
     };
     serde_json::to_string(&document).unwrap_or_else(|e| {
@@ -228,19 +253,20 @@ fn run(cli: &Cli) -> Result<(), Error> {
     let gateway = match &cli.url {
         Some(url) => {
             let device = upnp.device_at(url);
-            if !device.is_valid_gateway() {
+            if !device.is_usable() {
                 return Err(Error::InvalidGateway(device.device().into()));
             }
-            device
+            using(device)
         }
         None => match warm_start(cli, &mut upnp) {
             Some(device) => device,
             None => match searching(cli, || upnp.find_way(&options, cli.via, cli.gateway))? {
                 Found::Upnp(device) => {
-                    if uses_cache(cli) {
+                    // Only a valid gateway is worth one exchange next time.
+                    if uses_cache(cli) && device.is_valid_gateway() {
                         cache::save(cli.interface.as_deref(), device.device());
                     }
-                    device
+                    using(device)
                 }
                 Found::Pmp(client) => return run_pmp(cli, client),
             },

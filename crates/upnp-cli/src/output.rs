@@ -7,7 +7,7 @@ use serde::Serialize;
 use upnp_desc::text::shown;
 use upnp_igd::keeper::{Event, Held, HeldPinhole, PortSpec};
 use upnp_igd::pmp::PmpGranted;
-use upnp_igd::{Device, Error, Granted, Method};
+use upnp_igd::{Device, Error, Granted, IgdStatus, Method};
 use upnp_soap::PortMapping;
 
 /// A string from the network, for a terminal: escaped, bounded.
@@ -277,6 +277,9 @@ pub(crate) struct KeepEventOut {
     /// A pinhole's ID.
     #[serde(skip_serializing_if = "Option::is_none")]
     unique_id: Option<u16>,
+    /// The UPnP gateway's status when it is used though not valid (`IGD_STATUS_...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway_status: Option<&'static str>,
 }
 
 impl KeepEventOut {
@@ -296,6 +299,7 @@ impl KeepEventOut {
             retry_in_ms: None,
             left: None,
             unique_id: None,
+            gateway_status: None,
         }
     }
 
@@ -317,6 +321,10 @@ impl KeepEventOut {
             internal_client: Some(held.internal_client.to_string()),
             lease_seconds: Some(held.lease.as_secs()),
             confirmed: Some(held.confirmed),
+            gateway_status: held
+                .gateway_status
+                .filter(|s| *s != IgdStatus::Ok)
+                .map(IgdStatus::godot_name),
             ..KeepEventOut::new(event, Some(&held.port))
         }
     }

@@ -104,9 +104,13 @@ fn without_a_valid_gateway_every_call_says_why() {
         result(upnp.delete_port_mapping(7777, "UDP").unwrap_err()),
         UpnpResult::NoGateway
     );
-    // On the device itself: Godot's INVALID_GATEWAY, after argument validation.
-    let device = upnp.get_device(0).unwrap();
-    assert!(!device.is_valid_gateway());
+    // The disconnected one is usable all the same: what find_gateway falls back to.
+    let usable = upnp.usable_gateway().unwrap();
+    assert_eq!(usable.description_url, "http://10.0.0.1/desc.xml");
+    assert!(usable.is_usable() && !usable.is_valid_gateway());
+    // On a device that is not usable: Godot's INVALID_GATEWAY, after argument validation.
+    let device = upnp.get_device(1).unwrap();
+    assert!(!device.is_valid_gateway() && !device.is_usable());
     assert_eq!(
         result(device.query_external_address().unwrap_err()),
         UpnpResult::InvalidGateway

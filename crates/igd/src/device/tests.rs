@@ -114,7 +114,9 @@ fn what_is_wrong_with_a_device_is_its_status() {
     let mut probe = probe_of(LOCATION);
     probe.start();
     call(probe.fetched(Ok(fixture("miniupnpd-v2-rootDesc.xml"))));
-    let device = done(probe.answered(status("Disconnected")));
+    let (_, request) = call(probe.answered(status("Disconnected")));
+    assert_eq!(request.action, "GetExternalIPAddress");
+    let device = done(probe.answered(external("11.0.0.7")));
     assert_eq!(device.igd_status, IgdStatus::Disconnected);
     assert!(!device.is_valid_gateway());
     // The description cannot be fetched, or is empty.
@@ -151,6 +153,7 @@ fn what_is_wrong_with_a_device_is_its_status() {
     call(probe.fetched(Ok(fixture("miniupnpd-v2-rootDesc.xml"))));
     let device = done(probe.answered(Err(timeout())));
     assert_eq!(device.igd_status, IgdStatus::InvalidControl);
+    assert!(!device.is_usable());
     // A description URL we refuse to contact.
     for location in [
         "http://127.0.0.1:5000/rootDesc.xml",
@@ -392,4 +395,84 @@ fn a_device_written_and_read_back_is_the_same_and_revalidates() {
     assert_eq!(call(probe.start()).0.as_str(), saved.igd_control_url);
     // A file with fields missing or of the wrong type does not read.
     assert!(serde_json::from_str::<Device>(r#"{"description_url": 7}"#).is_err());
+}
+
+#[test]
+fn a_gateway_that_says_disconnected_or_faults_its_status_is_usable_when_nothing_is_valid() {
+    let fault = || {
+        Err(upnp_soap::Error::Fault(upnp_soap::SoapFault::new(
+            upnp_soap::ErrorCode::from(501),
+            "Action Failed",
+        )))
+    };
+    // Disconnected (TP-Link Archer C54): usable, with the address it gives.
+    let mut probe = probe_of(LOCATION);
+    probe.start();
+    call(probe.fetched(Ok(fixture("miniupnpd-v2-rootDesc.xml"))));
+    let (url, request) = call(probe.answered(status("Disconnected")));
+    assert_eq!(url.as_str(), "http://192.168.77.1:5000/ctl/IPConn");
+    assert_eq!(request.action, "GetExternalIPAddress");
+    let device = done(probe.answered(external("11.0.0.7")));
+    assert_eq!(
+        (
+            device.igd_status,
+            device.is_usable(),
+            device.is_valid_gateway()
+        ),
+        (IgdStatus::Disconnected, true, false)
+    );
+    assert_eq!(device.external_address, Some("11.0.0.7".parse().unwrap()));
+    assert_eq!(
+        device.igd_control_url,
+        "http://192.168.77.1:5000/ctl/IPConn"
+    );
+    let detail = device.status_detail.clone().unwrap();
+    assert!(detail.contains("Disconnected"), "{detail}");
+    assert!(detail.contains("used when no gateway is valid"), "{detail}");
+    // GetStatusInfo faults: status unknown, usable; the address faults too: still usable.
+    let mut probe = probe_of(LOCATION);
+    probe.start();
+    call(probe.fetched(Ok(fixture("miniupnpd-v2-rootDesc.xml"))));
+    call(probe.answered(fault()));
+    let device = done(probe.answered(fault()));
+    assert_eq!(device.igd_status, IgdStatus::InvalidControl);
+    assert!(device.is_usable());
+    assert_eq!(device.external_address, None);
+    // The address asked times out: nothing there to use.
+    let mut probe = probe_of(LOCATION);
+    probe.start();
+    call(probe.fetched(Ok(fixture("miniupnpd-v2-rootDesc.xml"))));
+    call(probe.answered(status("Disconnected")));
+    let device = done(probe.answered(Err(timeout())));
+    assert!(!device.is_usable());
+    assert!(device.igd_control_url.is_empty());
+    // Ranked as miniupnpc does: valid first, then not connected, then status unknown.
+    let mut connected = device.clone();
+    connected.igd_control_url = "http://192.168.77.1:5000/ctl/IPConn".into();
+    connected.igd_service_type = "urn:schemas-upnp-org:service:WANIPConnection:2".into();
+    let with = |status| Device {
+        igd_status: status,
+        ..connected.clone()
+    };
+    let unknown = with(IgdStatus::InvalidControl);
+    let down = with(IgdStatus::Disconnected);
+    let valid = with(IgdStatus::Ok);
+    let broken = with(IgdStatus::UnknownDevice);
+    assert_eq!(best_usable([&broken, &unknown, &down]), Some(2));
+    assert_eq!(best_usable([&unknown, &down, &valid]), Some(2));
+    assert_eq!(best_usable([&unknown, &broken]), Some(0));
+    assert_eq!(best_usable([&broken]), None);
+    assert_eq!(best_gateway([&unknown, &down]), None);
+}
+
+#[test]
+fn a_saved_gateway_that_was_only_usable_is_searched_for_again() {
+    let mut saved = Device::new(LOCATION, "");
+    saved.igd_control_url = "http://192.168.77.1:5000/ctl/IPConn".into();
+    saved.igd_service_type = "urn:schemas-upnp-org:service:WANIPConnection:2".into();
+    saved.igd_status = IgdStatus::Disconnected;
+    let mut probe = Probe::revalidate(saved);
+    let device = done(probe.start());
+    assert!(!device.is_usable());
+    assert!(device.status_detail.unwrap().contains("search again"));
 }

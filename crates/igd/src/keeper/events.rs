@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use super::PortSpec;
-use crate::error::Error;
+use crate::error::{Error, IgdStatus};
 use crate::pmp::Method;
 
 /// Why a mapping was lost.
@@ -67,6 +67,11 @@ pub struct Held {
     pub confirmed: bool,
     /// The way it was mapped.
     pub method: Method,
+    /// Through UPnP, the gateway's status: [`IgdStatus::Ok`], or the reason it is not valid
+    /// when it was used all the same ([`Device::is_usable`](crate::Device::is_usable): its
+    /// connection says it is not connected, or its status is unknown). `None` through PCP or
+    /// NAT-PMP.
+    pub gateway_status: Option<IgdStatus>,
 }
 
 /// Every change the keeper makes or sees.
@@ -190,6 +195,9 @@ impl fmt::Display for Held {
         match self.lease.as_secs() {
             0 => f.write_str(", permanent")?,
             s => write!(f, ", lease {s} s")?,
+        }
+        if let Some(status) = self.gateway_status.filter(|s| *s != IgdStatus::Ok) {
+            write!(f, " (the gateway's status is {status}: used all the same)")?;
         }
         if !self.confirmed {
             f.write_str(" (not confirmed: the router did not show it back)")?;

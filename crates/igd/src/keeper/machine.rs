@@ -13,7 +13,7 @@ use pcp_natpmp::Nonce;
 use super::pmp::{PmpKeeper, PmpStep};
 use super::upnp::{Find, UpnpKeeper, UpnpStep};
 use super::{Keep, Keeper, Status, Update};
-use crate::device::{Device, select_gateway};
+use crate::device::{Device, select_usable};
 use crate::discover::{DiscoverOptions, DiscoverSettings, Goal};
 use crate::error::Error;
 use crate::limits::{Limits, later};
@@ -208,7 +208,7 @@ impl KeepMachine {
         match self.finding.as_mut()? {
             Finding::Search(search) => {
                 let found =
-                    child!(search).and_then(|devices| select_gateway(&devices, |d| d).cloned());
+                    child!(search).and_then(|devices| select_usable(&devices, |d| d).cloned());
                 self.finding = None;
                 if let Current::Upnp(upnp) = &mut self.current {
                     upnp.found(found, now);

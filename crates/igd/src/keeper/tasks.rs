@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use super::Protocol;
-use crate::error::Error;
+use crate::error::{Error, IgdStatus};
 use crate::pmp::Method;
 
 /// A gateway found: what the keeper needs to know of it, whatever the way to map.
@@ -24,6 +24,9 @@ pub(crate) struct Gateway {
     pub pinhole_addr: Option<Ipv6Addr>,
     /// The way it maps.
     pub method: Method,
+    /// A UPnP gateway's status (one that is only usable, e.g. `Disconnected`, is used when
+    /// no valid one answered); `None` for PCP and NAT-PMP.
+    pub status: Option<IgdStatus>,
 }
 
 impl Gateway {
@@ -36,12 +39,19 @@ impl Gateway {
             name: String::new(),
             pinhole_addr: None,
             method: Method::Upnp,
+            status: None,
         }
     }
 
     /// Set [`Gateway::method`].
     pub(crate) fn method(mut self, method: Method) -> Gateway {
         self.method = method;
+        self
+    }
+
+    /// Set [`Gateway::status`].
+    pub(crate) fn status(mut self, status: IgdStatus) -> Gateway {
+        self.status = Some(status);
         self
     }
 

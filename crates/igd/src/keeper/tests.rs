@@ -488,10 +488,20 @@ fn events_read_as_one_line_each() {
         lease: secs(3600),
         confirmed: true,
         method: crate::Method::Upnp,
+        gateway_status: Some(crate::IgdStatus::Ok),
     };
     assert_eq!(
-        Event::Remapped(held).to_string(),
+        Event::Remapped(held.clone()).to_string(),
         "remapped UDP 7777 as 11.0.0.7:7778 for 192.168.77.10:7777, lease 3600 s"
+    );
+    let disconnected = Held {
+        gateway_status: Some(crate::IgdStatus::Disconnected),
+        ..held
+    };
+    assert_eq!(
+        Event::Mapped(disconnected).to_string(),
+        "mapped UDP 7777 as 11.0.0.7:7778 for 192.168.77.10:7777, lease 3600 s \
+         (the gateway's status is IGD_STATUS_DISCONNECTED: used all the same)"
     );
     let taken = Event::Lost {
         port: PortSpec {

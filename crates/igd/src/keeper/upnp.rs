@@ -22,7 +22,7 @@ use upnp_soap::{ActionRequest, ActionResponse, ErrorCode};
 use url::Url;
 
 use super::{Gateway, Grant, Keep, Keeper, MapTask, Outcome, Seen, Slot, Status, Step, Task};
-use crate::device::{Device, require_valid};
+use crate::device::{Device, require_usable};
 use crate::discover::DiscoverOptions;
 use crate::error::Error;
 use crate::limits::{Limits, later};
@@ -242,7 +242,7 @@ impl UpnpKeeper {
         let service = if pinhole {
             firewall(device)
         } else {
-            require_valid(device).map(|(url, service_type)| (url, service_type.to_owned()))
+            require_usable(device).map(|(url, service_type)| (url, service_type.to_owned()))
         };
         let (url, service_type) = match service {
             Ok(service) => service,
@@ -283,7 +283,7 @@ impl UpnpKeeper {
     /// Feed what finding a gateway gave (the device found, or why none).
     pub(crate) fn found(&mut self, found: Result<Device, Error>, now: Instant) {
         let gateway = found.and_then(|device| {
-            require_valid(&device)?;
+            require_usable(&device)?;
             let our_addr: IpAddr = device.igd_our_addr.parse().map_err(|_| {
                 Error::InvalidGateway(crate::error::DeviceStatus {
                     description_url: device.description_url.clone(),
@@ -293,6 +293,7 @@ impl UpnpKeeper {
             })?;
             let pinholes = device.ipv6_firewall.as_ref().and(device.pinhole_addr);
             let gateway = Gateway::new(device.external_address, our_addr)
+                .status(device.igd_status)
                 .any_port(is_v2(&device.igd_service_type))
                 .pinholes(pinholes)
                 .name(device.description_url.clone());
