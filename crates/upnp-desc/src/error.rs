@@ -15,9 +15,6 @@ pub enum Error {
     /// Nothing but white space (or a BOM, or NULs).
     #[error("empty XML document")]
     Empty,
-    /// Not UTF-8 (UPnP requires UTF-8).
-    #[error("XML document is not UTF-8")]
-    NotUtf8,
     /// A `<!DOCTYPE` or `<!ENTITY` declaration: UPnP never needs one, and entity expansion is how
     /// a small document becomes a huge one.
     #[error("XML document declares a DOCTYPE or entity, which UPnP never needs")]

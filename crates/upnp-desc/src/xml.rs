@@ -3,9 +3,14 @@
 //! xmltree's tree builder recurses once per nesting level with no limit (about 1 000 levels
 //! overflow a 2 MiB thread stack and abort the process), and its parser expands DOCTYPE
 //! entities by default (a 35 KB document can grow to 100 MB). So no document reaches it
-//! before [`parse`] has checked, without recursion: its size, that it is UTF-8, that it
-//! declares no DOCTYPE or entity, and that its nesting and element count stay within
-//! [`Limits`]. The parser itself then runs with tight limits of its own.
+//! before [`parse`] has checked, without recursion: its size, that it declares no DOCTYPE
+//! or entity, and that its nesting and element count stay within [`Limits`]. The parser
+//! itself then runs with tight limits of its own.
+//!
+//! UPnP requires UTF-8, and real routers send other bytes all the same (a Latin-1
+//! `errorDescription`, a friendly name cut in the middle of a character): a document is never
+//! refused for its encoding. One that declares ISO-8859-1 is read as Latin-1; otherwise each
+//! invalid sequence becomes U+FFFD, and the parser reads the result as UTF-8.
 //!
 //! Helpers to read the tree by local name (any namespace prefix, or none) come with it.
 
@@ -59,7 +64,7 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, Error> {
             limit: limits.max_bytes,
         });
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| Error::NotUtf8)?;
+    let text = decode(bytes);
     let text = text
         .trim_start_matches('\u{feff}')
         .trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0');
@@ -77,8 +82,45 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, Error> {
         .max_entity_expansion_length(0)
         .max_name_length(256)
         .max_attributes(64)
-        .max_attribute_length(limits.max_value);
-    Ok(Element::parse_with_config(text.as_bytes(), config)?)
+        .max_attribute_length(limits.max_value)
+        .override_encoding(Some(xml::Encoding::Utf8));
+    // The text is UTF-8 now, whatever its declaration says: the parser reads it without one.
+    Ok(Element::parse_with_config(
+        without_declaration(text).as_bytes(),
+        config,
+    )?)
+}
+
+/// `text` without its XML declaration (`<?xml ...?>`), if it starts with one.
+fn without_declaration(text: &str) -> &str {
+    let Some(rest) = text.strip_prefix("<?xml") else {
+        return text;
+    };
+    if !rest.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return text;
+    }
+    match rest.find("?>") {
+        Some(end) => rest.get(end + 2..).unwrap_or_default(),
+        None => text,
+    }
+}
+
+/// The document as text: UTF-8 as it is; else Latin-1 when its declaration says so (every
+/// byte is a character), else UTF-8 with each invalid sequence replaced by U+FFFD.
+fn decode(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(text);
+    }
+    let prolog = bytes.get(..bytes.len().min(128)).unwrap_or_default();
+    let prolog = String::from_utf8_lossy(prolog).to_ascii_lowercase();
+    let latin1 = prolog.trim_start().starts_with("<?xml")
+        && ["iso-8859-1", "latin1", "latin-1"]
+            .iter()
+            .any(|name| prolog.contains(name));
+    match latin1 {
+        true => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+        false => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// Refuse DOCTYPEs and entities, and count nesting and elements, without recursion.

@@ -137,7 +137,28 @@ fn bom_whitespace_nuls_and_no_declaration_are_fine() {
     assert_eq!(child_text(&root, "v").as_deref(), Some("x"));
     assert_eq!(gate("<r/>").unwrap().name, "r");
     assert!(matches!(gate(" \0 "), Err(Error::Empty)));
-    assert!(matches!(gate(b"<r>\xff</r>".to_vec()), Err(Error::NotUtf8)));
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_read_not_refused() {
+    // Invalid UTF-8: replaced.
+    let root = gate(b"<r><v>caf\xe9 \xff</v></r>".to_vec()).unwrap();
+    assert_eq!(
+        child_text(&root, "v").as_deref(),
+        Some("caf\u{fffd} \u{fffd}")
+    );
+    // Declared Latin-1: read as Latin-1.
+    let doc = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r><v>caf\xe9</v></r>".to_vec();
+    assert_eq!(
+        child_text(&gate(doc).unwrap(), "v").as_deref(),
+        Some("caf\u{e9}")
+    );
+    // Declared Latin-1 yet UTF-8 (and ASCII): read as the UTF-8 it is.
+    let doc = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r><v>caf\u{e9}</v></r>";
+    assert_eq!(
+        child_text(&gate(doc).unwrap(), "v").as_deref(),
+        Some("caf\u{e9}")
+    );
 }
 
 #[test]

@@ -257,6 +257,33 @@ fn unknown_and_odd_fault_codes_are_kept() {
 }
 
 #[test]
+fn a_fault_whose_text_is_not_utf8_keeps_its_code_and_text() {
+    // TP-Link Archer C8: a Latin-1 errorDescription, no encoding declared.
+    let body = [
+        format!(
+            "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"{ENVELOPE_NS}\"><s:Body><s:Fault>\
+             <faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail>\
+             <UPnPError xmlns=\"urn:schemas-upnp-org:control-1-0\"><errorCode>718</errorCode>\
+             <errorDescription>Conflit d"
+        )
+        .into_bytes(),
+        b"\xe9j\xe0 utilis\xe9".to_vec(),
+        b"</errorDescription></UPnPError></detail></s:Fault></s:Body></s:Envelope>".to_vec(),
+    ]
+    .concat();
+    let fault = match Reply::parse(&body).unwrap() {
+        Reply::Fault(fault) => fault,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(fault.code(), Some(ErrorCode::ConflictInMappingEntry));
+    let text = fault.upnp_error.unwrap().description.unwrap();
+    assert!(
+        text.starts_with("Conflit d\u{fffd}j\u{fffd} utilis"),
+        "{text}"
+    );
+}
+
+#[test]
 fn every_named_code_round_trips_through_its_number() {
     for n in 0..2000u32 {
         let code = ErrorCode::from(n);

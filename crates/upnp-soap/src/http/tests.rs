@@ -449,10 +449,7 @@ fn a_long_chunk_size_line_is_refused_however_it_arrives() {
             );
         }
         assert_eq!(
-            matches!(
-                whole,
-                Err(Error::Framing(Framing::ChunkLineTooLong(_)))
-            ),
+            matches!(whole, Err(Error::Framing(Framing::ChunkLineTooLong(_)))),
             refused,
             "line of {} bytes",
             line.len()
