@@ -174,6 +174,24 @@ pub enum Error {
         /// On which port.
         internal_port: u16,
     },
+    /// The gateway accepted the mapping but recorded it to another internal client or port
+    /// than asked (some routers set the internal port to the external one, whatever was
+    /// asked): traffic would go elsewhere, so the mapping we made was removed.
+    #[error(
+        "the gateway mapped to {}:{internal_port} instead of {}:{asked_port} (removed)",
+        shown(internal_client, 64),
+        shown(asked_client, 64)
+    )]
+    MappingRewritten {
+        /// The internal client asked for.
+        asked_client: String,
+        /// The internal port asked for.
+        asked_port: u16,
+        /// The internal client the gateway recorded.
+        internal_client: String,
+        /// The internal port the gateway recorded.
+        internal_port: u16,
+    },
     /// The gateway answered an action with something that makes no sense for it.
     #[error("invalid response: {0}")]
     InvalidResponse(&'static str),
@@ -344,6 +362,7 @@ impl Error {
             Error::NoGateway(_) => UpnpResult::NoGateway,
             Error::InvalidResponse(_) => UpnpResult::InvalidResponse,
             Error::MappingTaken { .. } => UpnpResult::ConflictWithOtherMapping,
+            Error::MappingRewritten { .. } => UpnpResult::InconsistentParameters,
             Error::Soap(Soap::Fault(fault)) => match fault.code() {
                 Some(code) => result_of_code(code),
                 None => UpnpResult::UnknownError,
@@ -405,6 +424,7 @@ impl Error {
             // Nothing listens for PCP or NAT-PMP there: an answer, and it says no gateway.
             | Error::Pmp(pcp_natpmp::Error::PortUnreachable(_)) => ErrorKind::NoGateway,
             Error::MappingTaken { .. }
+            | Error::MappingRewritten { .. }
             | Error::PcpRefused { .. }
             | Error::NatPmpRefused(_)
             | Error::OtherPortGranted { .. }

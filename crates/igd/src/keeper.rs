@@ -695,7 +695,7 @@ impl Keeper {
                 let Some(port) = self.ports.get_mut(slot) else {
                     return;
                 };
-                if error.is_conflict() && !self.keep.exact {
+                if port_refused(&error) && !self.keep.exact {
                     if task.any_port {
                         // The gateway could not choose either: try ports ourselves.
                         port.any_port = false;
@@ -810,6 +810,17 @@ fn taken_reason(error: &Error) -> LostReason {
         },
         _ => LostReason::Gone,
     }
+}
+
+/// The gateway will not give this external port, though another may do: a conflict (718,
+/// 724, 729, another client's mapping), or 606 where a line allows only some ports (MAP-E,
+/// miniupnpd's port ranges). Another port is tried (the gateway's own choice first, on
+/// IGDv2).
+fn port_refused(error: &Error) -> bool {
+    error.is_conflict()
+        || error
+            .fault()
+            .is_some_and(|f| f.code() == Some(upnp_soap::ErrorCode::ActionNotAuthorized))
 }
 
 /// The `n`th other port after `base` (1024-65535, wrapping past the end).

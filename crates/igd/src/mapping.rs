@@ -2,9 +2,13 @@
 //! as a state machine that the blocking and async drivers run.
 //!
 //! Adding a mapping is three steps: look at the port first (never clobber another client's
-//! mapping, whatever the router would do), add it (retrying once without the lease or the
-//! description when the router refuses those, as real routers do), and read back what was
-//! granted (miniupnpd, for one, turns a permanent lease into a week).
+//! mapping, whatever the router would do), add it (retrying without what the router refuses,
+//! as real routers need: a finite lease where only permanent ones are allowed, a week, a day,
+//! then an hour where permanent ones are refused, no description), and read back what was
+//! granted (miniupnpd, for one, turns a permanent lease into a week; some routers record
+//! another internal port than the one asked, and that mapping is removed, not reported as a
+//! success). A 718 to the add of a mapping the look showed as ours already is a renewal the
+//! router declined, not a conflict.
 //!
 //! Why not fewer (each was weighed as a saving, and none is safe):
 //! - The look before the add: a router that follows the standard refuses to map a port taken
@@ -165,6 +169,9 @@ pub struct Granted {
     pub mapping: PortMapping,
     /// The router refused the lease and the mapping was made without it (permanent).
     pub lease_dropped: bool,
+    /// The router refused a permanent mapping and it was made with a finite lease (a week, a
+    /// day or an hour: `mapping.lease_duration`): renew it before it ends.
+    pub lease_limited: bool,
     /// The router refused the description and the mapping was made without it.
     pub description_dropped: bool,
     /// Whether `mapping` was read back from the gateway.
@@ -199,7 +206,13 @@ enum AddState {
     Check,
     Add,
     ReadBack,
+    /// The mapping read back points elsewhere than asked: removing it.
+    Remove,
 }
+
+/// The leases tried, in order, when a router refuses a permanent mapping (402, 601 or 725):
+/// a week, a day, an hour.
+pub(crate) const FINITE_LEASES: [u32; 3] = [7 * 86_400, 86_400, 3_600];
 
 /// The add sequence for one mapping on one gateway.
 #[derive(Clone, Debug)]
@@ -208,6 +221,14 @@ pub(crate) struct AddSequence {
     sent: PortMapping,
     lease_dropped: bool,
     description_dropped: bool,
+    /// A permanent mapping was asked for.
+    permanent_asked: bool,
+    /// How many of [`FINITE_LEASES`] were tried after a permanent lease was refused.
+    finite_tried: usize,
+    /// The look before the add found this very mapping (our client, our port).
+    existed: bool,
+    /// What the read-back found pointing elsewhere than asked, being removed.
+    rewritten: Option<PortMapping>,
     state: AddState,
     same_port: bool,
 }
@@ -230,6 +251,10 @@ impl AddSequence {
             },
             lease_dropped: false,
             description_dropped: false,
+            permanent_asked: mapping.lease_duration == 0,
+            finite_tried: 0,
+            existed: false,
+            rewritten: None,
             state: AddState::Check,
             same_port: false,
         }
@@ -257,16 +282,64 @@ impl AddSequence {
 
     fn is_ours(&self, existing: &PortMapping) -> bool {
         let port = self.same_port.then_some(self.sent.internal_port);
+        self.points_here(existing, port)
+    }
+
+    /// Exactly what we send: our client and our internal port.
+    fn is_exact(&self, existing: &PortMapping) -> bool {
+        self.points_here(existing, Some(self.sent.internal_port))
+    }
+
+    fn points_here(&self, existing: &PortMapping, port: Option<u16>) -> bool {
         self.sent
             .internal_client
             .parse()
             .is_ok_and(|ours| points_at(existing, Some(ours), port))
     }
 
-    /// Whether to retry after this refusal, having dropped what the router refuses.
+    /// Whether to retry after this refusal, having changed what the router refuses.
     fn fallback(&mut self, code: Option<ErrorCode>) -> bool {
         let lease = self.sent.lease_duration != 0 && !self.lease_dropped;
         let description = !self.sent.description.is_empty() && !self.description_dropped;
+        let permanent_asked = self.permanent_asked;
+        let finite_next = FINITE_LEASES.get(self.finite_tried).copied();
+        match (code, finite_next) {
+            // A permanent mapping refused: a week, then a day, then an hour.
+            (
+                Some(
+                    ErrorCode::InvalidArgs
+                    | ErrorCode::ArgumentValueOutOfRange
+                    | ErrorCode::OnlyPermanentLeasesSupported,
+                ),
+                Some(next),
+            ) if permanent_asked && !self.lease_dropped => {
+                self.sent.lease_duration = next;
+                self.finite_tried += 1;
+                return true;
+            }
+            // No lease was the cause: permanent again, and on to the description.
+            (Some(ErrorCode::InvalidArgs), None) if permanent_asked && description => {
+                self.sent.lease_duration = 0;
+                self.finite_tried = 0;
+                self.lease_dropped = true;
+                self.sent.description.clear();
+                self.description_dropped = true;
+                return true;
+            }
+            _ => {}
+        }
+        if permanent_asked {
+            return match code {
+                Some(ErrorCode::ArgumentValueInvalid | ErrorCode::StringArgumentTooLong)
+                    if description =>
+                {
+                    self.sent.description.clear();
+                    self.description_dropped = true;
+                    true
+                }
+                _ => false,
+            };
+        }
         match code {
             Some(ErrorCode::OnlyPermanentLeasesSupported) if lease => self.drop_lease(),
             Some(ErrorCode::InvalidArgs | ErrorCode::ArgumentValueOutOfRange) if lease => {
@@ -309,14 +382,27 @@ impl Sequence for AddSequence {
                     internal_client: existing.internal_client,
                     internal_port: existing.internal_port,
                 })),
+                Ok(existing) => {
+                    self.existed = self.is_exact(&existing);
+                    self.add()
+                }
                 // Ours already (we update it), or none (a fault, normally 714), or an answer
                 // we cannot read: go on and add; the router has the last word.
-                Ok(_) | Err(upnp_soap::Error::Fault(_)) => self.add(),
+                Err(upnp_soap::Error::Fault(_)) => self.add(),
                 Err(e) if is_transport(&e) => Next::Done(Err(e.into())),
                 Err(_) => self.add(),
             },
             AddState::Add => match outcome {
                 Ok(_) => {
+                    self.state = AddState::ReadBack;
+                    Next::Call(self.lookup().request(&self.service_type))
+                }
+                // Our own mapping, exactly, was there: the router declines to update it (some
+                // answer 718 to any add of an existing mapping). It stays as it was.
+                Err(upnp_soap::Error::Fault(fault))
+                    if self.existed && fault.code() == Some(ErrorCode::ConflictInMappingEntry) =>
+                {
+                    event!(fault = %fault, "718 for our own mapping: kept as it is");
                     self.state = AddState::ReadBack;
                     Next::Call(self.lookup().request(&self.service_type))
                 }
@@ -336,21 +422,43 @@ impl Sequence for AddSequence {
             },
             AddState::ReadBack => {
                 let read = outcome.and_then(|r| self.lookup().output(&r)).ok();
-                if let Some(theirs) = read.as_ref().filter(|m| !self.is_ours(m)) {
-                    // The router said yes, but the port forwards to someone else: the mapping
-                    // is not ours, whatever the router answered to the add.
-                    return Next::Done(Err(Error::MappingTaken {
-                        internal_client: theirs.internal_client.clone(),
-                        internal_port: theirs.internal_port,
-                    }));
+                if let Some(elsewhere) = read.as_ref().filter(|m| !self.is_exact(m)) {
+                    // The router said yes, but the port forwards elsewhere than asked: the
+                    // look showed no other client's mapping, so the router recorded ours
+                    // wrong (some set the internal port to the external one). Traffic would
+                    // go astray: remove it, and say so.
+                    event!(
+                        internal_port = elsewhere.internal_port,
+                        asked = self.sent.internal_port,
+                        "the mapping read back points elsewhere: removing it"
+                    );
+                    self.rewritten = Some(elsewhere.clone());
+                    self.state = AddState::Remove;
+                    let delete = DeletePortMapping {
+                        remote_host: String::new(),
+                        external_port: self.sent.external_port,
+                        protocol: self.sent.protocol,
+                    };
+                    return Next::Call(delete.request(&self.service_type));
                 }
                 Next::Done(Ok(Granted {
                     read_back: read.is_some(),
                     mapping: read.unwrap_or_else(|| self.sent.clone()),
                     lease_dropped: self.lease_dropped,
+                    lease_limited: self.finite_tried > 0,
                     description_dropped: self.description_dropped,
                 }))
             }
+            // Whether the removal worked or not, the mapping was not what was asked.
+            AddState::Remove => Next::Done(Err(match self.rewritten.take() {
+                Some(elsewhere) => Error::MappingRewritten {
+                    asked_client: self.sent.internal_client.clone(),
+                    asked_port: self.sent.internal_port,
+                    internal_client: elsewhere.internal_client,
+                    internal_port: elsewhere.internal_port,
+                },
+                None => Error::Misuse("an add sequence fed after its end"),
+            })),
         }
     }
 }

@@ -96,6 +96,9 @@ pub(crate) struct MappingOut {
     remote_host: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     lease_dropped: Option<bool>,
+    /// The router refused a permanent mapping; it was made with `lease_seconds` (add only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease_limited: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description_dropped: Option<bool>,
     /// Whether the router showed the mapping back after adding it (add only).
@@ -122,6 +125,7 @@ impl From<&PortMapping> for MappingOut {
             enabled: m.enabled,
             remote_host: m.remote_host.clone(),
             lease_dropped: None,
+            lease_limited: None,
             description_dropped: None,
             read_back: None,
             external_ip: None,
@@ -139,6 +143,7 @@ impl MappingOut {
     pub(crate) fn granted(granted: &Granted) -> MappingOut {
         MappingOut {
             lease_dropped: Some(granted.lease_dropped),
+            lease_limited: Some(granted.lease_limited),
             description_dropped: Some(granted.description_dropped),
             read_back: Some(granted.read_back),
             method: Some(Method::Upnp.to_string()),
@@ -159,6 +164,7 @@ impl MappingOut {
             enabled: true,
             remote_host: String::new(),
             lease_dropped: None,
+            lease_limited: None,
             description_dropped: Some(described),
             // PCP and NAT-PMP answer with the mapping itself.
             read_back: Some(true),
@@ -185,6 +191,9 @@ impl fmt::Display for MappingOut {
         )?;
         if self.lease_dropped == Some(true) {
             write!(f, " (the router refused the lease)")?;
+        }
+        if self.lease_limited == Some(true) {
+            write!(f, " (the router refused a permanent mapping: renew it)")?;
         }
         if self.description_dropped == Some(true) {
             write!(f, " (the router refused the description)")?;

@@ -248,6 +248,32 @@ fn a_conflict_on_igd_v2_lets_the_gateway_choose() {
 }
 
 #[test]
+fn a_port_refused_with_606_on_igd_v2_lets_the_gateway_choose_too() {
+    // A MAP-E line: only some external ports are allowed; the others are 606.
+    let t0 = Instant::now();
+    let mut keeper = found(keep(), gateway().any_port(true), t0);
+    map_task(keeper.poll(t0));
+    keeper.handle(
+        Outcome::Mapped(0, Err(fault(ErrorCode::ActionNotAuthorized))),
+        t0,
+    );
+    let any = map_task(keeper.poll(t0));
+    assert!(any.any_port, "AddAnyPortMapping before other ports");
+    keeper.handle(Outcome::Mapped(0, granted(40001, 120)), t0);
+    assert!(matches!(&events(&mut keeper)[..], [Event::Mapped(h)] if h.external_port == 40001));
+    // On IGDv1: the next ports.
+    let mut keeper = found(keep(), gateway(), t0);
+    map_task(keeper.poll(t0));
+    keeper.handle(
+        Outcome::Mapped(0, Err(fault(ErrorCode::ActionNotAuthorized))),
+        t0,
+    );
+    let next = map_task(keeper.poll(t0));
+    assert!(!next.any_port);
+    assert_ne!(next.external_port, 7777);
+}
+
+#[test]
 fn ports_tried_after_a_conflict_are_bounded_then_it_backs_off() {
     let t0 = Instant::now();
     let mut keeper = found(keep(), gateway(), t0);

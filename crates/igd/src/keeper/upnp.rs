@@ -15,7 +15,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use upnp_soap::actions::{
-    Action, AddAnyPortMapping, GetExternalIpAddress, GetSpecificPortMappingEntry, PortMapping,
+    Action, AddAnyPortMapping, DeletePortMapping, GetExternalIpAddress,
+    GetSpecificPortMappingEntry, PortMapping,
 };
 use upnp_soap::firewall::{AddPinhole, DeletePinhole, UpdatePinhole};
 use upnp_soap::{ActionRequest, ActionResponse, ErrorCode};
@@ -558,6 +559,8 @@ struct AddAny {
     service_type: String,
     sent: PortMapping,
     reserved: Option<u16>,
+    /// The mapping the gateway made to another client or port than asked, being removed.
+    removing: Option<PortMapping>,
 }
 
 impl AddAny {
@@ -576,6 +579,7 @@ impl AddAny {
                 sent
             },
             reserved: None,
+            removing: None,
         }
     }
 
@@ -597,6 +601,15 @@ impl Sequence for AddAny {
     }
 
     fn handle(&mut self, outcome: Result<ActionResponse, upnp_soap::Error>) -> Next<Granted> {
+        if let Some(elsewhere) = self.removing.take() {
+            // Whether the removal worked or not, the mapping was not what was asked.
+            return Next::Done(Err(Error::MappingRewritten {
+                asked_client: self.sent.internal_client.clone(),
+                asked_port: self.sent.internal_port,
+                internal_client: elsewhere.internal_client,
+                internal_port: elsewhere.internal_port,
+            }));
+        }
         let Some(port) = self.reserved else {
             return match outcome.and_then(|r| AddAnyPortMapping(self.sent.clone()).output(&r)) {
                 Ok(0) => Next::Done(Err(Error::InvalidResponse(
@@ -615,14 +628,22 @@ impl Sequence for AddAny {
         let client = sent.internal_client.parse().ok();
         let ours = |m: &PortMapping| points_at(m, client, Some(sent.internal_port));
         match read {
-            Some(theirs) if !ours(&theirs) => Next::Done(Err(Error::MappingTaken {
-                internal_client: theirs.internal_client,
-                internal_port: theirs.internal_port,
-            })),
+            // The port is the one the gateway chose for us: what is there, it made for us,
+            // pointing elsewhere than asked. Remove it.
+            Some(elsewhere) if !ours(&elsewhere) => {
+                self.removing = Some(elsewhere);
+                let delete = DeletePortMapping {
+                    remote_host: String::new(),
+                    external_port: port,
+                    protocol: self.sent.protocol,
+                };
+                Next::Call(delete.request(&self.service_type))
+            }
             read => Next::Done(Ok(Granted {
                 read_back: read.is_some(),
                 mapping: read.unwrap_or(sent),
                 lease_dropped: false,
+                lease_limited: false,
                 description_dropped: false,
             })),
         }

@@ -459,13 +459,129 @@ fn a_read_back_that_shows_another_client_is_an_error() {
     call(sequence.start());
     call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
     call(sequence.handle(ok("AddPortMapping", &[])));
-    // The router said yes, but the port forwards to someone else.
-    let err = done(sequence.handle(entry("192.168.77.99", "0", "theirs"))).unwrap_err();
+    // The router said yes, but the port forwards to another client: the look showed none
+    // there, so the router recorded ours wrong. It is removed, and that is the error.
+    let delete = call(sequence.handle(entry("192.168.77.99", "0", "theirs")));
+    assert_eq!(delete.action, "DeletePortMapping");
+    assert_eq!(argument(&delete, "NewExternalPort"), "7777");
+    let err = done(sequence.handle(ok("DeletePortMapping", &[]))).unwrap_err();
     assert!(
-        matches!(err, Error::MappingTaken { ref internal_client, .. } if internal_client == "192.168.77.99"),
+        matches!(err, Error::MappingRewritten { ref internal_client, .. } if internal_client == "192.168.77.99"),
         "{err:?}"
     );
-    assert_eq!(err.result(), UpnpResult::ConflictWithOtherMapping);
+    assert_eq!(err.result(), UpnpResult::InconsistentParameters);
+}
+
+/// A GetSpecificPortMappingEntry answer: `client`:`port`, `lease` seconds.
+fn entry_to(client: &str, port: &str, lease: &str) -> Result<ActionResponse, upnp_soap::Error> {
+    ok(
+        "GetSpecificPortMappingEntry",
+        &[
+            ("NewInternalPort", port),
+            ("NewInternalClient", client),
+            ("NewEnabled", "1"),
+            ("NewPortMappingDescription", "igd-rs"),
+            ("NewLeaseDuration", lease),
+        ],
+    )
+}
+
+#[test]
+fn a_mapping_recorded_to_another_internal_port_is_removed_and_named() {
+    // Orange FunBox6: the internal port is set to the external one, whatever was asked.
+    let mapping = MappingRequest::new(7777)
+        .port_internal(8000)
+        .mapping()
+        .unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    let add = call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
+    assert_eq!(argument(&add, "NewInternalPort"), "8000");
+    call(sequence.handle(ok("AddPortMapping", &[])));
+    let delete = call(sequence.handle(entry_to("192.168.77.10", "7777", "0")));
+    assert_eq!(delete.action, "DeletePortMapping");
+    // The removal fails: the error is the same.
+    let err = done(sequence.handle(fault(ErrorCode::ActionFailed))).unwrap_err();
+    match &err {
+        Error::MappingRewritten {
+            asked_port,
+            internal_port,
+            ..
+        } => assert_eq!((*asked_port, *internal_port), (8000, 7777)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.result(), UpnpResult::InconsistentParameters);
+    assert_eq!(err.kind(), crate::ErrorKind::Refused);
+    assert!(
+        err.to_string()
+            .contains("192.168.77.10:7777 instead of 192.168.77.10:8000")
+    );
+}
+
+#[test]
+fn a_refused_permanent_lease_is_tried_as_a_week_a_day_an_hour() {
+    // ARRIS NVG578LX: 402 for a permanent lease, finite ones accepted.
+    let mapping = MappingRequest::new(7777).mapping().unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    let first = call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
+    assert_eq!(argument(&first, "NewLeaseDuration"), "0");
+    let week = call(sequence.handle(fault(ErrorCode::InvalidArgs)));
+    assert_eq!(argument(&week, "NewLeaseDuration"), "604800");
+    let day = call(sequence.handle(fault(ErrorCode::ArgumentValueOutOfRange)));
+    assert_eq!(argument(&day, "NewLeaseDuration"), "86400");
+    call(sequence.handle(ok("AddPortMapping", &[])));
+    let granted = done(sequence.handle(entry_to("192.168.77.10", "7777", "86390"))).unwrap();
+    assert!(granted.lease_limited && !granted.lease_dropped);
+    assert_eq!(granted.mapping.lease_duration, 86390);
+
+    // Every lease refused with 402: not the lease then. Permanent again, no description.
+    let mapping = MappingRequest::new(7777).desc("game").mapping().unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
+    for lease in ["604800", "86400", "3600"] {
+        let retry = call(sequence.handle(fault(ErrorCode::InvalidArgs)));
+        assert_eq!(argument(&retry, "NewLeaseDuration"), lease);
+        assert_eq!(argument(&retry, "NewPortMappingDescription"), "game");
+    }
+    let last = call(sequence.handle(fault(ErrorCode::InvalidArgs)));
+    assert_eq!(argument(&last, "NewLeaseDuration"), "0");
+    assert_eq!(argument(&last, "NewPortMappingDescription"), "");
+    // And then it ends: at most five adds.
+    let err = done(sequence.handle(fault(ErrorCode::InvalidArgs))).unwrap_err();
+    assert_eq!(err.result(), UpnpResult::InvalidArgs);
+
+    // 725 to a permanent request (a router that means "no permanent one"): a week.
+    let mapping = MappingRequest::new(7777).mapping().unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    call(sequence.handle(fault(ErrorCode::NoSuchEntryInArray)));
+    let week = call(sequence.handle(fault(ErrorCode::OnlyPermanentLeasesSupported)));
+    assert_eq!(argument(&week, "NewLeaseDuration"), "604800");
+}
+
+#[test]
+fn a_718_for_our_own_mapping_is_a_renewal_declined_not_a_conflict() {
+    // Open.NAT#14: re-adding an existing mapping answers 718.
+    let mapping = MappingRequest::new(7777).mapping().unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    call(sequence.handle(entry_to("192.168.77.10", "7777", "0")));
+    let read = call(sequence.handle(fault(ErrorCode::ConflictInMappingEntry)));
+    assert_eq!(read.action, "GetSpecificPortMappingEntry");
+    let granted = done(sequence.handle(entry_to("192.168.77.10", "7777", "0"))).unwrap();
+    assert_eq!(granted.mapping.internal_port, 7777);
+    // Ours on another internal port (Godot replaces it): a 718 stays a conflict.
+    let mapping = MappingRequest::new(7777)
+        .port_internal(8000)
+        .mapping()
+        .unwrap();
+    let mut sequence = AddSequence::new(&mapping, our_addr(), WANIP2);
+    call(sequence.start());
+    call(sequence.handle(entry_to("192.168.77.10", "7777", "0")));
+    let err = done(sequence.handle(fault(ErrorCode::ConflictInMappingEntry))).unwrap_err();
+    assert!(err.is_conflict());
 }
 
 #[test]
