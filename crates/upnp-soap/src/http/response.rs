@@ -324,6 +324,23 @@ impl ResponseDecoder {
     /// Parse a head once its end is in `input`: `Ok(true)` when one was consumed (an interim
     /// one, or the final one and the body's framing decided), `Ok(false)` to wait for more.
     fn head_complete(&mut self) -> Result<bool, Error> {
+        // Empty lines before a status line are ignored (RFC 9112, 2.2), as httparse does;
+        // drop them first, so that they are never taken for the blank line that ends a
+        // head (which would make the outcome depend on how the bytes arrive). They count
+        // towards the head's limit.
+        let empty = self
+            .input
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        if empty > 0 {
+            self.input.advance(empty);
+            self.scanned = self.scanned.saturating_sub(empty);
+            self.head_used = self.head_used.saturating_add(empty);
+            if self.head_used > HEAD_LIMIT {
+                return Err(Error::HeadTooLarge { limit: HEAD_LIMIT });
+            }
+        }
         // Search only what is new (and the 2 bytes before it) for the blank line that ends
         // the head, so a head trickled a byte at a time is not parsed again each time.
         let from = self.scanned.saturating_sub(2);

@@ -456,3 +456,34 @@ fn a_long_chunk_size_line_is_refused_however_it_arrives() {
         );
     }
 }
+
+#[test]
+fn empty_lines_before_a_head_are_skipped_the_same_however_they_arrive() {
+    // An interim response, empty lines, then no status line before the connection closes.
+    let raw = b"HTTP/1.1 134\r\nSe: 1\r\n\r\n\r\n\r\nML>p";
+    let whole = decode(raw, 64);
+    assert!(matches!(whole, Err(Error::Truncated { .. })), "{whole:?}");
+    for size in 1..raw.len() {
+        let mut decoder = ResponseDecoder::new(64);
+        let mut outcome = Ok(false);
+        for piece in raw.chunks(size) {
+            outcome = decoder.push(piece);
+            if !matches!(outcome, Ok(false)) {
+                break;
+            }
+        }
+        let pieces = outcome.and_then(|_| decoder.finish());
+        assert_eq!(
+            format!("{pieces:?}"),
+            format!("{whole:?}"),
+            "pieces of {size}"
+        );
+    }
+    // Empty lines then a response: read.
+    let ok = decode(
+        b"\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        64,
+    )
+    .unwrap();
+    assert_eq!(ok.body, &b"ok"[..]);
+}
