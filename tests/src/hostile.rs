@@ -85,6 +85,10 @@ impl Drop for Responder {
 /// What a gateway played by [`Server`] answers to an action: HTTP status and body.
 pub type Handler = Arc<dyn Fn(&str) -> (u16, String) + Send + Sync>;
 
+/// What a router played by [`Server`] answers to a request's body (the SOAP envelope):
+/// HTTP status and body bytes.
+pub type RawHandler = Arc<dyn Fn(&[u8]) -> (u16, Vec<u8>) + Send + Sync>;
+
 /// How a [`Server`] behaves.
 #[derive(Clone)]
 pub enum Behaviour {
@@ -100,6 +104,14 @@ pub enum Behaviour {
         friendly_name: String,
         /// The answers to actions.
         handler: Handler,
+    },
+    /// A router: any GET gives this description, any POST is answered by the handler, given
+    /// the request's body.
+    Router {
+        /// The description served.
+        description: String,
+        /// The answers to requests.
+        handler: RawHandler,
     },
 }
 
@@ -143,6 +155,13 @@ impl Server {
                         let (name, handler) = (friendly_name.clone(), Arc::clone(handler));
                         thread::spawn(move || serve(stream, &name, &handler));
                     }
+                    Behaviour::Router {
+                        description,
+                        handler,
+                    } => {
+                        let (description, handler) = (description.clone(), Arc::clone(handler));
+                        thread::spawn(move || serve_router(stream, &description, &handler));
+                    }
                 }
             }
         });
@@ -184,8 +203,8 @@ fn trickle(mut stream: TcpStream, every: Duration, stop: &AtomicBool) {
     }
 }
 
-/// One request: its first line and its SOAPAction's action name (empty for a GET).
-fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
+/// One request: its first line, its SOAPAction's action name (empty for a GET) and its body.
+fn read_request(stream: &mut TcpStream) -> Option<(String, String, Vec<u8>)> {
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut data = Vec::new();
     let mut buf = [0u8; 4096];
@@ -227,11 +246,16 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
         }
         data.extend_from_slice(&buf[..n]);
     }
-    Some((head.lines().next().unwrap_or_default().to_owned(), action))
+    let body = data.get(head_end..).unwrap_or_default().to_vec();
+    Some((
+        head.lines().next().unwrap_or_default().to_owned(),
+        action,
+        body,
+    ))
 }
 
 fn serve(mut stream: TcpStream, friendly_name: &str, handler: &Handler) {
-    let Some((first_line, action)) = read_request(&mut stream) else {
+    let Some((first_line, action, _)) = read_request(&mut stream) else {
         return;
     };
     let (status, body) = if first_line.starts_with("GET") {
@@ -247,6 +271,29 @@ fn serve(mut stream: TcpStream, friendly_name: &str, handler: &Handler) {
     );
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(body.as_bytes());
+}
+
+fn serve_router(mut stream: TcpStream, description: &str, handler: &RawHandler) {
+    let Some((first_line, _, body)) = read_request(&mut stream) else {
+        return;
+    };
+    let (status, body) = if first_line.starts_with("GET") {
+        (200, description.as_bytes().to_vec())
+    } else {
+        handler(&body)
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: text/xml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        if status == 200 {
+            "OK"
+        } else {
+            "Internal Server Error"
+        },
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&body);
 }
 
 /// An IGDv1 description with one WANIPConnection:1 at `/ctl`.

@@ -6,6 +6,7 @@
 //! multicast must never reach the machine's own network.
 
 pub mod hostile;
+pub mod quirky;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};

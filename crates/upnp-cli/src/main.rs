@@ -406,7 +406,7 @@ fn keep_open(
         }
         if save {
             // A cold start caches the UPnP gateway the keeper found, as the other commands do.
-            if let Some(device) = keeper.status().device {
+            if let Some(device) = keeper.status().device.filter(|d| d.is_valid_gateway()) {
                 cache::save(cli.interface.as_deref(), &device);
                 save = false;
             }

@@ -1,0 +1,296 @@
+//! Routers that bend the rules as real ones are reported to (the router of
+//! `lab_tests::quirky`, serving a TP-Link-shaped or miniupnpd description on the LAN host):
+//! each case through the CLI, its exit status and JSON asserted, and what the router's table
+//! holds afterwards; the discovery cases through the tokio driver too, with miniupnpd's UPnP
+//! switched off so that the quirky router is the only one.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use lab_tests::Lab;
+use lab_tests::hostile::Responder;
+use lab_tests::quirky::{Quirks, Router, Status};
+use upnp_igd::{DiscoverOptions, IgdStatus};
+
+const TPLINK: &str = "tplink-archer-igd1.xml";
+const MINIUPNPD_V2: &str = "miniupnpd-v2-rootDesc.xml";
+
+fn upnp(args: &[&str]) -> Output {
+    let bin = std::env::var("IGD_LAB_UPNP_BIN")
+        .unwrap_or_else(|_| format!("{}/../target/debug/upnp", env!("CARGO_MANIFEST_DIR")));
+    Command::new(&bin)
+        .arg("--no-cache")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {bin}: {e}"))
+}
+
+/// The one JSON document printed.
+fn json(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(text.lines().count(), 1, "one document: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn host(lab: &Lab) -> String {
+    lab.host_addr.to_string()
+}
+
+#[test]
+fn a_router_that_says_disconnected_is_used_and_said_to_be() {
+    let lab = Lab::get();
+    let router = Router::start(
+        lab.host_addr,
+        TPLINK,
+        Quirks {
+            status: Status::Disconnected,
+            ..Quirks::default()
+        },
+    );
+    let url = router.url();
+    let out = upnp(&["--json", "--url", &url, "add", "7777", "--lease", "600"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let document = json(&out);
+    assert_eq!(document["gateway_status"], "IGD_STATUS_DISCONNECTED");
+    assert_eq!(document["mapping"]["external_port"], 7777);
+    assert!(
+        stderr(&out).contains("no valid gateway; using"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(router.table().len(), 1);
+    assert_eq!(router.table()[0].client, host(&lab));
+
+    // Found by discovery (miniupnpd's UPnP off: the quirky router is the only one), through
+    // the tokio driver: find_gateway falls back to it, Godot's get_gateway does not.
+    let _off = lab.without_upnp();
+    let _responder = Responder::start(&lab, vec![url.clone()], false);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut upnp = upnp_igd::tokio::Upnp::new();
+        let options = DiscoverOptions::default().timeout(1000);
+        let gateway = upnp.find_gateway(&options).await.expect("usable").clone();
+        assert_eq!(gateway.description_url, url);
+        assert_eq!(gateway.igd_status, IgdStatus::Disconnected);
+        assert!(gateway.is_usable() && !gateway.is_valid_gateway());
+        assert!(
+            upnp.get_gateway().is_err(),
+            "Godot's get_gateway: valid only"
+        );
+        let granted = gateway
+            .add_port_mapping(&upnp_igd::MappingRequest::new(7778).duration(600))
+            .await
+            .unwrap();
+        assert_eq!(granted.mapping.external_port, 7778);
+    });
+    // The CLI by discovery: the same, and `keep` says it in its events.
+    let out = upnp(&[
+        "--json",
+        "--via",
+        "upnp",
+        "--timeout",
+        "1000",
+        "external-ip",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["gateway_status"], "IGD_STATUS_DISCONNECTED");
+    let mut child = Command::new(std::env::var("IGD_LAB_UPNP_BIN").unwrap())
+        .args(["--no-cache", "--json", "--url", &url, "keep", "7779"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().expect("an event").unwrap();
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["event"]["kind"], "mapped", "{line}");
+    assert_eq!(
+        event["event"]["gateway_status"], "IGD_STATUS_DISCONNECTED",
+        "{line}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        !router.table().iter().any(|e| e.external_port == 7779),
+        "SIGTERM removes it"
+    );
+}
+
+#[test]
+fn a_router_whose_status_faults_is_used() {
+    let lab = Lab::get();
+    let router = Router::start(
+        lab.host_addr,
+        TPLINK,
+        Quirks {
+            status: Status::Fault,
+            ..Quirks::default()
+        },
+    );
+    let out = upnp(&["--json", "--url", &router.url(), "add", "7777"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["gateway_status"], "IGD_STATUS_INVALID_CONTROL");
+    assert_eq!(router.table().len(), 1);
+}
+
+#[test]
+fn a_refused_permanent_lease_is_mapped_for_a_week_and_said() {
+    let lab = Lab::get();
+    let router = Router::start(
+        lab.host_addr,
+        TPLINK,
+        Quirks {
+            permanent_refused: true,
+            ..Quirks::default()
+        },
+    );
+    // Godot's default: duration 0, permanent.
+    let out = upnp(&["--json", "--url", &router.url(), "add", "7777"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mapping = &json(&out)["mapping"];
+    assert_eq!(mapping["lease_limited"], true, "{mapping}");
+    assert_eq!(mapping["lease_seconds"], 604_800, "{mapping}");
+    let table = router.table();
+    assert_eq!(table.len(), 1);
+    assert_eq!(table[0].lease, 604_800, "no permanent mapping left behind");
+    let out = upnp(&["--url", &router.url(), "add", "7780"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("refused a permanent mapping"), "{text}");
+}
+
+#[test]
+fn a_mapping_recorded_to_another_port_is_removed_and_refused() {
+    let lab = Lab::get();
+    let router = Router::start(
+        lab.host_addr,
+        TPLINK,
+        Quirks {
+            rewrite_internal_port: true,
+            ..Quirks::default()
+        },
+    );
+    let out = upnp(&[
+        "--json",
+        "--url",
+        &router.url(),
+        "add",
+        "7777",
+        "--internal",
+        "8000",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let error = &json(&out)["error"];
+    assert_eq!(
+        error["result"], "UPNP_RESULT_INCONSISTENT_PARAMETERS",
+        "{error}"
+    );
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains(":7777 instead of"), "{message}");
+    assert!(router.table().is_empty(), "the wrong mapping is removed");
+    assert!(router.calls().contains(&"DeletePortMapping".to_owned()));
+    // The same port inside and out: nothing to rewrite, it works.
+    let out = upnp(&["--json", "--url", &router.url(), "add", "7777"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_718_for_our_own_mapping_is_not_a_conflict() {
+    let lab = Lab::get();
+    let router = Router::start(
+        lab.host_addr,
+        TPLINK,
+        Quirks {
+            declines_update: true,
+            ..Quirks::default()
+        },
+    );
+    for _ in 0..2 {
+        let out = upnp(&["--json", "--url", &router.url(), "add", "7777"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(json(&out)["mapping"]["internal_client"], host(&lab));
+    }
+    assert_eq!(router.table().len(), 1);
+}
+
+#[test]
+fn the_keeper_gets_a_port_in_the_range_an_igd2_router_allows() {
+    let lab = Lab::get();
+    let router = Router::start(
+        lab.host_addr,
+        MINIUPNPD_V2,
+        Quirks {
+            allowed: Some((40_000, 40_099)),
+            ..Quirks::default()
+        },
+    );
+    let started = Instant::now();
+    let mut child = Command::new(std::env::var("IGD_LAB_UPNP_BIN").unwrap())
+        .args([
+            "--no-cache",
+            "--json",
+            "--url",
+            &router.url(),
+            "keep",
+            "7777",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().expect("an event").unwrap();
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["event"]["kind"], "mapped", "{line}");
+    let port = event["event"]["external_port"].as_u64().unwrap();
+    assert!((40_000..40_100).contains(&port), "{line}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "at once, no backoff"
+    );
+    let calls = router.calls();
+    let first_any = calls.iter().position(|c| c == "AddAnyPortMapping");
+    assert!(first_any.is_some(), "{calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| *c == "AddPortMapping").count(),
+        1,
+        "AddAnyPortMapping right after the one 606: {calls:?}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    assert!(router.table().is_empty(), "SIGTERM removes it");
+}
+
+#[test]
+fn a_fault_whose_text_is_not_utf8_keeps_its_code() {
+    let lab = Lab::get();
+    let router = Router::start(
+        lab.host_addr,
+        TPLINK,
+        Quirks {
+            add_fault: Some((718, b"Conflit d\xe9j\xe0 utilis\xe9".to_vec())),
+            ..Quirks::default()
+        },
+    );
+    let out = upnp(&["--json", "--url", &router.url(), "add", "7777"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let error = &json(&out)["error"];
+    assert_eq!(error["upnp_error_code"], 718, "{error}");
+    assert_eq!(
+        error["result"], "UPNP_RESULT_CONFLICT_WITH_OTHER_MAPPING",
+        "{error}"
+    );
+    let text = error["router_text"].as_str().unwrap();
+    assert!(text.starts_with("Conflit d"), "{text}");
+}
