@@ -219,18 +219,37 @@ impl Lab {
     /// that reach its HTTP port from the LAN (an nftables table of its own, `numgen inc`:
     /// deterministic, unlike random loss). [`SynLoss::dropped`] counts what it dropped.
     pub fn drop_two_syns_in_three(&self) -> SynLoss {
+        self.router_drops(
+            "igdsyn",
+            &format!(
+                "tcp dport {} tcp flags & (syn | ack) == syn numgen inc mod 3 != 2",
+                self.http_port
+            ),
+        )
+    }
+
+    /// Until the guard is dropped, the router ignores multicast M-SEARCHes from the LAN
+    /// (as miniupnpd on FreeBSD, miniupnp#802): only one sent to it by unicast is answered.
+    /// [`SynLoss::dropped`] counts what it dropped.
+    pub fn deaf_to_multicast(&self) -> SynLoss {
+        self.router_drops("igdmcast", "ip daddr 239.255.255.250 udp dport 1900")
+    }
+
+    /// An nftables table `table` in the router that drops what `matches` from the LAN, and
+    /// counts it, until the guard is dropped.
+    fn router_drops(&self, table: &str, matches: &str) -> SynLoss {
         let rules = format!(
-            "table inet igdsyn {{
+            "table inet {table} {{
   chain in {{
     type filter hook input priority -300;
-    iifname \"{lan}\" tcp dport {port} tcp flags & (syn | ack) == syn numgen inc mod 3 != 2 counter drop
+    iifname \"{lan}\" {matches} counter drop
   }}
 }}",
             lan = self.router_lan_if,
-            port = self.http_port,
         );
         let guard = SynLoss {
             ns: self.rtr_ns.clone(),
+            table: table.to_owned(),
         };
         guard.delete();
         let mut child = Command::new("ip")
@@ -242,8 +261,11 @@ impl Lab {
             &mut child.stdin.take().expect("nft's stdin"),
             rules.as_bytes(),
         )
-        .expect("write the SYN rules");
-        assert!(child.wait().expect("nft").success(), "the SYN rules load");
+        .expect("write the rules");
+        assert!(
+            child.wait().expect("nft").success(),
+            "the {table} rules load"
+        );
         guard
     }
 
@@ -479,18 +501,27 @@ pub fn cache_home() -> std::path::PathBuf {
     .clone()
 }
 
-/// The router drops SYNs while this lives ([`Lab::drop_two_syns_in_three`]).
+/// The router drops packets while this lives ([`Lab::drop_two_syns_in_three`],
+/// [`Lab::deaf_to_multicast`]).
 #[derive(Debug)]
 pub struct SynLoss {
     ns: String,
+    table: String,
 }
 
 impl SynLoss {
-    /// The SYNs dropped so far.
+    /// The packets dropped so far.
     pub fn dropped(&self) -> u64 {
         let out = Command::new("ip")
             .args([
-                "netns", "exec", &self.ns, "nft", "list", "table", "inet", "igdsyn",
+                "netns",
+                "exec",
+                &self.ns,
+                "nft",
+                "list",
+                "table",
+                "inet",
+                &self.table,
             ])
             .output()
             .expect("nft list table");
@@ -504,7 +535,14 @@ impl SynLoss {
     fn delete(&self) {
         let _ = Command::new("ip")
             .args([
-                "netns", "exec", &self.ns, "nft", "delete", "table", "inet", "igdsyn",
+                "netns",
+                "exec",
+                &self.ns,
+                "nft",
+                "delete",
+                "table",
+                "inet",
+                &self.table,
             ])
             .stderr(Stdio::null())
             .status();

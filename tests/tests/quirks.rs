@@ -294,3 +294,52 @@ fn a_fault_whose_text_is_not_utf8_keeps_its_code() {
     let text = error["router_text"].as_str().unwrap();
     assert!(text.starts_with("Conflit d"), "{text}");
 }
+
+#[test]
+fn a_router_deaf_to_multicast_is_found_by_unicast_to_the_default_gateway() {
+    let lab = Lab::get();
+    let deaf = lab.deaf_to_multicast();
+    let out = upnp(&[
+        "--json",
+        "--via",
+        "upnp",
+        "--timeout",
+        "1000",
+        "external-ip",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["external_ip"], lab.wan_addr.to_string());
+    assert!(deaf.dropped() > 0, "the multicast M-SEARCHes were dropped");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut upnp = upnp_igd::tokio::Upnp::new();
+        let options = DiscoverOptions::default().timeout(1000);
+        let gateway = upnp.find_gateway(&options).await.expect("found by unicast");
+        assert_eq!(gateway.description_url, lab.description_url());
+        assert!(gateway.is_valid_gateway());
+    });
+    // A router named by the user: searched by unicast alone, no multicast at all.
+    let before = deaf.dropped();
+    let router = lab.router_addr.to_string();
+    let out = upnp(&[
+        "--json",
+        "--via",
+        "upnp",
+        "--gateway",
+        &router,
+        "--timeout",
+        "1000",
+        "external-ip",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(deaf.dropped(), before, "no multicast M-SEARCH was sent");
+    drop(deaf);
+    // Multicast heard again: the same (the router answers both; one device).
+    let mut upnp = upnp_igd::blocking::Upnp::new();
+    upnp.discover(&DiscoverOptions::default().timeout(1000))
+        .unwrap();
+    assert_eq!(upnp.get_device_count(), 1);
+}

@@ -81,6 +81,10 @@ pub struct DiscoverSettings {
     pub discover_local_port: i64,
     /// The multicast interface, by name or address; empty for the default ("").
     pub discover_multicast_if: String,
+    /// The router's address, when known: M-SEARCHes go to it alone, by unicast (a router
+    /// that ignores multicast answers one sent to it). `None` (the default): to the
+    /// multicast group, and over IPv4 by unicast to the default gateway as well.
+    pub discover_gateway: Option<std::net::IpAddr>,
 }
 
 /// How many of [`search_targets`] the first round of M-SEARCHes sends: `InternetGatewayDevice:1`
@@ -126,6 +130,9 @@ pub(crate) fn search_options(
                 .map_err(|_| Error::InvalidParam("discover multicast interface"))?,
         ),
     };
+    let destination = settings
+        .discover_gateway
+        .map(|ip| std::net::SocketAddr::new(ip, upnp_ssdp::SSDP_PORT));
     Ok(SearchOptions::default()
         .targets(search_targets())
         .leading(LEADING_TARGETS)
@@ -133,7 +140,8 @@ pub(crate) fn search_options(
         .ttl(ttl)
         .ipv6(settings.discover_ipv6)
         .local_port(local_port)
-        .interface(interface))
+        .interface(interface)
+        .destination(destination))
 }
 
 /// Whether an answer with this search target passes the filter (Godot: substring).

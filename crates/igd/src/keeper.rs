@@ -28,7 +28,7 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use upnp_igd::keeper::{Keep, KeepMachine, upnp::Find};
-//! use upnp_igd::machine::{Io, Machine, Output};
+//! use upnp_igd::machine::{Io, Machine, Output, RouteTo};
 //! use upnp_igd::{DiscoverSettings, Limits, Via};
 //!
 //! let keep = Keep::new().udp(7777).check(Duration::from_secs(30)).via(Via::Auto);
@@ -36,9 +36,10 @@
 //! let seed = upnp_igd::pcp_natpmp::Nonce([7; 12]); // give `Nonce::random()`
 //! let mut keeper = KeepMachine::new_upnp(keep, Find::default(), None, &settings, &limits, seed)?;
 //! let now = Instant::now();
-//! // Its state for the caller, then a way to map: every way at once, a search first.
+//! // Its state for the caller, then a way to map: every way at once, the default gateway
+//! // first (the search also goes to it by unicast).
 //! assert!(matches!(keeper.poll(now), Output::Event(_)));
-//! assert!(matches!(keeper.poll(now), Output::Start(_, Io::Search(_))));
+//! assert!(matches!(keeper.poll(now), Output::Start(_, Io::Route(RouteTo::Gateway))));
 //! # Ok::<(), upnp_igd::Error>(())
 //! ```
 

@@ -66,6 +66,9 @@ pub enum RouteTo {
     Host(Url),
     /// Towards the IPv6 Internet: our global IPv6 address, where we have one.
     Internet6,
+    /// Not our address: the IPv4 default gateway's, from the routing table (where a search
+    /// also sends its M-SEARCHes by unicast).
+    Gateway,
 }
 
 /// An I/O for a driver to perform.
@@ -128,7 +131,8 @@ pub enum Completed {
     Fetched(Result<Vec<u8>, upnp_soap::Error>),
     /// The action's response (a fault is an error), or why none.
     Called(Result<ActionResponse, upnp_soap::Error>),
-    /// Our address, `None` when there is no route.
+    /// Our address, `None` when there is no route (for [`RouteTo::Gateway`]: the default
+    /// gateway's address, `None` when there is none).
     Routed(Option<IpAddr>),
     /// The client's local address and the gateway's, or why it could not be opened.
     Opened(Result<(SocketAddr, SocketAddr), Error>),

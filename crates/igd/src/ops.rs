@@ -8,14 +8,17 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use upnp_igd::machine::{Io, Machine, Output};
+//! use upnp_igd::machine::{Completed, Input, Io, Machine, Output, RouteTo};
 //! use upnp_igd::{DiscoverOptions, DiscoverSettings, Goal, Limits, ops};
 //!
 //! let now = Instant::now();
 //! let settings = DiscoverSettings::default();
 //! let mut discovery =
 //!     ops::DiscoveryRun::new(Goal::FirstPublic, &settings, &DiscoverOptions::default(), &Limits::default(), now)?;
-//! // The first thing it asks for: the SSDP search.
+//! // The first thing it asks for: the default gateway (the search also goes to it by
+//! // unicast), then the SSDP search.
+//! let Output::Start(token, Io::Route(RouteTo::Gateway)) = discovery.poll(now) else { panic!() };
+//! discovery.handle(Input::Completed(token, Completed::Routed(None)), now);
 //! assert!(matches!(discovery.poll(now), Output::Start(_, Io::Search(_))));
 //! # Ok::<(), upnp_igd::Error>(())
 //! ```
@@ -313,6 +316,21 @@ impl Machine for ProbeRun {
 /// The tag of a discovery's search among its I/O (its probes are tagged by their id + 1).
 const SEARCH: u16 = 0;
 
+/// How long a discovery waits for the default gateway's address before searching without
+/// it (drivers answer at once: it is read from the routing table).
+const GATEWAY_WAIT: Duration = Duration::from_millis(100);
+
+/// Where a discovery stands with the default gateway's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GatewayAsk {
+    /// To ask before the search.
+    Ask,
+    /// Asked with this token; searched without it after this instant.
+    Asked(Token, Instant),
+    /// Answered, or not needed (a unicast search, or IPv6).
+    Known,
+}
+
 /// A discovery (`Discovery`): the search and the probes of the devices that answer, all
 /// under one deadline. Its value: every device found with its probe's outcome.
 #[derive(Debug)]
@@ -320,6 +338,9 @@ pub struct DiscoveryRun {
     discovery: Discovery,
     search: Option<upnp_ssdp::SearchOptions>,
     search_token: Option<Token>,
+    /// The default gateway's address, asked before the search (it gets the M-SEARCHes by
+    /// unicast too), and until when it is waited for.
+    gateway: GatewayAsk,
     probes: Vec<(usize, ProbeRun)>,
     done: bool,
 }
@@ -334,10 +355,15 @@ impl DiscoveryRun {
         now: Instant,
     ) -> Result<DiscoveryRun, Error> {
         let search = crate::discover::search_options(settings, options)?;
+        let gateway = match search.destination.is_none() && !search.ipv6 {
+            true => GatewayAsk::Ask,
+            false => GatewayAsk::Known,
+        };
         Ok(DiscoveryRun {
             discovery: Discovery::new(goal, options, limits, now)?,
             search: Some(search),
             search_token: None,
+            gateway,
             probes: Vec::new(),
             done: false,
         })
@@ -359,6 +385,18 @@ impl Machine for DiscoveryRun {
     fn poll(&mut self, now: Instant) -> Output<Vec<Device>, Infallible> {
         if self.done {
             return polled_after_done();
+        }
+        if self.search.is_some() {
+            match self.gateway {
+                GatewayAsk::Ask => {
+                    let token = Token::new(2).within(SEARCH);
+                    self.gateway = GatewayAsk::Asked(token, later(now, GATEWAY_WAIT));
+                    return Output::Start(token, Io::Route(RouteTo::Gateway));
+                }
+                GatewayAsk::Asked(_, until) if now < until => return Output::Wait(until),
+                // Asked and answered, or not in time: search without it.
+                GatewayAsk::Asked(..) | GatewayAsk::Known => {}
+            }
         }
         if let Some(options) = self.search.take() {
             let token = Token::new(1).within(SEARCH);
@@ -406,6 +444,14 @@ impl Machine for DiscoveryRun {
 
     fn handle(&mut self, input: Input, now: Instant) {
         match input {
+            Input::Completed(token, Completed::Routed(gateway)) if matches!(self.gateway, GatewayAsk::Asked(asked, _) if asked == token) =>
+            {
+                self.gateway = GatewayAsk::Known;
+                if let (Some(IpAddr::V4(gateway)), Some(search)) = (gateway, &mut self.search) {
+                    let to = SocketAddr::from((gateway, upnp_ssdp::SSDP_PORT));
+                    search.also_to = vec![to];
+                }
+            }
             Input::Answer(token, answer) if Some(token) == self.search_token => {
                 let _ = self.discovery.response(&answer, now);
             }

@@ -44,6 +44,9 @@ pub(crate) fn ours(to: &crate::machine::RouteTo) -> Option<IpAddr> {
     match to {
         crate::machine::RouteTo::Host(url) => local_address_towards(url),
         crate::machine::RouteTo::Internet6 => global_ipv6().map(IpAddr::V6),
+        crate::machine::RouteTo::Gateway => pcp_natpmp::net::default_gateway()
+            .ok()
+            .filter(IpAddr::is_ipv4),
     }
 }
 
@@ -52,7 +55,7 @@ pub(crate) fn ours(to: &crate::machine::RouteTo) -> Option<IpAddr> {
 pub(crate) fn is_immediate(to: &crate::machine::RouteTo) -> bool {
     match to {
         crate::machine::RouteTo::Host(url) => !matches!(url.host(), Some(url::Host::Domain(_))),
-        crate::machine::RouteTo::Internet6 => true,
+        crate::machine::RouteTo::Internet6 | crate::machine::RouteTo::Gateway => true,
     }
 }
 

@@ -283,6 +283,8 @@ pub(crate) struct Lan {
     pub(crate) pmp: Option<PmpRouter>,
     /// Every I/O started, in order (its kind).
     pub(crate) log: Vec<&'static str>,
+    /// The router answers multicast M-SEARCHes (else only those sent to it by unicast).
+    pub(crate) multicast: bool,
 }
 
 fn refused() -> upnp_soap::Error {
@@ -300,6 +302,7 @@ impl Lan {
             upnp: Some(UpnpRouter::new()),
             pmp: Some(PmpRouter::new(now)),
             log: Vec::new(),
+            multicast: true,
         }
     }
 
@@ -307,10 +310,14 @@ impl Lan {
     fn perform(&mut self, token: crate::machine::Token, io: Io, now: Instant) -> Vec<Input> {
         let done = |completed| vec![Input::Completed(token, completed)];
         match io {
-            Io::Search(_) => {
+            Io::Search(options) => {
                 self.log.push("search");
                 let mut inputs = Vec::new();
-                if self.upnp.is_some() {
+                let router = SocketAddr::from(([192, 168, 77, 1], 1900));
+                let heard = self.multicast
+                    || options.also_to.contains(&router)
+                    || options.destination == Some(router);
+                if self.upnp.is_some() && heard {
                     let answer = upnp_ssdp::SearchResponse::new(
                         LOCATION,
                         "urn:schemas-upnp-org:device:InternetGatewayDevice:2"
@@ -341,6 +348,10 @@ impl Lan {
                     Some(router) => router.answer(&request),
                     None => Err(refused()),
                 }))
+            }
+            Io::Route(RouteTo::Gateway) => {
+                self.log.push("gateway");
+                done(Completed::Routed(Some(gateway_addr().ip())))
             }
             Io::Route(RouteTo::Host(_)) => {
                 self.log.push("route");

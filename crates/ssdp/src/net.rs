@@ -33,6 +33,7 @@ pub mod tokio;
 pub struct Searcher {
     socket: UdpSocket,
     destination: SocketAddr,
+    also_to: Vec<SocketAddr>,
     state: Search,
     buf: Box<[u8]>,
 }
@@ -44,6 +45,7 @@ impl Searcher {
         let mut searcher = Searcher {
             socket,
             destination,
+            also_to: also_to(options, destination),
             state,
             // One byte more than the cap, so that an oversized datagram shows as such.
             buf: vec![0; MAX_MESSAGE_SIZE + 1].into_boxed_slice(),
@@ -73,6 +75,10 @@ impl Searcher {
             self.socket
                 .send_to(datagram, self.destination)
                 .map_err(Error::io("send M-SEARCH"))?;
+            for to in &self.also_to {
+                // A unicast copy that cannot be sent (no route there) is no reason to stop.
+                let _ = self.socket.send_to(datagram, to);
+            }
         }
         Ok(())
     }
@@ -153,6 +159,19 @@ pub(crate) fn prepare(options: &SearchOptions) -> Result<(UdpSocket, SocketAddr,
     };
     let state = Search::new(&request, Instant::now())?;
     Ok((socket, destination, state))
+}
+
+/// The unicast copies' destinations: at most [`crate::options::MAX_ALSO_TO`], of the
+/// search's address family, not the destination itself, each once.
+pub(crate) fn also_to(options: &SearchOptions, destination: SocketAddr) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for to in &options.also_to {
+        if to.is_ipv4() == destination.is_ipv4() && *to != destination && !out.contains(to) {
+            out.push(*to);
+        }
+    }
+    out.truncate(crate::options::MAX_ALSO_TO);
+    out
 }
 
 pub(crate) fn is_transient(e: &io::Error) -> bool {

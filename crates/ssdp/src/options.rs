@@ -88,6 +88,9 @@ pub enum Ipv6Scope {
     SiteLocal,
 }
 
+/// The most unicast addresses a search also sends to ([`SearchOptions::also_to`]).
+pub const MAX_ALSO_TO: usize = 4;
+
 /// Everything a search needs. `Default` gives Godot's `discover()` defaults.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +112,11 @@ pub struct SearchOptions {
     /// Send the M-SEARCHes to this address instead of the multicast group: a unicast search
     /// of one known device (UDA 1.1).
     pub destination: Option<SocketAddr>,
+    /// Also send every M-SEARCH to these addresses by unicast, beside the group (or the
+    /// [`SearchOptions::destination`]): a router that ignores multicast still answers one
+    /// sent to it (the default gateway's port 1900). Their answers are judged as any other.
+    /// At most [`MAX_ALSO_TO`]; a failed send to one of them does not end the search.
+    pub also_to: Vec<SocketAddr>,
     /// How many rounds of M-SEARCHes are sent.
     pub sends: u8,
     /// How many of the targets, the first ones, make up the first round; the others join
@@ -170,6 +178,12 @@ impl SearchOptions {
         self
     }
 
+    /// Set [`SearchOptions::also_to`].
+    pub fn also_to(mut self, also_to: Vec<SocketAddr>) -> Self {
+        self.also_to = also_to;
+        self
+    }
+
     /// Set [`SearchOptions::sends`].
     pub fn sends(mut self, sends: u8) -> Self {
         self.sends = sends;
@@ -206,6 +220,7 @@ impl Default for SearchOptions {
             local_port: LocalPort::Any,
             interface: None,
             destination: None,
+            also_to: Vec::new(),
             sends: 3,
             leading: 0,
             mx: None,

@@ -50,7 +50,9 @@ pub struct Cli {
     /// preferred, then PCP, then NAT-PMP), upnp, pcp or natpmp.
     #[arg(long, default_value = "auto", global = true)]
     pub via: Via,
-    /// The router's address for PCP and NAT-PMP (default: the default gateway).
+    /// The router's address: PCP and NAT-PMP ask it, and UPnP's M-SEARCHes go to it by
+    /// unicast alone (default: the default gateway, which the multicast search also reaches
+    /// by unicast).
     #[arg(long, global = true)]
     pub gateway: Option<IpAddr>,
     /// Search for the router even if one was found a moment ago. Without it, external-ip,

@@ -171,6 +171,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
     let mut upnp = Upnp::new();
     upnp.settings.discover_ipv6 = cli.ipv6;
     upnp.settings.discover_multicast_if = cli.interface.clone().unwrap_or_default();
+    upnp.settings.discover_gateway = cli.gateway;
     let options = DiscoverOptions::default().timeout(cli.timeout);
     if let Command::Keep {
         ports,

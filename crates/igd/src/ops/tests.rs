@@ -122,7 +122,38 @@ fn discovery_ends_at_the_first_public_gateway_without_waiting_out_the_search() {
         .unwrap();
     assert_eq!(devices.len(), 1);
     assert!(devices[0].is_valid_gateway());
+    assert_eq!(lan.log[..2], ["gateway", "search"]);
+}
+
+#[test]
+fn a_router_deaf_to_multicast_is_found_by_unicast_to_the_default_gateway() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    lan.multicast = false;
+    let options = DiscoverOptions::default();
+    let run = |lan: &mut Lan, settings: &DiscoverSettings| {
+        let mut discovery = DiscoveryRun::new(
+            Goal::FirstPublic,
+            settings,
+            &options,
+            &Limits::default(),
+            t0,
+        )
+        .unwrap();
+        lan.drive(&mut discovery, t0, &mut Vec::new()).unwrap()
+    };
+    let devices = run(&mut lan, &DiscoverSettings::default()).unwrap();
+    assert!(devices[0].is_valid_gateway());
+    // A router named by the user: searched by unicast alone, no default gateway asked.
+    let settings = DiscoverSettings {
+        discover_gateway: Some("192.168.77.1".parse().unwrap()),
+        ..DiscoverSettings::default()
+    };
+    lan.log.clear();
+    let devices = run(&mut lan, &settings).unwrap();
+    assert!(devices[0].is_valid_gateway());
     assert_eq!(lan.log[0], "search");
+    assert!(!lan.log.contains(&"gateway"));
 }
 
 #[test]

@@ -276,3 +276,34 @@ mod async_searcher {
         assert_eq!(handle.join().unwrap().len(), 3);
     }
 }
+
+#[test]
+fn unicast_copies_reach_a_device_the_destination_does_not() {
+    // The "group" is a socket that never answers; the device answers only what is sent to
+    // it (a router that ignores multicast, found at the default gateway's address).
+    let silent = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let (device, handle) = responder(Ipv4Addr::LOCALHOST.into(), |m, sock, to| {
+        sock.send_to(
+            &response("http://127.0.0.1:5000/d.xml", &m.search_target),
+            to,
+        )
+        .unwrap();
+    });
+    let v6: SocketAddr = (Ipv6Addr::LOCALHOST, 1900).into();
+    let mut options = options(silent.local_addr().unwrap(), 600);
+    // The other family is left out, duplicates are sent once, and at most four are kept.
+    options.also_to = vec![device, device, v6];
+    let found: Vec<_> = Searcher::start(&options)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].response.location, "http://127.0.0.1:5000/d.xml");
+    assert_eq!(handle.join().unwrap().len(), 3, "one copy per round");
+    let many: Vec<SocketAddr> = (1..=9).map(|p| (Ipv4Addr::LOCALHOST, p).into()).collect();
+    let kept = also_to(
+        &SearchOptions::default().also_to(many),
+        (Ipv4Addr::LOCALHOST, 1900).into(),
+    );
+    assert_eq!(kept.len(), crate::options::MAX_ALSO_TO);
+}

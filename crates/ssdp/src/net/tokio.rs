@@ -8,13 +8,14 @@ use crate::error::Error;
 use crate::message::MAX_MESSAGE_SIZE;
 use crate::search::{Response, Search};
 
-use super::{SearchOptions, is_transient, prepare};
+use super::{SearchOptions, also_to, is_transient, prepare};
 
 /// A search in progress; [`Searcher::next`] yields responses until the deadline.
 #[derive(Debug)]
 pub struct Searcher {
     socket: tokio::net::UdpSocket,
     destination: SocketAddr,
+    also_to: Vec<SocketAddr>,
     state: Search,
     buf: Box<[u8]>,
 }
@@ -32,6 +33,7 @@ impl Searcher {
         let mut searcher = Searcher {
             socket,
             destination,
+            also_to: also_to(options, destination),
             state,
             buf: vec![0; MAX_MESSAGE_SIZE + 1].into_boxed_slice(),
         };
@@ -78,6 +80,10 @@ impl Searcher {
                 .send_to(datagram, self.destination)
                 .await
                 .map_err(Error::io("send M-SEARCH"))?;
+            for to in &self.also_to {
+                // A unicast copy that cannot be sent (no route there) is no reason to stop.
+                let _ = self.socket.send_to(datagram, to).await;
+            }
         }
         Ok(())
     }
