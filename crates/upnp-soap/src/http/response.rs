@@ -232,30 +232,32 @@ impl ResponseDecoder {
                     }
                     self.state = State::Done;
                 }
-                // A chunk size line (extensions included) of more than CHUNK_LINE_LIMIT bytes
-                // is refused whether it arrives whole or in pieces: the terminator's bytes
-                // (CR LF, or a bare LF) are not counted in either case.
-                State::ChunkSize => match httparse::parse_chunk_size(&self.input) {
-                    Ok(httparse::Status::Complete((used, _))) if used > CHUNK_LINE_LIMIT + 2 => {
-                        return Err(Framing::ChunkLineTooLong(CHUNK_LINE_LIMIT).into());
+                // A chunk size line (extensions included) is read within its first
+                // CHUNK_LINE_LIMIT + 2 bytes (the line and its CR LF): what lies beyond is
+                // never looked at, so the outcome is the same however the bytes arrive.
+                State::ChunkSize => {
+                    let window = CHUNK_LINE_LIMIT + 2;
+                    let end = window.min(self.input.len());
+                    let line = self.input.get(..end).unwrap_or_default();
+                    match httparse::parse_chunk_size(line) {
+                        Ok(httparse::Status::Complete((used, size))) => {
+                            self.input.advance(used);
+                            self.state = if size == 0 {
+                                State::Trailers
+                            } else {
+                                self.check_room(size)?;
+                                State::ChunkData { remaining: size }
+                            };
+                        }
+                        Ok(httparse::Status::Partial) if line.len() >= window => {
+                            return Err(Framing::ChunkLineTooLong(CHUNK_LINE_LIMIT).into());
+                        }
+                        Ok(httparse::Status::Partial) => return Ok(false),
+                        Err(httparse::InvalidChunkSize) => {
+                            return Err(Framing::InvalidChunkSize.into());
+                        }
                     }
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        self.input.advance(used);
-                        self.state = if size == 0 {
-                            State::Trailers
-                        } else {
-                            self.check_room(size)?;
-                            State::ChunkData { remaining: size }
-                        };
-                    }
-                    Ok(httparse::Status::Partial) if self.input.len() > CHUNK_LINE_LIMIT + 1 => {
-                        return Err(Framing::ChunkLineTooLong(CHUNK_LINE_LIMIT).into());
-                    }
-                    Ok(httparse::Status::Partial) => return Ok(false),
-                    Err(httparse::InvalidChunkSize) => {
-                        return Err(Framing::InvalidChunkSize.into());
-                    }
-                },
+                }
                 State::ChunkData { remaining } => {
                     let remaining = self.take_body(remaining)?;
                     if remaining > 0 {
