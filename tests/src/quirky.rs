@@ -270,3 +270,113 @@ fn fault(code: u32, text: &[u8]) -> (u16, Vec<u8>) {
     let (before, after) = envelope.split_once(MARK).unwrap();
     (500, [before.as_bytes(), text, after.as_bytes()].concat())
 }
+
+/// How a [`PmpServer`] answers.
+#[derive(Clone, Copy, Debug)]
+pub enum PmpQuirk {
+    /// Eight bytes of nothing to every request (TP-Link Archer A7, FRITZ!Box 7590 AX).
+    Junk,
+    /// A NAT-PMP gateway (PCP requests get "unsupported version") whose external address
+    /// is this one (a router behind a modem's DMZ, tailscale#13745).
+    NatPmpWithAddress(Ipv4Addr),
+}
+
+/// A PCP/NAT-PMP server on UDP 5351 of the LAN host, answering as told until dropped.
+pub struct PmpServer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    answered: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl PmpServer {
+    /// Listen on `ip`:5351.
+    pub fn start(ip: Ipv4Addr, quirk: PmpQuirk) -> PmpServer {
+        use pcp_natpmp::{NatPmpRequest, NatPmpResponse, NatPmpResult};
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let socket = std::net::UdpSocket::bind((ip, pcp_natpmp::SERVER_PORT)).unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(20)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let (stopped, count) = (Arc::clone(&stop), Arc::clone(&answered));
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 1100];
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                let request = &buf[..n];
+                let answer = match quirk {
+                    PmpQuirk::Junk => vec![
+                        request.first().copied().unwrap_or(2),
+                        0x81,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                    ],
+                    PmpQuirk::NatPmpWithAddress(address) => match NatPmpRequest::parse(request) {
+                        Ok(NatPmpRequest::ExternalAddress) => NatPmpResponse::ExternalAddress {
+                            result: NatPmpResult::Success,
+                            epoch: 100,
+                            address,
+                        }
+                        .encode()
+                        .unwrap(),
+                        Ok(NatPmpRequest::Map {
+                            protocol,
+                            internal_port,
+                            external_port,
+                            lifetime,
+                        }) => NatPmpResponse::Map {
+                            protocol,
+                            result: NatPmpResult::Success,
+                            epoch: 100,
+                            internal_port,
+                            external_port: if external_port == 0 {
+                                internal_port
+                            } else {
+                                external_port
+                            },
+                            lifetime,
+                        }
+                        .encode()
+                        .unwrap(),
+                        // A PCP request: this gateway speaks version 0 only.
+                        Err(_) => NatPmpResponse::Bare {
+                            opcode: request.get(1).copied().unwrap_or(0) & 0x7f,
+                            result: NatPmpResult::UnsupportedVersion,
+                            epoch: 100,
+                        }
+                        .encode()
+                        .unwrap(),
+                    },
+                };
+                count.fetch_add(1, Ordering::Relaxed);
+                let _ = socket.send_to(&answer, from);
+            }
+        });
+        PmpServer {
+            stop,
+            thread: Some(thread),
+            answered,
+        }
+    }
+
+    /// The datagrams it answered.
+    pub fn answered(&self) -> usize {
+        self.answered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for PmpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use lab_tests::Lab;
 use lab_tests::hostile::Responder;
-use lab_tests::quirky::{Quirks, Router, Status};
+use lab_tests::quirky::{PmpQuirk, PmpServer, Quirks, Router, Status};
 use upnp_igd::{DiscoverOptions, IgdStatus};
 
 const TPLINK: &str = "tplink-archer-igd1.xml";
@@ -342,4 +342,72 @@ fn a_router_deaf_to_multicast_is_found_by_unicast_to_the_default_gateway() {
     upnp.discover(&DiscoverOptions::default().timeout(1000))
         .unwrap();
     assert_eq!(upnp.get_device_count(), 1);
+}
+
+#[test]
+fn a_pcp_gateway_that_answers_junk_is_said_to_and_not_called_silent() {
+    let lab = Lab::get();
+    let server = PmpServer::start(lab.host_addr, PmpQuirk::Junk);
+    let started = Instant::now();
+    let out = upnp(&[
+        "--json",
+        "--via",
+        "pcp",
+        "--gateway",
+        &host(&lab),
+        "external-ip",
+    ]);
+    let took = started.elapsed();
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    let error = &json(&out)["error"];
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("never with a valid answer"), "{message}");
+    assert!(!message.contains("no answer"), "{message}");
+    assert!(server.answered() > 0);
+    assert!(took < Duration::from_secs(15), "{took:?}");
+}
+
+#[test]
+fn a_nat_pmp_gateway_with_a_private_external_address_is_flagged() {
+    let lab = Lab::get();
+    let _server = PmpServer::start(
+        lab.host_addr,
+        PmpQuirk::NatPmpWithAddress("10.0.0.5".parse().unwrap()),
+    );
+    let gateway = host(&lab);
+    let out = upnp(&[
+        "--json",
+        "--via",
+        "natpmp",
+        "--gateway",
+        &gateway,
+        "external-ip",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let document = json(&out);
+    assert_eq!(document["external_ip"], "10.0.0.5");
+    assert_eq!(document["behind_another_nat"], true);
+    let out = upnp(&["--via", "natpmp", "--gateway", &gateway, "external-ip"]);
+    assert!(
+        stderr(&out).contains("another NAT is in front"),
+        "{}",
+        stderr(&out)
+    );
+    let out = upnp(&[
+        "--json",
+        "--via",
+        "natpmp",
+        "--gateway",
+        &gateway,
+        "add",
+        "7777",
+        "--lease",
+        "60",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["mapping"]["behind_another_nat"], true);
+    // Miniupnpd's public address: not flagged.
+    let out = upnp(&["--json", "--via", "natpmp", "external-ip"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["behind_another_nat"], false);
 }

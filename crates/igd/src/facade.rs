@@ -86,7 +86,7 @@ pub struct Upnp<C> {
 
 impl<C: Clone> Upnp<C> {
     /// No devices yet; Godot's default settings; calls made with `client`.
-    pub fn with_client(client: C) -> Upnp<C> {
+    pub(crate) fn with_client(client: C) -> Upnp<C> {
         Upnp {
             settings: DiscoverSettings::default(),
             limits: Limits::default(),

@@ -29,6 +29,7 @@ use pcp_natpmp::{
 };
 use upnp_soap::actions::Protocol;
 
+use crate::device::is_public;
 use crate::error::Error;
 
 #[cfg(test)]
@@ -166,6 +167,11 @@ pub struct PmpGranted {
     pub lifetime: u32,
     /// The gateway's epoch count in its answer.
     pub epoch: u32,
+    /// The external address is private, shared (CGNAT, 100.64/10) or otherwise not public:
+    /// another NAT is in front of the gateway, and the mapping does not reach the Internet
+    /// (as [`Device::is_behind_nat`](crate::Device::is_behind_nat) says for UPnP). `None`
+    /// while the address is unknown.
+    pub behind_another_nat: Option<bool>,
 }
 
 /// An external address and the way that gave it.
@@ -178,6 +184,9 @@ pub struct PmpAddress {
     pub address: IpAddr,
     /// The gateway's epoch count in its answer.
     pub epoch: u32,
+    /// The address is private, shared (CGNAT, 100.64/10) or otherwise not public: another
+    /// NAT is in front of the gateway (a router behind a modem's DMZ).
+    pub behind_another_nat: bool,
 }
 
 /// The next thing a driver does for a [`PmpSequence`].
@@ -363,6 +372,7 @@ impl PmpSequence for PmpAdd {
                 {
                     if result.is_success() && !address.is_unspecified() {
                         granted.external_ip = Some(IpAddr::V4(address));
+                        granted.behind_another_nat = Some(!is_public(IpAddr::V4(address)));
                     }
                 }
                 self.done(Ok(granted))
@@ -402,6 +412,9 @@ fn granted_pcp(mapping: &PmpMapping, r: &pcp_natpmp::PcpResponse) -> Result<PmpG
         external_ip: Some(map.external_address).filter(|a| !a.is_unspecified()),
         lifetime: r.lifetime,
         epoch: r.epoch,
+        behind_another_nat: Some(map.external_address)
+            .filter(|a| !a.is_unspecified())
+            .map(|a| !is_public(a)),
     })
 }
 
@@ -429,6 +442,7 @@ fn granted_natpmp(mapping: &PmpMapping, r: &NatPmpResponse) -> Result<PmpGranted
         external_ip: None,
         lifetime,
         epoch,
+        behind_another_nat: None,
     })
 }
 
@@ -571,6 +585,7 @@ impl PmpSequence for PmpExternal {
                     method: Method::NatPmp,
                     address: IpAddr::V4(address),
                     epoch,
+                    behind_another_nat: !is_public(IpAddr::V4(address)),
                 })
             }),
             Response::Pcp(r) => match (r.result.is_success(), r.op) {
@@ -579,6 +594,7 @@ impl PmpSequence for PmpExternal {
                         method: Method::Pcp,
                         address: map.external_address,
                         epoch: r.epoch,
+                        behind_another_nat: !is_public(map.external_address),
                     };
                     self.state = ExternalState::Removing(address);
                     PmpNext::Send(self.probe_map(0))

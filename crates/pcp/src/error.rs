@@ -67,6 +67,19 @@ pub enum Error {
     /// No answer from the gateway before the exchange's deadline.
     #[error("no answer from the gateway at {0} in time")]
     TimedOut(SocketAddr),
+    /// The gateway answered before the deadline, but never with the answer: every datagram
+    /// from it was short, malformed, of the other version or about something else.
+    #[error(
+        "the gateway at {gateway} answered {count} times, never with a valid answer (the last: {last})"
+    )]
+    OddAnswers {
+        /// The gateway.
+        gateway: SocketAddr,
+        /// How many datagrams it sent that were not the answer.
+        count: u32,
+        /// What was wrong with the last one.
+        last: String,
+    },
     /// Nothing listens on the gateway's NAT-PMP/PCP port (an ICMP port unreachable came
     /// back): it speaks neither protocol.
     #[error("nothing answers NAT-PMP or PCP at {0}")]

@@ -96,6 +96,20 @@ pub enum Ignored {
     Finished,
 }
 
+impl std::fmt::Display for Ignored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ignored::OtherSource(from) => write!(f, "it came from {from}"),
+            Ignored::Malformed(e) => write!(f, "malformed: {e}"),
+            Ignored::OtherVersion => f.write_str("a response of the other version"),
+            Ignored::OtherOpcode(opcode) => write!(f, "a response to opcode {opcode}"),
+            Ignored::WrongNonce => f.write_str("a MAP response with another nonce"),
+            Ignored::OtherMapping => f.write_str("a response about another mapping"),
+            Ignored::Finished => f.write_str("the exchange had its answer already"),
+        }
+    }
+}
+
 /// What [`Exchange::receive`] made of a datagram.
 #[non_exhaustive]
 #[derive(Debug)]
@@ -121,6 +135,9 @@ pub struct Exchange {
     /// PCP's RAND (each wait times 0.9 to 1.1), from a seed; 0: no jitter.
     random: u64,
     answered: bool,
+    /// Datagrams from the gateway that were not the answer, and why the last one was not.
+    odd: u32,
+    last_odd: Option<String>,
 }
 
 impl Exchange {
@@ -147,6 +164,8 @@ impl Exchange {
             sends: 0,
             random: 0,
             answered: false,
+            odd: 0,
+            last_odd: None,
         })
     }
 
@@ -185,6 +204,20 @@ impl Exchange {
         self.sends
     }
 
+    /// Why it ended without an answer: [`Error::OddAnswers`] when the gateway did answer,
+    /// never with a valid answer (short, malformed, about something else), else
+    /// [`Error::TimedOut`].
+    pub fn timed_out(&mut self) -> Error {
+        match self.last_odd.take() {
+            Some(last) => Error::OddAnswers {
+                gateway: self.gateway,
+                count: self.odd,
+                last,
+            },
+            None => Error::TimedOut(self.gateway),
+        }
+    }
+
     /// What to do at `now`.
     pub fn poll(&mut self, now: Instant) -> Poll<'_> {
         if self.answered || now >= self.deadline {
@@ -221,6 +254,12 @@ impl Exchange {
         wait * permille / 1000
     }
 
+    /// One more datagram from the gateway that is not the answer.
+    fn odd(&mut self, why: &Ignored) {
+        self.odd = self.odd.saturating_add(1);
+        self.last_odd = Some(why.to_string());
+    }
+
     /// A datagram from `from`: the answer, or why not.
     pub fn receive(&mut self, from: SocketAddr, datagram: &[u8]) -> Received {
         if self.answered {
@@ -231,7 +270,11 @@ impl Exchange {
         }
         let response = match Response::parse(datagram) {
             Ok(response) => response,
-            Err(e) => return Received::Ignored(Ignored::Malformed(e)),
+            Err(e) => {
+                let why = Ignored::Malformed(e);
+                self.odd(&why);
+                return Received::Ignored(why);
+            }
         };
         let verdict = match (&self.request, &response) {
             (Request::NatPmp(request), Response::NatPmp(response)) => {
@@ -245,6 +288,9 @@ impl Exchange {
             }
             _ => Err(Ignored::OtherVersion),
         };
+        if let Err(why) = &verdict {
+            self.odd(why);
+        }
         match verdict {
             Ok(()) => {
                 self.answered = true;

@@ -158,7 +158,7 @@ impl Client {
                     continue;
                 }
                 Poll::Wait(until) => until.saturating_duration_since(now),
-                Poll::TimedOut => return Err(Error::TimedOut(exchange.gateway())),
+                Poll::TimedOut => return Err(exchange.timed_out()),
             };
             if wait.is_zero() {
                 continue;

@@ -282,7 +282,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 Some(ip) => ip,
                 None => gateway.query_external_address()?,
             };
-            print_external_ip(cli, ip, Method::Upnp);
+            let behind = gateway.external_address.and(gateway.is_behind_nat());
+            print_external_ip(cli, ip, Method::Upnp, behind);
             Ok(())
         }
         Command::Add { .. } => {
@@ -425,19 +426,28 @@ fn keep_open(
     Ok(())
 }
 
-fn print_external_ip(cli: &Cli, ip: IpAddr, method: Method) {
+/// The external address; `behind`: it is not public (another NAT in front of the gateway),
+/// when known.
+fn print_external_ip(cli: &Cli, ip: IpAddr, method: Method, behind: Option<bool>) {
     if cli.json {
         print_json(
             cli,
             serde_json::json!({
                 "method": method.to_string(),
                 "external_ip": ip.to_string(),
+                "behind_another_nat": behind,
             }),
         );
     } else {
         // The address stays alone on its line (scripts read it); the way goes to stderr.
         println!("{ip}");
         eprintln!("via {method}");
+        if behind == Some(true) {
+            eprintln!(
+                "{ip} is not a public address: another NAT is in front of this gateway, and a \
+                 mapping on it does not reach the Internet"
+            );
+        }
     }
 }
 
@@ -558,7 +568,8 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
     match &cli.command {
         Command::ExternalIp => {
             let address = client.external_ip()?;
-            print_external_ip(cli, address.address, address.method);
+            let behind = Some(address.behind_another_nat);
+            print_external_ip(cli, address.address, address.method, behind);
         }
         Command::Add {
             port,

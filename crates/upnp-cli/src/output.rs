@@ -107,6 +107,9 @@ pub(crate) struct MappingOut {
     /// The external address, when the way that mapped gave it (PCP, NAT-PMP).
     #[serde(skip_serializing_if = "Option::is_none")]
     external_ip: Option<String>,
+    /// That address is not public: another NAT is in front of the gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    behind_another_nat: Option<bool>,
     /// The way that granted it (add only): `upnp`, `pcp` or `natpmp`; in JSON, the
     /// document's `method`.
     #[serde(skip)]
@@ -129,6 +132,7 @@ impl From<&PortMapping> for MappingOut {
             description_dropped: None,
             read_back: None,
             external_ip: None,
+            behind_another_nat: None,
             method: None,
         }
     }
@@ -169,6 +173,7 @@ impl MappingOut {
             // PCP and NAT-PMP answer with the mapping itself.
             read_back: Some(true),
             external_ip: granted.external_ip.map(|ip| ip.to_string()),
+            behind_another_nat: granted.behind_another_nat,
             method: Some(granted.method.to_string()),
         }
     }
@@ -203,6 +208,12 @@ impl fmt::Display for MappingOut {
         }
         if let Some(ip) = &self.external_ip {
             write!(f, " at {ip}")?;
+        }
+        if self.behind_another_nat == Some(true) {
+            write!(
+                f,
+                " (not a public address: another NAT is in front of the gateway)"
+            )?;
         }
         if let Some(method) = &self.method {
             write!(f, " via {method}")?;

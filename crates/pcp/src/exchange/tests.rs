@@ -247,3 +247,36 @@ fn announcements_are_believed_from_the_gateway_only() {
         Err(Ignored::OtherOpcode(1))
     ));
 }
+
+#[test]
+fn a_gateway_that_answers_only_junk_is_told_apart_from_a_silent_one() {
+    let t0 = Instant::now();
+    // Silent: no answer in time.
+    let mut silent = pcp_map(t0, t0 + ms(100));
+    assert!(matches!(silent.timed_out(), Error::TimedOut(g) if g == gateway()));
+    // An 8-byte reply (TP-Link Archer A7), then one about another mapping: both counted.
+    let mut odd = pcp_map(t0, t0 + ms(100));
+    assert!(matches!(
+        odd.receive(gateway(), &[2, 0x81, 0, 0, 0, 0, 0, 0]),
+        Received::Ignored(Ignored::Malformed(_))
+    ));
+    let other = Map::new(Nonce([1; 12]), Protocol::Udp, 7777, 7777);
+    assert!(matches!(
+        odd.receive(gateway(), &answer(other)),
+        Received::Ignored(Ignored::WrongNonce)
+    ));
+    // Junk from another host is not the gateway's answering.
+    let stranger = SocketAddr::from((Ipv4Addr::new(192, 168, 77, 99), 5351));
+    odd.receive(stranger, &[0; 8]);
+    match odd.timed_out() {
+        Error::OddAnswers {
+            gateway: g,
+            count,
+            last,
+        } => {
+            assert_eq!((g, count), (gateway(), 2));
+            assert!(last.contains("nonce"), "{last}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -74,7 +74,7 @@ impl Client {
                     continue;
                 }
                 Poll::Wait(until) => until,
-                Poll::TimedOut => return Err(Error::TimedOut(exchange.gateway())),
+                Poll::TimedOut => return Err(exchange.timed_out()),
             };
             let received =
                 tokio::time::timeout_at(until.into(), self.socket.recv_from(&mut self.buf)).await;
