@@ -235,6 +235,12 @@ impl Lab {
         self.router_drops("igdmcast", "ip daddr 239.255.255.250 udp dport 1900")
     }
 
+    /// Until the guard is dropped, the router answers no mapping protocol: every SSDP and
+    /// PCP/NAT-PMP datagram from the LAN is dropped (a network without UPnP, PCP or NAT-PMP).
+    pub fn silent_router(&self) -> SynLoss {
+        self.router_drops("igdsilent", "udp dport { 1900, 5351 }")
+    }
+
     /// An nftables table `table` in the router that drops what `matches` from the LAN, and
     /// counts it, until the guard is dropped.
     fn router_drops(&self, table: &str, matches: &str) -> SynLoss {

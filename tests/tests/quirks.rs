@@ -411,3 +411,23 @@ fn a_nat_pmp_gateway_with_a_private_external_address_is_flagged() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["behind_another_nat"], false);
 }
+
+#[test]
+fn with_nothing_to_answer_auto_ends_within_the_search_and_its_probes() {
+    let lab = Lab::get();
+    let silent = lab.silent_router();
+    let started = Instant::now();
+    let out = upnp(&["-v", "--json", "--timeout", "2000", "external-ip"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // The bound: the search's timeout + Limits::probe (5 s), every way within it; + 1 s for
+    // the process and the lab.
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    let said = stderr(&out);
+    assert!(
+        said.contains("PCP and NAT-PMP at the default gateway meanwhile"),
+        "{said}"
+    );
+    assert!(said.contains("all over within 7000 ms"), "{said}");
+    assert!(silent.dropped() > 0);
+}

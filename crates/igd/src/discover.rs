@@ -271,7 +271,6 @@ impl Discovery {
         })
     }
 
-    #[cfg(test)]
     /// When the whole discovery is over at the latest.
     pub(crate) fn deadline(&self) -> Instant {
         self.deadline

@@ -369,6 +369,11 @@ impl DiscoveryRun {
         })
     }
 
+    /// When it is over at the latest: the search's timeout + [`Limits::probe`] from its start.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.discovery.deadline()
+    }
+
     /// The probe with this id.
     fn probe(&mut self, id: usize) -> Option<&mut ProbeRun> {
         self.probes
@@ -560,6 +565,8 @@ pub(crate) struct PmpProbeRun {
     /// When opening must be over (a driver answers at once; one that does not is not
     /// waited for past this).
     opening_until: Option<Instant>,
+    /// When the whole probe must be over, if sooner than its limit allows.
+    cap: Option<Instant>,
     done: bool,
 }
 
@@ -575,7 +582,22 @@ impl PmpProbeRun {
             probe: None,
             failure: None,
             opening_until: None,
+            cap: None,
             done: false,
+        }
+    }
+
+    /// End by `cap` at the latest (the deadline of a UPnP discovery run beside it).
+    pub(crate) fn until(mut self, cap: Instant) -> PmpProbeRun {
+        self.cap = Some(cap);
+        self
+    }
+
+    /// What is left of its limit at `now`, within its cap.
+    fn left(&self, now: Instant) -> Duration {
+        match self.cap {
+            Some(cap) => self.limit.min(cap.saturating_duration_since(now)),
+            None => self.limit,
         }
     }
 }
@@ -589,7 +611,7 @@ impl Machine for PmpProbeRun {
             return polled_after_done();
         }
         let Some(until) = self.opening_until else {
-            self.opening_until = Some(later(now, self.limit));
+            self.opening_until = Some(later(now, self.left(now)));
             let io = Io::OpenPmp {
                 target: self.target,
                 way: self.way,
@@ -611,7 +633,7 @@ impl Machine for PmpProbeRun {
             self.done = true;
             return Output::Done(Err(Error::Misuse("a PCP client neither opened nor failed")));
         };
-        let limit = self.limit;
+        let limit = self.left(now);
         let probe = self
             .probe
             .get_or_insert_with(|| PmpRun::new(session.probe(), limit, now));
@@ -694,7 +716,16 @@ impl FindWay {
             )?),
             false => None,
         };
-        let pmp = Way::of(via).map(|way| PmpProbeRun::new(target, way, limits));
+        // Every way within the same deadline: PCP and NAT-PMP are not waited for past the
+        // end of a UPnP discovery beside them.
+        let cap = upnp.as_ref().map(DiscoveryRun::deadline);
+        let pmp = Way::of(via).map(|way| {
+            let probe = PmpProbeRun::new(target, way, limits);
+            match cap {
+                Some(cap) => probe.until(cap),
+                None => probe,
+            }
+        });
         Ok(FindWay {
             upnp,
             pmp,

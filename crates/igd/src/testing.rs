@@ -128,7 +128,10 @@ pub(crate) struct PmpRouter {
     pub(crate) asked: Vec<u32>,
     /// Nonces of MAP requests for port mappings (not address probes), in order.
     pub(crate) nonces: Vec<Nonce>,
+    /// No answer: the exchange ends with a timeout at once (the driver's own deadline).
     pub(crate) silent: bool,
+    /// No answer and no end: the exchange is left to the machine's deadline (time passes).
+    pub(crate) hangs: bool,
 }
 
 impl PmpRouter {
@@ -141,6 +144,7 @@ impl PmpRouter {
             asked: Vec::new(),
             nonces: Vec::new(),
             silent: false,
+            hangs: false,
         }
     }
 
@@ -364,6 +368,10 @@ impl Lan {
             Io::OpenPmp { .. } => {
                 self.log.push("open");
                 done(Completed::Opened(Ok((us(), gateway_addr()))))
+            }
+            Io::Exchange { .. } if self.pmp.as_ref().is_some_and(|p| p.hangs) => {
+                self.log.push("exchange");
+                Vec::new()
             }
             Io::Exchange { request, .. } => {
                 self.log.push("exchange");

@@ -261,7 +261,12 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
         None => match warm_start(cli, &mut upnp) {
             Some(device) => device,
-            None => match searching(cli, || upnp.find_way(&options, cli.via, cli.gateway))? {
+            None => match searching(cli, || {
+                if cli.verbose {
+                    eprintln!("{}", waiting_for(cli, &upnp.limits));
+                }
+                upnp.find_way(&options, cli.via, cli.gateway)
+            })? {
                 Found::Upnp(device) => {
                     // Only a valid gateway is worth one exchange next time.
                     if uses_cache(cli) && device.is_valid_gateway() {
@@ -322,6 +327,34 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+    }
+}
+
+/// What finding the router waits for, and how long at most (`-v`).
+fn waiting_for(cli: &Cli, limits: &upnp_igd::Limits) -> String {
+    let search = cli.timeout.max(0);
+    let probe = limits.probe.as_millis();
+    let at = match cli.gateway {
+        Some(ip) => ip.to_string(),
+        None => "the default gateway".to_owned(),
+    };
+    let upnp = match cli.gateway {
+        Some(ip) => format!("UPnP: M-SEARCH to {ip} for {search} ms"),
+        None => {
+            format!("UPnP: M-SEARCH to the multicast group and the default gateway for {search} ms")
+        }
+    };
+    let upnp = format!("{upnp}, each answer probed within {probe} ms");
+    match cli.via {
+        Via::Auto => format!(
+            "waiting for {upnp}; PCP and NAT-PMP at {at} meanwhile; all over within {} ms",
+            search.unsigned_abs() as u128 + probe
+        ),
+        Via::Upnp => format!("waiting for {upnp}"),
+        via => format!(
+            "waiting for {via} at {at}, within {} ms",
+            limits.call.as_millis()
+        ),
     }
 }
 

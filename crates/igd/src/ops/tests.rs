@@ -212,6 +212,46 @@ fn finding_a_way_prefers_upnp_at_once_and_falls_back_to_pcp() {
 }
 
 #[test]
+fn finding_a_way_waits_for_pcp_no_longer_than_for_upnp() {
+    // Nothing answers: no UPnP device, a PCP gateway that says nothing. Every way ends by
+    // the discovery's deadline (the search's timeout + Limits::probe), not PCP's own 10 s.
+    let t0 = Instant::now();
+    let (options, settings, limits) = (
+        DiscoverOptions::default(),
+        DiscoverSettings::default(),
+        Limits::default(),
+    );
+    let mut find = FindWay::new(
+        pmp::Via::Auto,
+        Target::Default,
+        &settings,
+        &options,
+        &limits,
+        t0,
+    )
+    .unwrap();
+    let mut lan = Lan::new(t0);
+    lan.upnp = None;
+    lan.pmp.as_mut().unwrap().hangs = true;
+    let mut now = t0;
+    let way = loop {
+        match lan.drive(&mut find, now, &mut Vec::new()) {
+            Ok(way) => break way.unwrap(),
+            Err(until) => now = until,
+        }
+    };
+    assert!(way.found.is_err(), "{:?}", way.found);
+    let bound = Duration::from_millis(2000) + limits.probe;
+    assert!(now <= t0 + bound, "ended {:?} after the start", now - t0);
+    assert!(
+        now >= t0 + Duration::from_millis(2000),
+        "PCP had the search's time at least: {:?} {:?}",
+        now - t0,
+        way.found
+    );
+}
+
+#[test]
 fn a_client_never_opened_is_not_waited_for_past_its_deadline() {
     let t0 = Instant::now();
     let limits = Limits::default();
