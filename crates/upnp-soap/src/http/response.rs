@@ -452,6 +452,11 @@ fn framing(status: u16, headers: Headers) -> Result<(State, Headers, Option<u64>
             kept.push((name, value));
         }
     }
+    // Room for one framing header when the response is written again: the same response
+    // then decodes the same (the parser takes at most MAX_HEADERS).
+    if kept.len() >= MAX_HEADERS {
+        return Err(Framing::MalformedHead("too many headers").into());
+    }
     let state = if status == 204 || status == 304 {
         State::Done
     } else if !codings.is_empty() {

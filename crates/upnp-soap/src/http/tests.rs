@@ -487,3 +487,23 @@ fn empty_lines_before_a_head_are_skipped_the_same_however_they_arrive() {
     .unwrap();
     assert_eq!(ok.body, &b"ok"[..]);
 }
+
+#[test]
+fn a_response_decoded_always_fits_when_written_again() {
+    let head = |n: usize| {
+        let mut raw = String::from("HTTP/1.0 200 OK\r\n");
+        for i in 0..n {
+            raw.push_str(&format!("X-{i}: v\r\n"));
+        }
+        raw.push_str("\r\nbody");
+        raw
+    };
+    // 63 headers without framing: kept, and written again with Content-Length: 64.
+    let response = decode(head(63).as_bytes(), 64).unwrap();
+    assert_eq!(decode(&response.encode(), 64).unwrap(), response);
+    // 64: no room left for the framing header; refused like a head with more.
+    assert!(matches!(
+        decode(head(64).as_bytes(), 64),
+        Err(Error::Framing(Framing::MalformedHead(_)))
+    ));
+}
