@@ -212,6 +212,9 @@ pub const AFTER_HELP: &str = "Exit status:
   4  refused by the router (its error code is printed)
   5  network: no answer in time, the connection failed
 
+Time taken at most (defaults): finding the router, --via auto or upnp: --timeout + 5 s;
+--via pcp or natpmp: 10 s; then external-ip, add, delete: 10 s; list: 30 s.
+
 JSON (--json): one document per line on stdout, with \"version\": 1 and \"command\", then the
 command's result or \"error\" (the exit status is the same as without --json).";
 
