@@ -81,6 +81,7 @@ pub struct Entry {
 struct State {
     table: Vec<Entry>,
     calls: Vec<String>,
+    services: Vec<String>,
 }
 
 /// The router, serving until dropped.
@@ -121,6 +122,11 @@ impl Router {
     pub fn calls(&self) -> Vec<String> {
         self.state.lock().unwrap().calls.clone()
     }
+
+    /// The service type of each action asked, in order.
+    pub fn services(&self) -> Vec<String> {
+        self.state.lock().unwrap().services.clone()
+    }
 }
 
 fn answer(quirks: &Quirks, state: &Mutex<State>, body: &[u8]) -> (u16, Vec<u8>) {
@@ -129,6 +135,7 @@ fn answer(quirks: &Quirks, state: &Mutex<State>, body: &[u8]) -> (u16, Vec<u8>) 
     };
     let mut state = state.lock().unwrap();
     state.calls.push(request.action.clone());
+    state.services.push(request.service_type.clone());
     let arg = |name: &str| {
         request
             .arguments

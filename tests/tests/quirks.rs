@@ -431,3 +431,23 @@ fn with_nothing_to_answer_auto_ends_within_the_search_and_its_probes() {
     assert!(said.contains("all over within 7000 ms"), "{said}");
     assert!(silent.dropped() > 0);
 }
+
+#[test]
+fn a_dsl_box_with_only_tr064_services_is_used() {
+    let lab = Lab::get();
+    let router = Router::start(
+        lab.host_addr,
+        "quirk-tr064-dslforum-services-only.xml",
+        Quirks::default(),
+    );
+    let out = upnp(&["--json", "--url", &router.url(), "add", "7777"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(router.table().len(), 1);
+    let services = router.services();
+    assert!(
+        services
+            .iter()
+            .all(|s| s.starts_with("urn:dslforum-org:service:WAN")),
+        "{services:?}"
+    );
+}

@@ -7,6 +7,11 @@
 //! document order) and strict where a guess would be dangerous: there must be an
 //! InternetGatewayDevice, and a service is classified by its `serviceType`, never by the look
 //! of its URLs.
+//!
+//! The Broadband Forum's TR-064 services (`urn:dslforum-org:service:WANIPConnection:1`,
+//! `WANPPPConnection:1`, with the same actions) are the last choice: used only when the
+//! description has no UPnP Forum connection service (some DSL boxes, the Huawei HG531 V1,
+//! offer only those), as Tailscale's port mapper does.
 
 use upnp_ssdp::UrnType;
 
@@ -62,6 +67,20 @@ fn standard(urn: &UrnType) -> bool {
     urn.domain == upnp_ssdp::UPNP_DOMAIN
 }
 
+/// The Broadband Forum's domain (TR-064).
+pub const TR064_DOMAIN: &str = "dslforum-org";
+
+fn tr064(urn: &UrnType) -> bool {
+    urn.domain == TR064_DOMAIN
+}
+
+/// Whether `device` is an InternetGatewayDevice of the Broadband Forum's domain.
+fn is_tr064_igd(device: &Device) -> bool {
+    device
+        .urn()
+        .is_some_and(|u| tr064(&u) && u.name == "InternetGatewayDevice")
+}
+
 impl DeviceDescription {
     /// The gateway described, if this is one.
     pub fn gateway(&self) -> Result<Gateway<'_>, Error> {
@@ -69,16 +88,35 @@ impl DeviceDescription {
             .device
             .walk()
             .find(|d| d.is("InternetGatewayDevice", 1))
+            .or_else(|| self.device.walk().find(|d| is_tr064_igd(d)))
             .ok_or(Error::NoGateway)?;
         let igd_version = igd.urn().map_or(1, |u| u.version);
         let mut connections = Vec::new();
+        let mut legacy = Vec::new();
         let mut common_interface = None;
         let mut ipv6_firewall = None;
         for device in igd.walk() {
             for service in &device.services {
-                let Some(urn) = service.urn().filter(standard) else {
+                let Some(urn) = service.urn() else {
                     continue;
                 };
+                if tr064(&urn) {
+                    let kind = match urn.name.as_str() {
+                        "WANIPConnection" => ConnectionKind::Ip,
+                        "WANPPPConnection" => ConnectionKind::Ppp,
+                        _ => continue,
+                    };
+                    legacy.push(ConnectionService {
+                        kind,
+                        version: urn.version,
+                        service,
+                        device,
+                    });
+                    continue;
+                }
+                if !standard(&urn) {
+                    continue;
+                }
                 let kind = match urn.name.as_str() {
                     "WANIPConnection" => ConnectionKind::Ip,
                     "WANPPPConnection" => ConnectionKind::Ppp,
@@ -99,6 +137,9 @@ impl DeviceDescription {
                     device,
                 });
             }
+        }
+        if connections.is_empty() {
+            connections = legacy;
         }
         if connections.is_empty() {
             return Err(Error::NoConnectionService);

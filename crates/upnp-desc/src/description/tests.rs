@@ -97,6 +97,44 @@ fn two_connection_devices_in_document_order() {
 }
 
 #[test]
+fn tr064_connection_services_are_the_last_choice() {
+    // Only the Broadband Forum's services (a DSL box): used, in document order.
+    let d = DeviceDescription::parse(&fixture("quirk-tr064-dslforum-services-only.xml")).unwrap();
+    let gw = d.gateway().unwrap();
+    let types: Vec<_> = gw
+        .connections
+        .iter()
+        .map(|c| c.service.service_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "urn:dslforum-org:service:WANPPPConnection:1",
+            "urn:dslforum-org:service:WANIPConnection:1"
+        ]
+    );
+    assert_eq!(gw.connections[1].kind, ConnectionKind::Ip);
+    // Beside the UPnP Forum's own: never chosen.
+    let both = String::from_utf8(fixture("miniupnpd-v2-rootDesc.xml"))
+        .unwrap()
+        .replacen(
+            "<serviceList>",
+            "<serviceList><service><serviceType>urn:dslforum-org:service:WANIPConnection:1\
+             </serviceType><serviceId>x</serviceId><controlURL>/tr064</controlURL>\
+             <eventSubURL>/e</eventSubURL><SCPDURL>/s.xml</SCPDURL></service>",
+            1,
+        );
+    let d = DeviceDescription::parse(both.as_bytes()).unwrap();
+    assert!(
+        d.gateway()
+            .unwrap()
+            .connections
+            .iter()
+            .all(|c| c.service.service_type.starts_with("urn:schemas-upnp-org:"))
+    );
+}
+
+#[test]
 fn foreign_hosts_are_flagged_and_https_refused() {
     let d = DeviceDescription::parse(&fixture("quirk-foreign-control-url.xml")).unwrap();
     let gw = d.gateway().unwrap();
