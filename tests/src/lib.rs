@@ -235,6 +235,34 @@ impl Lab {
         self.router_drops("igdmcast", "ip daddr 239.255.255.250 udp dport 1900")
     }
 
+    /// Until the guard is dropped, the router ignores M-SEARCHes sent to it by unicast: only
+    /// the multicast ones reach it.
+    pub fn deaf_to_unicast(&self) -> SynLoss {
+        self.router_drops(
+            "igducast",
+            &format!("ip daddr {} udp dport 1900", self.router_addr),
+        )
+    }
+
+    /// Until the guard is dropped, the LAN host has a second interface (a dummy, 10.99.0.1/24)
+    /// that the system's multicast route picks (239.0.0.0/8 goes out of it), as a VPN, Docker
+    /// or Hyper-V adapter does: a search out of the default interface alone never reaches the
+    /// router. Run on the LAN host (the lab suite is).
+    pub fn multicast_route_elsewhere(&self) -> MulticastElsewhere {
+        let guard = MulticastElsewhere;
+        guard.remove();
+        for args in [
+            &["link", "add", "igdmc0", "type", "dummy"][..],
+            &["addr", "add", "10.99.0.1/24", "dev", "igdmc0"],
+            &["link", "set", "igdmc0", "multicast", "on", "up"],
+            &["route", "add", "239.0.0.0/8", "dev", "igdmc0"],
+        ] {
+            let ok = Command::new("ip").args(args).status().expect("ip");
+            assert!(ok.success(), "ip {args:?}");
+        }
+        guard
+    }
+
     /// Until the guard is dropped, the router answers no mapping protocol: every SSDP and
     /// PCP/NAT-PMP datagram from the LAN is dropped (a network without UPnP, PCP or NAT-PMP).
     pub fn silent_router(&self) -> SynLoss {
@@ -505,6 +533,26 @@ pub fn cache_home() -> std::path::PathBuf {
         dir
     })
     .clone()
+}
+
+/// The LAN host's multicast route leads elsewhere while this lives
+/// ([`Lab::multicast_route_elsewhere`]).
+#[derive(Debug)]
+pub struct MulticastElsewhere;
+
+impl MulticastElsewhere {
+    fn remove(&self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", "igdmc0"])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for MulticastElsewhere {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
 
 /// The router drops packets while this lives ([`Lab::drop_two_syns_in_three`],

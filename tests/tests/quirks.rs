@@ -451,3 +451,26 @@ fn a_dsl_box_with_only_tr064_services_is_used() {
         "{services:?}"
     );
 }
+
+#[test]
+fn a_search_goes_out_of_every_interface_not_only_the_one_the_route_picks() {
+    let lab = Lab::get();
+    // The router hears multicast only, and the system sends multicast out of a dummy.
+    let deaf = lab.deaf_to_unicast();
+    let _elsewhere = lab.multicast_route_elsewhere();
+    let mut upnp = upnp_igd::blocking::Upnp::new();
+    let gateway = upnp
+        .find_gateway(&DiscoverOptions::default().timeout(1000))
+        .expect("found out of the LAN interface")
+        .clone();
+    assert_eq!(gateway.description_url, lab.description_url());
+    // The mapping still points at our address on the route to the router.
+    assert_eq!(gateway.igd_our_addr, lab.host_addr.to_string());
+    assert!(deaf.dropped() > 0, "the unicast copies were dropped");
+    // Named: the system's choice for that interface only (the dummy): nothing.
+    upnp.settings.discover_multicast_if = "igdmc0".into();
+    assert!(
+        upnp.find_gateway(&DiscoverOptions::default().timeout(1000))
+            .is_err()
+    );
+}

@@ -141,6 +141,9 @@ pub(crate) fn search_options(
         .ipv6(settings.discover_ipv6)
         .local_port(local_port)
         .interface(interface)
+        // No interface named: out of every one, not only the one the system's multicast
+        // route picks (a VPN, Docker or Hyper-V adapter often takes it).
+        .every_interface(true)
         .destination(destination))
 }
 

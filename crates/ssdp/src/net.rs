@@ -34,6 +34,8 @@ pub struct Searcher {
     socket: UdpSocket,
     destination: SocketAddr,
     also_to: Vec<SocketAddr>,
+    /// The interfaces each multicast M-SEARCH goes out of (empty: the system's choice).
+    via: Vec<Ipv4Addr>,
     state: Search,
     buf: Box<[u8]>,
 }
@@ -46,6 +48,7 @@ impl Searcher {
             socket,
             destination,
             also_to: also_to(options, destination),
+            via: via(options),
             state,
             // One byte more than the cap, so that an oversized datagram shows as such.
             buf: vec![0; MAX_MESSAGE_SIZE + 1].into_boxed_slice(),
@@ -72,9 +75,15 @@ impl Searcher {
 
     fn transmit(&mut self, now: Instant) -> Result<(), Error> {
         while let Some(datagram) = self.state.poll_transmit(now) {
-            self.socket
-                .send_to(datagram, self.destination)
-                .map_err(Error::io("send M-SEARCH"))?;
+            if self.via.is_empty() {
+                self.socket
+                    .send_to(datagram, self.destination)
+                    .map_err(Error::io("send M-SEARCH"))?;
+            } else {
+                let socket = socket2::SockRef::from(&self.socket);
+                send_via(socket, &self.via, datagram, self.destination)
+                    .map_err(Error::io("send M-SEARCH"))?;
+            }
             for to in &self.also_to {
                 // A unicast copy that cannot be sent (no route there) is no reason to stop.
                 let _ = self.socket.send_to(datagram, to);
@@ -159,6 +168,61 @@ pub(crate) fn prepare(options: &SearchOptions) -> Result<(UdpSocket, SocketAddr,
     };
     let state = Search::new(&request, Instant::now())?;
     Ok((socket, destination, state))
+}
+
+/// The interfaces a multicast search goes out of when it goes out of every one
+/// ([`SearchOptions::every_interface`]): up, not loopback, not point-to-point, with an IPv4
+/// address that is not link-local, each once, at most [`crate::options::MAX_INTERFACES`].
+/// Empty (the system's choice) for a unicast or IPv6 search, a named interface, or when they
+/// cannot be listed.
+pub(crate) fn via(options: &SearchOptions) -> Vec<Ipv4Addr> {
+    if !options.every_interface
+        || options.ipv6
+        || options.interface.is_some()
+        || options.destination.is_some()
+    {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for interface in interfaces().unwrap_or_default() {
+        let IpAddr::V4(ip) = interface.ip() else {
+            continue;
+        };
+        let usable = interface.is_oper_up()
+            && !interface.is_loopback()
+            && !interface.is_p2p()
+            && !ip.is_link_local();
+        if usable && !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    out.truncate(crate::options::MAX_INTERFACES);
+    out
+}
+
+/// Send `datagram` to the group out of each interface of `via`; an error only when it went
+/// out of none.
+pub(crate) fn send_via(
+    socket: socket2::SockRef<'_>,
+    via: &[Ipv4Addr],
+    datagram: &[u8],
+    group: SocketAddr,
+) -> io::Result<()> {
+    let mut last = None;
+    let mut sent = false;
+    for interface in via {
+        let outcome = socket
+            .set_multicast_if_v4(interface)
+            .and_then(|()| socket.send_to(datagram, &group.into()));
+        match outcome {
+            Ok(_) => sent = true,
+            Err(e) => last = Some(e),
+        }
+    }
+    match (sent, last) {
+        (false, Some(e)) => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// The unicast copies' destinations: at most [`crate::options::MAX_ALSO_TO`], of the

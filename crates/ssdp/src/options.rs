@@ -91,6 +91,9 @@ pub enum Ipv6Scope {
 /// The most unicast addresses a search also sends to ([`SearchOptions::also_to`]).
 pub const MAX_ALSO_TO: usize = 4;
 
+/// The most interfaces a search sends out of ([`SearchOptions::every_interface`]).
+pub const MAX_INTERFACES: usize = 16;
+
 /// Everything a search needs. `Default` gives Godot's `discover()` defaults.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +120,11 @@ pub struct SearchOptions {
     /// sent to it (the default gateway's port 1900). Their answers are judged as any other.
     /// At most [`MAX_ALSO_TO`]; a failed send to one of them does not end the search.
     pub also_to: Vec<SocketAddr>,
+    /// With no [`SearchOptions::interface`] named, send each multicast M-SEARCH out of every
+    /// interface that is up, not loopback, not point-to-point, with an IPv4 address (at most
+    /// [`MAX_INTERFACES`]), rather than only the one the system's multicast route picks
+    /// (which may be a VPN, Docker or Hyper-V adapter). IPv4 only; off by default.
+    pub every_interface: bool,
     /// How many rounds of M-SEARCHes are sent.
     pub sends: u8,
     /// How many of the targets, the first ones, make up the first round; the others join
@@ -184,6 +192,12 @@ impl SearchOptions {
         self
     }
 
+    /// Set [`SearchOptions::every_interface`].
+    pub fn every_interface(mut self, every: bool) -> Self {
+        self.every_interface = every;
+        self
+    }
+
     /// Set [`SearchOptions::sends`].
     pub fn sends(mut self, sends: u8) -> Self {
         self.sends = sends;
@@ -221,6 +235,7 @@ impl Default for SearchOptions {
             interface: None,
             destination: None,
             also_to: Vec::new(),
+            every_interface: false,
             sends: 3,
             leading: 0,
             mx: None,

@@ -307,3 +307,22 @@ fn unicast_copies_reach_a_device_the_destination_does_not() {
     );
     assert_eq!(kept.len(), crate::options::MAX_ALSO_TO);
 }
+
+#[test]
+fn every_interface_is_listed_only_for_a_multicast_ipv4_search_with_none_named() {
+    let every = SearchOptions::default().every_interface(true);
+    for ip in via(&every) {
+        assert!(!ip.is_loopback() && !ip.is_link_local(), "{ip}");
+    }
+    assert!(via(&every).len() <= crate::options::MAX_INTERFACES);
+    let unicast = every
+        .clone()
+        .destination(Some((Ipv4Addr::LOCALHOST, 1900).into()));
+    assert!(via(&unicast).is_empty());
+    let named = every
+        .clone()
+        .interface(Some(MulticastInterface::Addr(Ipv4Addr::LOCALHOST.into())));
+    assert!(via(&named).is_empty());
+    assert!(via(&every.clone().ipv6(true)).is_empty());
+    assert!(via(&SearchOptions::default()).is_empty(), "off by default");
+}

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::message::MAX_MESSAGE_SIZE;
 use crate::search::{Response, Search};
 
-use super::{SearchOptions, also_to, is_transient, prepare};
+use super::{SearchOptions, also_to, is_transient, prepare, send_via, via};
 
 /// A search in progress; [`Searcher::next`] yields responses until the deadline.
 #[derive(Debug)]
@@ -16,6 +16,7 @@ pub struct Searcher {
     socket: tokio::net::UdpSocket,
     destination: SocketAddr,
     also_to: Vec<SocketAddr>,
+    via: Vec<std::net::Ipv4Addr>,
     state: Search,
     buf: Box<[u8]>,
 }
@@ -34,6 +35,7 @@ impl Searcher {
             socket,
             destination,
             also_to: also_to(options, destination),
+            via: via(options),
             state,
             buf: vec![0; MAX_MESSAGE_SIZE + 1].into_boxed_slice(),
         };
@@ -76,10 +78,25 @@ impl Searcher {
 
     async fn transmit(&mut self, now: Instant) -> Result<(), Error> {
         while let Some(datagram) = self.state.poll_transmit(now) {
-            self.socket
-                .send_to(datagram, self.destination)
-                .await
-                .map_err(Error::io("send M-SEARCH"))?;
+            if self.via.is_empty() {
+                self.socket
+                    .send_to(datagram, self.destination)
+                    .await
+                    .map_err(Error::io("send M-SEARCH"))?;
+            } else {
+                // Each send goes out of one interface: the option and the send together.
+                let (via, to) = (&self.via, self.destination);
+                let _ = self.socket.writable().await;
+                let sent = self.socket.try_io(tokio::io::Interest::WRITABLE, || {
+                    send_via(socket2::SockRef::from(&self.socket), via, datagram, to)
+                });
+                match sent {
+                    // Not writable after all: this round is lost, the next one goes.
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(Error::io("send M-SEARCH")(e)),
+                    Ok(()) => {}
+                }
+            }
             for to in &self.also_to {
                 // A unicast copy that cannot be sent (no route there) is no reason to stop.
                 let _ = self.socket.send_to(datagram, to).await;
