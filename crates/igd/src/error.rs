@@ -346,6 +346,20 @@ fn statuses(devices: &[DeviceStatus]) -> String {
     out
 }
 
+/// A generic refusal (501, Action Failed) whose text says the mapping table is full: some
+/// routers say so instead of 728 (NoPortMapsAvailable), and it is reported as 728 is.
+fn says_table_full(fault: &upnp_soap::SoapFault) -> bool {
+    let text = fault
+        .upnp_error
+        .as_ref()
+        .and_then(|e| e.description.as_deref())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    fault.code() == Some(upnp_soap::ErrorCode::ActionFailed)
+        && text.contains("full")
+        && (text.contains("table") || text.contains("entr") || text.contains("mapping"))
+}
+
 impl Error {
     /// Godot's result code for this error.
     pub fn result(&self) -> UpnpResult {
@@ -363,6 +377,9 @@ impl Error {
             Error::InvalidResponse(_) => UpnpResult::InvalidResponse,
             Error::MappingTaken { .. } => UpnpResult::ConflictWithOtherMapping,
             Error::MappingRewritten { .. } => UpnpResult::InconsistentParameters,
+            Error::Soap(Soap::Fault(fault)) if says_table_full(fault) => {
+                UpnpResult::NoPortMapsAvailable
+            }
             Error::Soap(Soap::Fault(fault)) => match fault.code() {
                 Some(code) => result_of_code(code),
                 None => UpnpResult::UnknownError,

@@ -84,3 +84,32 @@ fn conflicts_and_absence_are_told_apart() {
         .is_conflict()
     );
 }
+
+#[test]
+fn a_501_that_says_the_table_is_full_is_reported_as_728() {
+    use upnp_soap::{ErrorCode, SoapFault};
+    let fault = |code: u32, text: &str| {
+        Error::Soap(upnp_soap::Error::Fault(SoapFault::new(
+            ErrorCode::from(code),
+            text,
+        )))
+    };
+    assert_eq!(
+        fault(501, "Port mapping table is full").result(),
+        UpnpResult::NoPortMapsAvailable
+    );
+    assert_eq!(
+        fault(501, "Action Failed").result(),
+        UpnpResult::ActionFailed
+    );
+    assert_eq!(
+        fault(728, "NoPortMapsAvailable").result(),
+        UpnpResult::NoPortMapsAvailable
+    );
+    // The fault itself is kept: its code and text.
+    let full = fault(501, "Port mapping table is full");
+    assert_eq!(
+        full.fault().and_then(SoapFault::code),
+        Some(ErrorCode::ActionFailed)
+    );
+}
