@@ -37,6 +37,47 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `upnp --no-cache --json ARGS keep ...` running, until stopped.
+struct Keeping {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Keeping {
+    fn start(args: &[&str]) -> Keeping {
+        let mut child = Command::new(std::env::var("IGD_LAB_UPNP_BIN").unwrap())
+            .args(["--no-cache", "--json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Keeping { child, lines }
+    }
+
+    /// The next event printed.
+    fn event(&mut self) -> serde_json::Value {
+        let line = self.lines.next().expect("an event").unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// SIGTERM: it removes what it made and exits 0.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
 fn host(lab: &Lab) -> String {
     lab.host_addr.to_string()
 }
@@ -70,11 +111,7 @@ fn a_router_that_says_disconnected_is_used_and_said_to_be() {
     // the tokio driver: find_gateway falls back to it, Godot's get_gateway does not.
     let _off = lab.without_upnp();
     let _responder = Responder::start(&lab, vec![url.clone()], false);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    runtime().block_on(async {
         let mut upnp = upnp_igd::tokio::Upnp::new();
         let options = DiscoverOptions::default().timeout(1000);
         let gateway = upnp.find_gateway(&options).await.expect("usable").clone();
@@ -102,24 +139,14 @@ fn a_router_that_says_disconnected_is_used_and_said_to_be() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["gateway_status"], "IGD_STATUS_DISCONNECTED");
-    let mut child = Command::new(std::env::var("IGD_LAB_UPNP_BIN").unwrap())
-        .args(["--no-cache", "--json", "--url", &url, "keep", "7779"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next().expect("an event").unwrap();
-    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(event["event"]["kind"], "mapped", "{line}");
+    let mut keeping = Keeping::start(&["--url", &url, "keep", "7779"]);
+    let event = keeping.event();
+    assert_eq!(event["event"]["kind"], "mapped", "{event}");
     assert_eq!(
         event["event"]["gateway_status"], "IGD_STATUS_DISCONNECTED",
-        "{line}"
+        "{event}"
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert!(child.wait().unwrap().success());
+    keeping.stop();
     assert!(
         !router.table().iter().any(|e| e.external_port == 7779),
         "SIGTERM removes it"
@@ -234,25 +261,11 @@ fn the_keeper_gets_a_port_in_the_range_an_igd2_router_allows() {
         },
     );
     let started = Instant::now();
-    let mut child = Command::new(std::env::var("IGD_LAB_UPNP_BIN").unwrap())
-        .args([
-            "--no-cache",
-            "--json",
-            "--url",
-            &router.url(),
-            "keep",
-            "7777",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next().expect("an event").unwrap();
-    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(event["event"]["kind"], "mapped", "{line}");
+    let mut keeping = Keeping::start(&["--url", &router.url(), "keep", "7777"]);
+    let event = keeping.event();
+    assert_eq!(event["event"]["kind"], "mapped", "{event}");
     let port = event["event"]["external_port"].as_u64().unwrap();
-    assert!((40_000..40_100).contains(&port), "{line}");
+    assert!((40_000..40_100).contains(&port), "{event}");
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "at once, no backoff"
@@ -265,10 +278,7 @@ fn the_keeper_gets_a_port_in_the_range_an_igd2_router_allows() {
         1,
         "AddAnyPortMapping right after the one 606: {calls:?}"
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert!(child.wait().unwrap().success());
+    keeping.stop();
     assert!(router.table().is_empty(), "SIGTERM removes it");
 }
 
@@ -310,11 +320,7 @@ fn a_router_deaf_to_multicast_is_found_by_unicast_to_the_default_gateway() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["external_ip"], lab.wan_addr.to_string());
     assert!(deaf.dropped() > 0, "the multicast M-SEARCHes were dropped");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    runtime().block_on(async {
         let mut upnp = upnp_igd::tokio::Upnp::new();
         let options = DiscoverOptions::default().timeout(1000);
         let gateway = upnp.find_gateway(&options).await.expect("found by unicast");

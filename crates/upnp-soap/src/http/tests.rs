@@ -16,6 +16,17 @@ fn decode(raw: &[u8], limit: usize) -> Result<Response, Error> {
     decoder.finish()
 }
 
+/// `raw` decoded as it arrives in pieces of `size` bytes (a body limit of 64).
+fn decode_in_pieces(raw: &[u8], size: usize) -> Result<Response, Error> {
+    let mut decoder = ResponseDecoder::new(64);
+    for piece in raw.chunks(size) {
+        if decoder.push(piece)? {
+            break;
+        }
+    }
+    decoder.finish()
+}
+
 fn url(text: &str) -> Url {
     Url::parse(text).unwrap()
 }
@@ -432,15 +443,7 @@ fn a_long_chunk_size_line_is_refused_however_it_arrives() {
         );
         let whole = decode(raw.as_bytes(), 64);
         for size in [1, 7, 64, 1500] {
-            let mut decoder = ResponseDecoder::new(64);
-            let mut outcome = Ok(false);
-            for piece in raw.as_bytes().chunks(size) {
-                outcome = decoder.push(piece);
-                if !matches!(outcome, Ok(false)) {
-                    break;
-                }
-            }
-            let pieces = outcome.and_then(|_| decoder.finish());
+            let pieces = decode_in_pieces(raw.as_bytes(), size);
             assert_eq!(
                 format!("{pieces:?}"),
                 format!("{whole:?}"),
@@ -464,15 +467,7 @@ fn empty_lines_before_a_head_are_skipped_the_same_however_they_arrive() {
     let whole = decode(raw, 64);
     assert!(matches!(whole, Err(Error::Truncated { .. })), "{whole:?}");
     for size in 1..raw.len() {
-        let mut decoder = ResponseDecoder::new(64);
-        let mut outcome = Ok(false);
-        for piece in raw.chunks(size) {
-            outcome = decoder.push(piece);
-            if !matches!(outcome, Ok(false)) {
-                break;
-            }
-        }
-        let pieces = outcome.and_then(|_| decoder.finish());
+        let pieces = decode_in_pieces(raw, size);
         assert_eq!(
             format!("{pieces:?}"),
             format!("{whole:?}"),
