@@ -473,6 +473,12 @@ fn a_search_goes_out_of_every_interface_not_only_the_one_the_route_picks() {
     // The mapping still points at our address on the route to the router.
     assert_eq!(gateway.igd_our_addr, lab.host_addr.to_string());
     assert!(deaf.dropped() > 0, "the unicast copies were dropped");
+    runtime().block_on(async {
+        let mut upnp = upnp_igd::tokio::Upnp::new();
+        let options = DiscoverOptions::default().timeout(1000);
+        let gateway = upnp.find_gateway(&options).await.expect("found, async too");
+        assert_eq!(gateway.description_url, lab.description_url());
+    });
     // Named: the system's choice for that interface only (the dummy): nothing.
     upnp.settings.discover_multicast_if = "igdmc0".into();
     assert!(
