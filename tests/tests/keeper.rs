@@ -343,3 +343,39 @@ fn a_thousand_add_delete_cycles_leave_no_stray_rule() {
     assert_eq!(lab.nft_rules(), before);
     assert!((7620..7630).all(|port| listed(&lab, port).is_empty()));
 }
+
+#[test]
+fn one_keep_holds_a_port_over_udp_and_tcp() {
+    let lab = Lab::get();
+    let upnp = std::env::var("IGD_LAB_UPNP_BIN").expect("IGD_LAB_UPNP_BIN");
+    let mut child = Command::new(upnp)
+        .args(["--json", "keep", "7611/udp", "7611/tcp", "7612"])
+        .env("XDG_CACHE_HOME", lab_tests::cache_home())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut mapped = Vec::new();
+    while mapped.len() < 3 {
+        let line = lines.next().expect("a line").unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(event["event"]["kind"], "mapped", "{line}");
+        let proto = event["event"]["proto"].as_str().unwrap().to_owned();
+        mapped.push((event["event"]["external_port"].as_u64().unwrap(), proto));
+    }
+    mapped.sort_unstable();
+    assert_eq!(
+        mapped,
+        [
+            (7611, "TCP".to_owned()),
+            (7611, "UDP".to_owned()),
+            (7612, "UDP".to_owned())
+        ]
+    );
+    assert_eq!(listed(&lab, 7611).len(), 2, "both protocols of the port");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    assert!(listed(&lab, 7611).is_empty() && listed(&lab, 7612).is_empty());
+}

@@ -149,10 +149,11 @@ pub enum Command {
     /// one JSON object per line, naming the method); on exit, the mappings made are removed.
     /// Through PCP or NAT-PMP, a router restart is also seen in its epoch and announcements.
     Keep {
-        /// The ports (the same port outside, unless it is taken).
+        /// The ports (the same port outside, unless it is taken): `7777` (the protocol of
+        /// `--proto`), `7777/udp` or `7777/tcp`; one process keeps them all.
         #[arg(required = true)]
-        ports: Vec<u16>,
-        /// The protocol.
+        ports: Vec<KeepPort>,
+        /// The protocol of the ports given without one.
         #[arg(long, value_enum, default_value_t = Proto::Udp)]
         proto: Proto,
         /// The lease asked for, in seconds (0: permanent); renewed at half of what is granted.
@@ -175,7 +176,7 @@ pub enum Command {
 }
 
 /// `--proto`: `udp` or `tcp`.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 #[expect(
     missing_docs,
     reason = "a variant's doc comment would become clap's help, which the name says already"
@@ -200,6 +201,38 @@ impl Proto {
             Proto::Udp => Protocol::Udp,
             Proto::Tcp => Protocol::Tcp,
         }
+    }
+}
+
+/// A port `upnp keep` holds: `PORT`, `PORT/udp` or `PORT/tcp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepPort {
+    /// The port, inside and (unless taken) outside.
+    pub port: u16,
+    /// Its protocol; `None`: `--proto`'s.
+    pub proto: Option<Proto>,
+}
+
+impl std::str::FromStr for KeepPort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<KeepPort, String> {
+        let (port, proto) = match s.split_once('/') {
+            Some((port, proto)) => (port, Some(proto)),
+            None => (s, None),
+        };
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("{port:?} is not a port (1-65535)"))?;
+        let proto = match proto.map(str::to_ascii_lowercase).as_deref() {
+            None => None,
+            Some("udp") => Some(Proto::Udp),
+            Some("tcp") => Some(Proto::Tcp),
+            Some(other) => return Err(format!("{other:?} is not udp or tcp")),
+        };
+        Ok(KeepPort { port, proto })
     }
 }
 

@@ -195,7 +195,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
             keep = keep.description(desc.clone());
         }
         for port in ports {
-            keep = keep.port(proto.protocol(), *port, *port);
+            let protocol = port.proto.unwrap_or(*proto).protocol();
+            keep = keep.port(protocol, port.port, port.port);
         }
         keep.validate()?;
         // The signal handler first: a signal during the search still removes what is made.

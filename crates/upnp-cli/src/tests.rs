@@ -109,3 +109,28 @@ fn a_keeper_event_is_a_document_naming_its_kind_and_method() {
     assert_eq!(parsed["event"]["kind"], "stopped");
     assert_eq!(parsed["event"]["left"], 0);
 }
+
+#[test]
+fn keep_takes_ports_with_and_without_their_protocol() {
+    let cli = Cli::try_parse_from(["upnp", "keep", "7777/udp", "7777/TCP", "27015"]).unwrap();
+    let Command::Keep { ports, proto, .. } = cli.command else {
+        panic!("keep")
+    };
+    let with = |port, proto| upnp_cli::KeepPort { port, proto };
+    assert_eq!(
+        ports,
+        [
+            with(7777, Some(Proto::Udp)),
+            with(7777, Some(Proto::Tcp)),
+            with(27015, None)
+        ]
+    );
+    assert!(
+        matches!(proto, Proto::Udp),
+        "a bare port keeps --proto's default"
+    );
+    for bad in ["0", "7777/sctp", "70000", "x/udp"] {
+        let error = Cli::try_parse_from(["upnp", "keep", bad]).unwrap_err();
+        assert_eq!(error.exit_code(), 2, "{bad}");
+    }
+}
