@@ -49,6 +49,7 @@ pub mod message;
 pub mod net;
 pub mod options;
 pub mod search;
+pub mod watch;
 
 pub use error::Error;
 pub use message::{
