@@ -149,6 +149,66 @@ impl Iterator for Searcher {
     }
 }
 
+/// A socket that hears what devices multicast to the SSDP group (`NOTIFY`), on one
+/// interface: what a [`crate::watch::Watch`] judges. The SSDP port is shared with the
+/// system's other SSDP sockets (address reuse); where another program holds it exclusively
+/// (Windows' SSDP service), opening fails and a caller falls back to asking the device now
+/// and then.
+#[derive(Debug)]
+pub struct Listener {
+    socket: UdpSocket,
+    buf: Box<[u8]>,
+}
+
+impl Listener {
+    /// Hear the IPv4 group 239.255.255.250:1900 on the interface holding `interface`.
+    pub fn open(interface: Ipv4Addr) -> Result<Listener, Error> {
+        Listener::open_on(interface, SSDP_PORT)
+    }
+
+    /// The same on another port (tests send to it by unicast, so that nothing is
+    /// multicast).
+    pub fn open_on(interface: Ipv4Addr, port: u16) -> Result<Listener, Error> {
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+            .map_err(Error::io("open socket"))?;
+        socket
+            .set_reuse_address(true)
+            .map_err(Error::io("set SO_REUSEADDR"))?;
+        #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+        socket
+            .set_reuse_port(true)
+            .map_err(Error::io("set SO_REUSEPORT"))?;
+        let bind = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port);
+        socket.bind(&bind.into()).map_err(Error::io("bind"))?;
+        socket
+            .join_multicast_v4(&Ipv4Addr::new(239, 255, 255, 250), &interface)
+            .map_err(Error::io("join the SSDP group"))?;
+        Ok(Listener {
+            socket: socket.into(),
+            buf: vec![0; MAX_MESSAGE_SIZE + 1].into_boxed_slice(),
+        })
+    }
+
+    /// The address it is bound to.
+    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+        self.socket.local_addr().map_err(Error::io("local address"))
+    }
+
+    /// The next datagram heard within `within` (at most [`MAX_MESSAGE_SIZE`] + 1 bytes:
+    /// a larger one shows as too large to the judge), or `None` when none came.
+    pub fn recv_within(&mut self, within: Duration) -> Result<Option<(SocketAddr, &[u8])>, Error> {
+        let within = within.max(Duration::from_millis(1));
+        self.socket
+            .set_read_timeout(Some(within))
+            .map_err(Error::io("set read timeout"))?;
+        match self.socket.recv_from(&mut self.buf) {
+            Ok((len, from)) => Ok(Some((from, self.buf.get(..len).unwrap_or_default()))),
+            Err(e) if is_transient(&e) => Ok(None),
+            Err(e) => Err(Error::io("receive")(e)),
+        }
+    }
+}
+
 /// The configured socket, where to send, and the sans-I/O search: what every driver starts
 /// from.
 pub(crate) fn prepare(options: &SearchOptions) -> Result<(UdpSocket, SocketAddr, Search), Error> {

@@ -326,3 +326,34 @@ fn every_interface_is_listed_only_for_a_multicast_ipv4_search_with_none_named() 
     assert!(via(&every.clone().ipv6(true)).is_empty());
     assert!(via(&SearchOptions::default()).is_empty(), "off by default");
 }
+
+#[test]
+fn a_listener_hears_datagrams_and_says_when_none_came() {
+    // Bound on a port of its own, sent to by unicast on loopback: nothing is multicast.
+    let mut listener = match Listener::open_on(Ipv4Addr::LOCALHOST, 0) {
+        Ok(listener) => listener,
+        // Loopback without multicast (some containers): the join is what failed, typed.
+        Err(Error::Io { context, .. }) => {
+            assert_eq!(context, "join the SSDP group");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let port = listener.local_addr().unwrap().port();
+    assert!(
+        listener
+            .recv_within(Duration::from_millis(50))
+            .unwrap()
+            .is_none()
+    );
+    let device = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    device
+        .send_to(b"NOTIFY * HTTP/1.1\r\n\r\n", (Ipv4Addr::LOCALHOST, port))
+        .unwrap();
+    let (from, datagram) = listener
+        .recv_within(Duration::from_secs(2))
+        .unwrap()
+        .expect("heard");
+    assert_eq!(from, device.local_addr().unwrap());
+    assert!(datagram.starts_with(b"NOTIFY"));
+}
