@@ -244,16 +244,20 @@ impl Lab {
         )
     }
 
-    /// Until the guard is dropped, the LAN host has a second interface (a dummy, 10.99.0.1/24)
-    /// that the system's multicast route picks (239.0.0.0/8 goes out of it), as a VPN, Docker
-    /// or Hyper-V adapter does: a search out of the default interface alone never reaches the
-    /// router. Run on the LAN host (the lab suite is).
+    /// Until the guard is dropped, the LAN host has a second interface (one end of a veth
+    /// pair whose other end is also on the LAN host, 10.99.0.1/24) that the system's
+    /// multicast route picks (239.0.0.0/8 goes out of it), as a VPN, Docker or Hyper-V
+    /// adapter does: a search out of the default interface alone never reaches the router.
+    /// Run on the LAN host (the lab suite is); nothing leaves its namespace.
     pub fn multicast_route_elsewhere(&self) -> MulticastElsewhere {
         let guard = MulticastElsewhere;
         guard.remove();
         for args in [
-            &["link", "add", "igdmc0", "type", "dummy"][..],
+            &[
+                "link", "add", "igdmc0", "type", "veth", "peer", "name", "igdmc1",
+            ][..],
             &["addr", "add", "10.99.0.1/24", "dev", "igdmc0"],
+            &["link", "set", "igdmc1", "up"],
             &["link", "set", "igdmc0", "multicast", "on", "up"],
             &["route", "add", "239.0.0.0/8", "dev", "igdmc0"],
         ] {

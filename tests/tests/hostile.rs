@@ -315,7 +315,10 @@ fn a_read_back_showing_another_client_is_an_error_and_the_mapping_is_removed() {
         let device = upnp.device_at(&server.url("rootDesc.xml")).await;
         device.add_port_mapping(&MappingRequest::new(7777)).await
     });
-    assert!(matches!(err, Err(Error::MappingRewritten { .. })), "{err:?}");
+    assert!(
+        matches!(err, Err(Error::MappingRewritten { .. })),
+        "{err:?}"
+    );
 }
 
 #[test]

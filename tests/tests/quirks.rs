@@ -461,7 +461,7 @@ fn a_dsl_box_with_only_tr064_services_is_used() {
 #[test]
 fn a_search_goes_out_of_every_interface_not_only_the_one_the_route_picks() {
     let lab = Lab::get();
-    // The router hears multicast only, and the system sends multicast out of a dummy.
+    // The router hears multicast only, and the system sends multicast out of another interface.
     let deaf = lab.deaf_to_unicast();
     let _elsewhere = lab.multicast_route_elsewhere();
     let mut upnp = upnp_igd::blocking::Upnp::new();
@@ -479,7 +479,7 @@ fn a_search_goes_out_of_every_interface_not_only_the_one_the_route_picks() {
         let gateway = upnp.find_gateway(&options).await.expect("found, async too");
         assert_eq!(gateway.description_url, lab.description_url());
     });
-    // Named: the system's choice for that interface only (the dummy): nothing.
+    // Named: that interface only (the other end of it hears nothing of the router).
     upnp.settings.discover_multicast_if = "igdmc0".into();
     assert!(
         upnp.find_gateway(&DiscoverOptions::default().timeout(1000))

@@ -119,6 +119,16 @@ pub enum Io {
     /// gateway listened to before; hand each as [`Input::Heard`]. Never completes. Where the
     /// port cannot be had, hear nothing: the machine does not depend on it.
     Listen(IpAddr),
+    /// Hear the SSDP group (239.255.255.250:1900) on the interface holding `interface` from
+    /// now on, in place of any listened to before; hand each datagram whose source address is
+    /// `gateway` as [`Input::Notified`]. Never completes. Where the port cannot be had (another
+    /// program holds it), hear nothing: the machine polls its gateway as it would anyway.
+    Notifications {
+        /// Whose datagrams to hand over.
+        gateway: IpAddr,
+        /// Our address on the LAN of the gateway.
+        interface: IpAddr,
+    },
 }
 
 /// How an [`Io`] ended.
@@ -150,11 +160,26 @@ pub enum Input {
     Answer(Token, upnp_ssdp::search::Response),
     /// An announcement from the gateway listened to ([`Io::Listen`]).
     Heard(pcp_natpmp::Announcement),
+    /// A datagram heard on the SSDP group from the gateway ([`Io::Notifications`]): judged
+    /// by the machine ([`upnp_ssdp::watch::Watch`]).
+    Notified {
+        /// Its source address and port.
+        from: SocketAddr,
+        /// Its bytes (at most [`upnp_ssdp::MAX_MESSAGE_SIZE`] + 1).
+        datagram: Vec<u8>,
+    },
     /// The caller asks the operation to stop (a keeper removes what it made, then is done).
     Stop,
 }
 
 impl Input {
+    /// A datagram heard on the SSDP group ([`Input::Notified`]).
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
+    pub(crate) fn notified(from: SocketAddr, datagram: &[u8]) -> Input {
+        let datagram = datagram.to_vec();
+        Input::Notified { from, datagram }
+    }
+
     /// For a parent machine: which child an input with a token is for (the tag its token
     /// was given with [`Token::within`]) and the input as the child named it; any other
     /// input as it is, with no tag.

@@ -384,6 +384,10 @@ impl Lan {
                 self.log.push("listen");
                 Vec::new()
             }
+            Io::Notifications { .. } => {
+                self.log.push("notifications");
+                Vec::new()
+            }
         }
     }
 

@@ -158,6 +158,7 @@ impl Iterator for Searcher {
 pub struct Listener {
     socket: UdpSocket,
     buf: Box<[u8]>,
+    from: Option<IpAddr>,
 }
 
 impl Listener {
@@ -186,12 +187,24 @@ impl Listener {
         Ok(Listener {
             socket: socket.into(),
             buf: vec![0; MAX_MESSAGE_SIZE + 1].into_boxed_slice(),
+            from: None,
         })
+    }
+
+    /// Hand over only what comes from `source` (the device watched); the rest is dropped.
+    pub fn only_from(mut self, source: IpAddr) -> Listener {
+        self.from = Some(source);
+        self
     }
 
     /// The address it is bound to.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         self.socket.local_addr().map_err(Error::io("local address"))
+    }
+
+    #[cfg(feature = "tokio")]
+    pub(crate) fn into_parts(self) -> (UdpSocket, Option<IpAddr>) {
+        (self.socket, self.from)
     }
 
     /// The next datagram heard within `within` (at most [`MAX_MESSAGE_SIZE`] + 1 bytes:
@@ -202,6 +215,7 @@ impl Listener {
             .set_read_timeout(Some(within))
             .map_err(Error::io("set read timeout"))?;
         match self.socket.recv_from(&mut self.buf) {
+            Ok((_, from)) if self.from.is_some_and(|only| only != from.ip()) => Ok(None),
             Ok((len, from)) => Ok(Some((from, self.buf.get(..len).unwrap_or_default()))),
             Err(e) if is_transient(&e) => Ok(None),
             Err(e) => Err(Error::io("receive")(e)),

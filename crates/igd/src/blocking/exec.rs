@@ -96,6 +96,7 @@ impl Work {
 pub(crate) struct Executor {
     work: Work,
     listening: Option<Alive>,
+    notified: Option<Alive>,
 }
 
 impl Executor {
@@ -103,6 +104,7 @@ impl Executor {
         Executor {
             work: Work { http, pmp: None },
             listening: None,
+            notified: None,
         }
     }
 
@@ -140,7 +142,7 @@ impl Executor {
                     continue;
                 }
                 Output::Done(value) => {
-                    self.listening = None;
+                    (self.listening, self.notified) = (None, None);
                     return value;
                 }
                 Output::Wait(until) => until,
@@ -158,7 +160,13 @@ impl Executor {
                         Err(e) => Completed::Searched(Err(e)),
                     },
                     Io::Listen(gateway) => {
-                        self.listening = listen(gateway, &inbox.sender);
+                        self.listening = None;
+                        self.listening = announcements(gateway, &inbox.sender);
+                        continue;
+                    }
+                    Io::Notifications { gateway, interface } => {
+                        self.notified = None;
+                        self.notified = notifications(gateway, interface, &inbox.sender);
                         continue;
                     }
                     Io::Route(to) if route::is_immediate(&to) => {
@@ -231,21 +239,51 @@ fn search(
         })
 }
 
-/// Listen for `gateway`'s announcements on a thread of its own until the flag returned is
-/// dropped. Where UDP 5350 or a thread cannot be had, nothing is heard.
-fn listen(gateway: IpAddr, inbox: &mpsc::SyncSender<Input>) -> Option<Alive> {
-    let mut listener = pcp_natpmp::net::Listener::bind(gateway).ok()?;
+/// `gateway`'s PCP/NAT-PMP announcements (UDP 5350), while the flag returned lives.
+fn announcements(gateway: IpAddr, inbox: &mpsc::SyncSender<Input>) -> Option<Alive> {
+    let mut heard = pcp_natpmp::net::Listener::bind(gateway).ok()?;
+    listen(
+        move || Ok::<_, pcp_natpmp::Error>(heard.next_within(SLICE * 5)?.map(Input::Heard)),
+        inbox,
+    )
+}
+
+/// What `gateway` sends to the SSDP group, heard on the interface holding `interface`
+/// (IPv4), while the flag returned lives.
+fn notifications(
+    gateway: IpAddr,
+    interface: IpAddr,
+    inbox: &mpsc::SyncSender<Input>,
+) -> Option<Alive> {
+    let IpAddr::V4(on) = interface else {
+        return None;
+    };
+    let mut heard = upnp_ssdp::net::Listener::open(on).ok()?.only_from(gateway);
+    let next = move || {
+        Ok::<_, upnp_ssdp::Error>(
+            heard
+                .recv_within(SLICE * 5)?
+                .map(|(f, d)| Input::notified(f, d)),
+        )
+    };
+    listen(next, inbox)
+}
+
+/// Hand what `next` hears (an announcement, a notification) to `inbox` on a thread of its
+/// own until the flag returned is dropped or `next` fails. No thread: nothing is heard.
+fn listen<E>(
+    mut next: impl FnMut() -> Result<Option<Input>, E> + Send + 'static,
+    inbox: &mpsc::SyncSender<Input>,
+) -> Option<Alive> {
     let alive = Arc::new(AtomicBool::new(true));
     let (on, inbox) = (Arc::clone(&alive), inbox.clone());
     thread::Builder::new()
-        .name("igd-announcements".into())
+        .name("igd-listener".into())
         .spawn(move || {
             while on.load(Ordering::Relaxed) {
-                match listener.next_within(SLICE * 5) {
+                match next() {
                     Ok(Some(heard)) => {
-                        if let Err(mpsc::TrySendError::Disconnected(_)) =
-                            inbox.try_send(Input::Heard(heard))
-                        {
+                        if let Err(mpsc::TrySendError::Disconnected(_)) = inbox.try_send(heard) {
                             return;
                         }
                     }

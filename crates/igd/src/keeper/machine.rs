@@ -22,6 +22,7 @@ use crate::machine::{
 };
 use crate::ops::{DiscoveryRun, FindWay, ProbeRun, WayFound};
 use crate::pmp::{Found, Target, Via, Way};
+use upnp_ssdp::watch::{Heard, Watch};
 
 #[cfg(test)]
 mod tests;
@@ -77,6 +78,8 @@ pub struct KeepMachine {
     until: Option<(Instant, Own)>,
     /// The gateway whose announcements are listened to.
     listening: Option<IpAddr>,
+    /// The UPnP gateway whose notifications are heard, and what was heard of it.
+    watch: Option<Watch>,
     /// Its way said it is done; `over` once every event is told.
     finished: bool,
     over: bool,
@@ -92,6 +95,7 @@ impl KeepMachine {
             io: Pending::default(),
             until: None,
             listening: None,
+            watch: None,
             finished: false,
             over: false,
         }
@@ -349,6 +353,16 @@ impl KeepMachine {
             return None;
         };
         let limits = upnp.limits().clone();
+        if let Some(output) = self.watch_gateway() {
+            return Some(output);
+        }
+        if let Some(heard) = self.watch.as_mut().and_then(|w| w.poll(now)) {
+            self.heard(heard, now);
+        }
+        let Current::Upnp(upnp) = &mut self.current else {
+            return None;
+        };
+        let heard_at = self.watch.as_ref().and_then(Watch::poll_timeout);
         Some(match upnp.step(now) {
             UpnpStep::Search(options) => {
                 let settings = self
@@ -388,12 +402,51 @@ impl KeepMachine {
                 };
                 self.start(io, deadline, Own::Call)
             }
-            UpnpStep::Wait(at) => Output::Wait(at),
+            UpnpStep::Wait(at) => Output::Wait(heard_at.map_or(at, |h| h.min(at))),
             UpnpStep::Done => {
                 self.finished = true;
                 return None;
             }
         })
+    }
+
+    /// Hear the UPnP gateway in use (a new one, or one at another place): its notifications
+    /// go to a [`Watch`] of it from now on. `None` when it is heard already (or stopping).
+    fn watch_gateway(&mut self) -> Option<Output<(), Update>> {
+        let Current::Upnp(upnp) = &mut self.current else {
+            return None;
+        };
+        let stopping = upnp.keeper_mut().stop_deadline().is_some();
+        let device = upnp.device()?;
+        let url = url::Url::parse(&device.description_url).ok()?;
+        let gateway: IpAddr = match url.host()? {
+            url::Host::Ipv4(v4) => v4.into(),
+            url::Host::Ipv6(v6) => v6.into(),
+            url::Host::Domain(_) => return None,
+        };
+        let interface: IpAddr = device.igd_our_addr.parse().ok()?;
+        let heard = self
+            .watch
+            .as_ref()
+            .is_some_and(|w| w.source() == gateway && w.location() == device.description_url);
+        if heard || stopping {
+            return None;
+        }
+        self.watch = Some(Watch::new(gateway, &device.description_url));
+        let io = Io::Notifications { gateway, interface };
+        Some(Output::Start(Token::new(1).within(OWN), io))
+    }
+
+    /// Act on what the UPnP gateway said of itself: a restart or a move starts a check now
+    /// (mappings gone are mapped again; a gateway at another place is found again when the
+    /// check fails). A byebye changes nothing yet: the gateway says when it is back.
+    fn heard(&mut self, heard: Heard, now: Instant) {
+        event!(heard = ?heard, "keeper: the gateway's notification");
+        if let (Current::Upnp(upnp), Heard::Restarted { .. } | Heard::Moved { .. }) =
+            (&mut self.current, heard)
+        {
+            upnp.keeper_mut().check_now(now);
+        }
     }
 
     /// The next output of the PCP/NAT-PMP way.
@@ -491,6 +544,13 @@ impl Machine for KeepMachine {
             (None, Input::Heard(announcement)) => {
                 if let Current::Pmp(pmp) = &mut self.current {
                     pmp.announced(announcement, now);
+                }
+                return;
+            }
+            (None, Input::Notified { from, datagram }) => {
+                let heard = self.watch.as_mut().map(|w| w.handle(from, &datagram, now));
+                if let Some(Ok(heard)) = heard {
+                    self.heard(heard, now);
                 }
                 return;
             }

@@ -111,6 +111,7 @@ impl Executor {
     ) -> Result<M::Value, Error> {
         let mut tasks = JoinSet::new();
         let mut listening: Option<AbortHandle> = None;
+        let mut notified: Option<AbortHandle> = None;
         let mut starts: Vec<(Token, Io)> = Vec::new();
         loop {
             let until = match machine.poll(Instant::now()) {
@@ -126,7 +127,8 @@ impl Executor {
                 Output::Wait(until) => until,
             };
             while tasks.try_join_next().is_some() {}
-            let busy = tasks.len().saturating_sub(usize::from(listening.is_some()));
+            let listeners = usize::from(listening.is_some()) + usize::from(notified.is_some());
+            let busy = tasks.len().saturating_sub(listeners);
             let lone = starts.len() == 1 && busy == 0;
             let mut answered = false;
             for (token, io) in starts.drain(..) {
@@ -146,6 +148,20 @@ impl Executor {
                         }
                         if let Ok(listener) = pcp_natpmp::net::tokio::Listener::bind(gateway) {
                             listening = Some(tasks.spawn(listen(listener, sender)));
+                        }
+                        continue;
+                    }
+                    Io::Notifications { gateway, interface } => {
+                        if let Some(before) = notified.take() {
+                            before.abort();
+                        }
+                        let open = match interface {
+                            std::net::IpAddr::V4(on) => upnp_ssdp::net::tokio::Listener::open(on),
+                            std::net::IpAddr::V6(_) => continue,
+                        };
+                        if let Ok(listener) = open {
+                            let listener = listener.only_from(gateway);
+                            notified = Some(tasks.spawn(hear(listener, sender)));
                         }
                         continue;
                     }
@@ -186,6 +202,17 @@ async fn search(token: Token, mut searcher: Searcher, inbox: mpsc::Sender<Input>
         };
         let last = matches!(input, Input::Completed(..));
         if inbox.send(input).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The datagrams `gateway` sends to the SSDP group, to `inbox` (dropped when it is full)
+/// until aborted.
+async fn hear(mut listener: upnp_ssdp::net::tokio::Listener, inbox: mpsc::Sender<Input>) {
+    while let Ok((from, datagram)) = listener.recv().await {
+        let heard = Input::notified(from, datagram);
+        if let Err(mpsc::error::TrySendError::Closed(_)) = inbox.try_send(heard) {
             return;
         }
     }

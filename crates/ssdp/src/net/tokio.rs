@@ -105,3 +105,57 @@ impl Searcher {
         Ok(())
     }
 }
+
+/// The async [`super::Listener`]: what devices multicast to the SSDP group, on one interface.
+#[derive(Debug)]
+pub struct Listener {
+    socket: tokio::net::UdpSocket,
+    buf: Box<[u8]>,
+    from: Option<std::net::IpAddr>,
+}
+
+impl Listener {
+    /// Hear the IPv4 group 239.255.255.250:1900 on the interface holding `interface`. Must
+    /// run inside a tokio runtime.
+    pub fn open(interface: std::net::Ipv4Addr) -> Result<Listener, Error> {
+        Listener::open_on(interface, crate::message::SSDP_PORT)
+    }
+
+    /// The same on another port (tests send to it by unicast).
+    pub fn open_on(interface: std::net::Ipv4Addr, port: u16) -> Result<Listener, Error> {
+        let (socket, from) = super::Listener::open_on(interface, port)?.into_parts();
+        socket
+            .set_nonblocking(true)
+            .map_err(Error::io("set non-blocking"))?;
+        let socket =
+            tokio::net::UdpSocket::from_std(socket).map_err(Error::io("register socket"))?;
+        Ok(Listener {
+            socket,
+            buf: vec![0; MAX_MESSAGE_SIZE + 1].into_boxed_slice(),
+            from,
+        })
+    }
+
+    /// Hand over only what comes from `source` (the device watched); the rest is dropped.
+    pub fn only_from(mut self, source: std::net::IpAddr) -> Listener {
+        self.from = Some(source);
+        self
+    }
+
+    /// The address it is bound to.
+    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+        self.socket.local_addr().map_err(Error::io("local address"))
+    }
+
+    /// The next datagram heard.
+    pub async fn recv(&mut self) -> Result<(SocketAddr, &[u8]), Error> {
+        loop {
+            match self.socket.recv_from(&mut self.buf).await {
+                Ok((_, from)) if self.from.is_some_and(|only| only != from.ip()) => {}
+                Ok((len, from)) => return Ok((from, self.buf.get(..len).unwrap_or_default())),
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Err(Error::io("receive")(e)),
+            }
+        }
+    }
+}

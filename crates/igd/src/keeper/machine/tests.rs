@@ -158,3 +158,63 @@ fn a_upnp_keeper_never_tries_another_way() {
         lan.log
     );
 }
+
+/// A NOTIFY ssdp:alive of the lab's router with this boot id.
+fn alive(boot: u32) -> Input {
+    let datagram = format!(
+        "NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=120\r\n\
+         LOCATION: {}\r\nNT: upnp:rootdevice\r\nNTS: ssdp:alive\r\n\
+         USN: uuid:3d3cec3a::upnp:rootdevice\r\nBOOTID.UPNP.ORG: {boot}\r\n\r\n",
+        crate::testing::LOCATION
+    );
+    Input::Notified {
+        from: std::net::SocketAddr::from(([192, 168, 77, 1], 1900)),
+        datagram: datagram.into_bytes(),
+    }
+}
+
+#[test]
+fn a_restart_heard_is_healed_at_once_not_at_the_next_check() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let mut keeper = machine(Via::Upnp);
+    let mapped = |e: &Event| matches!(e, Event::Mapped(_));
+    until_event(&mut lan, &mut keeper, t0, secs(1), mapped);
+    assert!(lan.log.contains(&"notifications"), "{:?}", lan.log);
+    keeper.handle(alive(7), t0 + secs(1));
+    // The router restarts: its mappings are gone, and it says so with a new boot id.
+    lan.upnp.as_mut().unwrap().entries.clear();
+    let heard = t0 + secs(5);
+    keeper.handle(alive(8), heard);
+    let back = |e: &Event| matches!(e, Event::Remapped(h) if h.external_port == 7777);
+    let (at, seen) = until_event(&mut lan, &mut keeper, heard, secs(20), back);
+    assert!(
+        at < heard + secs(1),
+        "healed {:?} after it was heard",
+        at - heard
+    );
+    assert!(
+        seen.iter().any(|e| matches!(
+            e,
+            Event::Lost {
+                reason: LostReason::Gone,
+                ..
+            }
+        )),
+        "{seen:#?}"
+    );
+    // A forged alive from another address, and a periodic one: nothing to do.
+    let calls = lan.upnp.as_ref().unwrap().calls.len();
+    let Input::Notified { datagram, .. } = alive(9) else {
+        panic!()
+    };
+    let forged = Input::Notified {
+        from: std::net::SocketAddr::from(([192, 168, 77, 66], 1900)),
+        datagram,
+    };
+    keeper.handle(forged, at + secs(2));
+    keeper.handle(alive(8), at + secs(3));
+    let mut updates = Vec::new();
+    let _ = lan.drive(&mut keeper, at + secs(3), &mut updates);
+    assert_eq!(lan.upnp.as_ref().unwrap().calls.len(), calls, "no check");
+}
