@@ -379,3 +379,56 @@ fn one_keep_holds_a_port_over_udp_and_tcp() {
     assert!(child.wait().unwrap().success());
     assert!(listed(&lab, 7611).is_empty() && listed(&lab, 7612).is_empty());
 }
+
+#[test]
+fn a_router_restart_is_heard_and_healed_within_two_seconds() {
+    let lab = Lab::get();
+    let socket = udp(7613);
+    // The default check interval (60 s): only hearing the router can heal it this fast.
+    let keeper = start(Keep::new().udp(7613));
+    first_mapping(&keeper);
+    // A restart: miniupnpd says byebye, then alive with a new boot id.
+    std::thread::sleep(Duration::from_millis(300));
+    lab.restart_router();
+    let answering = Instant::now();
+    wait_for(
+        &keeper,
+        secs(10),
+        |e| matches!(e, Event::Remapped(held) if held.external_port == 7613),
+    );
+    let healed = answering.elapsed();
+    assert!(
+        healed < secs(2),
+        "healed {healed:?} after the router answered again"
+    );
+    assert!(lab.udp_arrives(&socket, 7613, "heard"));
+    // The same through the tokio driver.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut keeper = upnp_igd::tokio::Upnp::new()
+            .keep(Keep::new().udp(7614), Find::default())
+            .unwrap();
+        loop {
+            if let Some(Event::Mapped(_)) = keeper.next_event().await {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        lab.restart_router();
+        let answering = Instant::now();
+        loop {
+            match tokio::time::timeout(secs(10), keeper.next_event()).await {
+                Ok(Some(Event::Remapped(held))) if held.external_port == 7614 => break,
+                Ok(Some(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(answering.elapsed() < secs(2), "{:?}", answering.elapsed());
+        keeper.stop().await;
+    });
+    drop(keeper);
+    assert!(listed(&lab, 7613).is_empty() && listed(&lab, 7614).is_empty());
+}

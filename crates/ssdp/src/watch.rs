@@ -171,7 +171,10 @@ impl Watch {
         let uuid = uuid_of(&notify.usn);
         let same_location = notify.location.as_deref() == Some(self.location.as_str());
         let same_uuid = uuid.is_some() && uuid == self.uuid.as_deref();
-        if !same_location && !same_uuid {
+        // A byebye names no LOCATION: before the device's UUID is learnt (from an alive at
+        // its LOCATION), one from its address is taken as its own (at worst, one check more).
+        let unknown_byebye = notify.kind == NotifyKind::ByeBye && self.uuid.is_none();
+        if !same_location && !same_uuid && !unknown_byebye {
             return Err(Ignored::OtherDevice);
         }
         if same_location && self.uuid.is_none() {

@@ -181,3 +181,28 @@ fn a_flood_makes_at_most_one_change_a_second() {
     }
     assert!(out <= 6, "{out} changes handed out in 5 s");
 }
+
+#[test]
+fn a_restart_is_heard_even_before_the_device_was_heard_once() {
+    // A keeper that has just started: it knows the LOCATION, not the UUID or the boot id.
+    let t0 = Instant::now();
+    let mut watch = Watch::new(gateway().ip(), LOCATION);
+    assert_eq!(
+        watch.handle(gateway(), &byebye(7), t0).ok(),
+        Some(Heard::Leaving)
+    );
+    assert!(matches!(
+        watch.handle(gateway(), &alive(8), t0 + Duration::from_millis(100)),
+        Err(Ignored::TooSoon)
+    ));
+    assert_eq!(
+        watch.poll(t0 + secs(1)),
+        Some(Heard::Restarted { boot_id: Some(8) })
+    );
+    // Once learnt, another device's byebye from the same host is not its own.
+    let other_bye = notify("ssdp:byebye", None, "feedbeef", Some(1));
+    assert!(matches!(
+        watch.handle(gateway(), &other_bye, t0 + secs(5)),
+        Err(Ignored::OtherDevice)
+    ));
+}
