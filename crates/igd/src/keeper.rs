@@ -306,6 +306,18 @@ impl Keeper {
         }
     }
 
+    /// The gateway said it is (back) there, e.g. restarted: check now, or, while it is being
+    /// looked for again (backing off after it stopped answering), look now.
+    pub(crate) fn gateway_speaks(&mut self, now: Instant) {
+        if self.stop.is_some() {
+            return;
+        }
+        match self.gateway {
+            Some(_) => self.next_check = Some(now),
+            None => self.gateway_due = Some(now),
+        }
+    }
+
     /// The next step. Call it again after each [`Keeper::handle`], and when a
     /// [`Step::Wait`] ends.
     pub(crate) fn poll(&mut self, now: Instant) -> Step {

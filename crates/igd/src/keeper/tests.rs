@@ -755,3 +755,22 @@ fn a_pinhole_opened_as_the_stop_begins_is_closed_too() {
     keeper.handle(Outcome::PinholeClosed(0, Ok(())), t0);
     assert_eq!(keeper.poll(t0), Step::Done);
 }
+
+#[test]
+fn a_gateway_heard_while_it_is_looked_for_is_looked_for_at_once() {
+    let t0 = Instant::now();
+    let mut keeper = found(keep(), gateway(), t0);
+    map_task(keeper.poll(t0));
+    // It stops answering: looked for again after a backoff.
+    keeper.handle(Outcome::Mapped(0, Err(timeout())), t0);
+    let Step::Wait(until) = keeper.poll(t0) else {
+        panic!("a backoff")
+    };
+    assert!(until > t0);
+    // It says it is back: looked for now.
+    keeper.gateway_speaks(t0 + Duration::from_millis(10));
+    assert!(matches!(
+        run(keeper.poll(t0 + Duration::from_millis(10))),
+        Task::FindGateway
+    ));
+}
