@@ -215,6 +215,12 @@ impl Lab {
         self.restart_router_with("miniupnpd.conf");
     }
 
+    /// Restart the router as [`Lab::restart_router`] does, after `pause` with no router at
+    /// all (a reboot that takes a while).
+    pub fn restart_router_after(&self, pause: Duration) {
+        self.restart_router_paused("miniupnpd.conf", pause);
+    }
+
     /// Until the guard is dropped, the router drops the first two of every three TCP SYNs
     /// that reach its HTTP port from the LAN (an nftables table of its own, `numgen inc`:
     /// deterministic, unlike random loss). [`SynLoss::dropped`] counts what it dropped.
@@ -276,11 +282,30 @@ impl Lab {
     /// An nftables table `table` in the router that drops what `matches` from the LAN, and
     /// counts it, until the guard is dropped.
     fn router_drops(&self, table: &str, matches: &str) -> SynLoss {
+        self.router_rule(table, matches, "drop")
+    }
+
+    /// Until the guard is dropped, the router counts the TCP connections opened to its HTTP
+    /// port from the LAN (SYNs), letting them through. [`SynLoss::dropped`] is the count.
+    pub fn count_connections(&self) -> SynLoss {
+        self.router_rule(
+            "igdsyncount",
+            &format!(
+                "tcp dport {} tcp flags & (syn | ack) == syn",
+                self.http_port
+            ),
+            "accept",
+        )
+    }
+
+    /// An nftables table `table` in the router that counts what `matches` from the LAN and
+    /// gives it `verdict`, until the guard is dropped.
+    fn router_rule(&self, table: &str, matches: &str, verdict: &str) -> SynLoss {
         let rules = format!(
             "table inet {table} {{
   chain in {{
     type filter hook input priority -300;
-    iifname \"{lan}\" {matches} counter drop
+    iifname \"{lan}\" {matches} counter {verdict}
   }}
 }}",
             lan = self.router_lan_if,
@@ -315,6 +340,10 @@ impl Lab {
     }
 
     fn restart_router_with(&self, conf: &str) {
+        self.restart_router_paused(conf, Duration::ZERO);
+    }
+
+    fn restart_router_paused(&self, conf: &str, pause: Duration) {
         let state = PathBuf::from(var("IGD_LAB_STATE_DIR"));
         let pid_file = state.join("miniupnpd.pid");
         if let Some(pid) = std::fs::read_to_string(&pid_file)
@@ -348,6 +377,7 @@ impl Lab {
                 .args(["filter", chain])
                 .status();
         }
+        std::thread::sleep(pause);
         let command = std::fs::read_to_string(state.join("router-command"))
             .expect("the router's command line (written by `cargo xtask lab up`)");
         let conf = state.join(conf).display().to_string();

@@ -432,3 +432,29 @@ fn a_router_restart_is_heard_and_healed_within_two_seconds() {
     drop(keeper);
     assert!(listed(&lab, 7613).is_empty() && listed(&lab, 7614).is_empty());
 }
+
+#[test]
+fn a_router_going_away_is_not_asked_until_it_is_back() {
+    let lab = Lab::get();
+    // A check every second: a keeper that did not hear the byebye would ask every second.
+    let keeper = start(Keep::new().udp(7615).check(secs(1)));
+    first_mapping(&keeper);
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = lab.count_connections();
+    // miniupnpd says byebye, then 4 s with no router, then alive with a new boot id.
+    lab.restart_router_after(secs(4));
+    let answering = Instant::now();
+    let while_gone = asked.dropped();
+    assert!(
+        while_gone <= 1,
+        "{while_gone} connections while the router was gone"
+    );
+    wait_for(
+        &keeper,
+        secs(10),
+        |e| matches!(e, Event::Remapped(held) if held.external_port == 7615),
+    );
+    assert!(answering.elapsed() < secs(2), "{:?}", answering.elapsed());
+    drop(keeper);
+    assert!(listed(&lab, 7615).is_empty());
+}

@@ -439,14 +439,16 @@ impl KeepMachine {
 
     /// Act on what the UPnP gateway said of itself: a restart or a move starts a check now
     /// (mappings gone are mapped again; a gateway at another place is found again when the
-    /// check fails), or ends the backoff of looking for it. A byebye changes nothing yet: the
-    /// gateway says when it is back.
+    /// check fails), or ends the backoff of looking for it. A byebye: nothing is asked of it
+    /// until it speaks again (or `Keep::max_retry` passes).
     fn heard(&mut self, heard: Heard, now: Instant) {
         event!(heard = ?heard, "keeper: the gateway's notification");
-        if let (Current::Upnp(upnp), Heard::Restarted { .. } | Heard::Moved { .. }) =
-            (&mut self.current, heard)
-        {
-            upnp.keeper_mut().gateway_speaks(now);
+        let Current::Upnp(upnp) = &mut self.current else {
+            return;
+        };
+        match heard {
+            Heard::Restarted { .. } | Heard::Moved { .. } => upnp.keeper_mut().gateway_speaks(now),
+            Heard::Leaving => upnp.keeper_mut().gateway_leaving(now),
         }
     }
 

@@ -774,3 +774,22 @@ fn a_gateway_heard_while_it_is_looked_for_is_looked_for_at_once() {
         Task::FindGateway
     ));
 }
+
+#[test]
+fn a_gateway_going_away_is_not_asked_until_it_speaks() {
+    let t0 = Instant::now();
+    let mut keeper = found(keep(), gateway(), t0);
+    let map = map_task(keeper.poll(t0));
+    keeper.handle(Outcome::Mapped(0, granted(map.external_port, 3600)), t0);
+    events(&mut keeper);
+    // A byebye: no check, no renewal, no search while it is gone.
+    keeper.gateway_leaving(t0 + secs(1));
+    let Step::Wait(until) = keeper.poll(t0 + secs(1)) else {
+        panic!("nothing to do while it is gone")
+    };
+    assert_eq!(until, t0 + secs(1) + keep().max_retry);
+    assert!(events(&mut keeper).is_empty(), "still held");
+    // It speaks: looked for at once (then checked).
+    keeper.gateway_speaks(t0 + secs(3));
+    assert!(matches!(run(keeper.poll(t0 + secs(3))), Task::FindGateway));
+}
