@@ -116,7 +116,7 @@ fn after_a_router_restart_the_mapping_is_back_and_forwards() {
         matches!(
             e,
             Event::Lost {
-                reason: LostReason::Gone,
+                reason: LostReason::Gone | LostReason::Restarted,
                 ..
             }
         ) || matches!(e, Event::Failed { .. })

@@ -207,7 +207,7 @@ fn the_pcp_keeper_heals_across_a_router_restart_seen_in_the_epoch() {
             e,
             Event::Lost {
                 external_port: 7709,
-                reason: LostReason::Gone,
+                reason: LostReason::Gone | LostReason::Restarted,
                 ..
             }
         )
@@ -250,7 +250,7 @@ fn the_routers_announcement_of_its_restart_remaps_at_once() {
         matches!(
             e,
             Event::Lost {
-                reason: LostReason::Gone,
+                reason: LostReason::Gone | LostReason::Restarted,
                 ..
             }
         )

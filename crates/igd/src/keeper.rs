@@ -131,6 +131,8 @@ pub(crate) struct Keeper {
     /// Failures finding a gateway in a row, and when to try again.
     gateway_failures: u32,
     gateway_due: Option<Instant>,
+    /// When the gateway last said it restarted (its SSDP notifications).
+    restart_heard: Option<Instant>,
     external_ip: Option<IpAddr>,
     ports: Vec<PortState>,
     round: Round,
@@ -178,6 +180,10 @@ pub enum Update {
 /// always current).
 pub const MAX_EVENTS: usize = 256;
 
+/// How long after the gateway said it restarted a mapping found gone is lost because of it
+/// (at least; a check interval when longer).
+const RESTART_HEARD: Duration = Duration::from_secs(30);
+
 impl Keeper {
     /// A keeper for `keep`. Call [`Keep::validate`] first: ports it would refuse are kept
     /// as given.
@@ -209,6 +215,7 @@ impl Keeper {
             gateway: None,
             gateway_failures: 0,
             gateway_due: None,
+            restart_heard: None,
             external_ip: None,
             ports,
             round: Round::Idle,
@@ -274,9 +281,15 @@ impl Keeper {
     }
 
     /// The gateway says it lost its state (PCP's or NAT-PMP's epoch went back: it
-    /// restarted): every mapping held is [`Event::Lost`] ([`LostReason::Gone`]) and made
+    /// restarted): every mapping held is [`Event::Lost`] ([`LostReason::Restarted`]) and made
     /// again at once. Nothing while stopping.
     pub(crate) fn gateway_restarted(&mut self) {
+        self.all_lost(LostReason::Restarted);
+    }
+
+    /// Every mapping held is [`Event::Lost`] for `reason` and made again at once. Nothing
+    /// while stopping.
+    fn all_lost(&mut self, reason: LostReason) {
         if self.stop.is_some() {
             return;
         }
@@ -293,9 +306,17 @@ impl Keeper {
             self.emit(Event::Lost {
                 port: spec,
                 external_port,
-                reason: LostReason::Gone,
+                reason: reason.clone(),
             });
         }
+    }
+
+    /// The gateway said it restarted (a new boot id in its SSDP notifications): check now
+    /// ([`Keeper::gateway_speaks`]); a mapping that check finds gone is lost because of it
+    /// ([`LostReason::Restarted`]).
+    pub(crate) fn gateway_restart_heard(&mut self, now: Instant) {
+        self.restart_heard = Some(now);
+        self.gateway_speaks(now);
     }
 
     /// Run a check round now (the gateway announced a change), unless stopping or
@@ -539,7 +560,7 @@ impl Keeper {
                 if self.last_method.is_some_and(|m| m != gateway.method) {
                     // Another way to map: what the last one held is not there (or not
                     // renewed by this one): map it again this way.
-                    self.gateway_restarted();
+                    self.all_lost(LostReason::Gone);
                 }
                 self.last_method = Some(gateway.method);
                 self.gateway = Some(gateway);
@@ -774,6 +795,13 @@ impl Keeper {
 
     fn looked(&mut self, slot: Slot, result: Result<Option<Seen>, Error>, now: Instant) {
         let check = self.keep.check;
+        // Gone soon after the gateway said it restarted: because it did.
+        let gone = match self.restart_heard {
+            Some(at) if now.saturating_duration_since(at) < check.max(RESTART_HEARD) => {
+                LostReason::Restarted
+            }
+            _ => LostReason::Gone,
+        };
         let Some(port) = self.ports.get_mut(slot) else {
             return;
         };
@@ -792,8 +820,8 @@ impl Keeper {
                 internal_client: seen.internal_client,
                 internal_port: seen.internal_port,
             },
-            Ok(None) => LostReason::Gone,
-            Err(error) if error.is_absent() => LostReason::Gone,
+            Ok(None) => gone,
+            Err(error) if error.is_absent() => gone,
             Err(e) if is_gone(&e) => {
                 self.unreachable(Some(slot), e, now);
                 return;

@@ -15,6 +15,9 @@ use crate::pmp::Method;
 pub enum LostReason {
     /// The gateway no longer has it (a reboot, a lease it let lapse).
     Gone,
+    /// The gateway restarted, as it said (a new boot id in its SSDP notifications, a PCP or
+    /// NAT-PMP epoch that went back), and no longer has it.
+    Restarted,
     /// It now points at another client (or somewhere else on this host).
     TakenBy {
         /// Whom it points at, as the gateway says it.
@@ -35,6 +38,7 @@ impl fmt::Display for LostReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LostReason::Gone => f.write_str("the gateway no longer has it"),
+            LostReason::Restarted => f.write_str("the gateway restarted (it said so)"),
             LostReason::TakenBy {
                 internal_client: Some(client),
                 internal_port,

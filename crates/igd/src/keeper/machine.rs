@@ -447,7 +447,8 @@ impl KeepMachine {
             return;
         };
         match heard {
-            Heard::Restarted { .. } | Heard::Moved { .. } => upnp.keeper_mut().gateway_speaks(now),
+            Heard::Restarted { .. } => upnp.keeper_mut().gateway_restart_heard(now),
+            Heard::Moved { .. } => upnp.keeper_mut().gateway_speaks(now),
             Heard::Leaving => upnp.keeper_mut().gateway_leaving(now),
         }
     }

@@ -197,7 +197,7 @@ fn a_restart_heard_is_healed_at_once_not_at_the_next_check() {
         seen.iter().any(|e| matches!(
             e,
             Event::Lost {
-                reason: LostReason::Gone,
+                reason: LostReason::Restarted,
                 ..
             }
         )),

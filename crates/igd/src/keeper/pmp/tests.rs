@@ -138,7 +138,7 @@ fn a_restart_seen_in_the_epoch_of_a_look_is_healed_with_events() {
     let healed = events(&mut keeper);
     assert!(
         matches!(&healed[..], [
-            Event::Lost { external_port: 7777, reason: LostReason::Gone, .. },
+            Event::Lost { external_port: 7777, reason: LostReason::Restarted, .. },
             Event::Remapped(held),
         ] if held.external_port == 7777),
         "{healed:?}"
@@ -176,7 +176,7 @@ fn an_announcement_of_a_restart_remaps_at_once() {
         &events(&mut keeper)[..],
         [
             Event::Lost {
-                reason: LostReason::Gone,
+                reason: LostReason::Restarted,
                 ..
             },
             Event::Remapped(_)
