@@ -282,30 +282,30 @@ impl Lab {
     /// An nftables table `table` in the router that drops what `matches` from the LAN, and
     /// counts it, until the guard is dropped.
     fn router_drops(&self, table: &str, matches: &str) -> SynLoss {
-        self.router_rule(table, matches, "drop")
+        self.router_rule(table, false, matches, "drop")
     }
 
-    /// Until the guard is dropped, the router counts the TCP connections opened to its HTTP
-    /// port from the LAN (SYNs), letting them through. [`SynLoss::dropped`] is the count.
-    pub fn count_connections(&self) -> SynLoss {
-        self.router_rule(
-            "igdsyncount",
-            &format!(
-                "tcp dport {} tcp flags & (syn | ack) == syn",
-                self.http_port
-            ),
-            "accept",
-        )
+    /// Until the guard is dropped, the router counts the connections to its HTTP port it
+    /// refuses (the resets it sends to the LAN while nothing listens there: every attempt
+    /// made while the router is gone). [`SynLoss::dropped`] is the count.
+    pub fn count_refused(&self) -> SynLoss {
+        let resets = format!("tcp sport {} tcp flags & rst == rst", self.http_port);
+        self.router_rule("igdrefused", true, &resets, "accept")
     }
 
-    /// An nftables table `table` in the router that counts what `matches` from the LAN and
-    /// gives it `verdict`, until the guard is dropped.
-    fn router_rule(&self, table: &str, matches: &str, verdict: &str) -> SynLoss {
+    /// An nftables table `table` in the router that counts what `matches` from the LAN (to
+    /// the LAN when `outgoing`) and gives it `verdict`, until the guard is dropped.
+    fn router_rule(&self, table: &str, outgoing: bool, matches: &str, verdict: &str) -> SynLoss {
+        // What the router sends (resets) is seen on the way out; the rest on the way in.
+        let (hook, dir) = match outgoing {
+            true => ("output", "oifname"),
+            false => ("input", "iifname"),
+        };
         let rules = format!(
             "table inet {table} {{
   chain in {{
-    type filter hook input priority -300;
-    iifname \"{lan}\" {matches} counter {verdict}
+    type filter hook {hook} priority -300;
+    {dir} \"{lan}\" {matches} counter {verdict}
   }}
 }}",
             lan = self.router_lan_if,
