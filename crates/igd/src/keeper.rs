@@ -339,17 +339,16 @@ impl Keeper {
         }
     }
 
-    /// The gateway said it is going away (a byebye): nothing is asked of it while it is
-    /// gone; it is looked for again when it speaks ([`Keeper::gateway_speaks`]), or after
-    /// [`Keep::max_retry`] if it never does. The mappings held stay held (to be checked
-    /// then). Nothing while stopping or a task runs.
+    /// The gateway said it is going away (a byebye): nothing more is asked of it (no check,
+    /// no renewal, no call that would fail); it is looked for again as when it stops
+    /// answering (with backoff, every way allowed: an auto keeper moves to PCP when UPnP is
+    /// switched off), and at once when it speaks ([`Keeper::gateway_speaks`]). The mappings
+    /// held stay held. Nothing while stopping or a task runs.
     pub(crate) fn gateway_leaving(&mut self, now: Instant) {
         if self.stop.is_some() || self.running.is_some() || self.gateway.is_none() {
             return;
         }
-        self.gateway = None;
-        self.round = Round::Idle;
-        self.gateway_due = Some(later(now, self.keep.max_retry));
+        self.lose_gateway(now);
     }
 
     /// The next step. Call it again after each [`Keeper::handle`], and when a

@@ -439,8 +439,8 @@ impl KeepMachine {
 
     /// Act on what the UPnP gateway said of itself: a restart or a move starts a check now
     /// (mappings gone are mapped again; a gateway at another place is found again when the
-    /// check fails), or ends the backoff of looking for it. A byebye: nothing is asked of it
-    /// until it speaks again (or `Keep::max_retry` passes).
+    /// check fails), or ends the backoff of looking for it. A byebye: nothing is asked of it;
+    /// it is looked for again (with backoff, every way allowed), at once when it speaks.
     fn heard(&mut self, heard: Heard, now: Instant) {
         event!(heard = ?heard, "keeper: the gateway's notification");
         let Current::Upnp(upnp) = &mut self.current else {
