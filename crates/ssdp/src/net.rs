@@ -172,13 +172,7 @@ impl Listener {
     pub fn open_on(interface: Ipv4Addr, port: u16) -> Result<Listener, Error> {
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
             .map_err(Error::io("open socket"))?;
-        socket
-            .set_reuse_address(true)
-            .map_err(Error::io("set SO_REUSEADDR"))?;
-        #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-        socket
-            .set_reuse_port(true)
-            .map_err(Error::io("set SO_REUSEPORT"))?;
+        share_port(&socket)?;
         let bind = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port);
         socket.bind(&bind.into()).map_err(Error::io("bind"))?;
         socket
@@ -355,14 +349,7 @@ fn open_socket(options: &SearchOptions) -> Result<UdpSocket, Error> {
         Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(Error::io("open socket"))?;
     let port = options.local_port.number();
     if port == SSDP_PORT {
-        // Share the port with the system's other SSDP sockets.
-        socket
-            .set_reuse_address(true)
-            .map_err(Error::io("set SO_REUSEADDR"))?;
-        #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-        socket
-            .set_reuse_port(true)
-            .map_err(Error::io("set SO_REUSEPORT"))?;
+        share_port(&socket)?;
     }
     let bind: SocketAddr = if ipv6 {
         socket
@@ -393,6 +380,18 @@ fn open_socket(options: &SearchOptions) -> Result<UdpSocket, Error> {
     }
     socket.bind(&bind.into()).map_err(Error::io("bind"))?;
     Ok(socket.into())
+}
+
+/// Share the socket's port with the system's other SSDP sockets (address and port reuse).
+fn share_port(socket: &Socket) -> Result<(), Error> {
+    socket
+        .set_reuse_address(true)
+        .map_err(Error::io("set SO_REUSEADDR"))?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    socket
+        .set_reuse_port(true)
+        .map_err(Error::io("set SO_REUSEPORT"))?;
+    Ok(())
 }
 
 fn interfaces() -> Result<Vec<if_addrs::Interface>, Error> {
