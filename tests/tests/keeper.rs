@@ -17,9 +17,11 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// A keeper that checks every second and retries quickly, as tests want.
+/// A keeper that checks every second (heard advertising itself or not) and retries
+/// quickly, as tests want.
 fn quick(keep: Keep) -> Keep {
     keep.check(secs(1))
+        .quiet_check(secs(1))
         .retry(Duration::from_millis(200), secs(1))
 }
 
@@ -280,7 +282,16 @@ fn upnp_keep_prints_json_lines_and_cleans_up_on_sigterm() {
     let upnp = std::env::var("IGD_LAB_UPNP_BIN").expect("IGD_LAB_UPNP_BIN");
     let mut child = Command::new(upnp)
         .args([
-            "--json", "keep", "7609", "7610", "--proto", "tcp", "--check", "1",
+            "--json",
+            "keep",
+            "7609",
+            "7610",
+            "--proto",
+            "tcp",
+            "--check",
+            "1",
+            "--quiet-check",
+            "1",
         ])
         .env("XDG_CACHE_HOME", lab_tests::cache_home())
         .stdout(Stdio::piped())
@@ -437,7 +448,7 @@ fn a_router_restart_is_heard_and_healed_within_two_seconds() {
 fn a_router_going_away_is_not_asked_until_it_is_back() {
     let lab = Lab::get();
     // A check every second: a keeper that did not hear the byebye would ask every second.
-    let keeper = start(Keep::new().udp(7615).check(secs(1)));
+    let keeper = start(Keep::new().udp(7615).check(secs(1)).quiet_check(secs(1)));
     first_mapping(&keeper);
     std::thread::sleep(Duration::from_millis(300));
     let asked = lab.count_refused();

@@ -301,6 +301,7 @@ fn the_keeper_holds_a_pinhole_across_a_router_restart_and_closes_it_at_stop() {
         .udp(7807)
         .pinholes(true)
         .check(secs(1))
+        .quiet_check(secs(1))
         .retry(Duration::from_millis(200), secs(1));
     let keeper = upnp.keep(keep, Find::default()).unwrap();
     let opened = wait_for(&keeper, secs(10), |e| matches!(e, Event::PinholeOpened(_)));

@@ -84,7 +84,8 @@ fn upnp_keep_moves_to_pcp_when_upnp_is_off_and_carries_on_when_it_is_back() {
     let bin = std::env::var("IGD_LAB_UPNP_BIN").expect("IGD_LAB_UPNP_BIN");
     let check = CHECK.to_string();
     let mut child = Command::new(bin)
-        .args(["--json", "--no-cache", "keep", "7750", "--check", &check])
+        .args(["--json", "--no-cache", "keep", "7750"])
+        .args(["--check", &check, "--quiet-check", &check])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -152,7 +153,11 @@ fn the_tokio_keeper_moves_to_pcp_and_back_from_the_library() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let keep = Keep::new().udp(7751).check(secs(CHECK)).via(Via::Auto);
+        let keep = Keep::new()
+            .udp(7751)
+            .check(secs(CHECK))
+            .quiet_check(secs(CHECK))
+            .via(Via::Auto);
         let mut keeper = upnp_igd::tokio::Upnp::new()
             .keep(keep, Find::default())
             .unwrap();

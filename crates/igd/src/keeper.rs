@@ -133,6 +133,10 @@ pub(crate) struct Keeper {
     gateway_due: Option<Instant>,
     /// When the gateway last said it restarted (its SSDP notifications).
     restart_heard: Option<Instant>,
+    /// Until when the gateway's last SSDP advertisement holds, and whether it held at the
+    /// last poll: checks are [`Keep::quiet_check`] apart meanwhile.
+    advertised_until: Option<Instant>,
+    quiet: bool,
     external_ip: Option<IpAddr>,
     ports: Vec<PortState>,
     round: Round,
@@ -216,6 +220,8 @@ impl Keeper {
             gateway_failures: 0,
             gateway_due: None,
             restart_heard: None,
+            advertised_until: None,
+            quiet: false,
             external_ip: None,
             ports,
             round: Round::Idle,
@@ -319,6 +325,39 @@ impl Keeper {
         self.gateway_speaks(now);
     }
 
+    /// The gateway's last SSDP advertisement holds until `until` (`None`: none holds): while
+    /// it does, checks are [`Keep::quiet_check`] apart.
+    pub(crate) fn gateway_advertised(&mut self, until: Option<Instant>, now: Instant) {
+        self.advertised_until = until;
+        self.update_quiet(now);
+    }
+
+    /// Whether the gateway's advertisement holds at `now`; when it stops holding, whatever
+    /// was due a quiet interval away is due a check interval from now at the latest.
+    fn update_quiet(&mut self, now: Instant) {
+        let quiet = self.advertised_until.is_some_and(|until| now < until);
+        if self.quiet && !quiet {
+            let soon = Some(later(now, self.keep.check));
+            self.next_check = self.next_check.and_then(|at| earliest(Some(at), soon));
+            for port in &mut self.ports {
+                port.due = port.due.and_then(|at| earliest(Some(at), soon));
+                if let Some(pinhole) = &mut port.pinhole {
+                    pinhole.renew_at = pinhole.renew_at.min(later(now, self.keep.check));
+                }
+            }
+        }
+        self.quiet = quiet;
+    }
+
+    /// The check interval now: [`Keep::quiet_check`] while the gateway's advertisement
+    /// holds, else [`Keep::check`].
+    fn interval(&self) -> Duration {
+        match self.quiet {
+            true => self.keep.quiet_check.max(self.keep.check),
+            false => self.keep.check,
+        }
+    }
+
     /// Run a check round now (the gateway announced a change), unless stopping or
     /// without a gateway.
     pub(crate) fn check_now(&mut self, now: Instant) {
@@ -354,6 +393,7 @@ impl Keeper {
     /// The next step. Call it again after each [`Keeper::handle`], and when a
     /// [`Step::Wait`] ends.
     pub(crate) fn poll(&mut self, now: Instant) -> Step {
+        self.update_quiet(now);
         if self.running.is_some() {
             // The driver runs one task at a time; this is a driver's mistake, not the network's.
             return Step::Wait(later(now, Duration::from_millis(10)));
@@ -454,7 +494,10 @@ impl Keeper {
                 wake = earliest(wake, pinhole);
             }
         }
-        wake.unwrap_or_else(|| later(now, self.keep.check))
+        if self.quiet && self.keep.quiet_check > self.keep.check {
+            wake = earliest(wake, self.advertised_until);
+        }
+        wake.unwrap_or_else(|| later(now, self.interval()))
     }
 
     fn run_at(&mut self, now: Instant, task: Task) -> Step {
@@ -579,7 +622,7 @@ impl Keeper {
                 for port in &mut self.ports {
                     port.due = None;
                 }
-                self.next_check = Some(later(now, self.keep.check));
+                self.next_check = Some(later(now, self.interval()));
             }
             Err(error) => {
                 let retry_in = self.backoff(self.gateway_failures);
@@ -609,7 +652,7 @@ impl Keeper {
                 port.due = None;
             }
         }
-        self.next_check = Some(later(now, self.keep.check));
+        self.next_check = Some(later(now, self.interval()));
     }
 
     /// Our address is now `new`: mappings to the old one are lost; remove them, map again.
@@ -682,7 +725,7 @@ impl Keeper {
         let method = self.gateway.as_ref().map_or(Method::Upnp, |g| g.method);
         let gateway_status = self.gateway.as_ref().and_then(|g| g.status);
         let renew_policy = |lease: Duration| (!lease.is_zero()).then(|| later(now, lease / 2));
-        let check = self.keep.check;
+        let check = self.interval();
         let Some(port) = self.ports.get_mut(slot) else {
             return;
         };
@@ -793,10 +836,10 @@ impl Keeper {
     }
 
     fn looked(&mut self, slot: Slot, result: Result<Option<Seen>, Error>, now: Instant) {
-        let check = self.keep.check;
+        let check = self.interval();
         // Gone soon after the gateway said it restarted: because it did.
         let gone = match self.restart_heard {
-            Some(at) if now.saturating_duration_since(at) < check.max(RESTART_HEARD) => {
+            Some(at) if now.saturating_duration_since(at) < self.keep.check.max(RESTART_HEARD) => {
                 LostReason::Restarted
             }
             _ => LostReason::Gone,

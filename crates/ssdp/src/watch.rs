@@ -47,6 +47,16 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest LOCATION or UUID a watch keeps.
 const MAX_KEPT: usize = 512;
 
+/// How long an `ssdp:alive` without `CACHE-CONTROL: max-age` holds (UDA's least
+/// recommended max-age); a max-age given is taken within [`MIN_MAX_AGE`] to [`MAX_MAX_AGE`].
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(1800);
+
+/// The shortest max-age taken (a device saying less is taken to say this much).
+pub const MIN_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// The longest max-age taken: an advertisement holds a day at most.
+pub const MAX_MAX_AGE: Duration = Duration::from_secs(86_400);
+
 /// What a notification of the watched device says happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Heard {
@@ -96,6 +106,7 @@ pub struct Watch {
     leaving: bool,
     last_out: Option<Instant>,
     pending: Option<Heard>,
+    advertised_until: Option<Instant>,
 }
 
 impl Watch {
@@ -110,6 +121,7 @@ impl Watch {
             leaving: false,
             last_out: None,
             pending: None,
+            advertised_until: None,
         }
     }
 
@@ -128,6 +140,14 @@ impl Watch {
         self.boot_id
     }
 
+    /// Until when the device's last `ssdp:alive` holds (heard at `t`, it holds until `t` +
+    /// its max-age): while it does, the device is known to be there and to say so, and a
+    /// restart of it is heard. `None` before any alive, after a byebye, and (as the caller
+    /// compares with its clock) once it has expired.
+    pub fn advertised_until(&self) -> Option<Instant> {
+        self.advertised_until
+    }
+
     /// Judge a datagram from `from` heard at `now`.
     pub fn handle(
         &mut self,
@@ -143,7 +163,7 @@ impl Watch {
             Ok(_) => return Err(Ignored::NotNotify),
             Err(e) => return Err(Ignored::Malformed(e)),
         };
-        let heard = self.judge(&notify)?;
+        let heard = self.judge(&notify, now)?;
         self.hand_out(heard, now)
     }
 
@@ -167,7 +187,7 @@ impl Watch {
     }
 
     /// What `notify` means for the device, updating what is known of it.
-    fn judge(&mut self, notify: &Notify) -> Result<Heard, Ignored> {
+    fn judge(&mut self, notify: &Notify, now: Instant) -> Result<Heard, Ignored> {
         let uuid = uuid_of(&notify.usn);
         let same_location = notify.location.as_deref() == Some(self.location.as_str());
         let same_uuid = uuid.is_some() && uuid == self.uuid.as_deref();
@@ -184,9 +204,14 @@ impl Watch {
             NotifyKind::ByeBye if self.leaving => Err(Ignored::Unchanged),
             NotifyKind::ByeBye => {
                 self.leaving = true;
+                self.advertised_until = None;
                 Ok(Heard::Leaving)
             }
             NotifyKind::Alive | NotifyKind::Update => {
+                let max_age = notify.max_age.map_or(DEFAULT_MAX_AGE, |age| {
+                    Duration::from_secs(u64::from(age)).clamp(MIN_MAX_AGE, MAX_MAX_AGE)
+                });
+                self.advertised_until = now.checked_add(max_age).or(Some(now));
                 let boot_id = match notify.kind {
                     NotifyKind::Update => notify.next_boot_id.or(notify.boot_id),
                     _ => notify.boot_id,

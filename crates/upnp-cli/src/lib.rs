@@ -162,6 +162,12 @@ pub enum Command {
         /// How often to check each mapping and the external address, in seconds.
         #[arg(long, default_value_t = 60)]
         check: u64,
+        /// How often to check, in seconds, while the UPnP router is heard advertising itself
+        /// on the LAN (SSDP ssdp:alive, each holding for its max-age): such a router says
+        /// when it restarts or goes away, and that is acted on within a second. Never shorter
+        /// than --check; back to --check once its last advertisement expires.
+        #[arg(long, default_value_t = 300)]
+        quiet_check: u64,
         /// Demand the exact external ports: report a conflict and retry, never take another.
         #[arg(long)]
         exact: bool,

@@ -178,6 +178,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         proto,
         lease,
         check,
+        quiet_check,
         exact,
         desc,
         pinholes,
@@ -189,6 +190,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         let mut keep = Keep::new()
             .lease(Duration::from_secs(*lease))
             .check(Duration::from_secs(*check))
+            .quiet_check(Duration::from_secs(*quiet_check))
             .exact(*exact)
             .pinholes(*pinholes);
         if let Some(desc) = desc {

@@ -43,6 +43,14 @@ pub struct Keep {
     pub lease: Duration,
     /// How often each mapping is looked up and the external address re-queried (60 s).
     pub check: Duration,
+    /// The check interval while the UPnP gateway is heard advertising itself (its SSDP
+    /// `ssdp:alive` notifications, each holding for its max-age): 300 s, never shorter than
+    /// [`Keep::check`]. Such a gateway says when it restarts (a new boot id) or goes away,
+    /// and the keeper acts on that within a second; what it does not announce (a mapping
+    /// removed by hand, a new external address without a restart) is found within this
+    /// long. Once its last advertisement expires (or with notifications blocked, or a router
+    /// that sends none), checks are [`Keep::check`] apart again.
+    pub quiet_check: Duration,
     /// Demand the exact external ports: a conflict is reported and retried, never worked
     /// around with another port (off).
     pub exact: bool,
@@ -82,6 +90,7 @@ impl Keep {
             ports: Vec::new(),
             lease: Duration::from_secs(3600),
             check: Duration::from_secs(60),
+            quiet_check: Duration::from_secs(300),
             exact: false,
             port_attempts: 8,
             retry: Duration::from_secs(1),
@@ -135,6 +144,12 @@ impl Keep {
     /// Set [`Keep::check`].
     pub fn check(mut self, check: Duration) -> Keep {
         self.check = check;
+        self
+    }
+
+    /// Set [`Keep::quiet_check`].
+    pub fn quiet_check(mut self, quiet_check: Duration) -> Keep {
+        self.quiet_check = quiet_check;
         self
     }
 

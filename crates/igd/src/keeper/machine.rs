@@ -362,6 +362,8 @@ impl KeepMachine {
         let Current::Upnp(upnp) = &mut self.current else {
             return None;
         };
+        let advertised = self.watch.as_ref().and_then(Watch::advertised_until);
+        upnp.keeper_mut().gateway_advertised(advertised, now);
         let heard_at = self.watch.as_ref().and_then(Watch::poll_timeout);
         Some(match upnp.step(now) {
             UpnpStep::Search(options) => {

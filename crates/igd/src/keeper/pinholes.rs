@@ -55,7 +55,7 @@ impl Keeper {
         else {
             return;
         };
-        let check = self.keep.check;
+        let check = self.interval();
         let retry = |failures: u32| self.backoff(failures);
         let Some(port) = self.ports.get(slot) else {
             return;
@@ -97,7 +97,7 @@ impl Keeper {
     }
 
     pub(super) fn pinhole_renewed(&mut self, slot: Slot, result: Result<(), Error>, now: Instant) {
-        let check = self.keep.check;
+        let check = self.interval();
         let Some(port) = self.ports.get_mut(slot) else {
             return;
         };

@@ -57,11 +57,24 @@ proptest! {
         let mut out: Vec<Instant> = Vec::new();
         for (from, datagram, step) in heard {
             now += Duration::from_millis(step);
-            let before = (watch.boot_id(), watch.location().to_owned());
+            let before = (
+                watch.boot_id(),
+                watch.location().to_owned(),
+                watch.advertised_until(),
+            );
             let judged = watch.handle(from, &datagram, now);
             if from.ip() != gateway {
                 prop_assert!(matches!(judged, Err(Ignored::OtherSource(_))));
-                prop_assert_eq!((watch.boot_id(), watch.location().to_owned()), before);
+                let after = (
+                    watch.boot_id(),
+                    watch.location().to_owned(),
+                    watch.advertised_until(),
+                );
+                prop_assert_eq!(after, before);
+            }
+            // An advertisement holds at most a day from when it is heard.
+            if let Some(until) = watch.advertised_until() {
+                prop_assert!(until <= now + MAX_MAX_AGE);
             }
             if judged.is_ok() {
                 out.push(now);

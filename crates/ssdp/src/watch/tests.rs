@@ -206,3 +206,44 @@ fn a_restart_is_heard_even_before_the_device_was_heard_once() {
         Err(Ignored::OtherDevice)
     ));
 }
+
+#[test]
+fn an_alive_holds_for_its_max_age_and_a_byebye_ends_it() {
+    let t0 = Instant::now();
+    let mut watch = Watch::new(gateway().ip(), LOCATION);
+    assert_eq!(watch.advertised_until(), None);
+    // Another host's alive says nothing of the device.
+    let other = SocketAddr::from((Ipv4Addr::new(192, 168, 77, 66), 1900));
+    let _ = watch.handle(other, &alive(7), t0);
+    assert_eq!(watch.advertised_until(), None);
+    let _ = watch.handle(gateway(), &alive(7), t0);
+    assert_eq!(watch.advertised_until(), Some(t0 + secs(120)));
+    // A periodic alive (unchanged) extends it; so does one heard too soon after a change.
+    let _ = watch.handle(gateway(), &alive(7), t0 + secs(30));
+    assert_eq!(watch.advertised_until(), Some(t0 + secs(150)));
+    let _ = watch.handle(gateway(), &byebye(7), t0 + secs(40));
+    assert_eq!(watch.advertised_until(), None);
+    let _ = watch.handle(gateway(), &alive(8), t0 + secs(40));
+    assert_eq!(watch.advertised_until(), Some(t0 + secs(160)));
+}
+
+#[test]
+fn a_max_age_is_taken_within_bounds() {
+    let t0 = Instant::now();
+    let with_age = |age: &str| {
+        String::from_utf8(alive(7))
+            .unwrap()
+            .replace("max-age=120", age)
+            .into_bytes()
+    };
+    let cases = [
+        ("max-age=1", MIN_MAX_AGE),
+        ("max-age=4294967295", MAX_MAX_AGE),
+        ("no-cache", DEFAULT_MAX_AGE),
+    ];
+    for (age, held) in cases {
+        let mut watch = Watch::new(gateway().ip(), LOCATION);
+        let _ = watch.handle(gateway(), &with_age(age), t0);
+        assert_eq!(watch.advertised_until(), Some(t0 + held), "{age}");
+    }
+}

@@ -218,3 +218,84 @@ fn a_restart_heard_is_healed_at_once_not_at_the_next_check() {
     let _ = lan.drive(&mut keeper, at + secs(3), &mut updates);
     assert_eq!(lan.upnp.as_ref().unwrap().calls.len(), calls, "no check");
 }
+
+/// The router's exchanges in the hour after the first mapping, with the defaults, a
+/// gateway that advertises itself every `alive_every` (`None`: never).
+fn calls_in_an_hour(alive_every: Option<Duration>) -> usize {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let keep = Keep::new().udp(7777);
+    let mut keeper = KeepMachine::new_upnp(
+        keep,
+        Find::default(),
+        None,
+        &DiscoverSettings::default(),
+        &Limits::default(),
+        Nonce([7; 12]),
+    )
+    .unwrap();
+    let mapped = |e: &Event| matches!(e, Event::Mapped(_));
+    let (start, _) = until_event(&mut lan, &mut keeper, t0, secs(1), mapped);
+    let before = lan.upnp.as_ref().unwrap().calls.len();
+    let end = start + secs(3600);
+    let (mut now, mut next_alive) = (start, start);
+    let mut updates = Vec::new();
+    while now < end {
+        if let Some(every) = alive_every.filter(|_| next_alive <= now) {
+            keeper.handle(alive(7), now);
+            next_alive = now + every;
+        }
+        let wake = lan.drive(&mut keeper, now, &mut updates).unwrap_err();
+        let wake = match alive_every {
+            Some(_) => wake.min(next_alive),
+            None => wake,
+        };
+        now = wake.max(now + Duration::from_millis(1));
+    }
+    let failed = events(&mut updates)
+        .into_iter()
+        .filter(|e| !matches!(e, Event::Renewed(_)))
+        .collect::<Vec<_>>();
+    assert!(failed.is_empty(), "{failed:#?}");
+    lan.upnp.as_ref().unwrap().calls.len() - before
+}
+
+#[test]
+fn a_gateway_heard_advertising_itself_is_asked_a_quarter_as_often_at_most() {
+    let polled = calls_in_an_hour(None);
+    let heard = calls_in_an_hour(Some(secs(30)));
+    eprintln!("exchanges in an hour, one port, defaults: {polled} polled, {heard} heard");
+    assert!(heard * 4 <= polled, "{heard} heard, {polled} polled");
+    // Still checked: the quiet interval, and the renewals at half the lease.
+    assert!(heard >= 12, "{heard}");
+}
+
+#[test]
+fn a_gateway_that_falls_silent_is_checked_at_the_check_interval_again() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let mut keeper = machine(Via::Upnp);
+    let mapped = |e: &Event| matches!(e, Event::Mapped(_));
+    until_event(&mut lan, &mut keeper, t0, secs(1), mapped);
+    keeper.handle(alive(7), t0 + secs(1));
+    // The check due (30 s after the mapping) is made; its alive holds for 120 s: the next
+    // one waits for then, not 30 s more.
+    let mut updates = Vec::new();
+    let mut now = t0 + secs(1);
+    while now < t0 + secs(31) {
+        let wake = lan.drive(&mut keeper, now, &mut updates).unwrap_err();
+        now = wake.max(now + Duration::from_millis(1));
+    }
+    assert!(now >= t0 + secs(120), "{:?}", now - t0);
+    // Nothing more is heard: past the 120 s, checks are 30 s apart again.
+    let calls = lan.upnp.as_ref().unwrap().calls.len();
+    while now < t0 + secs(240) {
+        let wake = lan.drive(&mut keeper, now, &mut updates).unwrap_err();
+        now = wake.max(now + Duration::from_millis(1));
+    }
+    let looked = lan.upnp.as_ref().unwrap().calls[calls..]
+        .iter()
+        .filter(|c| c.as_str() == "GetSpecificPortMappingEntry")
+        .count();
+    assert!((3..=4).contains(&looked), "{looked} lookups in 120 s");
+}
