@@ -137,6 +137,8 @@ pub(crate) struct Keeper {
     /// last poll: checks are [`Keep::quiet_check`] apart meanwhile.
     advertised_until: Option<Instant>,
     quiet: bool,
+    /// [`Event::NotHearing`] was said.
+    said_deaf: bool,
     external_ip: Option<IpAddr>,
     ports: Vec<PortState>,
     round: Round,
@@ -222,6 +224,7 @@ impl Keeper {
             restart_heard: None,
             advertised_until: None,
             quiet: false,
+            said_deaf: false,
             external_ip: None,
             ports,
             round: Round::Idle,
@@ -284,6 +287,16 @@ impl Keeper {
             self.events.pop_front();
         }
         self.events.push_back(event);
+    }
+
+    /// The gateway's own news cannot be heard: said once ([`Event::NotHearing`]); checks go
+    /// on at [`Keep::check`], as they do when nothing is heard.
+    pub(crate) fn not_hearing(&mut self, error: Error) {
+        if !self.said_deaf {
+            self.said_deaf = true;
+            let check = self.keep.check;
+            self.emit(Event::NotHearing { error, check });
+        }
     }
 
     /// The gateway says it lost its state (PCP's or NAT-PMP's epoch went back: it

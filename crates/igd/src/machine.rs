@@ -116,13 +116,16 @@ pub enum Io {
         deadline: Instant,
     },
     /// Listen for this gateway's announcements (UDP 5350) from now on, in place of any
-    /// gateway listened to before; hand each as [`Input::Heard`]. Never completes. Where the
-    /// port cannot be had, hear nothing: the machine does not depend on it.
+    /// gateway listened to before; hand each as [`Input::Heard`]. Completes only when it
+    /// cannot hear ([`Completed::Deaf`]: the port cannot be had): the machine does not
+    /// depend on it.
     Listen(IpAddr),
-    /// Hear the SSDP group (239.255.255.250:1900) on the interface holding `interface` from
-    /// now on, in place of any listened to before; hand each datagram whose source address is
-    /// `gateway` as [`Input::Notified`]. Never completes. Where the port cannot be had (another
-    /// program holds it), hear nothing: the machine polls its gateway as it would anyway.
+    /// Hear the SSDP group (239.255.255.250:1900, or FF02::C:1900 when `interface` is an
+    /// IPv6 address) on the interface holding `interface` from now on, in place of any
+    /// listened to before; hand each datagram whose source address is `gateway` as
+    /// [`Input::Notified`]. Completes only when it cannot hear ([`Completed::Deaf`]: another
+    /// program holds the port, no multicast there): the machine polls its gateway as it
+    /// would anyway.
     Notifications {
         /// Whose datagrams to hand over.
         gateway: IpAddr,
@@ -148,6 +151,9 @@ pub enum Completed {
     Opened(Result<(SocketAddr, SocketAddr), Error>),
     /// The gateway's answer, or why none.
     Exchanged(Result<pcp_natpmp::Response, pcp_natpmp::Error>),
+    /// A listener ([`Io::Listen`], [`Io::Notifications`]) cannot hear, or stopped hearing:
+    /// nothing more comes from it.
+    Deaf(Error),
 }
 
 /// What a driver hands a machine.

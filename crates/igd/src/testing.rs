@@ -289,6 +289,8 @@ pub(crate) struct Lan {
     pub(crate) log: Vec<&'static str>,
     /// The router answers multicast M-SEARCHes (else only those sent to it by unicast).
     pub(crate) multicast: bool,
+    /// Listeners cannot be had (the SSDP port held by another program).
+    pub(crate) deaf: bool,
 }
 
 fn refused() -> upnp_soap::Error {
@@ -307,6 +309,7 @@ impl Lan {
             pmp: Some(PmpRouter::new(now)),
             log: Vec::new(),
             multicast: true,
+            deaf: false,
         }
     }
 
@@ -386,7 +389,15 @@ impl Lan {
             }
             Io::Notifications { .. } => {
                 self.log.push("notifications");
-                Vec::new()
+                match self.deaf {
+                    true => done(Completed::Deaf(crate::Error::Discovery(
+                        upnp_ssdp::Error::Io {
+                            context: "bind",
+                            source: std::io::ErrorKind::AddrInUse.into(),
+                        },
+                    ))),
+                    false => Vec::new(),
+                }
             }
         }
     }

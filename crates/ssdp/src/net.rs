@@ -162,22 +162,44 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Hear the IPv4 group 239.255.255.250:1900 on the interface holding `interface`.
-    pub fn open(interface: Ipv4Addr) -> Result<Listener, Error> {
+    /// Hear the SSDP group on the interface holding `interface`: 239.255.255.250:1900 for
+    /// an IPv4 address, the link-local group FF02::C port 1900 for an IPv6 one.
+    pub fn open(interface: IpAddr) -> Result<Listener, Error> {
         Listener::open_on(interface, SSDP_PORT)
     }
 
     /// The same on another port (tests send to it by unicast, so that nothing is
     /// multicast).
-    pub fn open_on(interface: Ipv4Addr, port: u16) -> Result<Listener, Error> {
-        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+    pub fn open_on(interface: IpAddr, port: u16) -> Result<Listener, Error> {
+        let domain = match interface {
+            IpAddr::V4(_) => Domain::IPV4,
+            IpAddr::V6(_) => Domain::IPV6,
+        };
+        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))
             .map_err(Error::io("open socket"))?;
         share_port(&socket)?;
-        let bind = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port);
-        socket.bind(&bind.into()).map_err(Error::io("bind"))?;
-        socket
-            .join_multicast_v4(&Ipv4Addr::new(239, 255, 255, 250), &interface)
-            .map_err(Error::io("join the SSDP group"))?;
+        match interface {
+            IpAddr::V4(on) => {
+                let bind = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port);
+                socket.bind(&bind.into()).map_err(Error::io("bind"))?;
+                let group = Ipv4Addr::new(239, 255, 255, 250);
+                socket
+                    .join_multicast_v4(&group, &on)
+                    .map_err(Error::io("join the SSDP group"))?;
+            }
+            IpAddr::V6(on) => {
+                let index = interface_index(&MulticastInterface::Addr(on.into()))?;
+                socket
+                    .set_only_v6(true)
+                    .map_err(Error::io("set IPV6_V6ONLY"))?;
+                let bind = SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port);
+                socket.bind(&bind.into()).map_err(Error::io("bind"))?;
+                let group = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0xc);
+                socket
+                    .join_multicast_v6(&group, index)
+                    .map_err(Error::io("join the SSDP group"))?;
+            }
+        }
         Ok(Listener {
             socket: socket.into(),
             buf: vec![0; MAX_MESSAGE_SIZE + 1].into_boxed_slice(),

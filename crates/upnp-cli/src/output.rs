@@ -294,6 +294,9 @@ pub(crate) struct KeepEventOut {
     retry_in_ms: Option<u128>,
     #[serde(skip_serializing_if = "Option::is_none")]
     left: Option<usize>,
+    /// The check interval used (when nothing the gateway says can be heard).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check_seconds: Option<u64>,
     /// A pinhole's ID.
     #[serde(skip_serializing_if = "Option::is_none")]
     unique_id: Option<u16>,
@@ -318,6 +321,7 @@ impl KeepEventOut {
             error: None,
             retry_in_ms: None,
             left: None,
+            check_seconds: None,
             unique_id: None,
             gateway_status: None,
         }
@@ -405,6 +409,12 @@ impl From<&Event> for KeepEventOut {
             Event::PinholeClosed { port, unique_id } => KeepEventOut {
                 unique_id: Some(*unique_id),
                 ..KeepEventOut::new("pinhole-closed", Some(port))
+            },
+            Event::NotHearing { error, check } => KeepEventOut {
+                reason: Some(error.to_string()),
+                error: Some(ErrorOut::from(error)),
+                check_seconds: Some(check.as_secs()),
+                ..KeepEventOut::new("not-hearing", None)
             },
             _ => KeepEventOut::new("other", None),
         }

@@ -161,13 +161,23 @@ impl Executor {
                     },
                     Io::Listen(gateway) => {
                         self.listening = None;
-                        self.listening = announcements(gateway, &inbox.sender);
-                        continue;
+                        match announcements(token, gateway, &inbox.sender) {
+                            Ok(alive) => {
+                                self.listening = Some(alive);
+                                continue;
+                            }
+                            Err(e) => Completed::Deaf(e),
+                        }
                     }
                     Io::Notifications { gateway, interface } => {
                         self.notified = None;
-                        self.notified = notifications(gateway, interface, &inbox.sender);
-                        continue;
+                        match notifications(token, gateway, interface, &inbox.sender) {
+                            Ok(alive) => {
+                                self.notified = Some(alive);
+                                continue;
+                            }
+                            Err(e) => Completed::Deaf(e),
+                        }
                     }
                     Io::Route(to) if route::is_immediate(&to) => {
                         Completed::Routed(route::ours(&to))
@@ -188,7 +198,9 @@ impl Executor {
             }
             let wait = until.saturating_duration_since(Instant::now());
             if let Ok(input) = inbox.receiver.recv_timeout(wait) {
-                if let Input::Completed(..) = input {
+                // A listener's end is no thread's: listeners are not counted.
+                if matches!(&input, Input::Completed(_, done) if !matches!(done, Completed::Deaf(_)))
+                {
                     threads = threads.saturating_sub(1);
                 }
                 machine.handle(input, Instant::now());
@@ -240,25 +252,28 @@ fn search(
 }
 
 /// `gateway`'s PCP/NAT-PMP announcements (UDP 5350), while the flag returned lives.
-fn announcements(gateway: IpAddr, inbox: &mpsc::SyncSender<Input>) -> Option<Alive> {
-    let mut heard = pcp_natpmp::net::Listener::bind(gateway).ok()?;
+fn announcements(
+    token: Token,
+    gateway: IpAddr,
+    inbox: &mpsc::SyncSender<Input>,
+) -> Result<Alive, Error> {
+    let mut heard = pcp_natpmp::net::Listener::bind(gateway)?;
     listen(
+        token,
         move || Ok::<_, pcp_natpmp::Error>(heard.next_within(SLICE * 5)?.map(Input::Heard)),
         inbox,
     )
 }
 
-/// What `gateway` sends to the SSDP group, heard on the interface holding `interface`
-/// (IPv4), while the flag returned lives.
+/// What `gateway` sends to the SSDP group, heard on the interface holding `interface`,
+/// while the flag returned lives.
 fn notifications(
+    token: Token,
     gateway: IpAddr,
     interface: IpAddr,
     inbox: &mpsc::SyncSender<Input>,
-) -> Option<Alive> {
-    let IpAddr::V4(on) = interface else {
-        return None;
-    };
-    let mut heard = upnp_ssdp::net::Listener::open(on).ok()?.only_from(gateway);
+) -> Result<Alive, Error> {
+    let mut heard = upnp_ssdp::net::Listener::open(interface)?.only_from(gateway);
     let next = move || {
         Ok::<_, upnp_ssdp::Error>(
             heard
@@ -266,15 +281,17 @@ fn notifications(
                 .map(|(f, d)| Input::notified(f, d)),
         )
     };
-    listen(next, inbox)
+    listen(token, next, inbox)
 }
 
 /// Hand what `next` hears (an announcement, a notification) to `inbox` on a thread of its
-/// own until the flag returned is dropped or `next` fails. No thread: nothing is heard.
-fn listen<E>(
+/// own until the flag returned is dropped or `next` fails (then [`Completed::Deaf`] with
+/// `token`).
+fn listen<E: Into<Error>>(
+    token: Token,
     mut next: impl FnMut() -> Result<Option<Input>, E> + Send + 'static,
     inbox: &mpsc::SyncSender<Input>,
-) -> Option<Alive> {
+) -> Result<Alive, Error> {
     let alive = Arc::new(AtomicBool::new(true));
     let (on, inbox) = (Arc::clone(&alive), inbox.clone());
     thread::Builder::new()
@@ -288,10 +305,14 @@ fn listen<E>(
                         }
                     }
                     Ok(None) => {}
-                    Err(_) => return,
+                    Err(e) => {
+                        let deaf = Input::Completed(token, Completed::Deaf(e.into()));
+                        let _ = inbox.try_send(deaf);
+                        return;
+                    }
                 }
             }
         })
-        .ok()?;
-    Some(Alive(alive))
+        .map_err(Error::Thread)?;
+    Ok(Alive(alive))
 }

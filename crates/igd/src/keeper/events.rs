@@ -148,6 +148,16 @@ pub enum Event {
         /// Mappings not removed.
         left: usize,
     },
+    /// What the gateway says of itself (UPnP's SSDP notifications, PCP/NAT-PMP's
+    /// announcements) cannot be heard: another program holds the port (Windows' SSDP
+    /// service), or the interface takes no multicast. Said once; nothing fails: the gateway
+    /// is checked every `check` as if it never spoke.
+    NotHearing {
+        /// Why.
+        error: Error,
+        /// The check interval used instead ([`Keep::check`](crate::keeper::Keep::check)).
+        check: Duration,
+    },
 }
 
 /// A pinhole held: what [`Event::PinholeOpened`] and [`Event::PinholeRenewed`] report.
@@ -266,6 +276,11 @@ impl fmt::Display for Event {
                 f,
                 "pinhole closed {} {} (id {unique_id})",
                 port.protocol, port.internal_port
+            ),
+            Event::NotHearing { error, check } => write!(
+                f,
+                "not hearing the gateway's own news ({error}): checking it every {} s",
+                check.as_secs()
             ),
             Event::Stopped { left: 0 } => f.write_str("stopped: every mapping removed"),
             Event::Stopped { left } => write!(

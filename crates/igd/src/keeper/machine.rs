@@ -576,6 +576,13 @@ impl Machine for KeepMachine {
         let Input::Completed(token, completed) = input else {
             return;
         };
+        if let Completed::Deaf(error) = completed {
+            match &mut self.current {
+                Current::Upnp(upnp) => upnp.keeper_mut().not_hearing(error),
+                Current::Pmp(pmp) => pmp.keeper_mut().not_hearing(error),
+            }
+            return;
+        }
         if !self.io.take(token) {
             return;
         }

@@ -542,6 +542,19 @@ fn events_read_as_one_line_each() {
         taken.to_string(),
         "lost TCP 80 (external 8080): the gateway no longer has it"
     );
+    let deaf = Event::NotHearing {
+        error: Error::Discovery(upnp_ssdp::Error::Io {
+            context: "bind",
+            source: std::io::ErrorKind::AddrInUse.into(),
+        }),
+        check: secs(60),
+    };
+    let text = deaf.to_string();
+    assert!(
+        text.starts_with("not hearing the gateway's own news (")
+            && text.ends_with("): checking it every 60 s"),
+        "{text}"
+    );
 }
 
 #[test]

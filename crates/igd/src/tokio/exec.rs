@@ -146,24 +146,26 @@ impl Executor {
                         if let Some(before) = listening.take() {
                             before.abort();
                         }
-                        if let Ok(listener) = pcp_natpmp::net::tokio::Listener::bind(gateway) {
-                            listening = Some(tasks.spawn(listen(listener, sender)));
+                        match pcp_natpmp::net::tokio::Listener::bind(gateway) {
+                            Ok(listener) => {
+                                listening = Some(tasks.spawn(listen(token, listener, sender)));
+                                continue;
+                            }
+                            Err(e) => Completed::Deaf(e.into()),
                         }
-                        continue;
                     }
                     Io::Notifications { gateway, interface } => {
                         if let Some(before) = notified.take() {
                             before.abort();
                         }
-                        let open = match interface {
-                            std::net::IpAddr::V4(on) => upnp_ssdp::net::tokio::Listener::open(on),
-                            std::net::IpAddr::V6(_) => continue,
-                        };
-                        if let Ok(listener) = open {
-                            let listener = listener.only_from(gateway);
-                            notified = Some(tasks.spawn(hear(listener, sender)));
+                        match upnp_ssdp::net::tokio::Listener::open(interface) {
+                            Ok(listener) => {
+                                let listener = listener.only_from(gateway);
+                                notified = Some(tasks.spawn(hear(token, listener, sender)));
+                                continue;
+                            }
+                            Err(e) => Completed::Deaf(e.into()),
                         }
-                        continue;
                     }
                     Io::Route(to) if route::is_immediate(&to) => {
                         Completed::Routed(route::ours(&to))
@@ -209,9 +211,19 @@ async fn search(token: Token, mut searcher: Searcher, inbox: mpsc::Sender<Input>
 
 /// The datagrams `gateway` sends to the SSDP group, to `inbox` (dropped when it is full)
 /// until aborted.
-async fn hear(mut listener: upnp_ssdp::net::tokio::Listener, inbox: mpsc::Sender<Input>) {
-    while let Ok((from, datagram)) = listener.recv().await {
-        let heard = Input::notified(from, datagram);
+async fn hear(
+    token: Token,
+    mut listener: upnp_ssdp::net::tokio::Listener,
+    inbox: mpsc::Sender<Input>,
+) {
+    loop {
+        let heard = match listener.recv().await {
+            Ok((from, datagram)) => Input::notified(from, datagram),
+            Err(e) => {
+                let _ = inbox.try_send(Input::Completed(token, Completed::Deaf(e.into())));
+                return;
+            }
+        };
         if let Err(mpsc::error::TrySendError::Closed(_)) = inbox.try_send(heard) {
             return;
         }
@@ -219,7 +231,11 @@ async fn hear(mut listener: upnp_ssdp::net::tokio::Listener, inbox: mpsc::Sender
 }
 
 /// The gateway's announcements to `inbox` (dropped when it is full) until aborted.
-async fn listen(mut listener: pcp_natpmp::net::tokio::Listener, inbox: mpsc::Sender<Input>) {
+async fn listen(
+    token: Token,
+    mut listener: pcp_natpmp::net::tokio::Listener,
+    inbox: mpsc::Sender<Input>,
+) {
     loop {
         match listener.next_within(LISTEN_SLICE).await {
             Ok(Some(heard)) => {
@@ -230,7 +246,10 @@ async fn listen(mut listener: pcp_natpmp::net::tokio::Listener, inbox: mpsc::Sen
                 }
             }
             Ok(None) => {}
-            Err(_) => return,
+            Err(e) => {
+                let _ = inbox.try_send(Input::Completed(token, Completed::Deaf(e.into())));
+                return;
+            }
         }
     }
 }

@@ -330,7 +330,7 @@ fn every_interface_is_listed_only_for_a_multicast_ipv4_search_with_none_named() 
 #[test]
 fn a_listener_hears_datagrams_and_says_when_none_came() {
     // Bound on a port of its own, sent to by unicast on loopback: nothing is multicast.
-    let mut listener = match Listener::open_on(Ipv4Addr::LOCALHOST, 0) {
+    let mut listener = match Listener::open_on(Ipv4Addr::LOCALHOST.into(), 0) {
         Ok(listener) => listener,
         // Loopback without multicast (some containers): the join is what failed, typed.
         Err(Error::Io { context, .. }) => {
@@ -356,4 +356,40 @@ fn a_listener_hears_datagrams_and_says_when_none_came() {
         .expect("heard");
     assert_eq!(from, device.local_addr().unwrap());
     assert!(datagram.starts_with(b"NOTIFY"));
+}
+
+#[test]
+fn an_ipv6_listener_hears_datagrams_on_the_interface_of_its_address() {
+    let mut listener = match Listener::open_on(Ipv6Addr::LOCALHOST.into(), 0) {
+        Ok(listener) => listener,
+        // No IPv6 on loopback, or no multicast there (some containers): typed.
+        Err(Error::Io { context, .. }) => {
+            assert!(
+                ["open socket", "bind", "join the SSDP group"].contains(&context),
+                "{context}"
+            );
+            return;
+        }
+        Err(Error::NoSuchInterface(_)) => return,
+        Err(e) => panic!("{e}"),
+    };
+    let port = listener.local_addr().unwrap().port();
+    let device = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+    device
+        .send_to(b"NOTIFY * HTTP/1.1\r\n\r\n", (Ipv6Addr::LOCALHOST, port))
+        .unwrap();
+    let (from, _) = listener
+        .recv_within(Duration::from_secs(2))
+        .unwrap()
+        .expect("heard");
+    assert_eq!(from, device.local_addr().unwrap());
+}
+
+#[test]
+fn a_listener_on_an_address_no_interface_holds_is_refused() {
+    let nowhere: IpAddr = "2001:db8::4242".parse().unwrap();
+    assert!(matches!(
+        Listener::open_on(nowhere, 0),
+        Err(Error::NoSuchInterface(_))
+    ));
 }

@@ -115,14 +115,14 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Hear the IPv4 group 239.255.255.250:1900 on the interface holding `interface`. Must
-    /// run inside a tokio runtime.
-    pub fn open(interface: std::net::Ipv4Addr) -> Result<Listener, Error> {
+    /// Hear the SSDP group on the interface holding `interface` (IPv4 or IPv6, as
+    /// [`super::Listener::open`]). Must run inside a tokio runtime.
+    pub fn open(interface: std::net::IpAddr) -> Result<Listener, Error> {
         Listener::open_on(interface, crate::message::SSDP_PORT)
     }
 
     /// The same on another port (tests send to it by unicast).
-    pub fn open_on(interface: std::net::Ipv4Addr, port: u16) -> Result<Listener, Error> {
+    pub fn open_on(interface: std::net::IpAddr, port: u16) -> Result<Listener, Error> {
         let (socket, from) = super::Listener::open_on(interface, port)?.into_parts();
         socket
             .set_nonblocking(true)

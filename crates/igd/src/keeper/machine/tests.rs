@@ -299,3 +299,21 @@ fn a_gateway_that_falls_silent_is_checked_at_the_check_interval_again() {
         .count();
     assert!((3..=4).contains(&looked), "{looked} lookups in 120 s");
 }
+
+#[test]
+fn a_keeper_that_cannot_hear_says_so_once_and_keeps_checking() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    lan.deaf = true;
+    let mut keeper = machine(Via::Upnp);
+    let mapped = |e: &Event| matches!(e, Event::Mapped(_));
+    let (at, seen) = until_event(&mut lan, &mut keeper, t0, secs(1), mapped);
+    let deaf = |e: &Event| matches!(e, Event::NotHearing { check, .. } if *check == secs(30));
+    assert_eq!(seen.iter().filter(|e| deaf(e)).count(), 1, "{seen:#?}");
+    // The router restarts unheard: found at the next check, and nothing said again.
+    lan.upnp.as_mut().unwrap().entries.clear();
+    let back = |e: &Event| matches!(e, Event::Remapped(_));
+    let (healed, seen) = until_event(&mut lan, &mut keeper, at, secs(40), back);
+    assert!(healed <= at + secs(31), "{:?}", healed - at);
+    assert!(!seen.iter().any(deaf), "{seen:#?}");
+}
