@@ -293,6 +293,79 @@ impl Lab {
         self.router_rule("igdrefused", true, &resets, "accept")
     }
 
+    /// Until the guard is dropped, the router counts the connections made to its HTTP port
+    /// from the LAN: one per exchange (SOAP call or description fetch).
+    pub fn count_connections(&self) -> SynLoss {
+        let syns = format!(
+            "tcp dport {} tcp flags & (syn | ack) == syn",
+            self.http_port
+        );
+        self.router_rule("igdconnections", false, &syns, "accept")
+    }
+
+    /// Until the guard is dropped, nothing the router multicasts to the SSDP group reaches
+    /// the LAN (its NOTIFYs: a router that never announces itself); search answers, sent by
+    /// unicast, still do. [`SynLoss::dropped`] counts what was dropped.
+    pub fn notifications_blocked(&self) -> SynLoss {
+        self.router_rule(
+            "igdnonotify",
+            true,
+            "ip daddr 239.255.255.250 udp dport 1900",
+            "drop",
+        )
+    }
+
+    /// Multicast `datagram` to the SSDP group `count` times, `interval` apart, `{n}` in it
+    /// replaced by 1, 2, ...: from the router's own LAN address (run in its namespace) when
+    /// `from_router`, else from the LAN host's. `sender` is the `lab-notify` program.
+    pub fn notify(
+        &self,
+        sender: &str,
+        from_router: bool,
+        datagram: &str,
+        count: u32,
+        interval: Duration,
+    ) {
+        let (count, interval) = (count.to_string(), interval.as_millis().to_string());
+        let mut command = match from_router {
+            true => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &self.rtr_ns, sender]);
+                c.arg(self.router_addr.to_string());
+                c
+            }
+            false => {
+                let mut c = Command::new(sender);
+                c.arg(self.host_addr.to_string());
+                c
+            }
+        };
+        let mut child = command
+            .args([&count, &interval])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("lab-notify");
+        std::io::Write::write_all(
+            &mut child.stdin.take().expect("lab-notify's stdin"),
+            datagram.as_bytes(),
+        )
+        .expect("write the datagram");
+        assert!(child.wait().expect("lab-notify").success(), "lab-notify");
+    }
+
+    /// An SSDP NOTIFY of the router's root device (`nts`: `ssdp:alive` or `ssdp:byebye`),
+    /// as miniupnpd sends it, with boot id `boot` (`{n}` for [`Lab::notify`] to number).
+    pub fn router_notify(&self, nts: &str, boot: &str) -> String {
+        format!(
+            "NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=120\r\n\
+             LOCATION: {location}\r\nNT: upnp:rootdevice\r\nNTS: {nts}\r\n\
+             SERVER: Debian/12 UPnP/1.1 MiniUPnPd/2.3\r\nUSN: uuid:{uuid}::upnp:rootdevice\r\n\
+             BOOTID.UPNP.ORG: {boot}\r\nCONFIGID.UPNP.ORG: 1337\r\n\r\n",
+            location = self.description_url(),
+            uuid = self.uuid,
+        )
+    }
+
     /// An nftables table `table` in the router that counts what `matches` from the LAN (to
     /// the LAN when `outgoing`) and gives it `verdict`, until the guard is dropped.
     fn router_rule(&self, table: &str, outgoing: bool, matches: &str, verdict: &str) -> SynLoss {

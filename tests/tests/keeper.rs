@@ -469,3 +469,84 @@ fn a_router_going_away_is_not_asked_until_it_is_back() {
     drop(keeper);
     assert!(listed(&lab, 7615).is_empty());
 }
+
+/// The `lab-notify` program (multicasts SSDP datagrams; see its source).
+const NOTIFY: &str = env!("CARGO_BIN_EXE_lab-notify");
+
+#[test]
+fn a_notification_forged_by_another_lan_host_is_ignored() {
+    let lab = Lab::get();
+    let keeper = start(Keep::new().udp(7616));
+    first_mapping(&keeper);
+    let connections = lab.count_connections();
+    // The router's byebye then alive with a new boot id, but from the LAN host's address:
+    // heeded, they would make the keeper look for its gateway again.
+    let byebye = lab.router_notify("ssdp:byebye", "4000000");
+    let alive = lab.router_notify("ssdp:alive", "4000001");
+    lab.notify(NOTIFY, false, &byebye, 1, Duration::from_millis(100));
+    lab.notify(NOTIFY, false, &alive, 1, Duration::from_millis(100));
+    std::thread::sleep(secs(2));
+    assert_eq!(connections.dropped(), 0, "the forgery made the keeper ask");
+    // The same from the router's own address is a restart: looked for again at once.
+    lab.notify(NOTIFY, true, &byebye, 1, Duration::from_millis(100));
+    lab.notify(NOTIFY, true, &alive, 1, Duration::from_millis(100));
+    std::thread::sleep(secs(2));
+    assert!(
+        connections.dropped() >= 1,
+        "the router's own alive is heard"
+    );
+    drop(keeper);
+    assert!(listed(&lab, 7616).is_empty());
+}
+
+#[test]
+fn a_flood_from_the_gateways_address_makes_at_most_one_check_a_second() {
+    let lab = Lab::get();
+    let keeper = start(Keep::new().udp(7617));
+    first_mapping(&keeper);
+    let connections = lab.count_connections();
+    // 300 alives 10 ms apart (3 s and more), each with a new boot id: each one a restart.
+    let flood = lab.router_notify("ssdp:alive", "{n}");
+    let began = Instant::now();
+    lab.notify(NOTIFY, true, &flood, 300, Duration::from_millis(10));
+    std::thread::sleep(secs(1));
+    let seconds = began.elapsed().as_secs() + 1;
+    let made = connections.dropped();
+    // A check is two exchanges (the external address, the mapping's lookup).
+    assert!(
+        (2..=2 * seconds).contains(&made),
+        "{made} connections in {seconds} s of flood"
+    );
+    drop(keeper);
+    assert!(listed(&lab, 7617).is_empty());
+}
+
+#[test]
+fn a_router_that_announces_nothing_is_healed_at_the_next_check() {
+    let lab = Lab::get();
+    let socket = udp(7618);
+    let blocked = lab.notifications_blocked();
+    let keeper = start(Keep::new().udp(7618).check(secs(3)));
+    first_mapping(&keeper);
+    std::thread::sleep(Duration::from_millis(300));
+    lab.restart_router();
+    let answering = Instant::now();
+    wait_for(
+        &keeper,
+        secs(10),
+        |e| matches!(e, Event::Remapped(held) if held.external_port == 7618),
+    );
+    // Within the check interval (not the quiet one: nothing was heard), not at once.
+    assert!(
+        answering.elapsed() < secs(3) + secs(1),
+        "{:?}",
+        answering.elapsed()
+    );
+    assert!(
+        blocked.dropped() > 0,
+        "the router's notifications were dropped"
+    );
+    assert!(lab.udp_arrives(&socket, 7618, "polled"));
+    drop(keeper);
+    assert!(listed(&lab, 7618).is_empty());
+}
