@@ -466,3 +466,34 @@ fn upnp_keep_holds_ipv6_ports_both_ways_and_cleans_up_on_sigterm() {
         "{rest:?}"
     );
 }
+
+/// A keeper that found its router over IPv6 hears the router's IPv6 notifications: a
+/// restart is healed (its pinhole opened again) within two seconds with the default check
+/// interval.
+#[test]
+fn a_router_found_over_ipv6_is_heard_restarting() {
+    use upnp_igd::keeper::{Event, Keep, upnp::Find};
+    let lab = Lab::get();
+    if lab.igd_version != 2 {
+        return;
+    }
+    let socket = udp(7812);
+    let mut upnp = Upnp::new();
+    upnp.settings.discover_ipv6 = true;
+    upnp.settings.discover_multicast_if = lab.lan_if.clone();
+    let keeper = upnp
+        .keep(Keep::new().udp(7812).pinholes(true), Find::default())
+        .unwrap();
+    wait_for(&keeper, secs(10), |e| matches!(e, Event::PinholeOpened(_)));
+    std::thread::sleep(Duration::from_millis(300));
+    lab.restart_router();
+    let answering = std::time::Instant::now();
+    wait_for(&keeper, secs(10), |e| matches!(e, Event::PinholeOpened(_)));
+    let healed = answering.elapsed();
+    assert!(
+        healed < secs(2),
+        "healed {healed:?} after the router answered"
+    );
+    assert!(lab.udp_arrives_at(&socket, lab.host_addr6, 7812, "back"));
+    drop(keeper);
+}

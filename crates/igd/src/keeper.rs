@@ -631,9 +631,13 @@ impl Keeper {
                 }
                 // Mappings made from another address of ours are lost (see `address_moved`).
                 self.address_moved(our_addr);
-                // A gateway found again (it may have rebooted): look at every mapping now.
+                // A gateway found again (it may have rebooted): look at every mapping now,
+                // renew every pinhole.
                 for port in &mut self.ports {
                     port.due = None;
+                    if let Some(pinhole) = &mut port.pinhole {
+                        pinhole.renew_at = pinhole.renew_at.min(now);
+                    }
                 }
                 self.next_check = Some(later(now, self.interval()));
             }
@@ -659,10 +663,14 @@ impl Keeper {
             return;
         };
         self.address_moved(addr);
-        // Look at every mapping after the address.
+        // Look at every mapping after the address, and renew every pinhole (how a pinhole is
+        // checked).
         for port in &mut self.ports {
             if port.held.is_some() {
                 port.due = None;
+            }
+            if let Some(pinhole) = &mut port.pinhole {
+                pinhole.renew_at = pinhole.renew_at.min(now);
             }
         }
         self.next_check = Some(later(now, self.interval()));

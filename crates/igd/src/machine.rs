@@ -120,8 +120,9 @@ pub enum Io {
     /// cannot hear ([`Completed::Deaf`]: the port cannot be had): the machine does not
     /// depend on it.
     Listen(IpAddr),
-    /// Hear the SSDP group (239.255.255.250:1900, or FF02::C:1900 when `interface` is an
-    /// IPv6 address) on the interface holding `interface` from now on, in place of any
+    /// Hear the SSDP group (239.255.255.250:1900, or the IPv6 groups when `interface` is an
+    /// IPv6 address: [`upnp_ssdp::net::Listener::open`]) on the interface holding
+    /// `interface` from now on, in place of any
     /// listened to before; hand each datagram whose source address is `gateway` as
     /// [`Input::Notified`]. Completes only when it cannot hear ([`Completed::Deaf`]: another
     /// program holds the port, no multicast there): the machine polls its gateway as it

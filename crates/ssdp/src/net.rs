@@ -163,7 +163,9 @@ pub struct Listener {
 
 impl Listener {
     /// Hear the SSDP group on the interface holding `interface`: 239.255.255.250:1900 for
-    /// an IPv4 address, the link-local group FF02::C port 1900 for an IPv6 one.
+    /// an IPv4 address; for an IPv6 one, port 1900 of FF02::C, FF05::C and FF0E::C (at least
+    /// one joined: devices such as miniupnpd send the link-local group from their link-local
+    /// address, the others from their LOCATION's).
     pub fn open(interface: IpAddr) -> Result<Listener, Error> {
         Listener::open_on(interface, SSDP_PORT)
     }
@@ -194,10 +196,17 @@ impl Listener {
                     .map_err(Error::io("set IPV6_V6ONLY"))?;
                 let bind = SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port);
                 socket.bind(&bind.into()).map_err(Error::io("bind"))?;
-                let group = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0xc);
-                socket
-                    .join_multicast_v6(&group, index)
-                    .map_err(Error::io("join the SSDP group"))?;
+                // Devices notify the link-local group from their link-local address, and the
+                // site-local (and global) ones from the address of their LOCATION.
+                let mut joined = Err(io::ErrorKind::AddrNotAvailable.into());
+                for scope in [0xff02, 0xff05, 0xff0e] {
+                    let group = Ipv6Addr::new(scope, 0, 0, 0, 0, 0, 0, 0xc);
+                    let join = socket.join_multicast_v6(&group, index);
+                    if joined.is_err() {
+                        joined = join;
+                    }
+                }
+                joined.map_err(Error::io("join the SSDP group"))?;
             }
         }
         Ok(Listener {
