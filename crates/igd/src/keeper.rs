@@ -379,6 +379,20 @@ impl Keeper {
         }
     }
 
+    /// The gateway said it moved (another description URL): it is looked for again now,
+    /// keeping what it holds (a check of the old place would only fail). While a task runs,
+    /// a check now instead (which fails, and finds it again).
+    pub(crate) fn gateway_moved(&mut self, now: Instant) {
+        if self.stop.is_some() {
+            return;
+        }
+        if self.running.is_some() || self.gateway.is_none() {
+            return self.gateway_speaks(now);
+        }
+        self.lose_gateway(now);
+        self.gateway_due = Some(now);
+    }
+
     /// The gateway said it is (back) there, e.g. restarted: check now, or, while it is being
     /// looked for again (backing off after it stopped answering), look now.
     pub(crate) fn gateway_speaks(&mut self, now: Instant) {

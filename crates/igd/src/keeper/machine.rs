@@ -80,6 +80,8 @@ pub struct KeepMachine {
     listening: Option<IpAddr>,
     /// The UPnP gateway whose notifications are heard, and what was heard of it.
     watch: Option<Watch>,
+    /// Whose notifications the listener hands over, and on which address of ours.
+    hearing: Option<(IpAddr, IpAddr)>,
     /// Its way said it is done; `over` once every event is told.
     finished: bool,
     over: bool,
@@ -96,6 +98,7 @@ impl KeepMachine {
             until: None,
             listening: None,
             watch: None,
+            hearing: None,
             finished: false,
             over: false,
         }
@@ -427,22 +430,29 @@ impl KeepMachine {
             url::Host::Domain(_) => return None,
         };
         let interface: IpAddr = device.igd_our_addr.parse().ok()?;
-        let heard = self
+        let watched = self
             .watch
             .as_ref()
             .is_some_and(|w| w.source() == gateway && w.location() == device.description_url);
-        if heard || stopping {
+        if watched || stopping {
             return None;
         }
         self.watch = Some(Watch::new(gateway, &device.description_url));
+        // The listener hears that address already: only the device watched is new.
+        if self.hearing == Some((gateway, interface)) {
+            return None;
+        }
+        self.hearing = Some((gateway, interface));
         let io = Io::Notifications { gateway, interface };
         Some(Output::Start(Token::new(1).within(OWN), io))
     }
 
-    /// Act on what the UPnP gateway said of itself: a restart or a move starts a check now
-    /// (mappings gone are mapped again; a gateway at another place is found again when the
-    /// check fails), or ends the backoff of looking for it. A byebye: nothing is asked of it;
-    /// it is looked for again (with backoff, every way allowed), at once when it speaks.
+    /// Act on what the UPnP gateway said of itself: a restart starts a check now (mappings
+    /// gone are mapped again), or ends the backoff of looking for it. A move (another
+    /// description URL, on the same address): looked for again at once, that description
+    /// probed first (a URL on another host is never contacted: a check instead). A byebye:
+    /// nothing is asked of it; it is looked for again (with backoff, every way allowed), at
+    /// once when it speaks.
     fn heard(&mut self, heard: Heard, now: Instant) {
         event!(heard = ?heard, "keeper: the gateway's notification");
         let Current::Upnp(upnp) = &mut self.current else {
@@ -450,6 +460,10 @@ impl KeepMachine {
         };
         match heard {
             Heard::Restarted { .. } => upnp.keeper_mut().gateway_restart_heard(now),
+            // Only a description on the address that said it is probed.
+            Heard::Moved { location } if on_source(&location, self.watch.as_ref()) => {
+                upnp.moved(location, now)
+            }
             Heard::Moved { .. } => upnp.keeper_mut().gateway_speaks(now),
             Heard::Leaving => upnp.keeper_mut().gateway_leaving(now),
         }
@@ -493,6 +507,19 @@ impl KeepMachine {
 }
 
 /// `status` with the UPnP gateway in use.
+/// Whether `location` is on the address of the device `watch` hears (what may be probed
+/// when it says it moved there).
+fn on_source(location: &str, watch: Option<&Watch>) -> bool {
+    let host = url::Url::parse(location)
+        .ok()
+        .and_then(|url| match url.host()? {
+            url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+            url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+            url::Host::Domain(_) => None,
+        });
+    host.is_some_and(|host| watch.is_some_and(|w| w.source() == host))
+}
+
 fn with_device(mut status: Status, upnp: &UpnpKeeper) -> Status {
     status.device = upnp.device().filter(|_| status.gateway.is_some()).cloned();
     status

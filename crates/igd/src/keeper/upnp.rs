@@ -93,6 +93,9 @@ pub(crate) struct UpnpKeeper {
     device: Option<Device>,
     /// A gateway the caller found already: the first search is skipped.
     seed: Option<Device>,
+    /// Where the gateway said it moved (its notifications): probed first the next time it
+    /// is looked for.
+    moved_to: Option<String>,
     running: Option<Running>,
     /// Finding a gateway finds a way to map (UPnP, PCP or NAT-PMP: [`UpnpStep::FindWay`]).
     auto: bool,
@@ -130,6 +133,7 @@ impl UpnpKeeper {
             limits: limits.clone(),
             device: None,
             seed: None,
+            moved_to: None,
             running: None,
             auto: false,
         }
@@ -164,6 +168,14 @@ impl UpnpKeeper {
     pub(crate) fn with_gateway(mut self, device: Device) -> UpnpKeeper {
         self.seed = Some(device);
         self
+    }
+
+    /// The gateway said it is now at `location` (a description URL on its own address):
+    /// it is looked for again at once, that description probed first (then as `find` says,
+    /// should that fail).
+    pub(crate) fn moved(&mut self, location: String, now: Instant) {
+        self.moved_to = Some(location);
+        self.keeper.gateway_moved(now);
     }
 
     /// Its limits.
@@ -224,6 +236,9 @@ impl UpnpKeeper {
             if let Some(seed) = self.seed.take() {
                 self.found(Ok(seed), now);
                 return Ok(None);
+            }
+            if let Some(location) = self.moved_to.take() {
+                return Ok(Some(UpnpStep::Probe(location)));
             }
             if self.auto && matches!(self.find, Find::Search(_)) {
                 return Ok(Some(UpnpStep::FindWay));

@@ -317,3 +317,56 @@ fn a_keeper_that_cannot_hear_says_so_once_and_keeps_checking() {
     assert!(healed <= at + secs(31), "{:?}", healed - at);
     assert!(!seen.iter().any(deaf), "{seen:#?}");
 }
+
+/// An ssdp:alive of the lab's router at `location`.
+fn alive_at(location: &str, from: [u8; 4]) -> Input {
+    let datagram = format!(
+        "NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=120\r\n\
+         LOCATION: {location}\r\nNT: upnp:rootdevice\r\nNTS: ssdp:alive\r\n\
+         USN: uuid:3d3cec3a::upnp:rootdevice\r\nBOOTID.UPNP.ORG: 7\r\n\r\n"
+    );
+    Input::Notified {
+        from: std::net::SocketAddr::from((from, 1900)),
+        datagram: datagram.into_bytes(),
+    }
+}
+
+#[test]
+fn a_gateway_that_says_it_moved_is_probed_there_first() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let mut keeper = machine(Via::Upnp);
+    let mapped = |e: &Event| matches!(e, Event::Mapped(_));
+    until_event(&mut lan, &mut keeper, t0, secs(1), mapped);
+    keeper.handle(alive(7), t0 + secs(1));
+    lan.log.clear();
+    // The router now serves its description on another port of the same address.
+    let moved = "http://192.168.77.1:5001/rootDesc.xml";
+    keeper.handle(alive_at(moved, [192, 168, 77, 1]), t0 + secs(2));
+    let mut updates = Vec::new();
+    let _ = lan.drive(&mut keeper, t0 + secs(2), &mut updates);
+    assert_eq!(lan.log.first(), Some(&"fetch"), "{:?}", lan.log);
+    assert!(!lan.log.contains(&"search"), "{:?}", lan.log);
+    let status = keeper.status();
+    let device = status.device.expect("a UPnP gateway in use");
+    assert_eq!(device.description_url, moved);
+    assert!(status.ports[0].held.is_some(), "still held");
+}
+
+#[test]
+fn a_move_to_another_host_is_never_probed() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let mut keeper = machine(Via::Upnp);
+    let mapped = |e: &Event| matches!(e, Event::Mapped(_));
+    until_event(&mut lan, &mut keeper, t0, secs(1), mapped);
+    keeper.handle(alive(7), t0 + secs(1));
+    lan.log.clear();
+    // From the router's address, a LOCATION elsewhere: a check of the router, nothing else.
+    let elsewhere = "http://192.168.77.66:5000/rootDesc.xml";
+    keeper.handle(alive_at(elsewhere, [192, 168, 77, 1]), t0 + secs(2));
+    let mut updates = Vec::new();
+    let _ = lan.drive(&mut keeper, t0 + secs(2), &mut updates);
+    assert!(!lan.log.contains(&"fetch"), "{:?}", lan.log);
+    assert!(lan.log.contains(&"call"), "checked: {:?}", lan.log);
+}
