@@ -303,6 +303,12 @@ impl Lab {
         self.router_rule("igdconnections", false, &syns, "accept")
     }
 
+    /// Until the guard is dropped, the router counts the SSDP datagrams it gets from the LAN
+    /// (M-SEARCHes, multicast or unicast).
+    pub fn count_searches(&self) -> SynLoss {
+        self.router_rule("igdsearches", false, "udp dport 1900", "accept")
+    }
+
     /// Until the guard is dropped, nothing the router multicasts to the SSDP group reaches
     /// the LAN (its NOTIFYs: a router that never announces itself); search answers, sent by
     /// unicast, still do. [`SynLoss::dropped`] counts what was dropped.
@@ -405,6 +411,14 @@ impl Lab {
         guard
     }
 
+    /// Restart the router serving HTTP on the next port (`http_port + 1`: its LOCATION
+    /// changes); it comes back on its own port when the guard is dropped. Returns once it
+    /// listens again.
+    pub fn router_moved(&self) -> RouterMoved<'_> {
+        self.restart_router_with("miniupnpd-moved.conf");
+        RouterMoved { lab: self }
+    }
+
     /// Restart the router with UPnP off (NAT-PMP and PCP only, on UDP 5351); it comes back
     /// with UPnP when the guard is dropped.
     pub fn without_upnp(&self) -> UpnpOff<'_> {
@@ -480,10 +494,14 @@ impl Lab {
         let mut router = router;
         std::thread::spawn(move || router.wait());
         let upnp = !conf.ends_with("noupnp.conf");
+        let http_port = match conf.ends_with("moved.conf") {
+            true => self.http_port + 1,
+            false => self.http_port,
+        };
         let listening = (0..200).any(|_| {
             std::thread::sleep(Duration::from_millis(50));
             let (flags, port) = if upnp {
-                ("-Hlnt", self.http_port)
+                ("-Hlnt", http_port)
             } else {
                 ("-Hlnu", 5351)
             };
@@ -557,6 +575,18 @@ impl UpnpOff<'_> {
 }
 
 impl Drop for UpnpOff<'_> {
+    fn drop(&mut self) {
+        self.lab.restart_router();
+    }
+}
+
+/// The router serving its description on the next HTTP port ([`Lab::router_moved`]); back
+/// on its own port when dropped.
+pub struct RouterMoved<'a> {
+    lab: &'a Lab,
+}
+
+impl Drop for RouterMoved<'_> {
     fn drop(&mut self) {
         self.lab.restart_router();
     }

@@ -550,3 +550,41 @@ fn a_router_that_announces_nothing_is_healed_at_the_next_check() {
     drop(keeper);
     assert!(listed(&lab, 7618).is_empty());
 }
+
+#[test]
+fn a_router_back_at_another_port_is_probed_there_and_healed_at_once() {
+    let lab = Lab::get();
+    let socket = udp(7619);
+    let keeper = start(Keep::new().udp(7619));
+    first_mapping(&keeper);
+    std::thread::sleep(Duration::from_millis(300));
+    let searches = lab.count_searches();
+    // A restart that comes back on another HTTP port: its alive names the new LOCATION.
+    let moved = lab.router_moved();
+    let answering = Instant::now();
+    wait_for(
+        &keeper,
+        secs(10),
+        |e| matches!(e, Event::Remapped(held) if held.external_port == 7619),
+    );
+    let healed = answering.elapsed();
+    assert!(healed < secs(2), "healed {healed:?} after it answered");
+    assert_eq!(
+        searches.dropped(),
+        0,
+        "found where it said, without a search"
+    );
+    assert!(lab.udp_arrives(&socket, 7619, "moved"));
+    let status = keeper.status();
+    let device = status.device.expect("the gateway in use");
+    assert!(
+        device
+            .description_url
+            .contains(&format!(":{}/", lab.http_port + 1)),
+        "{}",
+        device.description_url
+    );
+    drop(keeper);
+    drop(moved);
+    assert!(listed(&lab, 7619).is_empty());
+}

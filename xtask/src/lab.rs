@@ -340,6 +340,13 @@ impl Lab {
             miniupnpd_conf(&lease, false),
         )
         .map_err(|e| e.to_string())?;
+        // The same router serving HTTP on the next port (a router back at another place),
+        // for the lab suite's `Lab::router_moved`.
+        let moved = miniupnpd_conf(&lease, true).replace(
+            &format!("port={HTTP_PORT}\n"),
+            &format!("port={}\n", HTTP_PORT + 1),
+        );
+        fs::write(dir.join("miniupnpd-moved.conf"), moved).map_err(|e| e.to_string())?;
         fs::write(dir.join("igd"), format!("v{}", igd.number())).map_err(|e| e.to_string())?;
         let log = fs::File::create(self.log_file()).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;

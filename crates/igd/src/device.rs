@@ -51,6 +51,9 @@ pub struct Device {
     /// another address than the caller's), else our global IPv6 address (the drivers fill
     /// it, like `igd_our_addr`).
     pub pinhole_addr: Option<std::net::Ipv6Addr>,
+    /// The root device's `UDN` (`uuid:...`) as its description gives it: what its SSDP
+    /// notifications name it by (shown escaped, like any text from the network).
+    pub udn: Option<String>,
 }
 
 /// A service of the gateway: where to call it, and its type.
@@ -79,6 +82,7 @@ impl Device {
             status_detail: None,
             ipv6_firewall: None,
             pinhole_addr: None,
+            udn: None,
         }
     }
 
@@ -419,6 +423,7 @@ impl Probe {
             Err(e) => return self.finish(IgdStatus::UnknownDevice, &e.to_string()),
         };
         self.device.friendly_name = description.device.friendly_name.clone();
+        self.device.udn = description.device.udn.clone();
         let gateway = match description.gateway() {
             Ok(g) => g,
             Err(e @ upnp_desc::Error::NoConnectionService) => {

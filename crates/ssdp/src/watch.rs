@@ -125,6 +125,13 @@ impl Watch {
         }
     }
 
+    /// Know the device's UUID from the start (its description's `UDN`, `uuid:...`): a
+    /// notification naming it counts even at another LOCATION before any alive was heard.
+    pub fn with_uuid(mut self, uuid: &str) -> Watch {
+        self.uuid = uuid_of(uuid).map(bounded);
+        self
+    }
+
     /// The device's address.
     pub fn source(&self) -> IpAddr {
         self.source
@@ -190,7 +197,10 @@ impl Watch {
     fn judge(&mut self, notify: &Notify, now: Instant) -> Result<Heard, Ignored> {
         let uuid = uuid_of(&notify.usn);
         let same_location = notify.location.as_deref() == Some(self.location.as_str());
-        let same_uuid = uuid.is_some() && uuid == self.uuid.as_deref();
+        let same_uuid = match (uuid, self.uuid.as_deref()) {
+            (Some(heard), Some(known)) => heard.eq_ignore_ascii_case(known),
+            _ => false,
+        };
         // A byebye names no LOCATION: before the device's UUID is learnt (from an alive at
         // its LOCATION), one from its address is taken as its own (at worst, one check more).
         let unknown_byebye = notify.kind == NotifyKind::ByeBye && self.uuid.is_none();

@@ -437,7 +437,11 @@ impl KeepMachine {
         if watched || stopping {
             return None;
         }
-        self.watch = Some(Watch::new(gateway, &device.description_url));
+        let watch = Watch::new(gateway, &device.description_url);
+        self.watch = Some(match &device.udn {
+            Some(udn) => watch.with_uuid(udn),
+            None => watch,
+        });
         // The listener hears that address already: only the device watched is new.
         if self.hearing == Some((gateway, interface)) {
             return None;

@@ -247,3 +247,26 @@ fn a_max_age_is_taken_within_bounds() {
         assert_eq!(watch.advertised_until(), Some(t0 + held), "{age}");
     }
 }
+
+#[test]
+fn a_uuid_known_from_the_description_lets_a_move_count_before_any_alive() {
+    let t0 = Instant::now();
+    let moved = "http://192.168.77.1:5001/rootDesc.xml";
+    let alive_at = |uuid: &str| notify("ssdp:alive", Some(moved), uuid, Some(7));
+    // Not known: another LOCATION of an unknown UUID is another device.
+    let mut watch = Watch::new(gateway().ip(), LOCATION);
+    assert!(matches!(
+        watch.handle(gateway(), &alive_at("3d3cec3a"), t0),
+        Err(Ignored::OtherDevice)
+    ));
+    // Known from the description (any case): a move.
+    let mut watch = Watch::new(gateway().ip(), LOCATION).with_uuid("UUID:3D3CEC3A");
+    assert_eq!(
+        watch.handle(gateway(), &alive_at("3d3cec3a"), t0).ok(),
+        Some(Heard::Moved {
+            location: moved.to_owned()
+        })
+    );
+    let mut watch = Watch::new(gateway().ip(), LOCATION).with_uuid("uuid:ffff");
+    assert!(watch.handle(gateway(), &alive_at("3d3cec3a"), t0).is_err());
+}

@@ -164,7 +164,7 @@ fn alive(boot: u32) -> Input {
     let datagram = format!(
         "NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=120\r\n\
          LOCATION: {}\r\nNT: upnp:rootdevice\r\nNTS: ssdp:alive\r\n\
-         USN: uuid:3d3cec3a::upnp:rootdevice\r\nBOOTID.UPNP.ORG: {boot}\r\n\r\n",
+         USN: uuid:3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b::upnp:rootdevice\r\nBOOTID.UPNP.ORG: {boot}\r\n\r\n",
         crate::testing::LOCATION
     );
     Input::Notified {
@@ -323,7 +323,7 @@ fn alive_at(location: &str, from: [u8; 4]) -> Input {
     let datagram = format!(
         "NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=120\r\n\
          LOCATION: {location}\r\nNT: upnp:rootdevice\r\nNTS: ssdp:alive\r\n\
-         USN: uuid:3d3cec3a::upnp:rootdevice\r\nBOOTID.UPNP.ORG: 7\r\n\r\n"
+         USN: uuid:3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b::upnp:rootdevice\r\nBOOTID.UPNP.ORG: 7\r\n\r\n"
     );
     Input::Notified {
         from: std::net::SocketAddr::from((from, 1900)),
