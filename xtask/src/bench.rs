@@ -11,11 +11,19 @@ use crate::lab::{Igd, Lab};
 pub fn run(args: &[&str]) -> Result {
     let mut runs = "200".to_owned();
     let mut keep_lab = false;
+    let mut only = String::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match *arg {
             "--runs" => runs = rest.next().ok_or("--runs takes a number")?.to_string(),
             "--keep-lab" => keep_lab = true,
+            // `--only keeper`: the keeper's rows alone (they take minutes).
+            "--only" => {
+                only = rest
+                    .next()
+                    .ok_or("--only takes a section: keeper")?
+                    .to_string()
+            }
             other => return Err(format!("cargo xtask bench: unknown option {other}")),
         }
     }
@@ -59,6 +67,7 @@ pub fn run(args: &[&str]) -> Result {
     let result = lab.exec_on_host(&[
         &format!("IGD_LAB_UPNP_BIN={upnp}"),
         &format!("IGD_BENCH_PEER={peer}"),
+        &format!("IGD_BENCH_ONLY={only}"),
         &bench,
         &runs,
     ]);
@@ -66,6 +75,9 @@ pub fn run(args: &[&str]) -> Result {
         lab.down()?;
     }
     result?;
+    if !only.is_empty() {
+        return Ok(());
+    }
     footprint(&cargo, &upnp)
 }
 

@@ -69,6 +69,9 @@ pub enum RouteTo {
     /// Not our address: the IPv4 default gateway's, from the routing table (where a search
     /// also sends its M-SEARCHes by unicast).
     Gateway,
+    /// Not our address: the IPv6 default gateway's, with its scope when it is link-local
+    /// (what an IPv6 search sends its M-SEARCHes to by unicast): [`Completed::Gateway6`].
+    Gateway6,
 }
 
 /// An I/O for a driver to perform.
@@ -148,6 +151,9 @@ pub enum Completed {
     /// Our address, `None` when there is no route (for [`RouteTo::Gateway`]: the default
     /// gateway's address, `None` when there is none).
     Routed(Option<IpAddr>),
+    /// The IPv6 default gateway ([`RouteTo::Gateway6`]; the port is 0), `None` when there
+    /// is none.
+    Gateway6(Option<std::net::SocketAddrV6>),
     /// The client's local address and the gateway's, or why it could not be opened.
     Opened(Result<(SocketAddr, SocketAddr), Error>),
     /// The gateway's answer, or why none.

@@ -327,7 +327,7 @@ enum GatewayAsk {
     Ask,
     /// Asked with this token; searched without it after this instant.
     Asked(Token, Instant),
-    /// Answered, or not needed (a unicast search, or IPv6).
+    /// Answered, or not needed (a unicast search).
     Known,
 }
 
@@ -355,7 +355,7 @@ impl DiscoveryRun {
         now: Instant,
     ) -> Result<DiscoveryRun, Error> {
         let search = crate::discover::search_options(settings, options)?;
-        let gateway = match search.destination.is_none() && !search.ipv6 {
+        let gateway = match search.destination.is_none() {
             true => GatewayAsk::Ask,
             false => GatewayAsk::Known,
         };
@@ -396,7 +396,13 @@ impl Machine for DiscoveryRun {
                 GatewayAsk::Ask => {
                     let token = Token::new(2).within(SEARCH);
                     self.gateway = GatewayAsk::Asked(token, later(now, GATEWAY_WAIT));
-                    return Output::Start(token, Io::Route(RouteTo::Gateway));
+                    let ipv6 = self.search.as_ref().is_some_and(|s| s.ipv6);
+                    let to = if ipv6 {
+                        RouteTo::Gateway6
+                    } else {
+                        RouteTo::Gateway
+                    };
+                    return Output::Start(token, Io::Route(to));
                 }
                 GatewayAsk::Asked(_, until) if now < until => return Output::Wait(until),
                 // Asked and answered, or not in time: search without it.
@@ -455,6 +461,14 @@ impl Machine for DiscoveryRun {
                 if let (Some(IpAddr::V4(gateway)), Some(search)) = (gateway, &mut self.search) {
                     let to = SocketAddr::from((gateway, upnp_ssdp::SSDP_PORT));
                     search.also_to = vec![to];
+                }
+            }
+            Input::Completed(token, Completed::Gateway6(gateway)) if matches!(self.gateway, GatewayAsk::Asked(asked, _) if asked == token) =>
+            {
+                self.gateway = GatewayAsk::Known;
+                if let (Some(mut gateway), Some(search)) = (gateway, &mut self.search) {
+                    gateway.set_port(upnp_ssdp::SSDP_PORT);
+                    search.also_to = vec![SocketAddr::V6(gateway)];
                 }
             }
             Input::Answer(token, answer) if Some(token) == self.search_token => {

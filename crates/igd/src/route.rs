@@ -39,9 +39,29 @@ pub(crate) fn pmp_endpoints(
     Ok((Some(IpAddr::V6(local)), gateway))
 }
 
+/// What [`crate::machine::Io::Route`] gives back: our address towards `to`, or the IPv6
+/// default gateway.
+pub(crate) fn completed(to: &crate::machine::RouteTo) -> crate::machine::Completed {
+    use crate::machine::{Completed, RouteTo};
+    match to {
+        RouteTo::Gateway6 => Completed::Gateway6(
+            pcp_natpmp::net::default_gateway_v6()
+                .ok()
+                .and_then(|gateway| match gateway {
+                    SocketAddr::V6(v6) => {
+                        Some(std::net::SocketAddrV6::new(*v6.ip(), 0, 0, v6.scope_id()))
+                    }
+                    SocketAddr::V4(_) => None,
+                }),
+        ),
+        to => Completed::Routed(ours(to)),
+    }
+}
+
 /// Our address towards `to` (what [`crate::machine::Io::Route`] asks).
 pub(crate) fn ours(to: &crate::machine::RouteTo) -> Option<IpAddr> {
     match to {
+        crate::machine::RouteTo::Gateway6 => None,
         crate::machine::RouteTo::Host(url) => local_address_towards(url),
         crate::machine::RouteTo::Internet6 => global_ipv6().map(IpAddr::V6),
         crate::machine::RouteTo::Gateway => pcp_natpmp::net::default_gateway()
@@ -55,7 +75,9 @@ pub(crate) fn ours(to: &crate::machine::RouteTo) -> Option<IpAddr> {
 pub(crate) fn is_immediate(to: &crate::machine::RouteTo) -> bool {
     match to {
         crate::machine::RouteTo::Host(url) => !matches!(url.host(), Some(url::Host::Domain(_))),
-        crate::machine::RouteTo::Internet6 | crate::machine::RouteTo::Gateway => true,
+        crate::machine::RouteTo::Internet6
+        | crate::machine::RouteTo::Gateway
+        | crate::machine::RouteTo::Gateway6 => true,
     }
 }
 

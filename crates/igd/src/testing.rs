@@ -25,6 +25,9 @@ pub(crate) fn gateway_addr() -> SocketAddr {
     SocketAddr::from(([192, 168, 77, 1], 5351))
 }
 
+/// The router's link-local IPv6 address (scope 2 on our side).
+pub(crate) const ROUTER6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+
 pub(crate) const WAN: Ipv4Addr = Ipv4Addr::new(11, 0, 0, 7);
 
 /// A gateway in memory: its port mappings (external port → internal client, internal port,
@@ -321,8 +324,10 @@ impl Lan {
                 self.log.push("search");
                 let mut inputs = Vec::new();
                 let router = SocketAddr::from(([192, 168, 77, 1], 1900));
+                let router6 = SocketAddr::V6(std::net::SocketAddrV6::new(ROUTER6, 1900, 0, 2));
                 let heard = self.multicast
                     || options.also_to.contains(&router)
+                    || options.also_to.contains(&router6)
                     || options.destination == Some(router);
                 if self.upnp.is_some() && heard {
                     let answer = upnp_ssdp::SearchResponse::new(
@@ -363,6 +368,11 @@ impl Lan {
             Io::Route(RouteTo::Host(_)) => {
                 self.log.push("route");
                 done(Completed::Routed(Some(us().ip())))
+            }
+            Io::Route(RouteTo::Gateway6) => {
+                self.log.push("gateway6");
+                let gateway = std::net::SocketAddrV6::new(ROUTER6, 0, 0, 2);
+                done(Completed::Gateway6(Some(gateway)))
             }
             Io::Route(_) => {
                 self.log.push("route6");

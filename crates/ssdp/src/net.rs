@@ -35,7 +35,7 @@ pub struct Searcher {
     destination: SocketAddr,
     also_to: Vec<SocketAddr>,
     /// The interfaces each multicast M-SEARCH goes out of (empty: the system's choice).
-    via: Vec<Ipv4Addr>,
+    via: Vec<Out>,
     state: Search,
     buf: Box<[u8]>,
 }
@@ -269,30 +269,36 @@ pub(crate) fn prepare(options: &SearchOptions) -> Result<(UdpSocket, SocketAddr,
     Ok((socket, destination, state))
 }
 
+/// An interface a multicast search goes out of: by its IPv4 address, or (IPv6) its index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Out {
+    V4(Ipv4Addr),
+    V6(u32),
+}
+
 /// The interfaces a multicast search goes out of when it goes out of every one
 /// ([`SearchOptions::every_interface`]): up, not loopback, not point-to-point, with an IPv4
-/// address that is not link-local, each once, at most [`crate::options::MAX_INTERFACES`].
-/// Empty (the system's choice) for a unicast or IPv6 search, a named interface, or when they
-/// cannot be listed.
-pub(crate) fn via(options: &SearchOptions) -> Vec<Ipv4Addr> {
-    if !options.every_interface
-        || options.ipv6
-        || options.interface.is_some()
-        || options.destination.is_some()
-    {
+/// address that is not link-local (IPv4), or with an IPv6 address (IPv6: a link-local one
+/// is enough for the link-local group), each once, at most
+/// [`crate::options::MAX_INTERFACES`]. Empty (the system's choice) for a unicast search, a
+/// named interface, or when they cannot be listed.
+pub(crate) fn via(options: &SearchOptions) -> Vec<Out> {
+    if !options.every_interface || options.interface.is_some() || options.destination.is_some() {
         return Vec::new();
     }
     let mut out = Vec::new();
     for interface in interfaces().unwrap_or_default() {
-        let IpAddr::V4(ip) = interface.ip() else {
-            continue;
+        let usable = interface.is_oper_up() && !interface.is_loopback() && !interface.is_p2p();
+        let to = match (interface.ip(), options.ipv6) {
+            (IpAddr::V4(ip), false) if !ip.is_link_local() => Out::V4(ip),
+            (IpAddr::V6(_), true) => match interface.index {
+                Some(index) => Out::V6(index),
+                None => continue,
+            },
+            _ => continue,
         };
-        let usable = interface.is_oper_up()
-            && !interface.is_loopback()
-            && !interface.is_p2p()
-            && !ip.is_link_local();
-        if usable && !out.contains(&ip) {
-            out.push(ip);
+        if usable && !out.contains(&to) {
+            out.push(to);
         }
     }
     out.truncate(crate::options::MAX_INTERFACES);
@@ -303,16 +309,18 @@ pub(crate) fn via(options: &SearchOptions) -> Vec<Ipv4Addr> {
 /// out of none.
 pub(crate) fn send_via(
     socket: socket2::SockRef<'_>,
-    via: &[Ipv4Addr],
+    via: &[Out],
     datagram: &[u8],
     group: SocketAddr,
 ) -> io::Result<()> {
     let mut last = None;
     let mut sent = false;
     for interface in via {
-        let outcome = socket
-            .set_multicast_if_v4(interface)
-            .and_then(|()| socket.send_to(datagram, &group.into()));
+        let set = match interface {
+            Out::V4(ip) => socket.set_multicast_if_v4(ip),
+            Out::V6(index) => socket.set_multicast_if_v6(*index),
+        };
+        let outcome = set.and_then(|()| socket.send_to(datagram, &group.into()));
         match outcome {
             Ok(_) => sent = true,
             Err(e) => last = Some(e),

@@ -121,9 +121,10 @@ pub struct SearchOptions {
     /// At most [`MAX_ALSO_TO`]; a failed send to one of them does not end the search.
     pub also_to: Vec<SocketAddr>,
     /// With no [`SearchOptions::interface`] named, send each multicast M-SEARCH out of every
-    /// interface that is up, not loopback, not point-to-point, with an IPv4 address (at most
-    /// [`MAX_INTERFACES`]), rather than only the one the system's multicast route picks
-    /// (which may be a VPN, Docker or Hyper-V adapter). IPv4 only; off by default.
+    /// interface that is up, not loopback, not point-to-point, with an address of the
+    /// search's family (IPv4 not link-local; any IPv6) (at most [`MAX_INTERFACES`]), rather
+    /// than only the one the system's multicast route picks (which may be a VPN, Docker or
+    /// Hyper-V adapter). Off by default.
     pub every_interface: bool,
     /// How many rounds of M-SEARCHes are sent.
     pub sends: u8,

@@ -9,9 +9,15 @@
 //! 2. per action, in process: our `upnp_soap` client against the bare exchange (the same
 //!    request bytes written to a TCP socket and the answer read to the end), for
 //!    GetExternalIPAddress, AddPortMapping and DeletePortMapping; and the facade's
-//!    `add_port_mapping` / `delete_port_mapping`, which make more than one exchange on purpose.
+//!    `add_port_mapping` / `delete_port_mapping`, which make more than one exchange on purpose;
+//! 3. the keeper (`upnp keep`): how long after a router restart the mapping is back, heard
+//!    (the router's SSDP notifications) and polled (its notifications dropped by an nftables
+//!    rule: the next check finds it); and the router's exchanges in a steady hour for one
+//!    port, polled and heard, run at 1/20 scale (every interval and the lease divided by 20,
+//!    three minutes for an hour; the router's own notifications unscaled).
 //!
-//! It prints a Markdown table (median and 90th percentile).
+//! It prints a Markdown table (median and 90th percentile). With `IGD_BENCH_ONLY=keeper`,
+//! only the keeper's rows.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -55,6 +61,9 @@ fn main() {
 
     println!("| measurement | runs | median | p90 |");
     println!("| --- | ---: | ---: | ---: |");
+    if std::env::var("IGD_BENCH_ONLY").is_ok_and(|only| only == "keeper") {
+        return keeper_rows(&lab, &upnp_bin);
+    }
 
     // 1. Whole processes, side by side: ours, a peer program on igd-next, miniupnpc's
     //    `upnpc`, a bare script; alternating, one run of each in turn, so that drift in the
@@ -289,6 +298,138 @@ fn main() {
     );
     let _ = gateway.delete_port_mapping(7602, "UDP");
     let _ = client.perform(&control, &service, &delete);
+
+    // 3. The keeper.
+    keeper_rows(&lab, &upnp_bin);
+}
+
+/// A `upnp --json keep` process and the kinds of the events it prints, as they come.
+struct Keeping {
+    child: std::process::Child,
+    events: std::sync::mpsc::Receiver<String>,
+}
+
+impl Keeping {
+    fn start(upnp_bin: &str, args: &[&str]) -> Keeping {
+        let mut child = Command::new(upnp_bin)
+            .args(["--json", "--no-cache", "keep"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("upnp keep");
+        let stdout = child.stdout.take().expect("its stdout");
+        let (tx, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let kind = serde_json::from_str::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v["event"]["kind"].as_str().map(str::to_owned));
+                if tx.send(kind.unwrap_or_default()).is_err() {
+                    return;
+                }
+            }
+        });
+        Keeping { child, events }
+    }
+
+    /// Wait for an event of `kind`, at most `limit`: when it came.
+    fn until(&self, kind: &str, limit: Duration) -> Option<Instant> {
+        let end = Instant::now() + limit;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            match self.events.recv_timeout(left) {
+                Ok(k) if k == kind => return Some(Instant::now()),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Keeping {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The keeper's rows: heal time after a router restart, heard and polled; the router's
+/// exchanges in a steady hour for one port, polled and heard.
+fn keeper_rows(lab: &Lab, upnp_bin: &str) {
+    // Heal time, with the defaults (check 60 s): `runs` restarts, each timed from the router
+    // listening again to the `remapped` event.
+    let heal = |label: &str, runs: usize, blocked: bool| {
+        let _blocked = blocked.then(|| lab.notifications_blocked());
+        let keeping = Keeping::start(upnp_bin, &["7620"]);
+        if keeping.until("mapped", Duration::from_secs(10)).is_none() {
+            println!("| {label} | 0 | not available | |");
+            return;
+        }
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            std::thread::sleep(Duration::from_millis(500));
+            lab.restart_router();
+            let answering = Instant::now();
+            if let Some(at) = keeping.until("remapped", Duration::from_secs(90)) {
+                times.push(at - answering);
+            }
+        }
+        times.sort();
+        match times.is_empty() {
+            true => println!("| {label} | 0 | not available | |"),
+            false => row(label, &times),
+        }
+    };
+    heal(
+        "keeper: mapping back after a router restart, heard (`upnp keep`, defaults)",
+        10,
+        false,
+    );
+    heal(
+        "keeper: the same, the router's notifications dropped (polled: 60 s check)",
+        3,
+        true,
+    );
+    // A steady hour at 1/20 scale (lease 3600 s, check 60 s, quiet check 300 s, all / 20):
+    // the router's connections counted (one per exchange) from the first mapping on.
+    let hour = |label: &str, quiet: &str| {
+        let keeping = Keeping::start(
+            upnp_bin,
+            &[
+                "7621",
+                "--lease",
+                "180",
+                "--check",
+                "3",
+                "--quiet-check",
+                quiet,
+            ],
+        );
+        if keeping.until("mapped", Duration::from_secs(10)).is_none() {
+            println!("| {label} | 0 | not available | |");
+            return;
+        }
+        let connections = lab.count_connections();
+        std::thread::sleep(Duration::from_secs(180));
+        let made = connections.dropped();
+        drop(keeping);
+        println!("| {label} | 1 | {made} exchanges | |");
+    };
+    hour(
+        "keeper: router exchanges in a steady hour, one port, polled every minute (1/20 scale)",
+        "3",
+    );
+    hour(
+        "keeper: the same, heard (defaults: checked every 5 min while heard; 1/20 scale)",
+        "15",
+    );
 }
 
 /// A call to time: whether it succeeded.

@@ -68,7 +68,7 @@ impl Work {
                 request,
                 deadline,
             } => Completed::Called(self.http.until(deadline).call(&url, &request)),
-            Io::Route(to) => Completed::Routed(route::ours(&to)),
+            Io::Route(to) => route::completed(&to),
             Io::Exchange { request, deadline } => {
                 Completed::Exchanged(self.exchange(request, deadline))
             }
@@ -179,9 +179,7 @@ impl Executor {
                             Err(e) => Completed::Deaf(e),
                         }
                     }
-                    Io::Route(to) if route::is_immediate(&to) => {
-                        Completed::Routed(route::ours(&to))
-                    }
+                    Io::Route(to) if route::is_immediate(&to) => route::completed(&to),
                     io if lone || threads >= MAX_THREADS => self.work.perform(io),
                     io if spawn(&self.work, token, io.clone(), &inbox.sender) => {
                         threads += 1;

@@ -268,3 +268,32 @@ fn a_client_never_opened_is_not_waited_for_past_its_deadline() {
         Output::Done(Err(Error::Misuse(_)))
     ));
 }
+
+#[test]
+fn an_ipv6_search_also_goes_to_the_ipv6_default_gateway_with_its_scope() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    lan.multicast = false;
+    let settings = DiscoverSettings {
+        discover_ipv6: true,
+        ..DiscoverSettings::default()
+    };
+    let mut discovery = DiscoveryRun::new(
+        Goal::FirstPublic,
+        &settings,
+        &DiscoverOptions::default(),
+        &Limits::default(),
+        t0,
+    )
+    .unwrap();
+    let devices = lan
+        .drive(&mut discovery, t0, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!(lan.log[..2], ["gateway6", "search"]);
+    assert_eq!(
+        devices.len(),
+        1,
+        "found by unicast to [fe80::1%2]:1900 alone"
+    );
+}

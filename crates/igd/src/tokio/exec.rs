@@ -54,7 +54,7 @@ impl Work {
                 request,
                 deadline,
             } => Completed::Called(self.http.until(deadline).call(&url, &request).await),
-            Io::Route(to) => Completed::Routed(route::ours(&to)),
+            Io::Route(to) => route::completed(&to),
             Io::Exchange { request, deadline } => {
                 Completed::Exchanged(self.exchange(request, deadline).await)
             }
@@ -167,9 +167,7 @@ impl Executor {
                             Err(e) => Completed::Deaf(e.into()),
                         }
                     }
-                    Io::Route(to) if route::is_immediate(&to) => {
-                        Completed::Routed(route::ours(&to))
-                    }
+                    Io::Route(to) if route::is_immediate(&to) => route::completed(&to),
                     io if lone => self.work.perform(io).await,
                     io => {
                         let work = self.work.clone();

@@ -16,7 +16,7 @@ pub struct Searcher {
     socket: tokio::net::UdpSocket,
     destination: SocketAddr,
     also_to: Vec<SocketAddr>,
-    via: Vec<std::net::Ipv4Addr>,
+    via: Vec<super::Out>,
     state: Search,
     buf: Box<[u8]>,
 }
