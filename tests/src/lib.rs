@@ -241,6 +241,14 @@ impl Lab {
         self.router_drops("igdmcast", "ip daddr 239.255.255.250 udp dport 1900")
     }
 
+    /// The same over IPv6: the router ignores M-SEARCHes to the IPv6 SSDP groups.
+    pub fn deaf_to_multicast6(&self) -> SynLoss {
+        self.router_drops(
+            "igdmcast6",
+            "ip6 daddr { ff02::c, ff05::c, ff0e::c } udp dport 1900",
+        )
+    }
+
     /// Until the guard is dropped, the router ignores M-SEARCHes sent to it by unicast: only
     /// the multicast ones reach it.
     pub fn deaf_to_unicast(&self) -> SynLoss {

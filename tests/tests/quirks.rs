@@ -486,3 +486,28 @@ fn a_search_goes_out_of_every_interface_not_only_the_one_the_route_picks() {
             .is_err()
     );
 }
+
+#[test]
+fn a_router_deaf_to_ipv6_multicast_is_found_by_unicast_to_the_ipv6_default_gateway() {
+    let lab = Lab::get();
+    let deaf = lab.deaf_to_multicast6();
+    let out = upnp(&[
+        "--json",
+        "--ipv6",
+        "--via",
+        "upnp",
+        "--timeout",
+        "1000",
+        "external-ip",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["external_ip"], lab.wan_addr.to_string());
+    assert!(deaf.dropped() > 0, "the multicast M-SEARCHes were dropped");
+    runtime().block_on(async {
+        let mut upnp = upnp_igd::tokio::Upnp::new();
+        upnp.settings.discover_ipv6 = true;
+        let options = DiscoverOptions::default().timeout(1000);
+        let gateway = upnp.find_gateway(&options).await.expect("found by unicast");
+        assert_eq!(gateway.description_url, lab.description_url6());
+    });
+}
