@@ -241,6 +241,14 @@ impl Lab {
         self.router_drops("igdmcast", "ip daddr 239.255.255.250 udp dport 1900")
     }
 
+    /// The same over IPv6: the router ignores M-SEARCHes sent to its IPv6 address.
+    pub fn deaf_to_unicast6(&self) -> SynLoss {
+        self.router_drops(
+            "igducast6",
+            &format!("ip6 daddr {} udp dport 1900", self.router_addr6),
+        )
+    }
+
     /// The same over IPv6: the router ignores M-SEARCHes to the IPv6 SSDP groups.
     pub fn deaf_to_multicast6(&self) -> SynLoss {
         self.router_drops(
@@ -260,8 +268,8 @@ impl Lab {
 
     /// Until the guard is dropped, the LAN host has a second interface (one end of a veth
     /// pair whose other end is also on the LAN host, 10.99.0.1/24) that the system's
-    /// multicast route picks (239.0.0.0/8 goes out of it), as a VPN, Docker or Hyper-V
-    /// adapter does: a search out of the default interface alone never reaches the router.
+    /// multicast routes pick (239.0.0.0/8 and ff00::/8 go out of it), as a VPN, Docker or
+    /// Hyper-V adapter does: a search out of the default interface alone never reaches the router.
     /// Run on the LAN host (the lab suite is); nothing leaves its namespace.
     pub fn multicast_route_elsewhere(&self) -> MulticastElsewhere {
         let guard = MulticastElsewhere;
@@ -274,6 +282,19 @@ impl Lab {
             &["link", "set", "igdmc1", "up"],
             &["link", "set", "igdmc0", "multicast", "on", "up"],
             &["route", "add", "239.0.0.0/8", "dev", "igdmc0"],
+            &[
+                "-6",
+                "route",
+                "add",
+                "multicast",
+                "ff00::/8",
+                "dev",
+                "igdmc0",
+                "table",
+                "local",
+                "metric",
+                "1",
+            ],
         ] {
             let ok = Command::new("ip").args(args).status().expect("ip");
             assert!(ok.success(), "ip {args:?}");

@@ -511,3 +511,18 @@ fn a_router_deaf_to_ipv6_multicast_is_found_by_unicast_to_the_ipv6_default_gatew
         assert_eq!(gateway.description_url, lab.description_url6());
     });
 }
+
+#[test]
+fn an_ipv6_search_goes_out_of_every_interface_not_only_the_one_the_system_picks() {
+    let lab = Lab::get();
+    let deaf = lab.deaf_to_unicast6();
+    let _elsewhere = lab.multicast_route_elsewhere();
+    let mut upnp = upnp_igd::blocking::Upnp::new();
+    upnp.settings.discover_ipv6 = true;
+    let gateway = upnp
+        .find_gateway(&DiscoverOptions::default().timeout(1000))
+        .expect("found out of the LAN interface")
+        .clone();
+    assert_eq!(gateway.description_url, lab.description_url6());
+    assert!(deaf.dropped() > 0, "the unicast copies were dropped");
+}
