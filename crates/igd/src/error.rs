@@ -252,6 +252,21 @@ pub enum Error {
         /// The fault as received.
         fault: upnp_soap::SoapFault,
     },
+    /// A STUN server's answer could not be used (malformed, not a Binding answer, another
+    /// transaction's, no mapped address).
+    #[error("STUN: {0}")]
+    StunAnswer(&'static str),
+    /// A STUN server refused the Binding request (a Binding error response).
+    #[error(
+        "the STUN server refused: error {code} {}",
+        upnp_desc::text::shown(reason, 128)
+    )]
+    StunRefused {
+        /// Its error code (RFC 5389 `ERROR-CODE`, 300 to 699; 0 when it gave none).
+        code: u16,
+        /// Its reason phrase (at most 128 characters, as received: show it escaped).
+        reason: String,
+    },
     /// A driver used a machine against its contract ([`crate::machine`]): polled it after it
     /// was done, or fed it what it never asked for. A fault of the driver, not of the gateway.
     #[error("driver misuse: {0}")]
@@ -404,6 +419,8 @@ impl Error {
                 _ => UpnpResult::ActionFailed,
             },
             Error::NotSpoken(_) => UpnpResult::NoGateway,
+            Error::StunAnswer(_) => UpnpResult::InvalidResponse,
+            Error::StunRefused { .. } => UpnpResult::ActionFailed,
             Error::OtherPortGranted { .. } => UpnpResult::ConflictWithOtherMapping,
             Error::NotGlobal(_) | Error::NoGlobalAddress => UpnpResult::InvalidParam,
             Error::PinholeLease(_) => UpnpResult::InvalidDuration,
@@ -446,6 +463,7 @@ impl Error {
             | Error::NatPmpRefused(_)
             | Error::OtherPortGranted { .. }
             | Error::FirewallRefused { .. }
+            | Error::StunRefused { .. }
             | Error::Soap(Soap::Fault(_)) => ErrorKind::Refused,
             Error::Soap(soap) if is_transport(soap) => ErrorKind::Unreachable,
             Error::Pmp(
@@ -454,9 +472,11 @@ impl Error {
                 | pcp_natpmp::Error::Io { .. },
             )
             | Error::Discovery(_) => ErrorKind::Unreachable,
-            Error::Soap(_) | Error::Description(_) | Error::InvalidResponse(_) | Error::Pmp(_) => {
-                ErrorKind::BadAnswer
-            }
+            Error::Soap(_)
+            | Error::Description(_)
+            | Error::InvalidResponse(_)
+            | Error::Pmp(_)
+            | Error::StunAnswer(_) => ErrorKind::BadAnswer,
             Error::Thread(_) => ErrorKind::Local,
             Error::Misuse(_) => ErrorKind::Misuse,
         }

@@ -90,6 +90,7 @@ mod mapping;
 pub mod ops;
 pub mod pinhole;
 pub mod pmp;
+pub mod reach;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 mod route;
 #[cfg(test)]
