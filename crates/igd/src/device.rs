@@ -54,6 +54,9 @@ pub struct Device {
     /// The root device's `UDN` (`uuid:...`) as its description gives it: what its SSDP
     /// notifications name it by (shown escaped, like any text from the network).
     pub udn: Option<String>,
+    /// The `BOOTID.UPNP.ORG` of its SSDP answer, when it gave one: a later notification
+    /// with another is a restart, even before any notification of it was heard.
+    pub boot_id: Option<u32>,
 }
 
 /// A service of the gateway: where to call it, and its type.
@@ -83,6 +86,7 @@ impl Device {
             ipv6_firewall: None,
             pinhole_addr: None,
             udn: None,
+            boot_id: None,
         }
     }
 
@@ -322,6 +326,8 @@ impl Probe {
         device.igd_control_url = saved.igd_control_url;
         device.igd_service_type = saved.igd_service_type;
         device.friendly_name = saved.friendly_name;
+        device.udn = saved.udn;
+        device.boot_id = saved.boot_id;
         device.igd_version = saved.igd_version;
         device.ipv6_firewall = saved.ipv6_firewall;
         // Only a valid gateway is taken back on one exchange: a usable one is searched for

@@ -331,10 +331,11 @@ impl Discovery {
         if self.devices.len() >= self.limits.devices {
             return Err(Skipped::TooMany);
         }
-        let device = Device::new(
+        let mut device = Device::new(
             response.location.clone(),
             response.search_target.to_string(),
         );
+        device.boot_id = response.boot_id;
         self.devices.push((device, host, Candidate::Queued));
         Ok(())
     }

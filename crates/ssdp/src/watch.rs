@@ -132,6 +132,13 @@ impl Watch {
         self
     }
 
+    /// Know the device's boot id from the start (its search answer's `BOOTID.UPNP.ORG`): the
+    /// first alive heard with another is a restart.
+    pub fn with_boot_id(mut self, boot_id: u32) -> Watch {
+        self.boot_id = Some(boot_id);
+        self
+    }
+
     /// The device's address.
     pub fn source(&self) -> IpAddr {
         self.source

@@ -437,11 +437,14 @@ impl KeepMachine {
         if watched || stopping {
             return None;
         }
-        let watch = Watch::new(gateway, &device.description_url);
-        self.watch = Some(match &device.udn {
-            Some(udn) => watch.with_uuid(udn),
-            None => watch,
-        });
+        let mut watch = Watch::new(gateway, &device.description_url);
+        if let Some(udn) = &device.udn {
+            watch = watch.with_uuid(udn);
+        }
+        if let Some(boot_id) = device.boot_id {
+            watch = watch.with_boot_id(boot_id);
+        }
+        self.watch = Some(watch);
         // The listener hears that address already: only the device watched is new.
         if self.hearing == Some((gateway, interface)) {
             return None;

@@ -270,3 +270,18 @@ fn a_uuid_known_from_the_description_lets_a_move_count_before_any_alive() {
     let mut watch = Watch::new(gateway().ip(), LOCATION).with_uuid("uuid:ffff");
     assert!(watch.handle(gateway(), &alive_at("3d3cec3a"), t0).is_err());
 }
+
+#[test]
+fn a_boot_id_known_from_the_search_makes_the_first_alive_with_another_a_restart() {
+    let t0 = Instant::now();
+    let mut watch = Watch::new(gateway().ip(), LOCATION).with_boot_id(7);
+    assert!(matches!(
+        watch.handle(gateway(), &alive(7), t0),
+        Err(Ignored::Unchanged)
+    ));
+    let mut watch = Watch::new(gateway().ip(), LOCATION).with_boot_id(7);
+    assert_eq!(
+        watch.handle(gateway(), &alive(8), t0).ok(),
+        Some(Heard::Restarted { boot_id: Some(8) })
+    );
+}
