@@ -256,6 +256,10 @@ pub enum Error {
     /// transaction's, no mapped address).
     #[error("STUN: {0}")]
     StunAnswer(&'static str),
+    /// The STUN check's socket failed: the port to check from is held by another program
+    /// (bind), or sending failed.
+    #[error("STUN: {0}")]
+    StunSocket(std::io::Error),
     /// A STUN server refused the Binding request (a Binding error response).
     #[error(
         "the STUN server refused: error {code} {}",
@@ -420,6 +424,7 @@ impl Error {
             },
             Error::NotSpoken(_) => UpnpResult::NoGateway,
             Error::StunAnswer(_) => UpnpResult::InvalidResponse,
+            Error::StunSocket(_) => UpnpResult::SocketError,
             Error::StunRefused { .. } => UpnpResult::ActionFailed,
             Error::OtherPortGranted { .. } => UpnpResult::ConflictWithOtherMapping,
             Error::NotGlobal(_) | Error::NoGlobalAddress => UpnpResult::InvalidParam,
@@ -477,7 +482,7 @@ impl Error {
             | Error::InvalidResponse(_)
             | Error::Pmp(_)
             | Error::StunAnswer(_) => ErrorKind::BadAnswer,
-            Error::Thread(_) => ErrorKind::Local,
+            Error::Thread(_) | Error::StunSocket(_) => ErrorKind::Local,
             Error::Misuse(_) => ErrorKind::Misuse,
         }
     }

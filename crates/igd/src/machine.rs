@@ -118,6 +118,23 @@ pub enum Io {
         /// When the exchange must be over.
         deadline: Instant,
     },
+    /// One STUN transaction (RFC 5389, over UDP): from a socket bound to `bind`, send
+    /// `request` to `server`, again after 500 ms, then after twice as long each time
+    /// ([`crate::reach::resend_after`]), until a datagram comes back (from `server`'s
+    /// address, or from anywhere when `from_any`: an answer from the server's other
+    /// address) or `deadline`: [`Completed::Stunned`].
+    Stun {
+        /// Our address and port to send from (the mapped port).
+        bind: SocketAddr,
+        /// The STUN server.
+        server: SocketAddr,
+        /// The request's bytes.
+        request: Vec<u8>,
+        /// Take a datagram from any address, not only the server's.
+        from_any: bool,
+        /// When the transaction must be over.
+        deadline: Instant,
+    },
     /// Listen for this gateway's announcements (UDP 5350) from now on, in place of any
     /// gateway listened to before; hand each as [`Input::Heard`]. Completes only when it
     /// cannot hear ([`Completed::Deaf`]: the port cannot be had): the machine does not
@@ -158,6 +175,10 @@ pub enum Completed {
     Opened(Result<(SocketAddr, SocketAddr), Error>),
     /// The gateway's answer, or why none.
     Exchanged(Result<pcp_natpmp::Response, pcp_natpmp::Error>),
+    /// The first datagram that came back ([`Io::Stun`]; at most
+    /// [`crate::reach::MAX_ANSWER`] + 1 bytes) and where from, or why none (`TimedOut`:
+    /// nothing came in time; a socket error, e.g. the port is held by another program).
+    Stunned(Result<(SocketAddr, Vec<u8>), std::io::Error>),
     /// A listener ([`Io::Listen`], [`Io::Notifications`]) cannot hear, or stopped hearing:
     /// nothing more comes from it.
     Deaf(Error),

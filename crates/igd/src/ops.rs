@@ -48,8 +48,11 @@ use upnp_soap::actions::GetExternalIpAddress;
 use upnp_soap::actions::PortMapping;
 use upnp_soap::firewall::AddPinhole;
 
+mod reach;
 #[cfg(test)]
 mod tests;
+
+pub use reach::{DEFAULT_REACH_TIME, ReachReport, ReachRun};
 
 /// What a machine's exchange gets when its deadline passes with the exchange still out (a
 /// driver's exchange ends by the deadline itself; this covers one that does not).

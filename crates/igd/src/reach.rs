@@ -52,6 +52,13 @@ pub const STUN_PORT: u16 = 3478;
 /// before it is decoded.
 pub const MAX_ANSWER: usize = 1280;
 
+/// When to send a request again after `sent` sends (RFC 5389 7.2.1: 500 ms, then twice as
+/// long each time, 8 s at most between two).
+pub fn resend_after(sent: u32) -> std::time::Duration {
+    let millis = 500u64.saturating_mul(1u64 << sent.saturating_sub(1).min(4));
+    std::time::Duration::from_millis(millis)
+}
+
 /// A STUN Binding request: what is sent from the mapped port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BindingRequest {

@@ -294,6 +294,18 @@ pub(crate) struct Lan {
     pub(crate) multicast: bool,
     /// Listeners cannot be had (the SSDP port held by another program).
     pub(crate) deaf: bool,
+    /// A STUN server, if any.
+    pub(crate) stun: Option<StunServer>,
+}
+
+/// A STUN server in memory: where it sees us, its other address, and what it answers.
+pub(crate) struct StunServer {
+    pub(crate) seen: SocketAddr,
+    pub(crate) other: Option<SocketAddr>,
+    /// It answers a change request from its other address.
+    pub(crate) changes: bool,
+    /// It answers garbage instead.
+    pub(crate) garbage: bool,
 }
 
 fn refused() -> upnp_soap::Error {
@@ -313,6 +325,7 @@ impl Lan {
             log: Vec::new(),
             multicast: true,
             deaf: false,
+            stun: None,
         }
     }
 
@@ -392,6 +405,31 @@ impl Lan {
                     Some(router) => router.answer(&request, now),
                     None => Err(pcp_natpmp::Error::PortUnreachable(gateway_addr())),
                 }))
+            }
+            Io::Stun {
+                server, request, ..
+            } => {
+                self.log.push("stun");
+                let timed_out = || Err(std::io::ErrorKind::TimedOut.into());
+                let Some(stun) = &self.stun else {
+                    return done(Completed::Stunned(timed_out()));
+                };
+                let Ok(asked) = crate::reach::BindingRequest::parse(&request) else {
+                    return done(Completed::Stunned(timed_out()));
+                };
+                if stun.garbage {
+                    return done(Completed::Stunned(Ok((server, b"garbage".to_vec()))));
+                }
+                let answer = crate::reach::BindingAnswer {
+                    other_address: stun.other,
+                    ..crate::reach::BindingAnswer::new(asked.transaction, stun.seen)
+                };
+                let from = match (asked.change_address, stun.other) {
+                    (false, _) => server,
+                    (true, Some(other)) if stun.changes => other,
+                    (true, _) => return done(Completed::Stunned(timed_out())),
+                };
+                done(Completed::Stunned(Ok((from, answer.encode()))))
             }
             Io::Listen(_) => {
                 self.log.push("listen");

@@ -72,6 +72,13 @@ impl Work {
             Io::Exchange { request, deadline } => {
                 Completed::Exchanged(self.exchange(request, deadline))
             }
+            Io::Stun {
+                bind,
+                server,
+                request,
+                from_any,
+                deadline,
+            } => Completed::Stunned(stun(bind, server, &request, from_any, deadline)),
             // The loop's own (a search, a client, a listener): never handed over.
             _ => Completed::Opened(Err(Error::Misuse("not an exchange"))),
         }
@@ -247,6 +254,48 @@ fn search(
             context: "start the search thread",
             source,
         })
+}
+
+/// One STUN transaction ([`Io::Stun`]) on a blocking socket.
+fn stun(
+    bind: SocketAddr,
+    server: SocketAddr,
+    request: &[u8],
+    from_any: bool,
+    deadline: Instant,
+) -> std::io::Result<(SocketAddr, Vec<u8>)> {
+    let socket = std::net::UdpSocket::bind(bind)?;
+    let mut buf = vec![0; crate::reach::MAX_ANSWER + 1];
+    let mut sent = 0;
+    let mut resend = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        if now >= resend {
+            socket.send_to(request, server)?;
+            sent += 1;
+            resend = now + crate::reach::resend_after(sent);
+        }
+        let wait = resend.min(deadline).saturating_duration_since(now);
+        socket.set_read_timeout(Some(wait.max(std::time::Duration::from_millis(1))))?;
+        match socket.recv_from(&mut buf) {
+            Ok((len, from)) if from_any || from.ip() == server.ip() => {
+                return Ok((from, buf.get(..len).unwrap_or_default().to_vec()));
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                        | std::io::ErrorKind::ConnectionRefused
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `gateway`'s PCP/NAT-PMP announcements (UDP 5350), while the flag returned lives.

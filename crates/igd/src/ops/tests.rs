@@ -297,3 +297,84 @@ fn an_ipv6_search_also_goes_to_the_ipv6_default_gateway_with_its_scope() {
         "found by unicast to [fe80::1%2]:1900 alone"
     );
 }
+
+fn reach(lan: &mut Lan, t0: Instant) -> Result<ReachReport, crate::Error> {
+    let mut run = ReachRun::new(
+        "192.168.77.10:7777".parse().unwrap(),
+        "11.0.0.1:3478".parse().unwrap(),
+        "11.0.0.7:7777".parse().unwrap(),
+        [[1; 12], [2; 12]],
+        t0,
+        t0 + DEFAULT_REACH_TIME,
+    );
+    let mut now = t0;
+    loop {
+        match lan.drive(&mut run, now, &mut Vec::new()) {
+            Ok(value) => return value,
+            Err(wake) => now = wake.max(now + Duration::from_millis(1)),
+        }
+    }
+}
+
+fn stun_server(seen: &str, other: Option<&str>) -> crate::testing::StunServer {
+    crate::testing::StunServer {
+        seen: seen.parse().unwrap(),
+        other: other.map(|o| o.parse().unwrap()),
+        changes: true,
+        garbage: false,
+    }
+}
+
+#[test]
+fn a_server_with_another_address_proves_inbound_reachability() {
+    use crate::reach::Reachability;
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    lan.stun = Some(stun_server("11.0.0.7:7777", Some("11.0.0.2:3479")));
+    let report = reach(&mut lan, t0).unwrap();
+    assert_eq!(
+        report.reachability,
+        Reachability::Reachable { inbound: true }
+    );
+    assert_eq!(lan.log, ["stun", "stun"]);
+    // A server that does not answer from elsewhere: reachable, not proven.
+    lan.stun.as_mut().unwrap().changes = false;
+    let report = reach(&mut lan, t0).unwrap();
+    assert_eq!(
+        report.reachability,
+        Reachability::Reachable { inbound: false }
+    );
+    // One without another address: one request only.
+    lan.log.clear();
+    lan.stun = Some(stun_server("11.0.0.7:7777", None));
+    reach(&mut lan, t0).unwrap();
+    assert_eq!(lan.log, ["stun"]);
+}
+
+#[test]
+fn a_second_nat_is_named_and_silence_is_unknown() {
+    use crate::reach::Reachability;
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    lan.stun = Some(stun_server("100.64.3.9:40001", None));
+    let report = reach(&mut lan, t0).unwrap();
+    let seen = "100.64.3.9:40001".parse().unwrap();
+    assert_eq!(report.reachability, Reachability::AnotherNat { seen });
+    lan.stun = None;
+    assert_eq!(
+        reach(&mut lan, t0).unwrap().reachability,
+        Reachability::Unknown
+    );
+}
+
+#[test]
+fn garbage_from_the_server_makes_bounded_work() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let mut server = stun_server("11.0.0.7:7777", None);
+    server.garbage = true;
+    lan.stun = Some(server);
+    let report = reach(&mut lan, t0).unwrap();
+    assert_eq!(report.reachability, crate::reach::Reachability::Unknown);
+    assert!(lan.log.len() <= 8, "{} transactions", lan.log.len());
+}

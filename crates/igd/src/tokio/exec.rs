@@ -58,6 +58,13 @@ impl Work {
             Io::Exchange { request, deadline } => {
                 Completed::Exchanged(self.exchange(request, deadline).await)
             }
+            Io::Stun {
+                bind,
+                server,
+                request,
+                from_any,
+                deadline,
+            } => Completed::Stunned(stun(bind, server, &request, from_any, deadline).await),
             // The loop's own (a search, a client, a listener): never handed over.
             _ => Completed::Opened(Err(Error::Misuse("not an exchange"))),
         }
@@ -187,6 +194,41 @@ impl Executor {
             tokio::select! {
                 Some(input) = inbox.receiver.recv() => machine.handle(input, Instant::now()),
                 () = tokio::time::sleep_until(until.into()) => {}
+            }
+        }
+    }
+}
+
+/// One STUN transaction ([`Io::Stun`]) on a tokio socket.
+async fn stun(
+    bind: std::net::SocketAddr,
+    server: std::net::SocketAddr,
+    request: &[u8],
+    from_any: bool,
+    deadline: Instant,
+) -> std::io::Result<(std::net::SocketAddr, Vec<u8>)> {
+    let socket = tokio::net::UdpSocket::bind(bind).await?;
+    let mut buf = vec![0; crate::reach::MAX_ANSWER + 1];
+    let mut sent = 0;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        socket.send_to(request, server).await?;
+        sent += 1;
+        let resend = (now + crate::reach::resend_after(sent)).min(deadline);
+        loop {
+            let received = tokio::time::timeout_at(resend.into(), socket.recv_from(&mut buf)).await;
+            match received {
+                // Time to send again (or to give up).
+                Err(_) => break,
+                Ok(Ok((len, from))) if from_any || from.ip() == server.ip() => {
+                    return Ok((from, buf.get(..len).unwrap_or_default().to_vec()));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Ok(Err(e)) => return Err(e),
             }
         }
     }
