@@ -38,6 +38,10 @@ pub struct Lab {
     pub wan_addr: Ipv4Addr,
     /// The ISP host's address, on the WAN side.
     pub isp_addr: Ipv4Addr,
+    /// Its second address (the STUN server answers a change request from it).
+    pub isp_addr2: Ipv4Addr,
+    /// The STUN server's port on the ISP host (coturn).
+    pub stun_port: u16,
     /// The router's IPv6 WAN address.
     pub wan_addr6: Ipv6Addr,
     /// The ISP host's IPv6 address.
@@ -88,6 +92,8 @@ impl Lab {
             router_addr6: parsed("IGD_LAB_ROUTER_ADDR6"),
             wan_addr: parsed("IGD_LAB_WAN_ADDR"),
             isp_addr: parsed("IGD_LAB_ISP_ADDR"),
+            isp_addr2: parsed("IGD_LAB_ISP_ADDR2"),
+            stun_port: parsed("IGD_LAB_STUN_PORT"),
             wan_addr6: parsed("IGD_LAB_WAN_ADDR6"),
             isp_addr6: parsed("IGD_LAB_ISP_ADDR6"),
             http_port: parsed("IGD_LAB_HTTP_PORT"),

@@ -35,6 +35,10 @@ pub const ROUTER_WAN_IF: &str = "rwan0";
 pub const WAN_ADDR: &str = "11.0.0.7";
 pub const ISP_IF: &str = "isp0";
 pub const ISP_ADDR: &str = "11.0.0.1";
+/// The ISP host's second address: the STUN server answers from it too (RFC 5780).
+pub const ISP_ADDR2: &str = "11.0.0.2";
+/// The STUN server's port on the ISP host (coturn, STUN only).
+pub const STUN_PORT: u16 = 3478;
 pub const WAN_ADDR6: &str = "2001:db8:11::7";
 pub const ISP_ADDR6: &str = "2001:db8:11::1";
 /// The LAN's IPv6 prefix, routed by the ISP to the router.
@@ -52,6 +56,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("tcpdump", "tcpdump"),
     // The benchmark measures peak memory with GNU time.
     ("time", "time"),
+    // A STUN server on the ISP side with two addresses (RFC 5780), for `upnp check`.
+    ("coturn", "turnserver"),
 ];
 
 /// Which IGD description miniupnpd serves.
@@ -135,6 +141,10 @@ impl Lab {
         self.state_dir().join("miniupnpd.log")
     }
 
+    fn stun_pid_file(&self) -> PathBuf {
+        self.state_dir().join("turnserver.pid")
+    }
+
     /// The facts a test needs, as environment variables.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let igd = fs::read_to_string(self.state_dir().join("igd")).unwrap_or_default();
@@ -151,6 +161,8 @@ impl Lab {
             ("IGD_LAB_ROUTER_ADDR6", ROUTER_ADDR6.to_owned()),
             ("IGD_LAB_WAN_ADDR", WAN_ADDR.to_owned()),
             ("IGD_LAB_ISP_ADDR", ISP_ADDR.to_owned()),
+            ("IGD_LAB_ISP_ADDR2", ISP_ADDR2.to_owned()),
+            ("IGD_LAB_STUN_PORT", STUN_PORT.to_string()),
             ("IGD_LAB_WAN_ADDR6", WAN_ADDR6.to_owned()),
             ("IGD_LAB_ISP_ADDR6", ISP_ADDR6.to_owned()),
             ("IGD_LAB_HTTP_PORT", HTTP_PORT.to_string()),
@@ -193,6 +205,7 @@ impl Lab {
         fs::create_dir_all(self.state_dir()).map_err(|e| e.to_string())?;
         self.make_network()?;
         self.start_router(igd)?;
+        self.start_stun()?;
         eprintln!(
             "lab {} is up: router {ROUTER_ADDR} (LAN) / {WAN_ADDR} (WAN), IGDv{}, description \
              http://{ROUTER_ADDR}:{HTTP_PORT}/rootDesc.xml",
@@ -252,6 +265,7 @@ impl Lab {
         let router6 = format!("{ROUTER_ADDR6}/64");
         let wan = format!("{WAN_ADDR}/24");
         let isp_addr = format!("{ISP_ADDR}/24");
+        let isp_addr2 = format!("{ISP_ADDR2}/24");
         let wan6 = format!("{WAN_ADDR6}/64");
         let isp_addr6 = format!("{ISP_ADDR6}/64");
         for (ns, dev, addr) in [
@@ -262,6 +276,7 @@ impl Lab {
             (&rtr, ROUTER_WAN_IF, wan.as_str()),
             (&rtr, ROUTER_WAN_IF, wan6.as_str()),
             (&isp, ISP_IF, isp_addr.as_str()),
+            (&isp, ISP_IF, isp_addr2.as_str()),
             (&isp, ISP_IF, isp_addr6.as_str()),
         ] {
             ip(ns, &["addr", "add", addr, "dev", dev, "nodad"])?;
@@ -396,7 +411,50 @@ impl Lab {
         Ok(())
     }
 
+    /// The STUN server on the ISP host: coturn, STUN only, on both its addresses (so that
+    /// it answers a change request from the other one, RFC 5780), no TLS, no CLI.
+    fn start_stun(&self) -> Result {
+        let turnserver = find("turnserver").ok_or("coturn's turnserver is not installed")?;
+        let log =
+            fs::File::create(self.state_dir().join("turnserver.log")).map_err(|e| e.to_string())?;
+        let port = STUN_PORT.to_string();
+        let pid = self.stun_pid_file().display().to_string();
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.isp(), &turnserver]);
+        command.args(["--stun-only", "--no-cli", "--no-tls", "--no-dtls", "-n"]);
+        command.args(["-L", ISP_ADDR, "-L", ISP_ADDR2, "--listening-port", &port]);
+        command.args(["--pidfile", &pid, "--log-file", "stdout", "--simple-log"]);
+        use std::os::unix::process::CommandExt;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        let child = command
+            .spawn()
+            .map_err(|e| format!("starting turnserver: {e}"))?;
+        // `ip netns exec` execs turnserver: the child is the server.
+        fs::write(self.stun_pid_file(), child.id().to_string()).map_err(|e| e.to_string())?;
+        let isp = self.isp();
+        let sport = format!("sport = :{STUN_PORT}");
+        wait_for("the STUN server to listen", Duration::from_secs(10), || {
+            cmd::output(&mut cmd::new(
+                "ip",
+                &["netns", "exec", &isp, "ss", "-Hlnu", &sport],
+            ))
+            .is_ok_and(|out| out.lines().count() >= 2)
+        })
+    }
+
     pub fn down(&self) -> Result {
+        if let Some(pid) = fs::read_to_string(self.stun_pid_file())
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        {
+            let _ = cmd::output(&mut cmd::new("kill", &[&pid.to_string()]));
+        }
+        let _ = fs::remove_file(self.stun_pid_file());
         if let Some(pid) = self.router_pid() {
             let _ = cmd::output(&mut cmd::new("kill", &[&pid.to_string()]));
             let _ = wait_for("miniupnpd to exit", Duration::from_secs(5), || {

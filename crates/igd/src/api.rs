@@ -92,6 +92,28 @@ macro_rules! godot_api {
                 keeper(self.keeper(keep, find)?, self.executor())
             }
 
+            /// Whether a mapping whose external side is `external` makes us reachable, as the
+            /// STUN server at `server` sees it ([`crate::reach`]): a Binding request sent
+            /// from `bind` (our address and the mapped internal port, which must be free:
+            /// [`Error::StunSocket`] otherwise), then, where the server has another address,
+            /// one it answers from there. Nothing is sent to anyone else. Ends within
+            /// `within` (e.g. [`crate::ops::DEFAULT_REACH_TIME`]).
+            pub $($async)* fn check_reachability(
+                &self,
+                bind: std::net::SocketAddr,
+                server: std::net::SocketAddr,
+                external: std::net::SocketAddr,
+                within: std::time::Duration,
+            ) -> Result<crate::ops::ReachReport, Error> {
+                let now = Instant::now();
+                let deadline = crate::limits::later(now, within);
+                // Two random transaction IDs (the OS's random source, as PCP's nonces).
+                let transactions = [pcp_natpmp::Nonce::random()?.0, pcp_natpmp::Nonce::random()?.0];
+                let machine =
+                    crate::ops::ReachRun::new(bind, server, external, transactions, now, deadline);
+                run(&mut self.executor(), machine)$($await)*
+            }
+
             /// Find a gateway the way `via` says: with [`Via::Auto`], a UPnP search and a PCP
             /// / NAT-PMP probe of `gateway` (the default gateway when `None`) at once,
             /// preferring UPnP, then PCP, then NAT-PMP ([`crate::pmp`] says why). Godot's

@@ -143,6 +143,20 @@ pub enum Command {
     },
     /// List every mapping on the gateway.
     List,
+    /// Say whether UDP PORT is reachable from outside: the gateway's external address, the
+    /// gateway's mapping of the port (UPnP), and with --stun, what a STUN server sees of a
+    /// Binding request sent from the port on this host (which must be free): `reachable`
+    /// (at the mapping's address and port; proven from outside when the server answered
+    /// from its other address), `other-port`, `another-nat` (another NAT in front: exit
+    /// status 6) or `unknown` (no answer: exit status 5). Nothing is contacted but the
+    /// router and the server named; the check ends within 5 s of finding the router.
+    Check {
+        /// The port (UDP).
+        port: i64,
+        /// The STUN server, HOST or HOST:PORT (3478 when not given).
+        #[arg(long)]
+        stun: Option<String>,
+    },
     /// Keep PORT... open until interrupted (SIGINT or SIGTERM): renew leases, check the
     /// mappings and the external address, map again after a router restart, move to another
     /// external port when one is taken (unless --exact). One line per event (with --json,
@@ -250,9 +264,11 @@ pub const AFTER_HELP: &str = "Exit status:
   3  no gateway: none answered, or none offers what was asked
   4  refused by the router (its error code is printed)
   5  network: no answer in time, the connection failed
+  6  not reachable (check): no mapping, or the STUN server saw another address or port
 
 Time taken at most (defaults): finding the router, --via auto or upnp: --timeout + 5 s;
---via pcp or natpmp: 10 s; then external-ip, add, delete: 10 s; list: 30 s.
+--via pcp or natpmp: 10 s; then external-ip, add, delete: 10 s; list: 30 s; check: list,
+then 5 s with --stun.
 
 JSON (--json): one document per line on stdout, with \"version\": 1 and \"command\", then the
 command's result or \"error\" (the exit status is the same as without --json).";

@@ -73,6 +73,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Add { .. } => "add",
         Command::Delete { .. } => "delete",
         Command::List => "list",
+        Command::Check { .. } => "check",
         Command::Keep { .. } => "keep",
         Command::Pinhole { action } => match action {
             PinholeAction::Open { .. } => "pinhole open",
@@ -155,7 +156,7 @@ fn main() -> ExitCode {
             .init();
     }
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(STATUS.load(std::sync::atomic::Ordering::Relaxed)),
         Err(error) => {
             if cli.json {
                 println!("{}", error_document(&cli, &error));
@@ -311,6 +312,28 @@ fn run(cli: &Cli) -> Result<(), Error> {
             gateway.delete_port_mapping(*port, proto.godot())?;
             print_deleted(cli, *port, *proto, Method::Upnp);
             Ok(())
+        }
+        Command::Check { port, stun } => {
+            let external = match gateway.external_address {
+                Some(ip) => ip,
+                None => gateway.query_external_address()?,
+            };
+            let port = external_port(*port)?;
+            // The gateway's mapping of the port, as its list shows it (bounded there).
+            let mapping = gateway
+                .list_port_mappings()?
+                .into_iter()
+                .find(|m| m.external_port == port && m.protocol.as_str() == "UDP");
+            let ours: Option<IpAddr> = gateway.igd_our_addr.parse().ok();
+            let check = Check {
+                external,
+                port,
+                mapping: mapping.as_ref().map(MappingOut::from),
+                internal_port: mapping.as_ref().map_or(port, |m| m.internal_port),
+                ours,
+                method: Method::Upnp,
+            };
+            check.run(cli, &upnp, stun.as_deref())
         }
         Command::List => {
             let out: Vec<MappingOut> = gateway
@@ -659,9 +682,142 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
                 "PCP and NAT-PMP cannot list mappings: list speaks UPnP (--via upnp)",
             ));
         }
+        Command::Check { port, stun } => {
+            let address = client.external_ip()?;
+            let port = external_port(*port)?;
+            let check = Check {
+                external: address.address,
+                port,
+                // PCP and NAT-PMP cannot list: the mapping is not shown.
+                mapping: None,
+                internal_port: port,
+                ours: Some(client.local().ip()),
+                method: address.method,
+            };
+            check.run(cli, &Upnp::new(), stun.as_deref())?;
+        }
         Command::Discover | Command::Keep { .. } | Command::Pinhole { .. } => {}
     }
     Ok(())
+}
+
+/// `upnp check`: what is known of a port, and what a STUN server sees.
+struct Check {
+    external: IpAddr,
+    port: u16,
+    mapping: Option<MappingOut>,
+    internal_port: u16,
+    ours: Option<IpAddr>,
+    method: Method,
+}
+
+impl Check {
+    fn run(self, cli: &Cli, upnp: &Upnp, stun: Option<&str>) -> Result<(), Error> {
+        let external = std::net::SocketAddr::new(self.external, self.port);
+        let report = match stun {
+            None => None,
+            Some(server) => {
+                let server = stun_server(server, self.external)?;
+                let ours = self.ours.ok_or(Error::InvalidParam(
+                    "no address of ours reaches the gateway",
+                ))?;
+                let bind = std::net::SocketAddr::new(ours, self.internal_port);
+                let within = upnp_igd::ops::DEFAULT_REACH_TIME;
+                Some((
+                    server,
+                    upnp.check_reachability(bind, server, external, within)?,
+                ))
+            }
+        };
+        use upnp_igd::reach::Reachability as R;
+        let verdict = report.as_ref().map(|(_, r)| r.reachability);
+        // Over UPnP the gateway's list tells whether the port is mapped; without a mapping,
+        // only answers to what we send come in, unless the server proved otherwise.
+        let unmapped = self.method == Method::Upnp
+            && self.mapping.is_none()
+            && verdict != Some(R::Reachable { inbound: true });
+        if cli.json {
+            let stun = report.as_ref().map(|(server, r)| {
+                serde_json::json!({
+                    "server": server.to_string(),
+                    "seen": r.seen.map(|s| s.to_string()),
+                    "other_address": r.other_address.map(|s| s.to_string()),
+                    "verdict": r.reachability.name(),
+                    "inbound_proven": matches!(
+                        r.reachability,
+                        upnp_igd::reach::Reachability::Reachable { inbound: true }
+                    ),
+                })
+            });
+            print_json(
+                cli,
+                serde_json::json!({
+                    "method": self.method.to_string(),
+                    "external_ip": self.external.to_string(),
+                    "port": self.port,
+                    "mapping": self.mapping,
+                    "mapped": !unmapped,
+                    "stun": stun,
+                }),
+            );
+        } else {
+            println!("external address {} (via {})", self.external, self.method);
+            match &self.mapping {
+                Some(mapping) => println!("mapping {mapping}"),
+                None if self.method == Method::Upnp => {
+                    println!("no mapping of UDP {} on the gateway", self.port)
+                }
+                None => {}
+            }
+            match &report {
+                Some((server, r)) => println!("{server} says: {}", r.reachability),
+                None => println!("reachability not checked (name a STUN server: --stun HOST)"),
+            }
+            if unmapped {
+                println!(
+                    "not reachable from outside: no mapping of the port (only answers to what \
+                     this host sends come in)"
+                );
+            }
+        }
+        // The verdict is the output; the status says it to scripts.
+        let status = match verdict {
+            _ if unmapped => NOT_REACHABLE,
+            Some(R::AnotherNat { .. } | R::OtherPort { .. }) => NOT_REACHABLE,
+            Some(R::Unknown) => 5,
+            _ => 0,
+        };
+        STATUS.store(status, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The exit status of `check` when the STUN server saw another address or port.
+const NOT_REACHABLE: u8 = 6;
+
+/// The exit status of a command that succeeded but has something to say by it (`check`).
+static STATUS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// A STUN server named by the user: `HOST` or `HOST:PORT`, resolved (an address of the
+/// family of `like`, the external address, first).
+fn stun_server(name: &str, like: IpAddr) -> Result<std::net::SocketAddr, Error> {
+    use std::net::ToSocketAddrs;
+    let with_port = match name.rsplit_once(':') {
+        Some((_, port)) if port.parse::<u16>().is_ok() && !name.ends_with(']') => name.to_owned(),
+        _ => format!("{name}:{}", upnp_igd::reach::STUN_PORT),
+    };
+    let addrs: Vec<std::net::SocketAddr> = with_port
+        .to_socket_addrs()
+        .map_err(|_| Error::InvalidParam("the STUN server's name does not resolve"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4() == like.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or(Error::InvalidParam(
+            "the STUN server's name does not resolve",
+        ))
 }
 
 fn mapping_request(command: &Command) -> MappingRequest {
