@@ -52,6 +52,11 @@ pub struct Lab {
     pub uuid: String,
     /// 1 or 2: the IGD version miniupnpd serves.
     pub igd_version: u32,
+    /// Behind a second NAT (`cargo xtask lab up --double-nat`): our router's WAN address is
+    /// private ([`Lab::inner_wan_addr`]) behind a plain NAT whose WAN is [`Lab::wan_addr`].
+    pub double_nat: bool,
+    /// Our router's WAN address behind the ISP box (double NAT only).
+    pub inner_wan_addr: Ipv4Addr,
 }
 
 fn var(name: &str) -> String {
@@ -102,6 +107,8 @@ impl Lab {
                 .trim_start_matches('v')
                 .parse()
                 .expect("IGD_LAB_IGD_VERSION is v1 or v2"),
+            double_nat: var("IGD_LAB_TOPOLOGY") == "double-nat",
+            inner_wan_addr: parsed("IGD_LAB_INNER_WAN_ADDR"),
         }
     }
 

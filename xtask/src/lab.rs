@@ -34,6 +34,13 @@ pub const ROUTER_ADDR6: &str = "2001:db8:77::1";
 pub const ROUTER_WAN_IF: &str = "rwan0";
 pub const WAN_ADDR: &str = "11.0.0.7";
 pub const ISP_IF: &str = "isp0";
+/// Behind a second NAT (`lab up --double-nat`): the ISP box between our router and the ISP,
+/// its LAN side (our router's WAN, private) and its WAN side (the public address).
+pub const BOX_LAN_IF: &str = "blan0";
+pub const BOX_WAN_IF: &str = "bwan0";
+pub const BOX_LAN_ADDR: &str = "192.168.1.1";
+/// Our router's WAN address behind the ISP box.
+pub const INNER_WAN_ADDR: &str = "192.168.1.10";
 pub const ISP_ADDR: &str = "11.0.0.1";
 /// The ISP host's second address: the STUN server answers from it too (RFC 5780).
 pub const ISP_ADDR2: &str = "11.0.0.2";
@@ -89,13 +96,14 @@ pub fn run(args: &[&str]) -> Result {
     match args {
         ["up"] => lab.up(Igd::V2),
         ["up", "--igd", v] => lab.up(Igd::parse(v)?),
+        ["up", "--double-nat"] => lab.up_double_nat(),
         ["down"] => lab.down(),
         ["status"] => lab.status(),
         ["exec", "--", command @ ..] | ["exec", command @ ..] if !command.is_empty() => {
             lab.exec_on_host(command)
         }
         _ => Err(format!(
-            "usage: cargo xtask lab up [--igd v1|v2] | down | status | exec -- CMD...; got {args:?}"
+            "usage: cargo xtask lab up [--igd v1|v2 | --double-nat] | down | status | exec -- CMD...; got {args:?}"
         )),
     }
 }
@@ -123,8 +131,23 @@ impl Lab {
         format!("{}-isp", self.prefix)
     }
 
-    fn namespaces(&self) -> [String; 3] {
-        [self.lan(), self.rtr(), self.isp()]
+    /// The ISP box's namespace (behind a second NAT only).
+    fn isp_box(&self) -> String {
+        format!("{}-box", self.prefix)
+    }
+
+    fn namespaces(&self) -> Vec<String> {
+        let mut all = vec![self.lan(), self.rtr(), self.isp()];
+        if self.double_nat() {
+            all.push(self.isp_box());
+        }
+        all
+    }
+
+    /// Whether the lab up is behind a second NAT.
+    fn double_nat(&self) -> bool {
+        fs::read_to_string(self.state_dir().join("topology"))
+            .is_ok_and(|t| t.trim() == "double-nat")
     }
 
     /// Namespaces are machine-wide, so the router's pid, config and log are too: every
@@ -170,6 +193,16 @@ impl Lab {
             ("IGD_LAB_IGD_VERSION", igd.trim().to_owned()),
             ("IGD_LAB_LOG", self.log_file().display().to_string()),
             ("IGD_LAB_STATE_DIR", self.state_dir().display().to_string()),
+            (
+                "IGD_LAB_TOPOLOGY",
+                if self.double_nat() {
+                    "double-nat"
+                } else {
+                    "single"
+                }
+                .to_owned(),
+            ),
+            ("IGD_LAB_INNER_WAN_ADDR", INNER_WAN_ADDR.to_owned()),
         ]
     }
 
@@ -195,17 +228,33 @@ impl Lab {
     }
 
     pub fn up(&self, igd: Igd) -> Result {
+        self.up_with(igd, false)
+    }
+
+    /// The lab behind a second NAT: our router (miniupnpd, IGDv2) has a private WAN address
+    /// (192.168.1.10, found public with STUN) behind the ISP box (a plain NAT, 192.168.1.1
+    /// on its LAN, the public 11.0.0.7 on its WAN), then the ISP host. IPv4 only.
+    pub fn up_double_nat(&self) -> Result {
+        self.up_with(Igd::V2, true)
+    }
+
+    fn up_with(&self, igd: Igd, double: bool) -> Result {
         preflight()?;
-        if self.namespaces().iter().all(|ns| self.ns_exists(ns)) && self.running_igd() == Some(igd)
+        if self.namespaces().iter().all(|ns| self.ns_exists(ns))
+            && self.running_igd() == Some(igd)
+            && self.double_nat() == double
         {
             eprintln!("lab {} is already up (IGDv{})", self.prefix, igd.number());
             return Ok(());
         }
         self.down()?;
         fs::create_dir_all(self.state_dir()).map_err(|e| e.to_string())?;
+        let topology = if double { "double-nat" } else { "single" };
+        fs::write(self.state_dir().join("topology"), topology).map_err(|e| e.to_string())?;
         self.make_network()?;
-        self.start_router(igd)?;
+        // The STUN server first: a router behind a second NAT asks it at start.
         self.start_stun()?;
+        self.start_router(igd)?;
         eprintln!(
             "lab {} is up: router {ROUTER_ADDR} (LAN) / {WAN_ADDR} (WAN), IGDv{}, description \
              http://{ROUTER_ADDR}:{HTTP_PORT}/rootDesc.xml",
@@ -217,9 +266,10 @@ impl Lab {
 
     fn make_network(&self) -> Result {
         let (lan, rtr, isp) = (self.lan(), self.rtr(), self.isp());
-        for ns in [&lan, &rtr, &isp] {
-            cmd::output(&mut cmd::new("ip", &["netns", "add", ns]))?;
-            ip(ns, &["link", "set", "lo", "up"])?;
+        let double = self.double_nat();
+        for ns in self.namespaces() {
+            cmd::output(&mut cmd::new("ip", &["netns", "add", &ns]))?;
+            ip(&ns, &["link", "set", "lo", "up"])?;
         }
         // Each veth end is created directly in its namespace: nothing appears in the
         // machine's own namespace, even for a moment.
@@ -241,29 +291,35 @@ impl Lab {
                 &rtr,
             ],
         ))?;
-        cmd::output(&mut cmd::new(
-            "ip",
-            &[
-                "link",
-                "add",
-                "name",
-                ROUTER_WAN_IF,
-                "netns",
-                &rtr,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                ISP_IF,
-                "netns",
-                &isp,
+        // Our router's WAN side: the ISP, or the ISP box and the ISP behind it.
+        let isp_box = self.isp_box();
+        let wan_links: Vec<[&str; 4]> = match double {
+            false => vec![[ROUTER_WAN_IF, &rtr, ISP_IF, &isp]],
+            true => vec![
+                [ROUTER_WAN_IF, &rtr, BOX_LAN_IF, &isp_box],
+                [BOX_WAN_IF, &isp_box, ISP_IF, &isp],
             ],
-        ))?;
+        };
+        for [name, ns, peer, peer_ns] in wan_links {
+            cmd::output(&mut cmd::new(
+                "ip",
+                &[
+                    "link", "add", "name", name, "netns", ns, "type", "veth", "peer", "name", peer,
+                    "netns", peer_ns,
+                ],
+            ))?;
+        }
+        if double {
+            self.make_isp_box()?;
+        }
         let host = format!("{HOST_ADDR}/24");
         let host6 = format!("{HOST_ADDR6}/64");
         let router = format!("{ROUTER_ADDR}/24");
         let router6 = format!("{ROUTER_ADDR6}/64");
-        let wan = format!("{WAN_ADDR}/24");
+        let wan = match double {
+            false => format!("{WAN_ADDR}/24"),
+            true => format!("{INNER_WAN_ADDR}/24"),
+        };
         let isp_addr = format!("{ISP_ADDR}/24");
         let isp_addr2 = format!("{ISP_ADDR2}/24");
         let wan6 = format!("{WAN_ADDR6}/64");
@@ -279,6 +335,10 @@ impl Lab {
             (&isp, ISP_IF, isp_addr2.as_str()),
             (&isp, ISP_IF, isp_addr6.as_str()),
         ] {
+            // Behind the box, IPv6 stops at our router's WAN side (IPv4 only there).
+            if double && ns == &rtr && dev == ROUTER_WAN_IF && addr.contains(':') {
+                continue;
+            }
             ip(ns, &["addr", "add", addr, "dev", dev, "nodad"])?;
         }
         for (ns, dev) in [
@@ -290,14 +350,19 @@ impl Lab {
             ip(ns, &["link", "set", dev, "up"])?;
         }
         ip(&lan, &["route", "add", "default", "via", ROUTER_ADDR])?;
-        ip(&rtr, &["route", "add", "default", "via", ISP_ADDR])?;
         ip(
             &lan,
             &["-6", "route", "add", "default", "via", ROUTER_ADDR6],
         )?;
-        ip(&rtr, &["-6", "route", "add", "default", "via", ISP_ADDR6])?;
-        // IPv6 is routed: the ISP sends the LAN's prefix to the router, whose firewall decides.
-        ip(&isp, &["-6", "route", "add", LAN_PREFIX6, "via", WAN_ADDR6])?;
+        if double {
+            ip(&rtr, &["route", "add", "default", "via", BOX_LAN_ADDR])?;
+        } else {
+            ip(&rtr, &["route", "add", "default", "via", ISP_ADDR])?;
+            ip(&rtr, &["-6", "route", "add", "default", "via", ISP_ADDR6])?;
+            // IPv6 is routed: the ISP sends the LAN's prefix to the router, whose firewall
+            // decides.
+            ip(&isp, &["-6", "route", "add", LAN_PREFIX6, "via", WAN_ADDR6])?;
+        }
         // The ISP host knows no route to the LAN: only forwarded ports reach it, as on the
         // Internet.
         cmd::output(&mut cmd::new(
@@ -347,6 +412,15 @@ impl Lab {
         let _ = fs::remove_file(&lease_file);
         let conf = dir.join("miniupnpd.conf");
         let lease = lease_file.display().to_string();
+        // Behind the ISP box the WAN address is private: miniupnpd asks the STUN server for
+        // the public one (it refuses a private external address otherwise).
+        let stun = match self.double_nat() {
+            true => format!(
+                "ext_perform_stun=yes\next_stun_host={ISP_ADDR}\next_stun_port={STUN_PORT}\n"
+            ),
+            false => String::new(),
+        };
+        let miniupnpd_conf = |lease: &str, upnp: bool| miniupnpd_conf(lease, upnp) + &stun;
         fs::write(&conf, miniupnpd_conf(&lease, true)).map_err(|e| e.to_string())?;
         // The same router with UPnP off (NAT-PMP and PCP only), for the lab suite's
         // `Lab::without_upnp`.
@@ -447,6 +521,50 @@ impl Lab {
         })
     }
 
+    /// The ISP box: a plain NAT (no UPnP, no PCP) from 192.168.1.0/24 to the public
+    /// 11.0.0.7, as an ISP's modem in router mode in front of the user's own router.
+    fn make_isp_box(&self) -> Result {
+        let isp_box = self.isp_box();
+        let lan_addr = format!("{BOX_LAN_ADDR}/24");
+        let wan_addr = format!("{WAN_ADDR}/24");
+        ip(
+            &isp_box,
+            &["addr", "add", &lan_addr, "dev", BOX_LAN_IF, "nodad"],
+        )?;
+        ip(
+            &isp_box,
+            &["addr", "add", &wan_addr, "dev", BOX_WAN_IF, "nodad"],
+        )?;
+        ip(&isp_box, &["link", "set", BOX_LAN_IF, "up"])?;
+        ip(&isp_box, &["link", "set", BOX_WAN_IF, "up"])?;
+        ip(&isp_box, &["route", "add", "default", "via", ISP_ADDR])?;
+        cmd::output(&mut cmd::new(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &isp_box,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+        ))?;
+        let rules = self.state_dir().join("box.nft");
+        fs::write(&rules, BOX_NFT_RULES).map_err(|e| e.to_string())?;
+        cmd::output(&mut cmd::new(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &isp_box,
+                "nft",
+                "-f",
+                &rules.display().to_string(),
+            ],
+        ))?;
+        Ok(())
+    }
+
     pub fn down(&self) -> Result {
         if let Some(pid) = fs::read_to_string(self.stun_pid_file())
             .ok()
@@ -464,11 +582,12 @@ impl Lab {
                 let _ = cmd::output(&mut cmd::new("kill", &["-9", &pid.to_string()]));
             }
         }
-        for ns in self.namespaces() {
+        for ns in [self.lan(), self.rtr(), self.isp(), self.isp_box()] {
             if self.ns_exists(&ns) {
                 cmd::output(&mut cmd::new("ip", &["netns", "del", &ns]))?;
             }
         }
+        let _ = fs::remove_file(self.state_dir().join("topology"));
         let _ = fs::remove_file(self.pid_file());
         let _ = fs::remove_file(self.state_dir().join("igd"));
         Ok(())
@@ -604,6 +723,21 @@ table inet filter {
   chain prerouting_miniupnpd {
   }
   chain postrouting_miniupnpd {
+  }
+}
+";
+
+/// The ISP box's NAT: what leaves its WAN side is masqueraded; nothing comes in unasked.
+const BOX_NFT_RULES: &str = "\
+table ip isp_box {
+  chain forward {
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    iifname \"blan0\" accept
+  }
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    oifname \"bwan0\" masquerade
   }
 }
 ";

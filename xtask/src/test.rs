@@ -99,6 +99,28 @@ pub fn run(args: &[&str]) -> Result {
             },
         )
     });
+    // Behind a second NAT: the suite written for that topology only (the others assume one
+    // router with IPv6).
+    let result = result.and_then(|()| {
+        step("lab suite, behind a second NAT (--double-nat)", || {
+            lab.up_double_nat()?;
+            binaries
+                .iter()
+                .filter(|exe| {
+                    std::path::Path::new(exe.as_str())
+                        .file_name()
+                        .is_some_and(|name| name.to_string_lossy().starts_with("double_nat-"))
+                })
+                .try_for_each(|exe| {
+                    lab.exec_on_host(&[
+                        cli_env.as_str(),
+                        driver_env.as_str(),
+                        exe.as_str(),
+                        "--test-threads=1",
+                    ])
+                })
+        })
+    });
     if keep_lab {
         eprintln!("lab kept up (--keep-lab); `cargo xtask lab down` removes it");
     } else {

@@ -22,7 +22,7 @@
 //! let answer = BindingAnswer::new([7; 12], seen).encode();
 //! let answer = request.answered(&answer).unwrap();
 //! assert_eq!(
-//!     Reachability::judge(seen, Some(answer.mapped), false),
+//!     Reachability::judge(seen, Some(answer.mapped), None),
 //!     Reachability::Reachable { inbound: false }
 //! );
 //! ```
@@ -93,6 +93,13 @@ pub enum Reachability {
         /// Proven from outside (RFC 5780), not only inferred.
         inbound: bool,
     },
+    /// The server saw us at the mapping's address and port, but its answer from its other
+    /// address (RFC 5780) did not come in: something in front of the mapping drops what we
+    /// did not ask for (a second NAT that keeps ports, a firewall).
+    Filtered {
+        /// Where the server saw us.
+        seen: SocketAddr,
+    },
     /// The server saw our external address, but another port: the NAT did not send our
     /// datagram through the mapping (it may still let traffic in on the mapped port).
     OtherPort {
@@ -111,13 +118,21 @@ pub enum Reachability {
 
 impl Reachability {
     /// The verdict for a mapping whose external side is `external`, from the address the
-    /// server saw (`None`: no answer) and whether an answer from its other address came in.
-    pub fn judge(external: SocketAddr, seen: Option<SocketAddr>, inbound: bool) -> Reachability {
+    /// server saw (`None`: no answer) and whether an answer from its other address came in
+    /// (`None`: the server has none, not asked).
+    pub fn judge(
+        external: SocketAddr,
+        seen: Option<SocketAddr>,
+        inbound: Option<bool>,
+    ) -> Reachability {
         match seen {
             None => Reachability::Unknown,
             Some(seen) if seen.ip() != external.ip() => Reachability::AnotherNat { seen },
             Some(seen) if seen.port() != external.port() => Reachability::OtherPort { seen },
-            Some(_) => Reachability::Reachable { inbound },
+            Some(seen) if inbound == Some(false) => Reachability::Filtered { seen },
+            Some(_) => Reachability::Reachable {
+                inbound: inbound == Some(true),
+            },
         }
     }
 
@@ -126,6 +141,7 @@ impl Reachability {
     pub fn name(&self) -> &'static str {
         match self {
             Reachability::Reachable { .. } => "reachable",
+            Reachability::Filtered { .. } => "filtered",
             Reachability::OtherPort { .. } => "other-port",
             Reachability::AnotherNat { .. } => "another-nat",
             Reachability::Unknown => "unknown",
@@ -141,6 +157,11 @@ impl fmt::Display for Reachability {
                 f.write_str("reachable (an answer from the server's other address came in)")
             }
             Reachability::Reachable { inbound: false } => f.write_str("reachable"),
+            Reachability::Filtered { seen } => write!(
+                f,
+                "filtered: the server saw us at {seen}, but its answer from its other address \
+                 did not come in (a NAT or firewall in front of the mapping)"
+            ),
             Reachability::OtherPort { seen } => write!(
                 f,
                 "the server saw us at {seen}: our external address, another port"

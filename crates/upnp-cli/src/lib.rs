@@ -147,8 +147,9 @@ pub enum Command {
     /// gateway's mapping of the port (UPnP), and with --stun, what a STUN server sees of a
     /// Binding request sent from the port on this host (which must be free): `reachable`
     /// (at the mapping's address and port; proven from outside when the server answered
-    /// from its other address), `other-port`, `another-nat` (another NAT in front: exit
-    /// status 6) or `unknown` (no answer: exit status 5). Nothing is contacted but the
+    /// from its other address), `filtered` (its answer from its other address did not come
+    /// in), `other-port`, `another-nat` (another NAT in front) — exit status 6 for these and
+    /// for a port the gateway has no mapping of — or `unknown` (no answer: exit status 5). Nothing is contacted but the
     /// router and the server named; the check ends within 5 s of finding the router.
     Check {
         /// The port (UDP).

@@ -783,7 +783,7 @@ impl Check {
         // The verdict is the output; the status says it to scripts.
         let status = match verdict {
             _ if unmapped => NOT_REACHABLE,
-            Some(R::AnotherNat { .. } | R::OtherPort { .. }) => NOT_REACHABLE,
+            Some(R::AnotherNat { .. } | R::OtherPort { .. } | R::Filtered { .. }) => NOT_REACHABLE,
             Some(R::Unknown) => 5,
             _ => 0,
         };

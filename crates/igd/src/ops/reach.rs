@@ -95,7 +95,11 @@ impl ReachRun {
 
     fn report(&self) -> ReachReport {
         ReachReport {
-            reachability: Reachability::judge(self.external, self.seen, self.inbound),
+            reachability: Reachability::judge(
+                self.external,
+                self.seen,
+                self.other_address.map(|_| self.inbound),
+            ),
             seen: self.seen,
             other_address: self.other_address,
         }

@@ -337,13 +337,11 @@ fn a_server_with_another_address_proves_inbound_reachability() {
         Reachability::Reachable { inbound: true }
     );
     assert_eq!(lan.log, ["stun", "stun"]);
-    // A server that does not answer from elsewhere: reachable, not proven.
+    // The answer from elsewhere does not come in: filtered in front of the mapping.
     lan.stun.as_mut().unwrap().changes = false;
     let report = reach(&mut lan, t0).unwrap();
-    assert_eq!(
-        report.reachability,
-        Reachability::Reachable { inbound: false }
-    );
+    let seen = "11.0.0.7:7777".parse().unwrap();
+    assert_eq!(report.reachability, Reachability::Filtered { seen });
     // One without another address: one request only.
     lan.log.clear();
     lan.stun = Some(stun_server("11.0.0.7:7777", None));

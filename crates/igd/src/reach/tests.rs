@@ -116,21 +116,31 @@ fn the_verdict_compares_address_then_port() {
     let judge =
         |seen: Option<&str>, inbound| Reachability::judge(external, seen.map(addr), inbound);
     assert_eq!(
-        judge(Some("11.0.0.7:7777"), true),
+        judge(Some("11.0.0.7:7777"), Some(true)),
         Reachability::Reachable { inbound: true }
     );
     assert_eq!(
-        judge(Some("11.0.0.7:40000"), false),
+        judge(Some("11.0.0.7:7777"), None),
+        Reachability::Reachable { inbound: false }
+    );
+    assert_eq!(
+        judge(Some("11.0.0.7:7777"), Some(false)),
+        Reachability::Filtered {
+            seen: addr("11.0.0.7:7777")
+        }
+    );
+    assert_eq!(
+        judge(Some("11.0.0.7:40000"), None),
         Reachability::OtherPort {
             seen: addr("11.0.0.7:40000")
         }
     );
     let seen = addr("100.64.3.9:7777");
     assert_eq!(
-        judge(Some("100.64.3.9:7777"), false),
+        judge(Some("100.64.3.9:7777"), None),
         Reachability::AnotherNat { seen }
     );
-    assert_eq!(judge(None, false), Reachability::Unknown);
+    assert_eq!(judge(None, None), Reachability::Unknown);
     assert_eq!(Reachability::AnotherNat { seen }.name(), "another-nat");
     assert!(
         Reachability::AnotherNat { seen }
