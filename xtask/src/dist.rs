@@ -58,6 +58,7 @@ pub fn check(out: &std::path::Path) -> Result {
         "delete",
         "list",
         "keep",
+        "check",
         "pinhole",
         "pinhole-open",
         "pinhole-close",
