@@ -622,6 +622,25 @@ impl Drop for UpnpOff<'_> {
     }
 }
 
+/// Run the `upnp` CLI (`cargo xtask test` builds it and names it in IGD_LAB_UPNP_BIN) with
+/// the lab's cache directory.
+pub fn upnp_cli(args: &[&str]) -> std::process::Output {
+    let bin = std::env::var("IGD_LAB_UPNP_BIN")
+        .unwrap_or_else(|_| format!("{}/../target/debug/upnp", env!("CARGO_MANIFEST_DIR")));
+    Command::new(&bin)
+        .args(args)
+        .env("XDG_CACHE_HOME", cache_home())
+        .output()
+        .unwrap_or_else(|e| panic!("run {bin} (build it with `cargo build -p upnp-cli`): {e}"))
+}
+
+/// The one JSON document a `--json` command printed.
+pub fn one_document(out: &std::process::Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(text.lines().count(), 1, "one document per line: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
 /// The router serving its description on the next HTTP port ([`Lab::router_moved`]); back
 /// on its own port when dropped.
 pub struct RouterMoved<'a> {

@@ -2,25 +2,7 @@
 //! addresses: RFC 5780): reachable through a mapping, proven from outside; not reachable
 //! without one.
 
-use std::process::{Command, Output};
-
-use lab_tests::Lab;
-
-fn upnp(args: &[&str]) -> Output {
-    let bin = std::env::var("IGD_LAB_UPNP_BIN")
-        .unwrap_or_else(|_| format!("{}/../target/debug/upnp", env!("CARGO_MANIFEST_DIR")));
-    Command::new(&bin)
-        .args(args)
-        .env("XDG_CACHE_HOME", lab_tests::cache_home())
-        .output()
-        .unwrap_or_else(|e| panic!("run {bin}: {e}"))
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(text.lines().count(), 1, "one document: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
+use lab_tests::{Lab, one_document as json, upnp_cli as upnp};
 
 #[test]
 fn a_mapped_port_is_reachable_and_proven_from_the_servers_other_address() {

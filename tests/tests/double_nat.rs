@@ -3,25 +3,7 @@
 //! and a STUN server on the ISP host. What a user sees there, and what `check` says. In the
 //! single-router lab these tests check nothing and pass.
 
-use std::process::{Command, Output};
-
-use lab_tests::Lab;
-
-fn upnp(args: &[&str]) -> Output {
-    let bin = std::env::var("IGD_LAB_UPNP_BIN")
-        .unwrap_or_else(|_| format!("{}/../target/debug/upnp", env!("CARGO_MANIFEST_DIR")));
-    Command::new(&bin)
-        .args(args)
-        .env("XDG_CACHE_HOME", lab_tests::cache_home())
-        .output()
-        .unwrap_or_else(|e| panic!("run {bin}: {e}"))
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(text.lines().count(), 1, "one document: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
+use lab_tests::{Lab, one_document as json, upnp_cli as upnp};
 
 /// miniupnpd behind a NAT that filters (nftables' masquerade) learns the public address
 /// from STUN, says it, and refuses every mapping ("does not support port forwarding"): the

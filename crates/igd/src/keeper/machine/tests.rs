@@ -318,6 +318,18 @@ fn a_keeper_that_cannot_hear_says_so_once_and_keeps_checking() {
     assert!(!seen.iter().any(deaf), "{seen:#?}");
 }
 
+/// A keeper that mapped its port and heard its gateway's alive, the log cleared: at t0 + 1 s.
+fn mapped_and_heard() -> (Instant, Lan, KeepMachine) {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let mut keeper = machine(Via::Upnp);
+    let mapped = |e: &Event| matches!(e, Event::Mapped(_));
+    until_event(&mut lan, &mut keeper, t0, secs(1), mapped);
+    keeper.handle(alive(7), t0 + secs(1));
+    lan.log.clear();
+    (t0, lan, keeper)
+}
+
 /// An ssdp:alive of the lab's router at `location`.
 fn alive_at(location: &str, from: [u8; 4]) -> Input {
     let datagram = format!(
@@ -333,13 +345,7 @@ fn alive_at(location: &str, from: [u8; 4]) -> Input {
 
 #[test]
 fn a_gateway_that_says_it_moved_is_probed_there_first() {
-    let t0 = Instant::now();
-    let mut lan = Lan::new(t0);
-    let mut keeper = machine(Via::Upnp);
-    let mapped = |e: &Event| matches!(e, Event::Mapped(_));
-    until_event(&mut lan, &mut keeper, t0, secs(1), mapped);
-    keeper.handle(alive(7), t0 + secs(1));
-    lan.log.clear();
+    let (t0, mut lan, mut keeper) = mapped_and_heard();
     // The router now serves its description on another port of the same address.
     let moved = "http://192.168.77.1:5001/rootDesc.xml";
     keeper.handle(alive_at(moved, [192, 168, 77, 1]), t0 + secs(2));
@@ -355,13 +361,7 @@ fn a_gateway_that_says_it_moved_is_probed_there_first() {
 
 #[test]
 fn a_move_to_another_host_is_never_probed() {
-    let t0 = Instant::now();
-    let mut lan = Lan::new(t0);
-    let mut keeper = machine(Via::Upnp);
-    let mapped = |e: &Event| matches!(e, Event::Mapped(_));
-    until_event(&mut lan, &mut keeper, t0, secs(1), mapped);
-    keeper.handle(alive(7), t0 + secs(1));
-    lan.log.clear();
+    let (t0, mut lan, mut keeper) = mapped_and_heard();
     // From the router's address, a LOCATION elsewhere: a check of the router, nothing else.
     let elsewhere = "http://192.168.77.66:5000/rootDesc.xml";
     keeper.handle(alive_at(elsewhere, [192, 168, 77, 1]), t0 + secs(2));
