@@ -350,12 +350,12 @@ impl Keeper {
     fn update_quiet(&mut self, now: Instant) {
         let quiet = self.advertised_until.is_some_and(|until| now < until);
         if self.quiet && !quiet {
-            let soon = Some(later(now, self.keep.check));
-            self.next_check = self.next_check.and_then(|at| earliest(Some(at), soon));
+            let soon = later(now, self.keep.check);
+            self.next_check = self.next_check.map(|at| at.min(soon));
             for port in &mut self.ports {
-                port.due = port.due.and_then(|at| earliest(Some(at), soon));
+                port.due = port.due.map(|at| at.min(soon));
                 if let Some(pinhole) = &mut port.pinhole {
-                    pinhole.renew_at = pinhole.renew_at.min(later(now, self.keep.check));
+                    pinhole.renew_at = pinhole.renew_at.min(soon);
                 }
             }
         }

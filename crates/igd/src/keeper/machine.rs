@@ -423,12 +423,7 @@ impl KeepMachine {
         };
         let stopping = upnp.keeper_mut().stop_deadline().is_some();
         let device = upnp.device()?;
-        let url = url::Url::parse(&device.description_url).ok()?;
-        let gateway: IpAddr = match url.host()? {
-            url::Host::Ipv4(v4) => v4.into(),
-            url::Host::Ipv6(v6) => v6.into(),
-            url::Host::Domain(_) => return None,
-        };
+        let gateway = host_ip(&device.description_url)?;
         let interface: IpAddr = device.igd_our_addr.parse().ok()?;
         let watched = self
             .watch
@@ -513,20 +508,22 @@ impl KeepMachine {
     }
 }
 
-/// `status` with the UPnP gateway in use.
 /// Whether `location` is on the address of the device `watch` hears (what may be probed
 /// when it says it moved there).
 fn on_source(location: &str, watch: Option<&Watch>) -> bool {
-    let host = url::Url::parse(location)
-        .ok()
-        .and_then(|url| match url.host()? {
-            url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
-            url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
-            url::Host::Domain(_) => None,
-        });
-    host.is_some_and(|host| watch.is_some_and(|w| w.source() == host))
+    host_ip(location).is_some_and(|host| watch.is_some_and(|w| w.source() == host))
 }
 
+/// The address a URL names as its host (`None` for a name, or no URL).
+fn host_ip(url: &str) -> Option<IpAddr> {
+    match url::Url::parse(url).ok()?.host()? {
+        url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// `status` with the UPnP gateway in use.
 fn with_device(mut status: Status, upnp: &UpnpKeeper) -> Status {
     status.device = upnp.device().filter(|_| status.gateway.is_some()).cloned();
     status
