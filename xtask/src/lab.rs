@@ -39,6 +39,10 @@ pub const ISP_IF: &str = "isp0";
 pub const BOX_LAN_IF: &str = "blan0";
 pub const BOX_WAN_IF: &str = "bwan0";
 pub const BOX_LAN_ADDR: &str = "192.168.1.1";
+/// The ISP box's second LAN address: its STUN server answers a change request from it.
+pub const BOX_LAN_ADDR2: &str = "192.168.1.2";
+/// The ISP box's device UUID (its miniupnpd).
+pub const BOX_UUID: &str = "5b2e8d1c-8cf0-11e0-98ee-001a6bd2d0b0";
 /// Our router's WAN address behind the ISP box.
 pub const INNER_WAN_ADDR: &str = "192.168.1.10";
 pub const ISP_ADDR: &str = "11.0.0.1";
@@ -164,10 +168,6 @@ impl Lab {
         self.state_dir().join("miniupnpd.log")
     }
 
-    fn stun_pid_file(&self) -> PathBuf {
-        self.state_dir().join("turnserver.pid")
-    }
-
     /// The facts a test needs, as environment variables.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let igd = fs::read_to_string(self.state_dir().join("igd")).unwrap_or_default();
@@ -203,6 +203,8 @@ impl Lab {
                 .to_owned(),
             ),
             ("IGD_LAB_INNER_WAN_ADDR", INNER_WAN_ADDR.to_owned()),
+            ("IGD_LAB_BOX_NS", self.isp_box()),
+            ("IGD_LAB_BOX_ADDR", BOX_LAN_ADDR.to_owned()),
         ]
     }
 
@@ -211,14 +213,7 @@ impl Lab {
     }
 
     fn router_pid(&self) -> Option<u32> {
-        let pid: u32 = fs::read_to_string(self.pid_file())
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        PathBuf::from(format!("/proc/{pid}"))
-            .exists()
-            .then_some(pid)
+        read_pid(&self.pid_file())
     }
 
     fn running_igd(&self) -> Option<Igd> {
@@ -254,6 +249,9 @@ impl Lab {
         self.make_network()?;
         // The STUN server first: a router behind a second NAT asks it at start.
         self.start_stun()?;
+        if double {
+            self.start_box_router()?;
+        }
         self.start_router(igd)?;
         eprintln!(
             "lab {} is up: router {ROUTER_ADDR} (LAN) / {WAN_ADDR} (WAN), IGDv{}, description \
@@ -412,11 +410,13 @@ impl Lab {
         let _ = fs::remove_file(&lease_file);
         let conf = dir.join("miniupnpd.conf");
         let lease = lease_file.display().to_string();
-        // Behind the ISP box the WAN address is private: miniupnpd asks the STUN server for
-        // the public one (it refuses a private external address otherwise).
+        // Behind the ISP box the WAN address is private, which miniupnpd 2.3 refuses unless
+        // it asks a STUN server. It asks the box's own (on the box's LAN side), which sees
+        // the private address unchanged and answers from its other address: miniupnpd then
+        // reports its private WAN address and maps, as a home router behind an ISP box does.
         let stun = match self.double_nat() {
             true => format!(
-                "ext_perform_stun=yes\next_stun_host={ISP_ADDR}\next_stun_port={STUN_PORT}\n"
+                "ext_perform_stun=yes\next_stun_host={BOX_LAN_ADDR}\next_stun_port={STUN_PORT}\n"
             ),
             false => String::new(),
         };
@@ -486,17 +486,32 @@ impl Lab {
     }
 
     /// The STUN server on the ISP host: coturn, STUN only, on both its addresses (so that
-    /// it answers a change request from the other one, RFC 5780), no TLS, no CLI.
+    /// it answers a change request from the other one, RFC 5780), no TLS, no CLI. Behind a
+    /// second NAT, the ISP box runs one too, on its LAN side, for our router's STUN test.
     fn start_stun(&self) -> Result {
+        self.start_stun_in(&self.isp(), [ISP_ADDR, ISP_ADDR2], "turnserver")?;
+        if self.double_nat() {
+            self.start_stun_in(
+                &self.isp_box(),
+                [BOX_LAN_ADDR, BOX_LAN_ADDR2],
+                "box-turnserver",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// coturn in `ns` on `addrs`, its pid in `NAME.pid`, its log in `NAME.log`.
+    fn start_stun_in(&self, ns: &str, addrs: [&str; 2], name: &str) -> Result {
         let turnserver = find("turnserver").ok_or("coturn's turnserver is not installed")?;
-        let log =
-            fs::File::create(self.state_dir().join("turnserver.log")).map_err(|e| e.to_string())?;
+        let log = fs::File::create(self.state_dir().join(format!("{name}.log")))
+            .map_err(|e| e.to_string())?;
         let port = STUN_PORT.to_string();
-        let pid = self.stun_pid_file().display().to_string();
+        let pid_file = self.state_dir().join(format!("{name}.pid"));
+        let pid = pid_file.display().to_string();
         let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.isp(), &turnserver]);
+        command.args(["netns", "exec", ns, &turnserver]);
         command.args(["--stun-only", "--no-cli", "--no-tls", "--no-dtls", "-n"]);
-        command.args(["-L", ISP_ADDR, "-L", ISP_ADDR2, "--listening-port", &port]);
+        command.args(["-L", addrs[0], "-L", addrs[1], "--listening-port", &port]);
         command.args(["--pidfile", &pid, "--log-file", "stdout", "--simple-log"]);
         use std::os::unix::process::CommandExt;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
@@ -509,28 +524,85 @@ impl Lab {
             .spawn()
             .map_err(|e| format!("starting turnserver: {e}"))?;
         // `ip netns exec` execs turnserver: the child is the server.
-        fs::write(self.stun_pid_file(), child.id().to_string()).map_err(|e| e.to_string())?;
-        let isp = self.isp();
+        fs::write(&pid_file, child.id().to_string()).map_err(|e| e.to_string())?;
         let sport = format!("sport = :{STUN_PORT}");
         wait_for("the STUN server to listen", Duration::from_secs(10), || {
             cmd::output(&mut cmd::new(
                 "ip",
-                &["netns", "exec", &isp, "ss", "-Hlnu", &sport],
+                &["netns", "exec", ns, "ss", "-Hlnu", &sport],
             ))
             .is_ok_and(|out| out.lines().count() >= 2)
         })
     }
 
-    /// The ISP box: a plain NAT (no UPnP, no PCP) from 192.168.1.0/24 to the public
-    /// 11.0.0.7, as an ISP's modem in router mode in front of the user's own router.
+    /// The ISP box's router: a second miniupnpd (UPnP IGDv2, NAT-PMP and PCP) on the box,
+    /// LAN 192.168.1.1, WAN 11.0.0.7, granting to 192.168.1.0/24 (our router's WAN side).
+    /// Its files are the router's with a `box-` prefix; `box-miniupnpd-noupnp.conf` is the
+    /// same with UPnP off, for the lab suite.
+    fn start_box_router(&self) -> Result {
+        let dir = self.state_dir();
+        let lease = dir.join("box-leases").display().to_string();
+        let _ = fs::remove_file(&lease);
+        let conf = dir.join("box-miniupnpd.conf");
+        fs::write(&conf, box_miniupnpd_conf(&lease, true)).map_err(|e| e.to_string())?;
+        fs::write(
+            dir.join("box-miniupnpd-noupnp.conf"),
+            box_miniupnpd_conf(&lease, false),
+        )
+        .map_err(|e| e.to_string())?;
+        let log = fs::File::create(dir.join("box-miniupnpd.log")).map_err(|e| e.to_string())?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        let pid_file = dir.join("box-miniupnpd.pid");
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.isp_box(), &miniupnpd()?, "-d"]);
+        command.args(["-f", &conf.display().to_string()]);
+        command.args(["-P", &pid_file.display().to_string()]);
+        let line: Vec<String> = std::iter::once(command.get_program())
+            .chain(command.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        fs::write(dir.join("box-command"), line.join("\n")).map_err(|e| e.to_string())?;
+        use std::os::unix::process::CommandExt;
+        command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        command
+            .spawn()
+            .map_err(|e| format!("starting the box's miniupnpd: {e}"))?;
+        let isp_box = self.isp_box();
+        let port = format!("sport = :{HTTP_PORT}");
+        let listening = wait_for(
+            "the box's miniupnpd to listen",
+            Duration::from_secs(10),
+            || {
+                cmd::output(&mut cmd::new(
+                    "ip",
+                    &["netns", "exec", &isp_box, "ss", "-Hlnt", &port],
+                ))
+                .is_ok_and(|out| !out.trim().is_empty())
+            },
+        );
+        if let Err(e) = listening {
+            let log = fs::read_to_string(dir.join("box-miniupnpd.log")).unwrap_or_default();
+            return Err(format!("{e}\nthe box's miniupnpd log:\n{log}"));
+        }
+        Ok(())
+    }
+
+    /// The ISP box: a NAT from 192.168.1.0/24 to the public 11.0.0.7, as an ISP's modem in
+    /// router mode in front of the user's own router, with the firewall chains its own
+    /// miniupnpd writes into (`start_box_router`); with that stopped, a plain NAT.
     fn make_isp_box(&self) -> Result {
         let isp_box = self.isp_box();
-        let lan_addr = format!("{BOX_LAN_ADDR}/24");
         let wan_addr = format!("{WAN_ADDR}/24");
-        ip(
-            &isp_box,
-            &["addr", "add", &lan_addr, "dev", BOX_LAN_IF, "nodad"],
-        )?;
+        for addr in [BOX_LAN_ADDR, BOX_LAN_ADDR2] {
+            ip(
+                &isp_box,
+                &["addr", "add", &format!("{addr}/24"), "dev", BOX_LAN_IF],
+            )?;
+        }
         ip(
             &isp_box,
             &["addr", "add", &wan_addr, "dev", BOX_WAN_IF, "nodad"],
@@ -550,7 +622,11 @@ impl Lab {
             ],
         ))?;
         let rules = self.state_dir().join("box.nft");
-        fs::write(&rules, BOX_NFT_RULES).map_err(|e| e.to_string())?;
+        // The router's rules with the box's interfaces: the same chains for its miniupnpd.
+        let box_rules = NFT_RULES
+            .replace(ROUTER_LAN_IF, BOX_LAN_IF)
+            .replace(ROUTER_WAN_IF, BOX_WAN_IF);
+        fs::write(&rules, box_rules).map_err(|e| e.to_string())?;
         cmd::output(&mut cmd::new(
             "ip",
             &[
@@ -566,14 +642,15 @@ impl Lab {
     }
 
     pub fn down(&self) -> Result {
-        if let Some(pid) = fs::read_to_string(self.stun_pid_file())
-            .ok()
-            .and_then(|p| p.trim().parse::<u32>().ok())
-        {
-            let _ = cmd::output(&mut cmd::new("kill", &[&pid.to_string()]));
+        let dir = self.state_dir();
+        for name in ["turnserver.pid", "box-turnserver.pid"] {
+            if let Some(pid) = read_pid(&dir.join(name)) {
+                let _ = cmd::output(&mut cmd::new("kill", &[&pid.to_string()]));
+            }
+            let _ = fs::remove_file(dir.join(name));
         }
-        let _ = fs::remove_file(self.stun_pid_file());
-        if let Some(pid) = self.router_pid() {
+        let box_pid = read_pid(&dir.join("box-miniupnpd.pid"));
+        for pid in [self.router_pid(), box_pid].into_iter().flatten() {
             let _ = cmd::output(&mut cmd::new("kill", &[&pid.to_string()]));
             let _ = wait_for("miniupnpd to exit", Duration::from_secs(5), || {
                 !PathBuf::from(format!("/proc/{pid}")).exists()
@@ -582,6 +659,7 @@ impl Lab {
                 let _ = cmd::output(&mut cmd::new("kill", &["-9", &pid.to_string()]));
             }
         }
+        let _ = fs::remove_file(dir.join("box-miniupnpd.pid"));
         for ns in [self.lan(), self.rtr(), self.isp(), self.isp_box()] {
             if self.ns_exists(&ns) {
                 cmd::output(&mut cmd::new("ip", &["netns", "del", &ns]))?;
@@ -630,6 +708,14 @@ impl Lab {
         c.args(command);
         cmd::run(&mut c)
     }
+}
+
+/// The live process whose pid `file` holds.
+fn read_pid(file: &std::path::Path) -> Option<u32> {
+    let pid: u32 = fs::read_to_string(file).ok()?.trim().parse().ok()?;
+    PathBuf::from(format!("/proc/{pid}"))
+        .exists()
+        .then_some(pid)
 }
 
 fn ip(ns: &str, args: &[&str]) -> Result {
@@ -727,21 +813,6 @@ table inet filter {
 }
 ";
 
-/// The ISP box's NAT: what leaves its WAN side is masqueraded; nothing comes in unasked.
-const BOX_NFT_RULES: &str = "\
-table ip isp_box {
-  chain forward {
-    type filter hook forward priority 0; policy drop;
-    ct state established,related accept
-    iifname \"blan0\" accept
-  }
-  chain postrouting {
-    type nat hook postrouting priority 100; policy accept;
-    oifname \"bwan0\" masquerade
-  }
-}
-";
-
 fn miniupnpd_conf(lease_file: &str, upnp: bool) -> String {
     let upnp = if upnp { "yes" } else { "no" };
     format!(
@@ -769,6 +840,37 @@ model_number=1
 bitrate_up=1000000
 bitrate_down=10000000
 allow 1024-65535 192.168.77.0/24 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+"
+    )
+}
+
+/// The ISP box's miniupnpd: its LAN is our router's WAN side (192.168.1.0/24), its WAN the
+/// public 11.0.0.7; IGDv2, NAT-PMP and PCP, secure mode.
+fn box_miniupnpd_conf(lease_file: &str, upnp: bool) -> String {
+    let upnp = if upnp { "yes" } else { "no" };
+    format!(
+        "\
+ext_ifname={BOX_WAN_IF}
+listening_ip={BOX_LAN_IF}
+port={HTTP_PORT}
+enable_natpmp=yes
+enable_upnp={upnp}
+lease_file={lease_file}
+upnp_table_name=filter
+upnp_nat_table_name=filter
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+secure_mode=yes
+system_uptime=no
+notify_interval=30
+clean_ruleset_interval=600
+uuid={BOX_UUID}
+friendly_name=igd-rs lab ISP box
+serial=87654321
+model_number=1
+allow 1024-65535 192.168.1.0/24 1024-65535
 deny 0-65535 0.0.0.0/0 0-65535
 "
     )
