@@ -98,6 +98,7 @@ mod testing;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
+pub mod upstream;
 mod way;
 
 /// The layers below, whose types this crate's API returns (faults, port mappings, PCP

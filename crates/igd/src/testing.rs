@@ -282,6 +282,12 @@ impl PmpRouter {
 /// Where the in-memory UPnP gateway's description is.
 pub(crate) const LOCATION: &str = "http://192.168.77.1:5000/rootDesc.xml";
 
+/// Where the router in front's description is (on our gateway's WAN side).
+pub(crate) const UPSTREAM_LOCATION: &str = "http://192.168.1.1:5000/rootDesc.xml";
+
+/// The router in front's address on our gateway's WAN side.
+pub(crate) const UPSTREAM: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
+
 /// A LAN in memory for machines: a UPnP gateway (`None`: UPnP off, nothing answers the
 /// search and every connection is refused) and a PCP gateway (`None`: nothing on 5351).
 /// It performs each [`Io`] at once, as a driver would.
@@ -296,6 +302,9 @@ pub(crate) struct Lan {
     pub(crate) deaf: bool,
     /// A STUN server, if any.
     pub(crate) stun: Option<StunServer>,
+    /// A router in front of the gateway (at [`UPSTREAM`], answering unicast M-SEARCHes
+    /// only), if any.
+    pub(crate) upstream: Option<UpnpRouter>,
 }
 
 /// A STUN server in memory: where it sees us, its other address, and what it answers.
@@ -326,6 +335,7 @@ impl Lan {
             multicast: true,
             deaf: false,
             stun: None,
+            upstream: None,
         }
     }
 
@@ -338,7 +348,7 @@ impl Lan {
                 let mut inputs = Vec::new();
                 let router = SocketAddr::from(([192, 168, 77, 1], 1900));
                 let router6 = SocketAddr::V6(std::net::SocketAddrV6::new(ROUTER6, 1900, 0, 2));
-                let heard = self.multicast
+                let heard = (self.multicast && options.destination.is_none())
                     || options.also_to.contains(&router)
                     || options.also_to.contains(&router6)
                     || options.destination == Some(router);
@@ -353,23 +363,50 @@ impl Lan {
                     let response = upnp_ssdp::search::Response::new(from, answer, now);
                     inputs.push(Input::Answer(token, response));
                 }
+                let front = SocketAddr::from((UPSTREAM, 1900));
+                let asked = options.destination == Some(front) || options.also_to.contains(&front);
+                if self.upstream.is_some() && asked {
+                    let answer = upnp_ssdp::SearchResponse::new(
+                        UPSTREAM_LOCATION,
+                        "urn:schemas-upnp-org:device:InternetGatewayDevice:2"
+                            .parse()
+                            .unwrap(),
+                    );
+                    let response = upnp_ssdp::search::Response::new(front, answer, now);
+                    inputs.push(Input::Answer(token, response));
+                }
                 inputs.push(Input::Completed(token, Completed::Searched(Ok(()))));
                 inputs
             }
-            Io::Fetch { .. } => {
+            Io::Fetch { url, .. } => {
                 self.log.push("fetch");
                 let path = format!(
                     "{}/tests/data/miniupnpd-v2-rootDesc.xml",
                     env!("CARGO_MANIFEST_DIR")
                 );
-                done(Completed::Fetched(match &self.upnp {
-                    Some(_) => Ok(std::fs::read(path).unwrap()),
+                let description = std::fs::read_to_string(path).unwrap();
+                let in_front = url.host_str() == Some("192.168.1.1");
+                let router = match in_front {
+                    true => self.upstream.as_ref(),
+                    false => self.upnp.as_ref(),
+                };
+                // The router in front: another device (another UDN).
+                let description = match in_front {
+                    true => description.replace("3d3cec3a", "5b2e8d1c"),
+                    false => description,
+                };
+                done(Completed::Fetched(match router {
+                    Some(_) => Ok(description.into_bytes()),
                     None => Err(refused()),
                 }))
             }
-            Io::Call { request, .. } => {
+            Io::Call { url, request, .. } => {
                 self.log.push("call");
-                done(Completed::Called(match &mut self.upnp {
+                let router = match url.host_str() == Some("192.168.1.1") {
+                    true => self.upstream.as_mut(),
+                    false => self.upnp.as_mut(),
+                };
+                done(Completed::Called(match router {
                     Some(router) => router.answer(&request),
                     None => Err(refused()),
                 }))

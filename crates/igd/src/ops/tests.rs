@@ -376,3 +376,186 @@ fn garbage_from_the_server_makes_bounded_work() {
     assert_eq!(report.reachability, crate::reach::Reachability::Unknown);
     assert!(lan.log.len() <= 8, "{} transactions", lan.log.len());
 }
+
+/// Our gateway behind the router in front: its external address is private.
+fn behind_a_box(t0: Instant, upstream: bool) -> (Lan, Device) {
+    let mut lan = Lan::new(t0);
+    lan.upnp.as_mut().unwrap().external = "192.168.1.10".to_owned();
+    if upstream {
+        let mut front = crate::testing::UpnpRouter::new();
+        front.external = "11.0.0.7".to_owned();
+        lan.upstream = Some(front);
+    }
+    let device = probed(&mut lan, t0);
+    assert_eq!(device.is_behind_nat(), Some(true));
+    lan.log.clear();
+    (lan, device)
+}
+
+fn add_through(lan: &mut Lan, device: &Device, upstream: Upstream, t0: Instant) -> Through {
+    let request = MappingRequest::new(7777);
+    let mut add = AddThroughRun::new(device, &request, upstream, &Limits::default(), t0).unwrap();
+    let through = lan.drive(&mut add, t0, &mut Vec::new()).unwrap().unwrap();
+    assert!(matches!(add.poll(t0), Output::Done(Err(Error::Misuse(_)))));
+    through
+}
+
+use crate::upstream::{Beyond, Through, Upstream};
+
+#[test]
+fn behind_a_private_address_the_same_port_is_mapped_in_front_to_our_gateway() {
+    let t0 = Instant::now();
+    let (mut lan, device) = behind_a_box(t0, true);
+    let through = add_through(&mut lan, &device, Upstream::WhenPrivate, t0);
+    assert_eq!(through.inner.mapping.external_port, 7777);
+    assert_eq!(
+        through.inner_external,
+        Some("192.168.1.10".parse().unwrap())
+    );
+    let Beyond::Done { router, value } = &through.upstream else {
+        panic!("{through:?}")
+    };
+    assert_eq!(router.description_url, crate::testing::UPSTREAM_LOCATION);
+    assert_eq!(router.igd_our_addr, "192.168.1.10");
+    assert_eq!(value.mapping.external_port, 7777);
+    // In front: 7777 to our gateway's external side, port 7777.
+    let front = lan.upstream.as_ref().unwrap();
+    assert_eq!(
+        front.entries.get(&7777),
+        Some(&("192.168.1.10".to_owned(), "7777".to_owned(), "0".to_owned()))
+    );
+    // Behind: 7777 to us.
+    let ours = lan.upnp.as_ref().unwrap();
+    assert_eq!(ours.entries.get(&7777).unwrap().0, us().ip().to_string());
+    assert_eq!(
+        through.reachable_at(),
+        Some("11.0.0.7:7777".parse().unwrap())
+    );
+    // One search, by unicast only (the Lan's router would answer a multicast one).
+    assert_eq!(lan.log.iter().filter(|k| **k == "search").count(), 1);
+    assert!(!lan.log.contains(&"gateway"), "{:?}", lan.log);
+
+    let mut delete = DeleteThroughRun::new(
+        &device,
+        7777,
+        "UDP",
+        Upstream::WhenPrivate,
+        &Limits::default(),
+        t0,
+    )
+    .unwrap();
+    let removed = lan
+        .drive(&mut delete, t0, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(removed.upstream, Beyond::Done { .. }),
+        "{removed:?}"
+    );
+    assert!(lan.upstream.as_ref().unwrap().entries.is_empty());
+    assert!(lan.upnp.as_ref().unwrap().entries.is_empty());
+}
+
+#[test]
+fn nothing_in_front_leaves_the_inner_mapping_and_says_who_was_asked() {
+    let t0 = Instant::now();
+    let (mut lan, device) = behind_a_box(t0, false);
+    let request = MappingRequest::new(7777);
+    let limits = Limits::default();
+    let mut add =
+        AddThroughRun::new(&device, &request, Upstream::WhenPrivate, &limits, t0).unwrap();
+    // The search waits for answers that never come: it ends by its own bound.
+    let mut now = t0;
+    let through = loop {
+        match lan.drive(&mut add, now, &mut Vec::new()) {
+            Ok(done) => break done.unwrap(),
+            Err(until) => {
+                assert!(until <= t0 + UPSTREAM_SEARCH + limits.probe + limits.call * 2);
+                now = until;
+            }
+        }
+    };
+    let Beyond::NotFound { asked, why } = &through.upstream else {
+        panic!("{through:?}")
+    };
+    let expected: Vec<IpAddr> = vec![
+        "192.168.1.1".parse().unwrap(),
+        "192.168.1.254".parse().unwrap(),
+    ];
+    assert_eq!(asked, &expected);
+    assert!(matches!(why, Error::NoDevices), "{why}");
+    assert_eq!(lan.upnp.as_ref().unwrap().entries.len(), 1);
+    assert_eq!(through.reachable_at(), None);
+}
+
+#[test]
+fn a_public_address_or_upstream_off_sends_nothing_in_front() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    let device = probed(&mut lan, t0);
+    lan.log.clear();
+    let through = add_through(&mut lan, &device, Upstream::WhenPrivate, t0);
+    assert!(matches!(through.upstream, Beyond::NotAsked));
+    assert_eq!(
+        through.reachable_at(),
+        Some("11.0.0.7:7777".parse().unwrap())
+    );
+    assert!(!lan.log.contains(&"search"));
+
+    let (mut lan, device) = behind_a_box(t0, true);
+    let through = add_through(&mut lan, &device, Upstream::Off, t0);
+    assert!(matches!(through.upstream, Beyond::NotAsked));
+    assert_eq!(
+        lan.log,
+        ["call", "call", "call"],
+        "look, add, read back: nothing else"
+    );
+    assert!(lan.upstream.as_ref().unwrap().entries.is_empty());
+}
+
+#[test]
+fn a_refusal_in_front_is_data_and_the_inner_mapping_stays() {
+    let t0 = Instant::now();
+    let (mut lan, device) = behind_a_box(t0, true);
+    // Another client holds 7777 in front.
+    let taken = ("192.168.1.99".to_owned(), "7777".to_owned(), "0".to_owned());
+    lan.upstream
+        .as_mut()
+        .unwrap()
+        .entries
+        .insert(7777, taken.clone());
+    let through = add_through(&mut lan, &device, Upstream::WhenPrivate, t0);
+    let Beyond::Failed { error, .. } = &through.upstream else {
+        panic!("{through:?}")
+    };
+    assert!(matches!(error, Error::MappingTaken { .. }), "{error}");
+    // Never clobbered; ours is made.
+    assert_eq!(
+        lan.upstream.as_ref().unwrap().entries.get(&7777),
+        Some(&taken)
+    );
+    assert_eq!(lan.upnp.as_ref().unwrap().entries.len(), 1);
+    // Deleting leaves the other client's mapping in front alone.
+    let mut delete = DeleteThroughRun::new(
+        &device,
+        7777,
+        "UDP",
+        Upstream::WhenPrivate,
+        &Limits::default(),
+        t0,
+    )
+    .unwrap();
+    let removed = lan
+        .drive(&mut delete, t0, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(removed.upstream, Beyond::Failed { .. }),
+        "{removed:?}"
+    );
+    assert_eq!(
+        lan.upstream.as_ref().unwrap().entries.get(&7777),
+        Some(&taken)
+    );
+    assert!(lan.upnp.as_ref().unwrap().entries.is_empty());
+}
