@@ -162,6 +162,48 @@ macro_rules! godot_api {
                 run(&mut self.executor(), delete)$($await)*
             }
 
+            /// `add_port_mapping`, then, when `upstream` says where to look (by default
+            /// when this gateway's external address is private: behind an ISP box), the same
+            /// external port on the router in front, forwarded to this gateway's external
+            /// address ([`crate::upstream`], [`crate::ops::AddThroughRun`]). An error only
+            /// when this gateway refuses; what happened in front is
+            /// [`Through::upstream`](crate::upstream::Through::upstream), and
+            /// [`Through::reachable_at`](crate::upstream::Through::reachable_at) is the
+            /// address to give peers.
+            pub $($async)* fn add_port_mapping_through(
+                &self,
+                request: &MappingRequest,
+                upstream: crate::upstream::Upstream,
+            ) -> Result<crate::upstream::Through, Error> {
+                let add = self.add_through_op(request, upstream, Instant::now())?;
+                run(&mut self.executor(), add)$($await)*
+            }
+
+            /// The router in front of this gateway, as `upstream` says where to look (see
+            /// `add_port_mapping_through`): [`Beyond::Done`](crate::upstream::Beyond::Done)
+            /// with it as a device of its own (whose mappings point at this gateway's
+            /// external address), or why there is none.
+            pub $($async)* fn router_in_front(
+                &self,
+                upstream: crate::upstream::Upstream,
+            ) -> crate::upstream::Beyond<UpnpDevice> {
+                let find = self.find_upstream_op(upstream, Instant::now());
+                let found = run(&mut self.executor(), find)$($await)*;
+                crate::upstream::Beyond::found(found, |router| self.with_device(router))
+            }
+
+            /// Remove what `add_port_mapping_through` made: in front first (only a mapping
+            /// to this gateway's external address), then here (only a mapping to us).
+            pub $($async)* fn delete_port_mapping_through(
+                &self,
+                port: i64,
+                proto: &str,
+                upstream: crate::upstream::Upstream,
+            ) -> Result<crate::upstream::Removed, Error> {
+                let delete = self.delete_through_op(port, proto, upstream, Instant::now())?;
+                run(&mut self.executor(), delete)$($await)*
+            }
+
             /// Every mapping on the gateway (see `ListSequence`), at most
             /// [`Limits::list_entries`](crate::Limits::list_entries), within
             /// [`Limits::list`](crate::Limits::list).

@@ -271,6 +271,14 @@ impl<C> UpnpDevice<C> {
         &self.device
     }
 
+    /// Another device, with this one's client and limits.
+    pub(crate) fn with_device(&self, device: Device) -> UpnpDevice<C>
+    where
+        C: Clone,
+    {
+        UpnpDevice::new(device, self.client.clone()).with_limits(&self.limits)
+    }
+
     /// `query_external_address` from `now` ([`ops::external_address`]).
     pub(crate) fn external_address_op(
         &self,
@@ -314,6 +322,36 @@ impl<C> UpnpDevice<C> {
         now: Instant,
     ) -> impl Machine<Value = Pinhole, Event = Infallible> + use<C> {
         ops::open_pinhole(&self.device, request, &self.limits, now)
+    }
+
+    /// `add_port_mapping_through` from `now` ([`ops::AddThroughRun`]).
+    pub(crate) fn add_through_op(
+        &self,
+        request: &MappingRequest,
+        upstream: crate::upstream::Upstream,
+        now: Instant,
+    ) -> Result<ops::AddThroughRun, Error> {
+        ops::AddThroughRun::new(&self.device, request, upstream, &self.limits, now)
+    }
+
+    /// `delete_port_mapping_through` from `now` ([`ops::DeleteThroughRun`]).
+    pub(crate) fn delete_through_op(
+        &self,
+        port: i64,
+        proto: &str,
+        upstream: crate::upstream::Upstream,
+        now: Instant,
+    ) -> Result<ops::DeleteThroughRun, Error> {
+        ops::DeleteThroughRun::new(&self.device, port, proto, upstream, &self.limits, now)
+    }
+
+    /// `router_in_front` from `now` ([`ops::FindUpstreamRun`]).
+    pub(crate) fn find_upstream_op(
+        &self,
+        upstream: crate::upstream::Upstream,
+        now: Instant,
+    ) -> ops::FindUpstreamRun {
+        ops::FindUpstreamRun::new(&self.device, upstream, &self.limits, now)
     }
 
     /// `list_port_mappings` from `now` ([`ops::list_port_mappings`]).

@@ -129,6 +129,27 @@ impl<T> Beyond<T> {
     }
 }
 
+impl Beyond<()> {
+    /// What a search in front found, its router made into `T` (a device handle of a
+    /// driver); a search that failed is [`Beyond::NoAddress`].
+    #[cfg(any(feature = "blocking", feature = "tokio"))]
+    pub(crate) fn found<T>(
+        found: Result<Beyond<()>, Error>,
+        make: impl FnOnce(Device) -> T,
+    ) -> Beyond<T> {
+        match found {
+            Ok(Beyond::Done { router, .. }) => {
+                let value = make((*router).clone());
+                Beyond::Done { router, value }
+            }
+            Ok(Beyond::NotAsked) => Beyond::NotAsked,
+            Ok(Beyond::NoAddress(e)) | Err(e) => Beyond::NoAddress(e),
+            Ok(Beyond::NotFound { asked, why }) => Beyond::NotFound { asked, why },
+            Ok(Beyond::Failed { router, error }) => Beyond::Failed { router, error },
+        }
+    }
+}
+
 /// A mapping made through our gateway and, when there is one, the router in front of it:
 /// what [`crate::ops::AddThroughRun`] gives.
 #[non_exhaustive]

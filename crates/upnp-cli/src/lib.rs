@@ -16,7 +16,7 @@
 
 use std::net::IpAddr;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use upnp_igd::Via;
 use upnp_igd::keeper::Protocol;
 
@@ -97,6 +97,33 @@ pub enum PinholeAction {
     Status,
 }
 
+/// The router in front of ours (an ISP box in router mode): `add`, `delete` and `check`
+/// look for it when the gateway's external address is private, at the usual addresses of a
+/// router on that address's /24 (`.1`, `.254`: one unicast M-SEARCH each), and map the same
+/// external port there to the gateway's external address (`upnp_igd::upstream`).
+#[derive(Args, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Front {
+    /// The router in front is at this address (asked whatever the gateway's external
+    /// address, and no other address is).
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_upstream")]
+    pub upstream: Option<IpAddr>,
+    /// Never look in front of the gateway.
+    #[arg(long)]
+    pub no_upstream: bool,
+}
+
+impl Front {
+    /// Where to look, as the library says it.
+    pub fn upstream(&self) -> upnp_igd::upstream::Upstream {
+        use upnp_igd::upstream::Upstream;
+        match (self.upstream, self.no_upstream) {
+            (Some(ip), _) => Upstream::At(ip),
+            (None, true) => Upstream::Off,
+            (None, false) => Upstream::WhenPrivate,
+        }
+    }
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -129,6 +156,9 @@ pub enum Command {
         /// a day is asked instead).
         #[arg(long, default_value_t = 0)]
         lease: i64,
+        /// Where the router in front is (behind a second NAT).
+        #[command(flatten)]
+        front: Front,
     },
     /// Remove the mapping of PORT.
     Delete {
@@ -140,6 +170,9 @@ pub enum Command {
         /// The protocol.
         #[arg(long, value_enum, default_value_t = Proto::Udp)]
         proto: Proto,
+        /// Where the router in front is (behind a second NAT).
+        #[command(flatten)]
+        front: Front,
     },
     /// List every mapping on the gateway.
     List,
@@ -157,6 +190,9 @@ pub enum Command {
         /// The STUN server, HOST or HOST:PORT (3478 when not given).
         #[arg(long)]
         stun: Option<String>,
+        /// Where the router in front is (behind a second NAT).
+        #[command(flatten)]
+        front: Front,
     },
     /// Keep PORT... open until interrupted (SIGINT or SIGTERM): renew leases, check the
     /// mappings and the external address, map again after a router restart, move to another

@@ -29,7 +29,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-use output::{DeviceOut, ErrorOut, KeepEventOut, MappingOut};
+use output::{DeviceOut, ErrorOut, FrontOut, KeepEventOut, MappingOut};
 
 /// One document of `--json`: its version, the command, and what it says (the command's
 /// result, a keeper's event, or `error`).
@@ -295,25 +295,57 @@ fn run(cli: &Cli) -> Result<(), Error> {
             print_external_ip(cli, ip, Method::Upnp, behind);
             Ok(())
         }
-        Command::Add { .. } => {
-            let granted = gateway.add_port_mapping(&mapping_request(&cli.command))?;
-            let out = MappingOut::granted(&granted);
+        Command::Add { front, .. } => {
+            let request = mapping_request(&cli.command);
+            let through = gateway.add_port_mapping_through(&request, front.upstream())?;
+            let out = MappingOut::granted(&through.inner);
+            let in_front = FrontOut::of(&through.upstream);
+            let outer = through.upstream.value().map(MappingOut::granted);
+            let reachable = through.reachable_at();
             if cli.json {
                 print_json(
                     cli,
-                    serde_json::json!({ "method": out.method(), "mapping": out }),
+                    serde_json::json!({
+                        "method": out.method(),
+                        "mapping": out,
+                        "external_ip": through.inner_external.map(|ip| ip.to_string()),
+                        "upstream": in_front,
+                        "upstream_mapping": outer,
+                        "reachable_at": reachable.map(|at| at.to_string()),
+                    }),
                 );
             } else {
                 println!("added {out}");
+                match &outer {
+                    Some(outer) => println!("and on {in_front}: added {outer}"),
+                    None if in_front.status() != "not-asked" => println!("in front: {in_front}"),
+                    None => {}
+                }
+                match reachable {
+                    Some(at) => println!("reachable at {at}"),
+                    None if in_front.stuck() => println!(
+                        "not reachable from the Internet: another NAT is in front of the gateway \
+                         (name the router in front with --upstream ADDR)"
+                    ),
+                    None => {}
+                }
+            }
+            // Mapped here, but another NAT in front was not mapped through: say it.
+            if in_front.stuck() {
+                STATUS.store(NOT_REACHABLE, std::sync::atomic::Ordering::Relaxed);
             }
             Ok(())
         }
-        Command::Delete { port, proto, .. } => {
-            gateway.delete_port_mapping(*port, proto.godot())?;
-            print_deleted(cli, *port, *proto, Method::Upnp);
+        Command::Delete {
+            port, proto, front, ..
+        } => {
+            let removed =
+                gateway.delete_port_mapping_through(*port, proto.godot(), front.upstream())?;
+            let front = FrontOut::of(&removed.upstream);
+            print_deleted(cli, *port, *proto, Method::Upnp, Some(front));
             Ok(())
         }
-        Command::Check { port, stun } => {
+        Command::Check { port, stun, front } => {
             let external = match gateway.external_address {
                 Some(ip) => ip,
                 None => gateway.query_external_address()?,
@@ -325,6 +357,22 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 .into_iter()
                 .find(|m| m.external_port == port && m.protocol.as_str() == "UDP");
             let ours: Option<IpAddr> = gateway.igd_our_addr.parse().ok();
+            // The router in front, and its mapping of our gateway's external port to it.
+            let beyond = gateway.router_in_front(front.upstream());
+            let outer = match (beyond.value(), &mapping) {
+                (Some(router), Some(inner)) => router
+                    .list_port_mappings()
+                    .ok()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|m| {
+                        m.external_port == inner.external_port
+                            && m.protocol.as_str() == "UDP"
+                            && m.internal_client == external.to_string()
+                    }),
+                _ => None,
+            };
+            let front_external = beyond.router().and_then(|r| r.external_address);
             let check = Check {
                 external,
                 port,
@@ -332,6 +380,11 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 internal_port: mapping.as_ref().map_or(port, |m| m.internal_port),
                 ours,
                 method: Method::Upnp,
+                front: Some(FrontOut::of(&beyond)),
+                outer: match (front_external, &outer) {
+                    (Some(ip), Some(m)) => Some((ip, MappingOut::from(m), m.external_port)),
+                    _ => None,
+                },
             };
             check.run(cli, &upnp, stun.as_deref())
         }
@@ -604,16 +657,24 @@ fn external_port(port: i64) -> Result<u16, Error> {
     }
 }
 
-fn print_deleted(cli: &Cli, port: i64, proto: Proto, method: Method) {
+fn print_deleted(cli: &Cli, port: i64, proto: Proto, method: Method, front: Option<FrontOut>) {
     if cli.json {
         print_json(
             cli,
             serde_json::json!({
                 "method": method.to_string(),
                 "deleted": { "port": port, "proto": proto.godot() },
+                "upstream": front,
             }),
         );
     } else {
+        match front {
+            Some(front) if front.status() == "done" => {
+                println!("deleted {} {port} from {front}", proto.godot())
+            }
+            Some(front) if front.status() != "not-asked" => println!("in front: {front}"),
+            _ => {}
+        }
         println!("deleted {} {port} via {method}", proto.godot());
     }
 }
@@ -636,6 +697,7 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
             proto,
             desc,
             lease,
+            ..
         } => {
             let external = external_port(*port)?;
             let internal = if *internal == 0 {
@@ -668,6 +730,7 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
             port,
             internal,
             proto,
+            ..
         } => {
             let external = external_port(*port)?;
             let internal = if *internal == 0 { external } else { *internal };
@@ -675,14 +738,14 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
             let nonce = client.derived_nonce(protocol, internal);
             let mapping = PmpMapping::new(protocol, internal, 0, nonce);
             let method = client.delete(mapping)?;
-            print_deleted(cli, *port, *proto, method);
+            print_deleted(cli, *port, *proto, method, None);
         }
         Command::List => {
             return Err(Error::InvalidParam(
                 "PCP and NAT-PMP cannot list mappings: list speaks UPnP (--via upnp)",
             ));
         }
-        Command::Check { port, stun } => {
+        Command::Check { port, stun, .. } => {
             let address = client.external_ip()?;
             let port = external_port(*port)?;
             let check = Check {
@@ -693,6 +756,8 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
                 internal_port: port,
                 ours: Some(client.local().ip()),
                 method: address.method,
+                front: None,
+                outer: None,
             };
             check.run(cli, &Upnp::new(), stun.as_deref())?;
         }
@@ -709,15 +774,24 @@ struct Check {
     internal_port: u16,
     ours: Option<IpAddr>,
     method: Method,
+    /// What was looked for in front of the gateway (UPnP).
+    front: Option<FrontOut>,
+    /// The router in front's external address, its mapping to our gateway, and the port
+    /// peers reach.
+    outer: Option<(IpAddr, MappingOut, u16)>,
 }
 
 impl Check {
     fn run(self, cli: &Cli, upnp: &Upnp, stun: Option<&str>) -> Result<(), Error> {
-        let external = std::net::SocketAddr::new(self.external, self.port);
+        // Where peers should reach us: the router in front's mapping when there is one.
+        let external = match &self.outer {
+            Some((ip, _, port)) => std::net::SocketAddr::new(*ip, *port),
+            None => std::net::SocketAddr::new(self.external, self.port),
+        };
         let report = match stun {
             None => None,
             Some(server) => {
-                let server = stun_server(server, self.external)?;
+                let server = stun_server(server, external.ip())?;
                 let ours = self.ours.ok_or(Error::InvalidParam(
                     "no address of ours reaches the gateway",
                 ))?;
@@ -733,9 +807,16 @@ impl Check {
         let verdict = report.as_ref().map(|(_, r)| r.reachability);
         // Over UPnP the gateway's list tells whether the port is mapped; without a mapping,
         // only answers to what we send come in, unless the server proved otherwise.
-        let unmapped = self.method == Method::Upnp
-            && self.mapping.is_none()
-            && verdict != Some(R::Reachable { inbound: true });
+        let proven = verdict == Some(R::Reachable { inbound: true });
+        let unmapped = self.method == Method::Upnp && self.mapping.is_none() && !proven;
+        // Another NAT in front that nothing maps through (none found, or no mapping of ours
+        // there): the port is closed from outside unless the server proved otherwise.
+        let closed_in_front = !proven
+            && self.outer.is_none()
+            && self
+                .front
+                .as_ref()
+                .is_some_and(|f| f.stuck() || f.status() == "done");
         if cli.json {
             let stun = report.as_ref().map(|(server, r)| {
                 serde_json::json!({
@@ -757,6 +838,10 @@ impl Check {
                     "port": self.port,
                     "mapping": self.mapping,
                     "mapped": !unmapped,
+                    "closed_in_front": closed_in_front,
+                    "upstream": self.front,
+                    "upstream_mapping": self.outer.as_ref().map(|(_, m, _)| m),
+                    "reachable_at": external.to_string(),
                     "stun": stun,
                 }),
             );
@@ -769,6 +854,16 @@ impl Check {
                 }
                 None => {}
             }
+            match (&self.front, &self.outer) {
+                (Some(front), Some((_, mapping, _))) => println!("in front: {front}: {mapping}"),
+                (Some(front), None) if front.status() == "done" => {
+                    println!("in front: {front}: no mapping to the gateway")
+                }
+                (Some(front), None) if front.status() != "not-asked" => {
+                    println!("in front: {front}")
+                }
+                _ => {}
+            }
             match &report {
                 Some((server, r)) => println!("{server} says: {}", r.reachability),
                 None => println!("reachability not checked (name a STUN server: --stun HOST)"),
@@ -779,10 +874,13 @@ impl Check {
                      this host sends come in)"
                 );
             }
+            if closed_in_front && !unmapped {
+                println!("not reachable from outside: another NAT in front, not mapped through");
+            }
         }
         // The verdict is the output; the status says it to scripts.
         let status = match verdict {
-            _ if unmapped => NOT_REACHABLE,
+            _ if unmapped || closed_in_front => NOT_REACHABLE,
             Some(R::AnotherNat { .. } | R::OtherPort { .. } | R::Filtered { .. }) => NOT_REACHABLE,
             Some(R::Unknown) => 5,
             _ => 0,
@@ -828,6 +926,7 @@ fn mapping_request(command: &Command) -> MappingRequest {
             proto,
             desc,
             lease,
+            ..
         } => MappingRequest::new(*port)
             .port_internal(*internal)
             .proto(proto.godot())

@@ -420,3 +420,95 @@ impl From<&Event> for KeepEventOut {
         }
     }
 }
+
+/// What happened in front of the gateway (`add`, `delete`, `check`): `status` is
+/// `not-asked`, `no-address`, `not-found`, `done` or `failed`.
+#[derive(Debug, Serialize)]
+pub(crate) struct FrontOut {
+    status: &'static str,
+    /// The addresses asked (not-found).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    asked: Vec<String>,
+    /// The router in front's description URL (done, failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    router: Option<String>,
+    /// Its external address, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_ip: Option<String>,
+    /// Why nothing was done there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorOut>,
+}
+
+impl FrontOut {
+    pub(crate) fn of<T>(beyond: &upnp_igd::upstream::Beyond<T>) -> FrontOut {
+        use upnp_igd::upstream::Beyond;
+        let mut out = FrontOut {
+            status: "not-asked",
+            asked: Vec::new(),
+            router: None,
+            external_ip: None,
+            error: None,
+        };
+        if let Some(router) = beyond.router() {
+            out.router = Some(router.description_url.clone());
+            out.external_ip = router.external_address.map(|ip| ip.to_string());
+        }
+        match beyond {
+            Beyond::NotAsked => {}
+            Beyond::NoAddress(e) => {
+                out.status = "no-address";
+                out.error = Some(e.into());
+            }
+            Beyond::NotFound { asked, why } => {
+                out.status = "not-found";
+                out.asked = asked.iter().map(ToString::to_string).collect();
+                out.error = Some(why.into());
+            }
+            Beyond::Done { .. } => out.status = "done",
+            Beyond::Failed { error, .. } => {
+                out.status = "failed";
+                out.error = Some(error.into());
+            }
+            _ => out.status = "unknown",
+        }
+        out
+    }
+
+    /// `not-asked`, `no-address`, `not-found`, `done` or `failed`.
+    pub(crate) fn status(&self) -> &'static str {
+        self.status
+    }
+
+    /// Whether something was looked for in front and could not be used: another NAT that
+    /// nothing was mapped through.
+    pub(crate) fn stuck(&self) -> bool {
+        matches!(self.status, "not-found" | "failed")
+    }
+}
+
+impl fmt::Display for FrontOut {
+    /// One line, escaped (the URL and the errors come from the network).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let router = shown(self.router.as_deref().unwrap_or_default(), 128);
+        let error = self
+            .error
+            .as_ref()
+            .map_or(String::new(), |e| shown(&e.message, 256));
+        match self.status {
+            "not-found" => write!(
+                f,
+                "no router in front answered (asked {}): {error}",
+                self.asked.join(", ")
+            ),
+            "failed" => write!(f, "the router in front ({router}) failed: {error}"),
+            "no-address" => write!(f, "the gateway's external address is unknown: {error}"),
+            "done" => write!(
+                f,
+                "the router in front ({router}, external address {})",
+                self.external_ip.as_deref().unwrap_or("unknown")
+            ),
+            _ => f.write_str("nothing looked for in front"),
+        }
+    }
+}

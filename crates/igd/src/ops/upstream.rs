@@ -494,3 +494,118 @@ impl Machine for DeleteThroughRun {
         }
     }
 }
+
+#[derive(Debug)]
+enum FindStage {
+    Address(Soap<ExternalAddress>),
+    Search(Box<DiscoveryRun>, Vec<IpAddr>, IpAddr),
+    Done,
+}
+
+/// Only the finding of the router in front of `device` ([`Upstream`] says where): its
+/// external address (asked when the probe did not give it), then the unicast search. Its
+/// value: [`Beyond::Done`] with the router (its `igd_our_addr` our gateway's external
+/// address), or why there is none; never an error. Bounded: [`Limits::call`] +
+/// [`UPSTREAM_SEARCH`] + [`Limits::probe`].
+#[derive(Debug)]
+pub struct FindUpstreamRun {
+    ours: Device,
+    upstream: Upstream,
+    limits: Limits,
+    stage: FindStage,
+    ready: Option<Beyond<()>>,
+}
+
+impl FindUpstreamRun {
+    /// Look in front of `device` as `upstream` says, from `now`.
+    pub fn new(
+        device: &Device,
+        upstream: Upstream,
+        limits: &Limits,
+        now: Instant,
+    ) -> FindUpstreamRun {
+        let mut run = FindUpstreamRun {
+            ours: device.clone(),
+            upstream,
+            limits: limits.clone(),
+            stage: FindStage::Done,
+            ready: None,
+        };
+        match (upstream, device.external_address, require_usable(device)) {
+            (Upstream::Off, ..) => run.ready = Some(Beyond::NotAsked),
+            (_, Some(external), _) => run.search(external, now),
+            (_, None, Ok((url, service_type))) => {
+                let ask = ExternalAddress(Single::new(GetExternalIpAddress, service_type));
+                run.stage = FindStage::Address(Soap::new(url, ask, limits.call, now));
+            }
+            (_, None, Err(e)) => run.ready = Some(Beyond::NoAddress(e)),
+        }
+        run
+    }
+
+    fn search(&mut self, external: IpAddr, now: Instant) {
+        let asked = self.upstream.candidates(external);
+        if asked.is_empty() {
+            self.ready = Some(Beyond::NotAsked);
+            return;
+        }
+        match unicast_discovery(&asked, &self.limits, now) {
+            Ok(run) => self.stage = FindStage::Search(Box::new(run), asked, external),
+            Err(why) => self.ready = Some(Beyond::NotFound { asked, why }),
+        }
+    }
+
+    fn tag(&self) -> u16 {
+        match self.stage {
+            FindStage::Address(_) => 1,
+            FindStage::Search(..) => 2,
+            FindStage::Done => 0,
+        }
+    }
+}
+
+impl Machine for FindUpstreamRun {
+    type Value = Beyond<()>;
+    type Event = Infallible;
+
+    fn poll(&mut self, now: Instant) -> Output<Beyond<()>, Infallible> {
+        loop {
+            if let Some(ready) = self.ready.take() {
+                self.stage = FindStage::Done;
+                return Output::Done(Ok(ready));
+            }
+            let tag = self.tag();
+            match &mut self.stage {
+                FindStage::Done => return polled_after_done(),
+                FindStage::Address(soap) => match step(soap, tag, now) {
+                    Err(out) => return out,
+                    Ok(Ok(external)) => self.search(external, now),
+                    Ok(Err(e)) => self.ready = Some(Beyond::NoAddress(e)),
+                },
+                FindStage::Search(run, asked, external) => {
+                    let found = match step(run.as_mut(), tag, now) {
+                        Err(out) => return out,
+                        Ok(found) => found,
+                    };
+                    let asked = std::mem::take(asked);
+                    self.ready = Some(match router_in_front(found, &self.ours, *external) {
+                        Ok(router) => Beyond::Done {
+                            router: Box::new(router),
+                            value: (),
+                        },
+                        Err(why) => Beyond::NotFound { asked, why },
+                    });
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, input: Input, now: Instant) {
+        let tag = self.tag();
+        match &mut self.stage {
+            FindStage::Address(soap) => route(soap, tag, input, now),
+            FindStage::Search(run, ..) => route(run.as_mut(), tag, input, now),
+            FindStage::Done => {}
+        }
+    }
+}
