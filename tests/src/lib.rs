@@ -57,6 +57,10 @@ pub struct Lab {
     pub double_nat: bool,
     /// Our router's WAN address behind the ISP box (double NAT only).
     pub inner_wan_addr: Ipv4Addr,
+    /// The ISP box's namespace (double NAT only).
+    pub box_ns: String,
+    /// The ISP box's LAN address: the router in front of ours (double NAT only).
+    pub box_addr: Ipv4Addr,
 }
 
 fn var(name: &str) -> String {
@@ -109,6 +113,8 @@ impl Lab {
                 .expect("IGD_LAB_IGD_VERSION is v1 or v2"),
             double_nat: var("IGD_LAB_TOPOLOGY") == "double-nat",
             inner_wan_addr: parsed("IGD_LAB_INNER_WAN_ADDR"),
+            box_ns: var("IGD_LAB_BOX_NS"),
+            box_addr: parsed("IGD_LAB_BOX_ADDR"),
         }
     }
 
@@ -422,6 +428,30 @@ impl Lab {
             true => ("output", "oifname"),
             false => ("input", "iifname"),
         };
+        self.router_rule_at(table, hook, dir, matches, verdict)
+    }
+
+    /// Until the guard is dropped, the router counts the SSDP datagrams from the LAN it
+    /// forwards (unicast M-SEARCHes to a host beyond it, e.g. a router in front).
+    pub fn count_forwarded_searches(&self) -> SynLoss {
+        self.router_rule_at(
+            "igdfwdsearch",
+            "forward",
+            "iifname",
+            "udp dport 1900",
+            "accept",
+        )
+    }
+
+    /// [`Lab::router_rule`] at an nftables `hook`, matching the LAN interface as `dir`.
+    fn router_rule_at(
+        &self,
+        table: &str,
+        hook: &str,
+        dir: &str,
+        matches: &str,
+        verdict: &str,
+    ) -> SynLoss {
         let rules = format!(
             "table inet {table} {{
   chain in {{
@@ -473,8 +503,15 @@ impl Lab {
     }
 
     fn restart_router_paused(&self, conf: &str, pause: Duration) {
+        self.restart_miniupnpd(&self.rtr_ns, "", conf, pause, true);
+    }
+
+    /// Stop the miniupnpd of `ns` (its files named with `prefix`: "" for our router,
+    /// "box-" for the ISP box), flush its chains, and, when `start`, start it again with
+    /// `conf` after `pause`; returns once it listens.
+    fn restart_miniupnpd(&self, ns: &str, prefix: &str, conf: &str, pause: Duration, start: bool) {
         let state = PathBuf::from(var("IGD_LAB_STATE_DIR"));
-        let pid_file = state.join("miniupnpd.pid");
+        let pid_file = state.join(format!("{prefix}miniupnpd.pid"));
         if let Some(pid) = std::fs::read_to_string(&pid_file)
             .ok()
             .and_then(|p| p.trim().parse::<u32>().ok())
@@ -491,23 +528,22 @@ impl Lab {
             });
             assert!(gone, "miniupnpd (pid {pid}) did not stop");
         }
-        let _ = std::fs::remove_file(state.join("leases"));
+        let _ = std::fs::remove_file(state.join(format!("{prefix}leases")));
         for chain in ["miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"] {
             let _ = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &self.rtr_ns,
-                    "nft",
-                    "flush",
-                    "chain",
-                    "inet",
-                ])
+                .args(["netns", "exec", ns, "nft", "flush", "chain", "inet"])
                 .args(["filter", chain])
                 .status();
         }
+        if !start {
+            return;
+        }
         std::thread::sleep(pause);
-        let command = std::fs::read_to_string(state.join("router-command"))
+        let command_file = match prefix {
+            "" => "router-command".to_owned(),
+            _ => format!("{prefix}command"),
+        };
+        let command = std::fs::read_to_string(state.join(command_file))
             .expect("the router's command line (written by `cargo xtask lab up`)");
         let conf = state.join(conf).display().to_string();
         let mut lines = command.lines();
@@ -521,7 +557,7 @@ impl Lab {
         }
         let log = std::fs::OpenOptions::new()
             .append(true)
-            .open(state.join("miniupnpd.log"))
+            .open(state.join(format!("{prefix}miniupnpd.log")))
             .expect("the router's log");
         use std::os::unix::process::CommandExt;
         let router = Command::new(program)
@@ -548,7 +584,7 @@ impl Lab {
                 ("-Hlnu", 5351)
             };
             Command::new("ip")
-                .args(["netns", "exec", &self.rtr_ns, "ss", flags])
+                .args(["netns", "exec", ns, "ss", flags])
                 .arg(format!("sport = :{port}"))
                 .output()
                 .is_ok_and(|out| !out.stdout.is_empty())
@@ -601,6 +637,52 @@ impl Lab {
             .output()
             .expect("run upnpc");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Lab {
+    /// Stop the ISP box's miniupnpd (double NAT only): the box is a plain NAT until the
+    /// guard is dropped, when it starts again with UPnP, NAT-PMP and PCP.
+    pub fn box_plain(&self) -> BoxChanged<'_> {
+        self.restart_miniupnpd(&self.box_ns, "box-", "", Duration::ZERO, false);
+        BoxChanged { lab: self }
+    }
+
+    /// Restart the ISP box's miniupnpd with UPnP off (NAT-PMP and PCP only) until the guard
+    /// is dropped.
+    pub fn box_without_upnp(&self) -> BoxChanged<'_> {
+        self.restart_box_with("box-miniupnpd-noupnp.conf");
+        BoxChanged { lab: self }
+    }
+
+    /// Restart the ISP box's miniupnpd (its mappings lost, as in a reboot).
+    pub fn restart_box(&self) {
+        self.restart_box_with("box-miniupnpd.conf");
+    }
+
+    fn restart_box_with(&self, conf: &str) {
+        self.restart_miniupnpd(&self.box_ns, "box-", conf, Duration::ZERO, true);
+    }
+
+    /// The ISP box's nftables ruleset (`nft list ruleset` in its namespace).
+    pub fn box_nft_rules(&self) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.box_ns, "nft", "list", "ruleset"])
+            .output()
+            .expect("run nft in the box's namespace");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// The ISP box changed ([`Lab::box_plain`], [`Lab::box_without_upnp`]); back to UPnP on
+/// drop.
+pub struct BoxChanged<'a> {
+    lab: &'a Lab,
+}
+
+impl Drop for BoxChanged<'_> {
+    fn drop(&mut self) {
+        self.lab.restart_box();
     }
 }
 
