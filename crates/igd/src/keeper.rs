@@ -55,6 +55,7 @@ use crate::pmp::Method;
 
 mod config;
 mod events;
+mod front;
 mod machine;
 mod pinholes;
 pub(crate) mod pmp;

@@ -1,5 +1,6 @@
 //! What to keep open, and how: [`Keep`], checked before anything is sent. No I/O.
 
+use crate::upstream::Upstream;
 use std::fmt;
 use std::time::Duration;
 
@@ -75,6 +76,15 @@ pub struct Keep {
     pub via: Via,
     /// Where PCP and NAT-PMP are asked ([`Target::Default`]: the default gateway).
     pub target: Target,
+    /// Where the router in front of a UPnP gateway is looked for
+    /// ([`Upstream::WhenPrivate`]: when the gateway's external address is private, at `.1`
+    /// and `.254` of its /24). Once every port is held, the same external ports are mapped
+    /// there to the gateway's external address and held as the ports are (renewed, checked
+    /// every [`Keep::check`], mapped again when lost, removed first at stop), reported as
+    /// [`Event::InFront`](crate::keeper::Event::InFront); a router in front that cannot be
+    /// found is reported once ([`Event::NothingInFront`](crate::keeper::Event::NothingInFront))
+    /// and looked for again every [`Keep::quiet_check`].
+    pub upstream: Upstream,
 }
 
 impl Default for Keep {
@@ -100,7 +110,14 @@ impl Keep {
             pinholes: false,
             via: Via::Upnp,
             target: Target::Default,
+            upstream: Upstream::WhenPrivate,
         }
+    }
+
+    /// Set [`Keep::upstream`].
+    pub fn upstream(mut self, upstream: Upstream) -> Keep {
+        self.upstream = upstream;
+        self
     }
 
     /// Set [`Keep::via`].

@@ -158,6 +158,19 @@ pub enum Event {
         /// The check interval used instead ([`Keep::check`](crate::keeper::Keep::check)).
         check: Duration,
     },
+    /// What the keeper of the router in front of the gateway did or saw
+    /// ([`Keep::upstream`](crate::keeper::Keep::upstream)): its mappings forward the
+    /// gateway's external ports to the gateway's external address.
+    InFront(Box<Event>),
+    /// The gateway's external address is private and no router in front of it could be
+    /// used: another NAT that nothing is mapped through (the ports are not reachable from
+    /// the Internet). Said once for each search; looked for again later.
+    NothingInFront {
+        /// The addresses asked.
+        asked: Vec<IpAddr>,
+        /// Why none could be used.
+        why: Error,
+    },
 }
 
 /// A pinhole held: what [`Event::PinholeOpened`] and [`Event::PinholeRenewed`] report.
@@ -282,6 +295,16 @@ impl fmt::Display for Event {
                 "not hearing the gateway's own news ({error}): checking it every {} s",
                 check.as_secs()
             ),
+            Event::InFront(event) => write!(f, "in front of the gateway: {event}"),
+            Event::NothingInFront { asked, why } => {
+                let asked: Vec<String> = asked.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "behind another NAT: no router in front of the gateway could be used \
+                     (asked {}): {why}",
+                    asked.join(", ")
+                )
+            }
             Event::Stopped { left: 0 } => f.write_str("stopped: every mapping removed"),
             Event::Stopped { left } => write!(
                 f,

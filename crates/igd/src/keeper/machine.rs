@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use pcp_natpmp::Nonce;
 
+use super::front::{FRONT_TAGS, Front, Key, Polled};
 use super::pmp::{PmpKeeper, PmpStep};
 use super::upnp::{Find, UpnpKeeper, UpnpStep};
 use super::{Keep, Keeper, Status, Update};
@@ -85,6 +86,13 @@ pub struct KeepMachine {
     /// Its way said it is done; `over` once every event is told.
     finished: bool,
     over: bool,
+    /// The router in front of the gateway, held too ([`Keep::upstream`]).
+    front: Option<Box<Front>>,
+    /// Stop was asked: the gateway's mappings are removed once the front is done.
+    stop_asked: bool,
+    /// It listens for its gateway's notifications (a keeper of the router in front does
+    /// not: they do not cross our gateway).
+    listens: bool,
 }
 
 impl KeepMachine {
@@ -101,7 +109,23 @@ impl KeepMachine {
             hearing: None,
             finished: false,
             over: false,
+            front: None,
+            stop_asked: false,
+            listens: true,
         }
+    }
+
+    /// A keeper of the router in front of our gateway: its mappings point at `external`
+    /// (our gateway's external address), it never listens, and it has no front of its own.
+    pub(crate) fn in_front_of(mut self, external: IpAddr) -> KeepMachine {
+        self.front = None;
+        self.listens = false;
+        if let Current::Upnp(upnp) = &mut self.current {
+            let placeholder = UpnpKeeper::new(Keep::new(), Find::default(), &Limits::default());
+            let keeper = std::mem::replace(upnp.as_mut(), placeholder);
+            **upnp = keeper.in_front_of(external);
+        }
+        self
     }
 
     /// Keep `keep` (validated first) the way [`Keep::via`] says: UPnP finding its gateway as
@@ -118,6 +142,7 @@ impl KeepMachine {
         seed: Nonce,
     ) -> Result<KeepMachine, Error> {
         keep.validate()?;
+        let front = Front::new(&keep, limits, seed).map(Box::new);
         let (via, target) = (keep.via, keep.target);
         let ways = Ways {
             via,
@@ -139,7 +164,10 @@ impl KeepMachine {
                 Current::Upnp(Box::new(upnp))
             }
         };
-        Ok(KeepMachine::new(current, Some(ways)))
+        Ok(KeepMachine {
+            front,
+            ..KeepMachine::new(current, Some(ways))
+        })
     }
 
     /// Keep `keep` (validated first) through PCP or NAT-PMP (`way`) at the gateway `target`
@@ -192,7 +220,11 @@ impl KeepMachine {
     fn begin_finding(&mut self, finding: Result<Finding, Error>, now: Instant) {
         match finding {
             Ok(finding) => {
-                self.generation = self.generation.checked_add(1).unwrap_or(1);
+                // Below the front's tags.
+                self.generation = match self.generation.checked_add(1) {
+                    Some(g) if g < FRONT_TAGS => g,
+                    _ => 1,
+                };
                 self.finding = Some(finding);
             }
             Err(e) => self.found_way(Err(e), now),
@@ -422,6 +454,9 @@ impl KeepMachine {
             return None;
         };
         let stopping = upnp.keeper_mut().stop_deadline().is_some();
+        if !self.listens {
+            return None;
+        }
         let device = upnp.device()?;
         let gateway = host_ip(&device.description_url)?;
         let interface: IpAddr = device.igd_our_addr.parse().ok()?;
@@ -534,17 +569,76 @@ impl Machine for KeepMachine {
     type Event = Update;
 
     fn poll(&mut self, now: Instant) -> Output<(), Update> {
+        let mut wake = None;
+        // What the keeper has to tell first: its events come before the front's.
+        if !self.over {
+            if let Some(update) = self.next_update() {
+                return Output::Event(update);
+            }
+        }
+        if let Some(front) = &mut self.front {
+            let inner = match &self.current {
+                Current::Upnp(upnp) => upnp
+                    .device()
+                    .and_then(|device| Some((device, Key::of(device, &upnp.status())?))),
+                Current::Pmp(_) => None,
+            };
+            match front.poll(inner, now) {
+                Polled::Out(out) => return out,
+                Polled::Wait(at) => wake = at,
+            }
+            // The gateway's mappings are removed once the front's are.
+            if self.stop_asked && front.is_done() {
+                self.stop_asked = false;
+                self.stop(now);
+            }
+        }
+        match self.poll_inner(now) {
+            Output::Wait(at) => Output::Wait(wake.map_or(at, |w| w.min(at))),
+            Output::Done(_) if self.stop_asked => Output::Wait(wake.unwrap_or(now)),
+            out => out,
+        }
+    }
+
+    fn handle(&mut self, input: Input, now: Instant) {
+        match input.for_child() {
+            (Some(tag), input) if tag >= FRONT_TAGS => {
+                if let Some(front) = &mut self.front {
+                    front.handle(tag, input, now);
+                }
+            }
+            (None, Input::Stop) if self.front.is_some() => {
+                if let Some(front) = &mut self.front {
+                    front.stop(now);
+                }
+                self.stop_asked = true;
+            }
+            (Some(tag), input) => self.handle_inner(Some(tag), input, now),
+            (None, input) => self.handle_inner(None, input, now),
+        }
+    }
+}
+
+impl KeepMachine {
+    /// The keeper's next update to tell, its status with the UPnP gateway in use.
+    fn next_update(&mut self) -> Option<Update> {
+        let update = self.keeper().update()?;
+        Some(match (update, &self.current) {
+            (Update::Status(status), Current::Upnp(upnp)) => {
+                Update::Status(Box::new(with_device(*status, upnp)))
+            }
+            (update, _) => update,
+        })
+    }
+
+    /// The keeper's own outputs (the front aside).
+    fn poll_inner(&mut self, now: Instant) -> Output<(), Update> {
         loop {
             if self.over {
                 return polled_after_done();
             }
-            if let Some(update) = self.keeper().update() {
-                return Output::Event(match (update, &self.current) {
-                    (Update::Status(status), Current::Upnp(upnp)) => {
-                        Update::Status(Box::new(with_device(*status, upnp)))
-                    }
-                    (update, _) => update,
-                });
+            if let Some(update) = self.next_update() {
+                return Output::Event(update);
             }
             if self.finished {
                 // Every event told first.
@@ -574,8 +668,9 @@ impl Machine for KeepMachine {
         }
     }
 
-    fn handle(&mut self, input: Input, now: Instant) {
-        let (tag, input) = match input.for_child() {
+    /// An input for the keeper itself (its tag split off).
+    fn handle_inner(&mut self, tag: Option<u16>, input: Input, now: Instant) {
+        let (tag, input) = match (tag, input) {
             (Some(tag), input) => (tag, input),
             (None, Input::Stop) => return self.stop(now),
             (None, Input::Heard(announcement)) => {

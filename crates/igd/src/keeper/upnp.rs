@@ -99,6 +99,10 @@ pub(crate) struct UpnpKeeper {
     running: Option<Running>,
     /// Finding a gateway finds a way to map (UPnP, PCP or NAT-PMP: [`UpnpStep::FindWay`]).
     auto: bool,
+    /// A keeper of the router in front of our gateway: the address its mappings point at
+    /// (our gateway's external address, where its requests come from), whatever our route
+    /// to it says.
+    ours: Option<IpAddr>,
 }
 
 #[derive(Debug)]
@@ -136,7 +140,17 @@ impl UpnpKeeper {
             moved_to: None,
             running: None,
             auto: false,
+            ours: None,
         }
+    }
+
+    /// A keeper of the router in front of our gateway, whose mappings point at `ours`.
+    pub(crate) fn in_front_of(mut self, ours: IpAddr) -> UpnpKeeper {
+        self.ours = Some(ours);
+        if let Some(seed) = &mut self.seed {
+            seed.igd_our_addr = ours.to_string();
+        }
+        self
     }
 
     /// A keeper over UPnP of the policy `keeper` (taken from another way's keeper).
@@ -298,7 +312,11 @@ impl UpnpKeeper {
 
     /// Feed what finding a gateway gave (the device found, or why none).
     pub(crate) fn found(&mut self, found: Result<Device, Error>, now: Instant) {
-        let gateway = found.and_then(|device| {
+        let ours = self.ours;
+        let gateway = found.and_then(|mut device| {
+            if let Some(ours) = ours {
+                device.igd_our_addr = ours.to_string();
+            }
             require_usable(&device)?;
             let our_addr: IpAddr = device.igd_our_addr.parse().map_err(|_| {
                 Error::InvalidGateway(crate::error::DeviceStatus {
@@ -321,6 +339,7 @@ impl UpnpKeeper {
 
     /// Feed our local address on the route to the control URL.
     pub(crate) fn routed(&mut self, addr: Option<IpAddr>, now: Instant) {
+        let addr = self.ours.or(addr);
         self.keeper.handle(Outcome::LocalAddress(addr), now);
     }
 

@@ -26,21 +26,23 @@ pub const UPSTREAM_SEARCH: Duration = Duration::from_millis(1000);
 /// leave the building.
 const UPSTREAM_TTL: i64 = 4;
 
+/// What polling a child gave: its value, or an output to pass on.
+enum Stepped<V, T, E> {
+    Done(Result<V, Error>),
+    Out(Output<T, E>),
+}
+
 /// Poll `child`, whose tokens are tagged `tag`: its value when it is done, else what to
 /// pass on.
-fn step<M, T, E>(
-    child: &mut M,
-    tag: u16,
-    now: Instant,
-) -> Result<Result<M::Value, Error>, Output<T, E>>
+fn step<M, T, E>(child: &mut M, tag: u16, now: Instant) -> Stepped<M::Value, T, E>
 where
     M: Machine<Event = Infallible>,
 {
     match child.poll(now) {
-        Output::Start(token, io) => Err(Output::Start(token.within(tag), io)),
-        Output::Wait(at) => Err(Output::Wait(at)),
+        Output::Start(token, io) => Stepped::Out(Output::Start(token.within(tag), io)),
+        Output::Wait(at) => Stepped::Out(Output::Wait(at)),
         Output::Event(never) => match never {},
-        Output::Done(value) => Ok(value),
+        Output::Done(value) => Stepped::Done(value),
     }
 }
 
@@ -199,12 +201,12 @@ impl Machine for AddThroughRun {
             match &mut self.stage {
                 AddStage::Done => return polled_after_done(),
                 AddStage::Inner(soap) => match step(soap, tag, now) {
-                    Err(out) => return out,
-                    Ok(Err(e)) => {
+                    Stepped::Out(out) => return out,
+                    Stepped::Done(Err(e)) => {
                         self.stage = AddStage::Done;
                         return Output::Done(Err(e));
                     }
-                    Ok(Ok(granted)) => {
+                    Stepped::Done(Ok(granted)) => {
                         self.inner = Some(granted);
                         if self.upstream == Upstream::Off {
                             return self.finish(Beyond::NotAsked);
@@ -228,17 +230,17 @@ impl Machine for AddThroughRun {
                     }
                 },
                 AddStage::Address(soap) => match step(soap, tag, now) {
-                    Err(out) => return out,
-                    Ok(Err(e)) => return self.finish(Beyond::NoAddress(e)),
-                    Ok(Ok(external)) => {
+                    Stepped::Out(out) => return out,
+                    Stepped::Done(Err(e)) => return self.finish(Beyond::NoAddress(e)),
+                    Stepped::Done(Ok(external)) => {
                         if let Some(out) = self.look_in_front(external, now) {
                             return out;
                         }
                     }
                 },
                 AddStage::Search(run, asked) => match step(run.as_mut(), tag, now) {
-                    Err(out) => return out,
-                    Ok(found) => {
+                    Stepped::Out(out) => return out,
+                    Stepped::Done(found) => {
                         let asked = std::mem::take(asked);
                         let external = self.inner_external.unwrap_or(IpAddr::from([0, 0, 0, 0]));
                         let router = match router_in_front(found, &self.ours, external) {
@@ -268,8 +270,8 @@ impl Machine for AddThroughRun {
                     }
                 },
                 AddStage::Outer(soap, router) => match step(soap, tag, now) {
-                    Err(out) => return out,
-                    Ok(outcome) => {
+                    Stepped::Out(out) => return out,
+                    Stepped::Done(outcome) => {
                         let router = std::mem::replace(router, Box::new(Device::new("", "")));
                         return self.finish(match outcome {
                             Ok(value) => Beyond::Done { router, value },
@@ -414,9 +416,9 @@ impl Machine for DeleteThroughRun {
                 DeleteStage::Done => return polled_after_done(),
                 DeleteStage::Address(soap) => {
                     let next = match step(soap, tag, now) {
-                        Err(out) => return out,
-                        Ok(Ok(external)) => self.look_in_front(external, now),
-                        Ok(Err(e)) => self.delete_inner(Beyond::NoAddress(e), now),
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(Ok(external)) => self.look_in_front(external, now),
+                        Stepped::Done(Err(e)) => self.delete_inner(Beyond::NoAddress(e), now),
                     };
                     if let Some(out) = self.then(next) {
                         return out;
@@ -424,8 +426,8 @@ impl Machine for DeleteThroughRun {
                 }
                 DeleteStage::Search(run, asked) => {
                     let found = match step(run.as_mut(), tag, now) {
-                        Err(out) => return out,
-                        Ok(found) => found,
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(found) => found,
                     };
                     let asked = std::mem::take(asked);
                     let external = self.external.unwrap_or(IpAddr::from([0, 0, 0, 0]));
@@ -457,8 +459,8 @@ impl Machine for DeleteThroughRun {
                 }
                 DeleteStage::Outer(soap, router) => {
                     let outcome = match step(soap, tag, now) {
-                        Err(out) => return out,
-                        Ok(outcome) => outcome,
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(outcome) => outcome,
                     };
                     let router = std::mem::replace(router, Box::new(Device::new("", "")));
                     let beyond = match outcome {
@@ -472,8 +474,8 @@ impl Machine for DeleteThroughRun {
                 }
                 DeleteStage::Inner(soap) => {
                     let outcome = match step(soap, tag, now) {
-                        Err(out) => return out,
-                        Ok(outcome) => outcome,
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(outcome) => outcome,
                     };
                     self.stage = DeleteStage::Done;
                     return Output::Done(outcome.map(|()| Removed {
@@ -497,7 +499,7 @@ impl Machine for DeleteThroughRun {
 
 #[derive(Debug)]
 enum FindStage {
-    Address(Soap<ExternalAddress>),
+    Address(Box<Soap<ExternalAddress>>),
     Search(Box<DiscoveryRun>, Vec<IpAddr>, IpAddr),
     Done,
 }
@@ -536,7 +538,7 @@ impl FindUpstreamRun {
             (_, Some(external), _) => run.search(external, now),
             (_, None, Ok((url, service_type))) => {
                 let ask = ExternalAddress(Single::new(GetExternalIpAddress, service_type));
-                run.stage = FindStage::Address(Soap::new(url, ask, limits.call, now));
+                run.stage = FindStage::Address(Box::new(Soap::new(url, ask, limits.call, now)));
             }
             (_, None, Err(e)) => run.ready = Some(Beyond::NoAddress(e)),
         }
@@ -577,15 +579,15 @@ impl Machine for FindUpstreamRun {
             let tag = self.tag();
             match &mut self.stage {
                 FindStage::Done => return polled_after_done(),
-                FindStage::Address(soap) => match step(soap, tag, now) {
-                    Err(out) => return out,
-                    Ok(Ok(external)) => self.search(external, now),
-                    Ok(Err(e)) => self.ready = Some(Beyond::NoAddress(e)),
+                FindStage::Address(soap) => match step(soap.as_mut(), tag, now) {
+                    Stepped::Out(out) => return out,
+                    Stepped::Done(Ok(external)) => self.search(external, now),
+                    Stepped::Done(Err(e)) => self.ready = Some(Beyond::NoAddress(e)),
                 },
                 FindStage::Search(run, asked, external) => {
                     let found = match step(run.as_mut(), tag, now) {
-                        Err(out) => return out,
-                        Ok(found) => found,
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(found) => found,
                     };
                     let asked = std::mem::take(asked);
                     self.ready = Some(match router_in_front(found, &self.ours, *external) {
@@ -603,7 +605,7 @@ impl Machine for FindUpstreamRun {
     fn handle(&mut self, input: Input, now: Instant) {
         let tag = self.tag();
         match &mut self.stage {
-            FindStage::Address(soap) => route(soap, tag, input, now),
+            FindStage::Address(soap) => route(soap.as_mut(), tag, input, now),
             FindStage::Search(run, ..) => route(run.as_mut(), tag, input, now),
             FindStage::Done => {}
         }

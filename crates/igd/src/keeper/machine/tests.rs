@@ -370,3 +370,114 @@ fn a_move_to_another_host_is_never_probed() {
     assert!(!lan.log.contains(&"fetch"), "{:?}", lan.log);
     assert!(lan.log.contains(&"call"), "checked: {:?}", lan.log);
 }
+
+/// A keeper of UDP 7777 through a gateway whose external address is private, a router in
+/// front of it (at `crate::testing::UPSTREAM`) when `front`.
+fn behind_a_box(front: bool) -> (Instant, Lan, KeepMachine) {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    lan.upnp.as_mut().unwrap().external = "192.168.1.10".to_owned();
+    if front {
+        lan.upstream = Some(crate::testing::UpnpRouter::new());
+    }
+    (t0, lan, machine(Via::Upnp))
+}
+
+fn in_front(e: &Event) -> Option<&Event> {
+    match e {
+        Event::InFront(e) => Some(e),
+        _ => None,
+    }
+}
+
+#[test]
+fn behind_a_private_address_the_router_in_front_is_held_too_and_removed_first() {
+    let (t0, mut lan, mut keeper) = behind_a_box(true);
+    let mapped_in_front = |e: &Event| matches!(in_front(e), Some(Event::Mapped(_)));
+    let (t1, seen) = until_event(&mut lan, &mut keeper, t0, secs(5), mapped_in_front);
+    // Ours first, then in front: our gateway's external port to its external address.
+    assert!(matches!(seen.first(), Some(Event::Mapped(_))), "{seen:#?}");
+    let Some(Event::Mapped(held)) = seen.iter().find_map(in_front) else {
+        panic!("{seen:#?}")
+    };
+    assert_eq!(held.internal_client.to_string(), "192.168.1.10");
+    assert_eq!(held.external_port, 7777);
+    let front = lan.upstream.as_ref().unwrap();
+    assert_eq!(front.entries.get(&7777).unwrap().0, "192.168.1.10");
+
+    // The router in front reboots: its mapping is found gone at the next check and made
+    // again, pointing at our gateway still.
+    lan.upstream.as_mut().unwrap().entries.clear();
+    let remapped = |e: &Event| matches!(in_front(e), Some(Event::Remapped(_)));
+    let (t2, seen) = until_event(&mut lan, &mut keeper, t1, secs(60), remapped);
+    assert!(t2 - t1 <= secs(31), "within a check: {:?}", t2 - t1);
+    assert!(
+        seen.iter()
+            .any(|e| matches!(in_front(e), Some(Event::Lost { .. })))
+    );
+    assert_eq!(
+        lan.upstream.as_ref().unwrap().entries.get(&7777).unwrap().0,
+        "192.168.1.10"
+    );
+
+    // Stop: in front removed first, then ours.
+    keeper.handle(Input::Stop, t2);
+    let mut updates = Vec::new();
+    let mut now = t2;
+    let done = loop {
+        match lan.drive(&mut keeper, now, &mut updates) {
+            Ok(done) => break done,
+            Err(wake) => now = wake.max(now + Duration::from_millis(1)),
+        }
+        assert!(now < t2 + secs(20), "stopped in time");
+    };
+    assert!(done.is_ok());
+    let seen = events(&mut updates);
+    let removed_front = seen
+        .iter()
+        .position(|e| matches!(in_front(e), Some(Event::Removed { .. })))
+        .expect("removed in front");
+    let removed_ours = seen
+        .iter()
+        .position(|e| matches!(e, Event::Removed { .. }))
+        .expect("removed here");
+    assert!(removed_front < removed_ours, "{seen:#?}");
+    assert!(lan.upstream.as_ref().unwrap().entries.is_empty());
+    assert!(lan.upnp.as_ref().unwrap().entries.is_empty());
+}
+
+#[test]
+fn nothing_in_front_is_said_once_and_looked_for_again_later() {
+    let (t0, mut lan, mut keeper) = behind_a_box(false);
+    let nothing = |e: &Event| matches!(e, Event::NothingInFront { .. });
+    let (t1, seen) = until_event(&mut lan, &mut keeper, t0, secs(10), nothing);
+    assert_eq!(seen.iter().filter(|e| nothing(e)).count(), 1);
+    let Some(Event::NothingInFront { asked, .. }) = seen.iter().find(|e| nothing(e)) else {
+        unreachable!()
+    };
+    assert_eq!(asked.len(), 2);
+    // The box gets UPnP: it is found at the next look (quiet_check later), not before.
+    lan.upstream = Some(crate::testing::UpnpRouter::new());
+    let mapped_in_front = |e: &Event| matches!(in_front(e), Some(Event::Mapped(_)));
+    let (t2, _) = until_event(&mut lan, &mut keeper, t1, secs(400), mapped_in_front);
+    assert!(t2 - t1 >= secs(299), "{:?}", t2 - t1);
+}
+
+#[test]
+fn a_public_address_asks_no_one_in_front() {
+    let t0 = Instant::now();
+    let mut lan = Lan::new(t0);
+    lan.upstream = Some(crate::testing::UpnpRouter::new());
+    let mut keeper = machine(Via::Upnp);
+    let mapped = |e: &Event| matches!(e, Event::Mapped(_));
+    until_event(&mut lan, &mut keeper, t0, secs(1), mapped);
+    lan.log.clear();
+    let mut updates = Vec::new();
+    let mut now = t0;
+    while now < t0 + secs(100) {
+        let wake = lan.drive(&mut keeper, now, &mut updates).unwrap_err();
+        now = wake.max(now + Duration::from_millis(1));
+    }
+    assert!(!lan.log.contains(&"search"), "{:?}", lan.log);
+    assert!(lan.upstream.as_ref().unwrap().entries.is_empty());
+}
