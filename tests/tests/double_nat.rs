@@ -180,3 +180,88 @@ fn with_one_nat_nothing_is_looked_for_in_front() {
         "no SSDP datagram forwarded beyond the router"
     );
 }
+
+/// The next JSON event of `upnp keep` whose kind is `kind` (in front when `in_front`),
+/// within `limit`; every line read on the way goes to `seen`.
+fn next_event(
+    lines: &std::sync::mpsc::Receiver<String>,
+    kind: &str,
+    in_front: bool,
+    limit: Duration,
+    seen: &mut Vec<String>,
+) -> serde_json::Value {
+    let end = std::time::Instant::now() + limit;
+    while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+        let Ok(line) = lines.recv_timeout(left) else {
+            break;
+        };
+        seen.push(line.clone());
+        let document: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+        let event = &document["event"];
+        if event["kind"] == kind && (event["in_front"] == true) == in_front {
+            return event.clone();
+        }
+    }
+    panic!("no {kind} (in front: {in_front}) within {limit:?}; saw {seen:#?}");
+}
+
+#[test]
+fn keep_holds_both_routers_across_a_restart_of_the_box_and_removes_both() {
+    let lab = Lab::get();
+    if !lab.double_nat {
+        return;
+    }
+    let port = 7786u16;
+    let upnp_bin = std::env::var("IGD_LAB_UPNP_BIN").expect("IGD_LAB_UPNP_BIN");
+    let mut child = std::process::Command::new(upnp_bin)
+        .args(["--json", "--no-cache", "keep", &port.to_string()])
+        .args(["--check", "2", "--quiet-check", "2"])
+        .env("XDG_CACHE_HOME", lab_tests::cache_home())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("upnp keep");
+    let stdout = child.stdout.take().expect("its stdout");
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let inner = next_event(&lines, "mapped", false, Duration::from_secs(10), &mut seen);
+    assert_eq!(inner["external_ip"], lab.inner_wan_addr.to_string());
+    let outer = next_event(&lines, "mapped", true, Duration::from_secs(10), &mut seen);
+    assert_eq!(outer["internal_client"], lab.inner_wan_addr.to_string());
+    assert_eq!(outer["external_ip"], lab.wan_addr.to_string());
+    assert_eq!(outer["external_port"], port);
+    let socket = UdpSocket::bind(("0.0.0.0", port)).expect("bind the kept port");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(arrives_from_the_internet(&lab, &socket, port, "kept"));
+
+    // The box reboots: its mapping is gone; the keeper finds it at its next check and maps
+    // it again, and the Internet reaches the LAN host again.
+    lab.restart_box();
+    assert!(!lab.box_nft_rules().contains(&format!("dport {port}")));
+    next_event(&lines, "remapped", true, Duration::from_secs(10), &mut seen);
+    assert!(arrives_from_the_internet(&lab, &socket, port, "healed"));
+
+    // SIGTERM: both removed, the box's first.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("upnp keep ends");
+    assert!(status.success(), "{status}");
+    let front_removed = next_event(&lines, "removed", true, Duration::from_secs(5), &mut seen);
+    assert_eq!(front_removed["external_port"], port);
+    next_event(&lines, "removed", false, Duration::from_secs(5), &mut seen);
+    assert!(!lab.box_nft_rules().contains(&format!("dport {port}")));
+    assert!(!lab.nft_rules().contains(&format!("dport {port}")));
+}

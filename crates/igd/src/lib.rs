@@ -27,6 +27,10 @@
 //! # Ok::<(), upnp_igd::Error>(())
 //! ```
 //!
+//! Behind a second NAT (an ISP box in router mode in front of the router: its external address
+//! is private), [`upstream`] finds the router in front and maps the same port there too
+//! (`add_port_mapping_through`, and the keeper by default: [`keeper::Keep::upstream`]).
+//!
 //! The logic is pure: every operation is a machine ([`machine`], [`ops`], [`keeper`]); [`blocking`] runs it over
 //! the network, and `tokio` (feature `tokio`) does the same with async calls. Every
 //! operation has a total deadline and caps on what it takes from the network ([`Limits`]).

@@ -229,6 +229,10 @@ pub enum Command {
         /// searched for over IPv6, where it takes pinhole requests).
         #[arg(long)]
         pinholes: bool,
+        /// Where the router in front is (behind a second NAT): held too, its mappings
+        /// forwarding the gateway's external ports to the gateway.
+        #[command(flatten)]
+        front: Front,
     },
 }
 
@@ -301,7 +305,8 @@ pub const AFTER_HELP: &str = "Exit status:
   3  no gateway: none answered, or none offers what was asked
   4  refused by the router (its error code is printed)
   5  network: no answer in time, the connection failed
-  6  not reachable (check): no mapping, or the STUN server saw another address or port
+  6  not reachable: (check) no mapping, or the STUN server saw another address or port;
+     (add) mapped on the router, but another NAT in front of it was not mapped through
 
 Time taken at most (defaults): finding the router, --via auto or upnp: --timeout + 5 s;
 --via pcp or natpmp: 10 s; then external-ip, add, delete: 10 s; list: 30 s; check: list,

@@ -183,6 +183,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         exact,
         desc,
         pinholes,
+        front,
     } = &cli.command
     {
         if *pinholes {
@@ -193,7 +194,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
             .check(Duration::from_secs(*check))
             .quiet_check(Duration::from_secs(*quiet_check))
             .exact(*exact)
-            .pinholes(*pinholes);
+            .pinholes(*pinholes)
+            .upstream(front.upstream());
         if let Some(desc) = desc {
             keep = keep.description(desc.clone());
         }

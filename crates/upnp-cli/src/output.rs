@@ -297,6 +297,12 @@ pub(crate) struct KeepEventOut {
     /// The check interval used (when nothing the gateway says can be heard).
     #[serde(skip_serializing_if = "Option::is_none")]
     check_seconds: Option<u64>,
+    /// The event is the router in front's (its mappings forward to the gateway).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    in_front: bool,
+    /// The addresses asked for a router in front (nothing-in-front).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    asked: Vec<String>,
     /// A pinhole's ID.
     #[serde(skip_serializing_if = "Option::is_none")]
     unique_id: Option<u16>,
@@ -324,6 +330,8 @@ impl KeepEventOut {
             check_seconds: None,
             unique_id: None,
             gateway_status: None,
+            in_front: false,
+            asked: Vec::new(),
         }
     }
 
@@ -415,6 +423,16 @@ impl From<&Event> for KeepEventOut {
                 error: Some(ErrorOut::from(error)),
                 check_seconds: Some(check.as_secs()),
                 ..KeepEventOut::new("not-hearing", None)
+            },
+            Event::InFront(event) => KeepEventOut {
+                in_front: true,
+                ..KeepEventOut::from(event.as_ref())
+            },
+            Event::NothingInFront { asked, why } => KeepEventOut {
+                reason: Some(why.to_string()),
+                error: Some(ErrorOut::from(why)),
+                asked: asked.iter().map(ToString::to_string).collect(),
+                ..KeepEventOut::new("nothing-in-front", None)
             },
             _ => KeepEventOut::new("other", None),
         }
