@@ -265,3 +265,49 @@ fn keep_holds_both_routers_across_a_restart_of_the_box_and_removes_both() {
     assert!(!lab.box_nft_rules().contains(&format!("dport {port}")));
     assert!(!lab.nft_rules().contains(&format!("dport {port}")));
 }
+
+#[test]
+fn with_upnp_off_on_the_box_the_second_hop_is_mapped_through_pcp() {
+    let lab = Lab::get();
+    if !lab.double_nat {
+        return;
+    }
+    let _no_upnp = lab.box_without_upnp();
+    let port = 7787u16;
+    let socket = UdpSocket::bind(("0.0.0.0", port)).expect("bind the mapped port");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let port_arg = port.to_string();
+    let out = upnp(&["--json", "--no-cache", "add", &port_arg]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let document = json(&out);
+    assert_eq!(document["upstream"]["status"], "done", "{document}");
+    assert_eq!(document["upstream"]["method"], "pcp", "{document}");
+    assert_eq!(
+        document["upstream_mapping"]["internal_client"],
+        lab.inner_wan_addr.to_string()
+    );
+    assert_eq!(document["reachable_at"], format!("{}:{port}", lab.wan_addr));
+    assert!(arrives_from_the_internet(
+        &lab,
+        &socket,
+        port,
+        "through PCP"
+    ));
+    assert!(lab.box_nft_rules().contains(&format!("dport {port}")));
+
+    drop(socket);
+    let stun = format!("{}:{}", lab.isp_addr, lab.stun_port);
+    let out = upnp(&["--json", "--no-cache", "check", &port_arg, "--stun", &stun]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let document = json(&out);
+    assert_eq!(document["stun"]["verdict"], "reachable", "{document}");
+    assert_eq!(document["reachable_at"], format!("{}:{port}", lab.wan_addr));
+
+    let out = upnp(&["--json", "--no-cache", "delete", &port_arg]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(json(&out)["upstream"]["status"], "done");
+    assert!(!lab.box_nft_rules().contains(&format!("dport {port}")));
+    assert!(!lab.nft_rules().contains(&format!("dport {port}")));
+}

@@ -181,12 +181,12 @@ macro_rules! godot_api {
 
             /// The router in front of this gateway, as `upstream` says where to look (see
             /// `add_port_mapping_through`): [`Beyond::Done`](crate::upstream::Beyond::Done)
-            /// with it as a device of its own (whose mappings point at this gateway's
-            /// external address), or why there is none.
+            /// with it, and, when it is an IGD, as a device of its own (whose mappings point
+            /// at this gateway's external address); or why there is none.
             pub $($async)* fn router_in_front(
                 &self,
                 upstream: crate::upstream::Upstream,
-            ) -> crate::upstream::Beyond<UpnpDevice> {
+            ) -> crate::upstream::Beyond<Option<UpnpDevice>> {
                 let find = self.find_upstream_op(upstream, Instant::now());
                 let found = run(&mut self.executor(), find)$($await)*;
                 crate::upstream::Beyond::found(found, |router| self.with_device(router))

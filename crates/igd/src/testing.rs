@@ -305,6 +305,11 @@ pub(crate) struct Lan {
     /// A router in front of the gateway (at [`UPSTREAM`], answering unicast M-SEARCHes
     /// only), if any.
     pub(crate) upstream: Option<UpnpRouter>,
+    /// The PCP server of the router in front, if any.
+    pub(crate) upstream_pmp: Option<PmpRouter>,
+    /// The PCP client opened last: towards our gateway (`Some(false)`), the router in front
+    /// (`Some(true)`), or an address with nothing there (`None`).
+    pmp_in_front: Option<bool>,
 }
 
 /// A STUN server in memory: where it sees us, its other address, and what it answers.
@@ -336,6 +341,8 @@ impl Lan {
             deaf: false,
             stun: None,
             upstream: None,
+            upstream_pmp: None,
+            pmp_in_front: Some(false),
         }
     }
 
@@ -428,9 +435,16 @@ impl Lan {
                 self.log.push("route6");
                 done(Completed::Routed(None))
             }
-            Io::OpenPmp { .. } => {
+            Io::OpenPmp { target, .. } => {
                 self.log.push("open");
-                done(Completed::Opened(Ok((us(), gateway_addr()))))
+                let front = SocketAddr::from((UPSTREAM, 5351));
+                let (in_front, gateway) = match target {
+                    crate::pmp::Target::At(at) if at == front => (Some(true), at),
+                    crate::pmp::Target::At(at) if at != gateway_addr() => (None, at),
+                    _ => (Some(false), gateway_addr()),
+                };
+                self.pmp_in_front = in_front;
+                done(Completed::Opened(Ok((us(), gateway))))
             }
             Io::Exchange { .. } if self.pmp.as_ref().is_some_and(|p| p.hangs) => {
                 self.log.push("exchange");
@@ -438,7 +452,12 @@ impl Lan {
             }
             Io::Exchange { request, .. } => {
                 self.log.push("exchange");
-                done(Completed::Exchanged(match &mut self.pmp {
+                let router = match self.pmp_in_front {
+                    Some(true) => self.upstream_pmp.as_mut(),
+                    Some(false) => self.pmp.as_mut(),
+                    None => None,
+                };
+                done(Completed::Exchanged(match router {
                     Some(router) => router.answer(&request, now),
                     None => Err(pcp_natpmp::Error::PortUnreachable(gateway_addr())),
                 }))

@@ -26,10 +26,12 @@
 //! # Ok::<(), std::net::AddrParseError>(())
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::device::{Device, is_public};
 use crate::error::Error;
+use crate::mapping::Granted;
+use crate::pmp::{Method, PmpGranted};
 
 /// Where to look for the router in front of our gateway.
 #[non_exhaustive]
@@ -76,6 +78,83 @@ fn is_private_or_shared(ip: Ipv4Addr) -> bool {
     ip.is_private() || (a == 100 && (64..128).contains(&b))
 }
 
+/// The router in front, as it was reached.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Router {
+    /// An IGD: its device, probed (its `igd_our_addr` is our gateway's external address:
+    /// what its mappings point at).
+    Upnp(Box<Device>),
+    /// UPnP off there, a PCP or NAT-PMP server at this address and port answered.
+    Pmp {
+        /// Its address and port.
+        gateway: SocketAddr,
+        /// What it speaks.
+        method: Method,
+    },
+}
+
+impl Router {
+    /// Its external address, when known (a UPnP router's from its probe).
+    pub fn external_address(&self) -> Option<IpAddr> {
+        match self {
+            Router::Upnp(device) => device.external_address,
+            Router::Pmp { .. } => None,
+        }
+    }
+
+    /// How it is named: its description URL, or `pcp://ADDRESS:PORT` /
+    /// `nat-pmp://ADDRESS:PORT`.
+    pub fn name(&self) -> String {
+        match self {
+            Router::Upnp(device) => device.description_url.clone(),
+            Router::Pmp { gateway, method } => {
+                let scheme = match method {
+                    Method::NatPmp => "nat-pmp",
+                    _ => "pcp",
+                };
+                format!("{scheme}://{gateway}")
+            }
+        }
+    }
+
+    /// The way it maps.
+    pub fn method(&self) -> Method {
+        match self {
+            Router::Upnp(_) => Method::Upnp,
+            Router::Pmp { method, .. } => *method,
+        }
+    }
+}
+
+/// What the router in front granted: a UPnP mapping, or a PCP / NAT-PMP one.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrontGrant {
+    /// Through UPnP.
+    Upnp(Granted),
+    /// Through PCP or NAT-PMP.
+    Pmp(PmpGranted),
+}
+
+impl FrontGrant {
+    /// The external port granted there.
+    pub fn external_port(&self) -> u16 {
+        match self {
+            FrontGrant::Upnp(granted) => granted.mapping.external_port,
+            FrontGrant::Pmp(granted) => granted.external_port,
+        }
+    }
+
+    /// The external address there, when the grant says it (PCP and NAT-PMP do).
+    pub fn external_ip(&self) -> Option<IpAddr> {
+        match self {
+            FrontGrant::Upnp(_) => None,
+            FrontGrant::Pmp(granted) => granted.external_ip,
+        }
+    }
+}
+
 /// What happened in front of our gateway, beside what was done on it.
 #[non_exhaustive]
 #[derive(Debug)]
@@ -96,16 +175,15 @@ pub enum Beyond<T> {
     },
     /// The router in front did it.
     Done {
-        /// The router in front (its `igd_our_addr` is our gateway's external address: what
-        /// its mappings point at).
-        router: Box<Device>,
+        /// The router in front.
+        router: Router,
         /// What it gave.
         value: T,
     },
     /// The router in front was found and refused (or failed to answer).
     Failed {
         /// The router in front.
-        router: Box<Device>,
+        router: Router,
         /// Why.
         error: Error,
     },
@@ -113,7 +191,7 @@ pub enum Beyond<T> {
 
 impl<T> Beyond<T> {
     /// The router in front, when one was found.
-    pub fn router(&self) -> Option<&Device> {
+    pub fn router(&self) -> Option<&Router> {
         match self {
             Beyond::Done { router, .. } | Beyond::Failed { router, .. } => Some(router),
             _ => None,
@@ -130,16 +208,20 @@ impl<T> Beyond<T> {
 }
 
 impl Beyond<()> {
-    /// What a search in front found, its router made into `T` (a device handle of a
-    /// driver); a search that failed is [`Beyond::NoAddress`].
+    /// What a search in front found, a UPnP router made into `T` (a device handle of a
+    /// driver; `None` for a PCP or NAT-PMP one); a search that failed is
+    /// [`Beyond::NoAddress`].
     #[cfg(any(feature = "blocking", feature = "tokio"))]
     pub(crate) fn found<T>(
         found: Result<Beyond<()>, Error>,
         make: impl FnOnce(Device) -> T,
-    ) -> Beyond<T> {
+    ) -> Beyond<Option<T>> {
         match found {
             Ok(Beyond::Done { router, .. }) => {
-                let value = make((*router).clone());
+                let value = match &router {
+                    Router::Upnp(device) => Some(make((**device).clone())),
+                    Router::Pmp { .. } => None,
+                };
                 Beyond::Done { router, value }
             }
             Ok(Beyond::NotAsked) => Beyond::NotAsked,
@@ -156,12 +238,12 @@ impl Beyond<()> {
 #[derive(Debug)]
 pub struct Through {
     /// The mapping on our gateway.
-    pub inner: crate::Granted,
+    pub inner: Granted,
     /// Our gateway's external address, when it was had.
     pub inner_external: Option<IpAddr>,
     /// The mapping on the router in front: its external port forwards to our gateway's
     /// external address and the port our gateway granted.
-    pub upstream: Beyond<crate::Granted>,
+    pub upstream: Beyond<FrontGrant>,
 }
 
 impl Through {
@@ -169,9 +251,10 @@ impl Through {
     /// mapped, else our gateway's (reachable only if its address is public).
     pub fn reachable_at(&self) -> Option<std::net::SocketAddr> {
         match &self.upstream {
-            Beyond::Done { router, value } => router
-                .external_address
-                .map(|ip| (ip, value.mapping.external_port).into()),
+            Beyond::Done { router, value } => value
+                .external_ip()
+                .or(router.external_address())
+                .map(|ip| (ip, value.external_port()).into()),
             _ => self
                 .inner_external
                 .filter(|ip| is_public(*ip))

@@ -30,6 +30,8 @@ mod store;
 mod tests;
 
 use output::{DeviceOut, ErrorOut, FrontOut, KeepEventOut, MappingOut};
+use upnp_igd::pmp::Way;
+use upnp_igd::upstream::{FrontGrant, Router};
 
 /// One document of `--json`: its version, the command, and what it says (the command's
 /// result, a keeper's event, or `error`).
@@ -301,8 +303,17 @@ fn run(cli: &Cli) -> Result<(), Error> {
             let request = mapping_request(&cli.command);
             let through = gateway.add_port_mapping_through(&request, front.upstream())?;
             let out = MappingOut::granted(&through.inner);
-            let in_front = FrontOut::of(&through.upstream);
-            let outer = through.upstream.value().map(MappingOut::granted);
+            let grant = through.upstream.value();
+            let in_front =
+                FrontOut::of(&through.upstream).with_external(grant.and_then(|g| g.external_ip()));
+            let outer = grant.and_then(|grant| match grant {
+                FrontGrant::Upnp(granted) => Some(MappingOut::granted(granted)),
+                FrontGrant::Pmp(granted) => {
+                    let us = through.inner_external?;
+                    Some(MappingOut::pmp(granted, us, false))
+                }
+                _ => None,
+            });
             let reachable = through.reachable_at();
             if cli.json {
                 print_json(
@@ -362,7 +373,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             // The router in front, and its mapping of our gateway's external port to it.
             let beyond = gateway.router_in_front(front.upstream());
             let outer = match (beyond.value(), &mapping) {
-                (Some(router), Some(inner)) => router
+                (Some(Some(router)), Some(inner)) => router
                     .list_port_mappings()
                     .ok()
                     .unwrap_or_default()
@@ -374,7 +385,19 @@ fn run(cli: &Cli) -> Result<(), Error> {
                     }),
                 _ => None,
             };
-            let front_external = beyond.router().and_then(|r| r.external_address);
+            let mut front_external = beyond.router().and_then(|r| r.external_address());
+            // A PCP/NAT-PMP router in front cannot list its mappings: its external address
+            // (NAT-PMP's request has no client address, so it passes our gateway's NAT) and
+            // the port our gateway maps are what peers are given.
+            let mut pmp_front = None;
+            if let (Some(Router::Pmp { gateway, .. }), Some(inner)) = (beyond.router(), &mapping) {
+                let asked = PmpClient::probe(Target::At(*gateway), Way::NatPmp, &upnp.limits)
+                    .and_then(|mut client| client.external_ip());
+                if let Ok(address) = asked {
+                    front_external = Some(address.address);
+                    pmp_front = Some(inner.external_port);
+                }
+            }
             let check = Check {
                 external,
                 port,
@@ -383,8 +406,11 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 ours,
                 method: Method::Upnp,
                 front: Some(FrontOut::of(&beyond)),
-                outer: match (front_external, &outer) {
-                    (Some(ip), Some(m)) => Some((ip, MappingOut::from(m), m.external_port)),
+                outer: match (front_external, &outer, pmp_front) {
+                    (Some(ip), Some(m), _) => {
+                        Some((ip, Some(MappingOut::from(m)), m.external_port))
+                    }
+                    (Some(ip), None, Some(port)) => Some((ip, None, port)),
                     _ => None,
                 },
             };
@@ -778,9 +804,9 @@ struct Check {
     method: Method,
     /// What was looked for in front of the gateway (UPnP).
     front: Option<FrontOut>,
-    /// The router in front's external address, its mapping to our gateway, and the port
-    /// peers reach.
-    outer: Option<(IpAddr, MappingOut, u16)>,
+    /// The router in front's external address, its mapping to our gateway (`None` through
+    /// PCP or NAT-PMP, which cannot list), and the port peers reach.
+    outer: Option<(IpAddr, Option<MappingOut>, u16)>,
 }
 
 impl Check {
@@ -842,7 +868,7 @@ impl Check {
                     "mapped": !unmapped,
                     "closed_in_front": closed_in_front,
                     "upstream": self.front,
-                    "upstream_mapping": self.outer.as_ref().map(|(_, m, _)| m),
+                    "upstream_mapping": self.outer.as_ref().and_then(|(_, m, _)| m.as_ref()),
                     "reachable_at": external.to_string(),
                     "stun": stun,
                 }),
@@ -857,7 +883,13 @@ impl Check {
                 None => {}
             }
             match (&self.front, &self.outer) {
-                (Some(front), Some((_, mapping, _))) => println!("in front: {front}: {mapping}"),
+                (Some(front), Some((_, Some(mapping), _))) => {
+                    println!("in front: {front}: {mapping}")
+                }
+                (Some(front), Some((ip, None, port))) => println!(
+                    "in front: {front}: its mappings cannot be listed; peers are given {}",
+                    std::net::SocketAddr::new(*ip, *port)
+                ),
                 (Some(front), None) if front.status() == "done" => {
                     println!("in front: {front}: no mapping to the gateway")
                 }

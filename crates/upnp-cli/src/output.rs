@@ -447,9 +447,12 @@ pub(crate) struct FrontOut {
     /// The addresses asked (not-found).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     asked: Vec<String>,
-    /// The router in front's description URL (done, failed).
+    /// The router in front's description URL, or `pcp://ADDR:PORT` (done, failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     router: Option<String>,
+    /// How it maps: `upnp`, `pcp` or `nat-pmp` (done, failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
     /// Its external address, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     external_ip: Option<String>,
@@ -459,18 +462,28 @@ pub(crate) struct FrontOut {
 }
 
 impl FrontOut {
+    /// The router in front's external address, from its grant when it gave one (PCP).
+    pub(crate) fn with_external(mut self, ip: Option<IpAddr>) -> FrontOut {
+        if let Some(ip) = ip {
+            self.external_ip = Some(ip.to_string());
+        }
+        self
+    }
+
     pub(crate) fn of<T>(beyond: &upnp_igd::upstream::Beyond<T>) -> FrontOut {
         use upnp_igd::upstream::Beyond;
         let mut out = FrontOut {
             status: "not-asked",
             asked: Vec::new(),
             router: None,
+            method: None,
             external_ip: None,
             error: None,
         };
         if let Some(router) = beyond.router() {
-            out.router = Some(router.description_url.clone());
-            out.external_ip = router.external_address.map(|ip| ip.to_string());
+            out.router = Some(router.name());
+            out.method = Some(router.method().to_string());
+            out.external_ip = router.external_address().map(|ip| ip.to_string());
         }
         match beyond {
             Beyond::NotAsked => {}
@@ -521,11 +534,10 @@ impl fmt::Display for FrontOut {
             ),
             "failed" => write!(f, "the router in front ({router}) failed: {error}"),
             "no-address" => write!(f, "the gateway's external address is unknown: {error}"),
-            "done" => write!(
-                f,
-                "the router in front ({router}, external address {})",
-                self.external_ip.as_deref().unwrap_or("unknown")
-            ),
+            "done" => match &self.external_ip {
+                Some(ip) => write!(f, "the router in front ({router}, external address {ip})"),
+                None => write!(f, "the router in front ({router})"),
+            },
             _ => f.write_str("nothing looked for in front"),
         }
     }

@@ -20,7 +20,7 @@ use crate::limits::{Limits, later};
 use crate::machine::{Input, Machine, Output};
 use crate::ops::FindUpstreamRun;
 use crate::pmp::Via;
-use crate::upstream::{Beyond, Upstream};
+use crate::upstream::{Beyond, Router, Upstream};
 
 /// The tags of the front's children: at or above this (a keeper's findings stay below).
 pub(crate) const FRONT_TAGS: u16 = 0x8000;
@@ -178,7 +178,9 @@ impl Front {
                         self.state = State::Idle(Some((key.clone(), far(now))));
                         return Polled::Wait(wake);
                     }
-                    let run = FindUpstreamRun::new(device, self.upstream, &self.limits, now);
+                    // An IGD only: PCP and NAT-PMP in front are not held (yet).
+                    let run =
+                        FindUpstreamRun::new(device, self.upstream, &self.limits, now).upnp_only();
                     let tag = self.tag();
                     self.state = State::Finding(Box::new(run), key.clone(), tag);
                 }
@@ -198,16 +200,17 @@ impl Front {
                         let for_key = for_key.clone();
                         let again = later(now, self.keep.quiet_check);
                         match found {
-                            Ok(Beyond::Done { router, .. }) => {
-                                match self.keeper_of(*router, &for_key) {
-                                    Some(machine) => {
-                                        let tag = self.tag();
-                                        let machine = Box::new(machine);
-                                        self.state = State::Keeping(machine, for_key, tag);
-                                    }
-                                    None => self.state = State::Idle(Some((for_key, again))),
+                            Ok(Beyond::Done {
+                                router: Router::Upnp(router),
+                                ..
+                            }) => match self.keeper_of(*router, &for_key) {
+                                Some(machine) => {
+                                    let tag = self.tag();
+                                    let machine = Box::new(machine);
+                                    self.state = State::Keeping(machine, for_key, tag);
                                 }
-                            }
+                                None => self.state = State::Idle(Some((for_key, again))),
+                            },
                             Ok(Beyond::NotFound { asked, why }) => {
                                 self.state = State::Idle(Some((for_key, again)));
                                 let event = Event::NothingInFront { asked, why };

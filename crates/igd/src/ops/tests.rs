@@ -400,7 +400,7 @@ fn add_through(lan: &mut Lan, device: &Device, upstream: Upstream, t0: Instant) 
     through
 }
 
-use crate::upstream::{Beyond, Through, Upstream};
+use crate::upstream::{Beyond, FrontGrant, Router, Through, Upstream};
 
 #[test]
 fn behind_a_private_address_the_same_port_is_mapped_in_front_to_our_gateway() {
@@ -412,7 +412,11 @@ fn behind_a_private_address_the_same_port_is_mapped_in_front_to_our_gateway() {
         through.inner_external,
         Some("192.168.1.10".parse().unwrap())
     );
-    let Beyond::Done { router, value } = &through.upstream else {
+    let Beyond::Done {
+        router: Router::Upnp(router),
+        value: FrontGrant::Upnp(value),
+    } = &through.upstream
+    else {
         panic!("{through:?}")
     };
     assert_eq!(router.description_url, crate::testing::UPSTREAM_LOCATION);
@@ -557,5 +561,47 @@ fn a_refusal_in_front_is_data_and_the_inner_mapping_stays() {
         lan.upstream.as_ref().unwrap().entries.get(&7777),
         Some(&taken)
     );
+    assert!(lan.upnp.as_ref().unwrap().entries.is_empty());
+}
+
+#[test]
+fn with_upnp_off_in_front_the_same_port_is_mapped_there_through_pcp_and_removed() {
+    let t0 = Instant::now();
+    let (mut lan, device) = behind_a_box(t0, false);
+    lan.upstream_pmp = Some(crate::testing::PmpRouter::new(t0));
+    let through = add_through(&mut lan, &device, Upstream::WhenPrivate, t0);
+    let Beyond::Done {
+        router: Router::Pmp { gateway, method },
+        value: FrontGrant::Pmp(granted),
+    } = &through.upstream
+    else {
+        panic!("{through:?}")
+    };
+    assert_eq!(gateway.ip(), IpAddr::from(crate::testing::UPSTREAM));
+    assert_eq!(*method, crate::pmp::Method::Pcp);
+    assert_eq!(granted.internal_port, 7777);
+    assert_eq!(granted.external_port, 7777);
+    let front = lan.upstream_pmp.as_ref().unwrap();
+    assert_eq!(front.external_of(7777), Some(7777));
+    assert_eq!(through.reachable_at().map(|a| a.port()), Some(7777));
+
+    let mut delete = DeleteThroughRun::new(
+        &device,
+        7777,
+        "UDP",
+        Upstream::WhenPrivate,
+        &Limits::default(),
+        t0,
+    )
+    .unwrap();
+    let removed = lan
+        .drive(&mut delete, t0, &mut Vec::new())
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(removed.upstream, Beyond::Done { .. }),
+        "{removed:?}"
+    );
+    assert_eq!(lan.upstream_pmp.as_ref().unwrap().external_of(7777), None);
     assert!(lan.upnp.as_ref().unwrap().entries.is_empty());
 }

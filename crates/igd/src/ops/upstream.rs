@@ -1,26 +1,33 @@
 //! Mapping through our gateway and the router in front of it ([`crate::upstream`]), as
-//! machines: [`AddThroughRun`] and [`DeleteThroughRun`], each a chain of the one-hop
-//! machines of [`crate::ops`] (a SOAP sequence, a unicast discovery), one after the other,
+//! machines: [`FindUpstreamRun`] (where the router in front is), [`AddThroughRun`] and
+//! [`DeleteThroughRun`], each a chain of the one-hop machines of [`crate::ops`] (a SOAP
+//! sequence, a unicast discovery, a PCP/NAT-PMP probe and exchange), one after the other,
 //! each under its own deadline.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::{DiscoveryRun, ExternalAddress, Soap};
+use super::{DiscoveryRun, ExternalAddress, PmpOpened, PmpProbeRun, PmpRun, Soap};
 use crate::device::{Device, our_addr, require_usable};
 use crate::discover::{DiscoverOptions, DiscoverSettings, Goal};
 use crate::error::Error;
-use crate::limits::Limits;
+use crate::limits::{Limits, later};
 use crate::machine::{Input, Machine, Output, polled_after_done};
-use crate::mapping::{AddSequence, DeleteSequence, Granted, Mapping, MappingRequest, Single};
-use crate::upstream::{Beyond, Removed, Through, Upstream};
+use crate::mapping::{AddSequence, DeleteSequence, Mapping, MappingRequest, Single};
+use crate::pmp::{LONGEST_LIFETIME, PmpAdd, PmpDelete, PmpMapping, Target, Way, derived_nonce};
+use crate::upstream::{Beyond, FrontGrant, Removed, Router, Through, Upstream};
 use upnp_soap::actions::GetExternalIpAddress;
 
 /// How long the unicast search of the router in front waits for an answer (a router asked
 /// by unicast answers within milliseconds; a second is generous, and bounds what nobody
 /// answers).
 pub const UPSTREAM_SEARCH: Duration = Duration::from_millis(1000);
+
+/// How long each address is given to answer PCP or NAT-PMP when no IGD answered there
+/// (NAT-PMP's first three tries; an address with nothing on port 5351 answers at once with
+/// a port unreachable).
+pub const UPSTREAM_PMP_WAIT: Duration = Duration::from_millis(2000);
 
 /// The unicast search's TTL: enough to cross our gateway (and a bridge or two), not to
 /// leave the building.
@@ -94,427 +101,33 @@ fn router_in_front(
     Ok(router)
 }
 
-/// Where a chain is: its stages, in order; each child's tokens are tagged with its stage's
-/// number, so that a late completion of one never reaches the next.
-#[derive(Debug)]
-enum AddStage {
-    Inner(Soap<AddSequence>),
-    Address(Soap<ExternalAddress>),
-    Search(Box<DiscoveryRun>, Vec<IpAddr>),
-    Outer(Soap<AddSequence>, Box<Device>),
-    Done,
-}
-
-/// A mapping on our gateway (Godot's `add_port_mapping`, with its fallbacks), then, when
-/// [`Upstream`] says where to look, the same external port on the router in front,
-/// forwarded to our gateway's external address and the port it granted. Its value: a
-/// [`Through`]; an error only when our gateway refuses (what happens in front is data in
-/// [`Through::upstream`]). Bounded: [`Limits::call`] on our gateway, [`Limits::call`] for
-/// its address when the probe did not give it, [`UPSTREAM_SEARCH`] + [`Limits::probe`] for
-/// the search, [`Limits::call`] in front.
-#[derive(Debug)]
-pub struct AddThroughRun {
-    ours: Device,
-    mapping: Mapping,
-    upstream: Upstream,
-    limits: Limits,
-    stage: AddStage,
-    inner: Option<Granted>,
-    inner_external: Option<IpAddr>,
-}
-
-impl AddThroughRun {
-    /// Map `request` on `device` and, as `upstream` says, in front of it, from `now`.
-    pub fn new(
-        device: &Device,
-        request: &MappingRequest,
-        upstream: Upstream,
-        limits: &Limits,
-        now: Instant,
-    ) -> Result<AddThroughRun, Error> {
-        let mapping = request.mapping()?;
-        let (url, service_type) = require_usable(device)?;
-        let inner = AddSequence::new(&mapping, our_addr(device)?, service_type);
-        Ok(AddThroughRun {
-            ours: device.clone(),
-            mapping,
-            upstream,
-            limits: limits.clone(),
-            stage: AddStage::Inner(Soap::new(url, inner, limits.call, now)),
-            inner: None,
-            inner_external: None,
-        })
-    }
-
-    /// The tag of the stage's child.
-    fn tag(&self) -> u16 {
-        match self.stage {
-            AddStage::Inner(_) => 1,
-            AddStage::Address(_) => 2,
-            AddStage::Search(..) => 3,
-            AddStage::Outer(..) => 4,
-            AddStage::Done => 0,
-        }
-    }
-
-    /// Over: what was done.
-    fn finish(&mut self, upstream: Beyond<Granted>) -> Output<Through, Infallible> {
-        self.stage = AddStage::Done;
-        match self.inner.take() {
-            Some(inner) => Output::Done(Ok(Through {
-                inner,
-                inner_external: self.inner_external,
-                upstream,
-            })),
-            None => polled_after_done(),
-        }
-    }
-
-    /// With our gateway's external address known: the search in front, or the end.
-    fn look_in_front(
-        &mut self,
-        external: IpAddr,
-        now: Instant,
-    ) -> Option<Output<Through, Infallible>> {
-        self.inner_external = Some(external);
-        let asked = self.upstream.candidates(external);
-        if asked.is_empty() {
-            return Some(self.finish(Beyond::NotAsked));
-        }
-        match unicast_discovery(&asked, &self.limits, now) {
-            Ok(run) => {
-                self.stage = AddStage::Search(Box::new(run), asked);
-                None
-            }
-            Err(why) => Some(self.finish(Beyond::NotFound { asked, why })),
-        }
-    }
-}
-
-impl Machine for AddThroughRun {
-    type Value = Through;
-    type Event = Infallible;
-
-    fn poll(&mut self, now: Instant) -> Output<Through, Infallible> {
-        loop {
-            let tag = self.tag();
-            match &mut self.stage {
-                AddStage::Done => return polled_after_done(),
-                AddStage::Inner(soap) => match step(soap, tag, now) {
-                    Stepped::Out(out) => return out,
-                    Stepped::Done(Err(e)) => {
-                        self.stage = AddStage::Done;
-                        return Output::Done(Err(e));
-                    }
-                    Stepped::Done(Ok(granted)) => {
-                        self.inner = Some(granted);
-                        if self.upstream == Upstream::Off {
-                            return self.finish(Beyond::NotAsked);
-                        }
-                        match self.ours.external_address {
-                            Some(external) => {
-                                if let Some(out) = self.look_in_front(external, now) {
-                                    return out;
-                                }
-                            }
-                            None => match require_usable(&self.ours) {
-                                Ok((url, service_type)) => {
-                                    let single = Single::new(GetExternalIpAddress, service_type);
-                                    let ask = ExternalAddress(single);
-                                    let soap = Soap::new(url, ask, self.limits.call, now);
-                                    self.stage = AddStage::Address(soap);
-                                }
-                                Err(e) => return self.finish(Beyond::NoAddress(e)),
-                            },
-                        }
-                    }
-                },
-                AddStage::Address(soap) => match step(soap, tag, now) {
-                    Stepped::Out(out) => return out,
-                    Stepped::Done(Err(e)) => return self.finish(Beyond::NoAddress(e)),
-                    Stepped::Done(Ok(external)) => {
-                        if let Some(out) = self.look_in_front(external, now) {
-                            return out;
-                        }
-                    }
-                },
-                AddStage::Search(run, asked) => match step(run.as_mut(), tag, now) {
-                    Stepped::Out(out) => return out,
-                    Stepped::Done(found) => {
-                        let asked = std::mem::take(asked);
-                        let external = self.inner_external.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-                        let router = match router_in_front(found, &self.ours, external) {
-                            Ok(router) => router,
-                            Err(why) => return self.finish(Beyond::NotFound { asked, why }),
-                        };
-                        let Some(inner) = &self.inner else {
-                            return polled_after_done();
-                        };
-                        // The same external port, to our gateway's external side.
-                        let outer = Mapping {
-                            external_port: inner.mapping.external_port,
-                            internal_port: inner.mapping.external_port,
-                            ..self.mapping.clone()
-                        };
-                        match require_usable(&router) {
-                            Ok((url, service_type)) => {
-                                let add = AddSequence::new(&outer, external, service_type);
-                                let soap = Soap::new(url, add, self.limits.call, now);
-                                self.stage = AddStage::Outer(soap, Box::new(router));
-                            }
-                            Err(error) => {
-                                let router = Box::new(router);
-                                return self.finish(Beyond::Failed { router, error });
-                            }
-                        }
-                    }
-                },
-                AddStage::Outer(soap, router) => match step(soap, tag, now) {
-                    Stepped::Out(out) => return out,
-                    Stepped::Done(outcome) => {
-                        let router = std::mem::replace(router, Box::new(Device::new("", "")));
-                        return self.finish(match outcome {
-                            Ok(value) => Beyond::Done { router, value },
-                            Err(error) => Beyond::Failed { router, error },
-                        });
-                    }
-                },
-            }
-        }
-    }
-
-    fn handle(&mut self, input: Input, now: Instant) {
-        let tag = self.tag();
-        match &mut self.stage {
-            AddStage::Inner(soap) | AddStage::Outer(soap, _) => route(soap, tag, input, now),
-            AddStage::Address(soap) => route(soap, tag, input, now),
-            AddStage::Search(run, _) => route(run.as_mut(), tag, input, now),
-            AddStage::Done => {}
-        }
-    }
-}
-
-#[derive(Debug)]
-enum DeleteStage {
-    Address(Soap<ExternalAddress>),
-    Search(Box<DiscoveryRun>, Vec<IpAddr>),
-    Outer(Soap<DeleteSequence>, Box<Device>),
-    Inner(Soap<DeleteSequence>),
-    Done,
-}
-
-/// The removal of a mapping made by [`AddThroughRun`]: first from the router in front
-/// (found again as [`Upstream`] says: the same external port, only if it points at our
-/// gateway's external address), then from our gateway (only a mapping to us), whatever
-/// happened in front. Its value: a [`Removed`]; an error only when our gateway's removal
-/// fails. Bounded as [`AddThroughRun`] is.
-#[derive(Debug)]
-pub struct DeleteThroughRun {
-    ours: Device,
-    port: i64,
-    proto: String,
-    upstream: Upstream,
-    limits: Limits,
-    stage: DeleteStage,
-    beyond: Option<Beyond<()>>,
-    /// Our gateway's external address, once known.
-    external: Option<IpAddr>,
-}
-
-impl DeleteThroughRun {
-    /// Remove the mapping of external `port` and `proto` from `device` and, as `upstream`
-    /// says, in front of it, from `now`.
-    pub fn new(
-        device: &Device,
-        port: i64,
-        proto: &str,
-        upstream: Upstream,
-        limits: &Limits,
-        now: Instant,
-    ) -> Result<DeleteThroughRun, Error> {
-        // Checked before anything is sent.
-        DeleteSequence::new(port, proto, &device.igd_service_type)?;
-        let (url, service_type) = require_usable(device)?;
-        our_addr(device)?;
-        let mut run = DeleteThroughRun {
-            ours: device.clone(),
-            port,
-            proto: proto.to_owned(),
-            upstream,
-            limits: limits.clone(),
-            stage: DeleteStage::Done,
-            beyond: None,
-            external: None,
-        };
-        match (upstream, device.external_address) {
-            (Upstream::Off, _) => run.delete_inner(Beyond::NotAsked, now)?,
-            (_, Some(external)) => run.look_in_front(external, now)?,
-            (_, None) => {
-                let single = Single::new(GetExternalIpAddress, service_type);
-                let ask = ExternalAddress(single);
-                run.stage = DeleteStage::Address(Soap::new(url, ask, limits.call, now));
-            }
-        }
-        Ok(run)
-    }
-
-    fn tag(&self) -> u16 {
-        match self.stage {
-            DeleteStage::Address(_) => 1,
-            DeleteStage::Search(..) => 2,
-            DeleteStage::Outer(..) => 3,
-            DeleteStage::Inner(_) => 4,
-            DeleteStage::Done => 0,
-        }
-    }
-
-    /// The removal from our gateway, `beyond` being what happened in front.
-    fn delete_inner(&mut self, beyond: Beyond<()>, now: Instant) -> Result<(), Error> {
-        let (url, _) = require_usable(&self.ours)?;
-        let sequence = DeleteSequence::new(self.port, &self.proto, &self.ours.igd_service_type)?
-            .client(our_addr(&self.ours)?);
-        self.beyond = Some(beyond);
-        self.stage = DeleteStage::Inner(Soap::new(url, sequence, self.limits.call, now));
-        Ok(())
-    }
-
-    fn look_in_front(&mut self, external: IpAddr, now: Instant) -> Result<(), Error> {
-        self.external = Some(external);
-        let asked = self.upstream.candidates(external);
-        if asked.is_empty() {
-            return self.delete_inner(Beyond::NotAsked, now);
-        }
-        match unicast_discovery(&asked, &self.limits, now) {
-            Ok(run) => {
-                self.stage = DeleteStage::Search(Box::new(run), asked);
-                Ok(())
-            }
-            Err(why) => self.delete_inner(Beyond::NotFound { asked, why }, now),
-        }
-    }
-
-    /// The step after the one that ended, or the output that ends the run.
-    fn then(&mut self, next: Result<(), Error>) -> Option<Output<Removed, Infallible>> {
-        match next {
-            Ok(()) => None,
-            Err(e) => {
-                self.stage = DeleteStage::Done;
-                Some(Output::Done(Err(e)))
-            }
-        }
-    }
-}
-
-impl Machine for DeleteThroughRun {
-    type Value = Removed;
-    type Event = Infallible;
-
-    fn poll(&mut self, now: Instant) -> Output<Removed, Infallible> {
-        loop {
-            let tag = self.tag();
-            match &mut self.stage {
-                DeleteStage::Done => return polled_after_done(),
-                DeleteStage::Address(soap) => {
-                    let next = match step(soap, tag, now) {
-                        Stepped::Out(out) => return out,
-                        Stepped::Done(Ok(external)) => self.look_in_front(external, now),
-                        Stepped::Done(Err(e)) => self.delete_inner(Beyond::NoAddress(e), now),
-                    };
-                    if let Some(out) = self.then(next) {
-                        return out;
-                    }
-                }
-                DeleteStage::Search(run, asked) => {
-                    let found = match step(run.as_mut(), tag, now) {
-                        Stepped::Out(out) => return out,
-                        Stepped::Done(found) => found,
-                    };
-                    let asked = std::mem::take(asked);
-                    let external = self.external.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-                    let next = match router_in_front(found, &self.ours, external) {
-                        Err(why) => self.delete_inner(Beyond::NotFound { asked, why }, now),
-                        Ok(router) => {
-                            let outer = DeleteSequence::new(
-                                self.port,
-                                &self.proto,
-                                &router.igd_service_type,
-                            )
-                            .map(|s| s.client(external));
-                            match (outer, require_usable(&router)) {
-                                (Ok(sequence), Ok((url, _))) => {
-                                    let soap = Soap::new(url, sequence, self.limits.call, now);
-                                    self.stage = DeleteStage::Outer(soap, Box::new(router));
-                                    Ok(())
-                                }
-                                (Err(error), _) | (_, Err(error)) => {
-                                    let router = Box::new(router);
-                                    self.delete_inner(Beyond::Failed { router, error }, now)
-                                }
-                            }
-                        }
-                    };
-                    if let Some(out) = self.then(next) {
-                        return out;
-                    }
-                }
-                DeleteStage::Outer(soap, router) => {
-                    let outcome = match step(soap, tag, now) {
-                        Stepped::Out(out) => return out,
-                        Stepped::Done(outcome) => outcome,
-                    };
-                    let router = std::mem::replace(router, Box::new(Device::new("", "")));
-                    let beyond = match outcome {
-                        Ok(()) => Beyond::Done { router, value: () },
-                        Err(error) => Beyond::Failed { router, error },
-                    };
-                    let next = self.delete_inner(beyond, now);
-                    if let Some(out) = self.then(next) {
-                        return out;
-                    }
-                }
-                DeleteStage::Inner(soap) => {
-                    let outcome = match step(soap, tag, now) {
-                        Stepped::Out(out) => return out,
-                        Stepped::Done(outcome) => outcome,
-                    };
-                    self.stage = DeleteStage::Done;
-                    return Output::Done(outcome.map(|()| Removed {
-                        upstream: self.beyond.take().unwrap_or(Beyond::NotAsked),
-                    }));
-                }
-            }
-        }
-    }
-
-    fn handle(&mut self, input: Input, now: Instant) {
-        let tag = self.tag();
-        match &mut self.stage {
-            DeleteStage::Address(soap) => route(soap, tag, input, now),
-            DeleteStage::Search(run, _) => route(run.as_mut(), tag, input, now),
-            DeleteStage::Outer(soap, _) | DeleteStage::Inner(soap) => route(soap, tag, input, now),
-            DeleteStage::Done => {}
-        }
-    }
-}
-
 #[derive(Debug)]
 enum FindStage {
     Address(Box<Soap<ExternalAddress>>),
-    Search(Box<DiscoveryRun>, Vec<IpAddr>, IpAddr),
+    Search(Box<DiscoveryRun>),
+    /// PCP/NAT-PMP at the address asked now (the index into `asked`), UPnP having found
+    /// nothing (why: the error kept).
+    Pmp(Box<PmpProbeRun>, usize, Error),
     Done,
 }
 
-/// Only the finding of the router in front of `device` ([`Upstream`] says where): its
-/// external address (asked when the probe did not give it), then the unicast search. Its
-/// value: [`Beyond::Done`] with the router (its `igd_our_addr` our gateway's external
-/// address), or why there is none; never an error. Bounded: [`Limits::call`] +
-/// [`UPSTREAM_SEARCH`] + [`Limits::probe`].
+/// Where the router in front of `device` is ([`Upstream`] says where to look): our
+/// gateway's external address (asked when the probe did not give it), then a unicast
+/// M-SEARCH to each address asked, then, where no IGD answered, PCP and NAT-PMP at each in
+/// turn (unless made [`FindUpstreamRun::upnp_only`]). Its value: [`Beyond::Done`] with the
+/// router, or why there is none; never an error. Bounded: [`Limits::call`] +
+/// [`UPSTREAM_SEARCH`] + [`Limits::probe`] + [`UPSTREAM_PMP_WAIT`] per address.
 #[derive(Debug)]
 pub struct FindUpstreamRun {
     ours: Device,
     upstream: Upstream,
     limits: Limits,
     stage: FindStage,
+    pmp: bool,
+    external: Option<IpAddr>,
+    asked: Vec<IpAddr>,
+    /// The PCP/NAT-PMP client found in front (its session, to map through).
+    opened: Option<PmpOpened>,
     ready: Option<Beyond<()>>,
 }
 
@@ -531,6 +144,10 @@ impl FindUpstreamRun {
             upstream,
             limits: limits.clone(),
             stage: FindStage::Done,
+            pmp: true,
+            external: None,
+            asked: Vec::new(),
+            opened: None,
             ready: None,
         };
         match (upstream, device.external_address, require_usable(device)) {
@@ -538,29 +155,68 @@ impl FindUpstreamRun {
             (_, Some(external), _) => run.search(external, now),
             (_, None, Ok((url, service_type))) => {
                 let ask = ExternalAddress(Single::new(GetExternalIpAddress, service_type));
-                run.stage = FindStage::Address(Box::new(Soap::new(url, ask, limits.call, now)));
+                let soap = Soap::new(url, ask, limits.call, now);
+                run.stage = FindStage::Address(Box::new(soap));
             }
             (_, None, Err(e)) => run.ready = Some(Beyond::NoAddress(e)),
         }
         run
     }
 
+    /// Only an IGD in front (no PCP or NAT-PMP asked): what a keeper holds.
+    pub(crate) fn upnp_only(mut self) -> FindUpstreamRun {
+        self.pmp = false;
+        self
+    }
+
+    /// Our gateway's external address, once known.
+    pub(crate) fn external(&self) -> Option<IpAddr> {
+        self.external
+    }
+
+    /// The PCP/NAT-PMP client of the router in front, when that is what was found.
+    pub(crate) fn opened(&self) -> Option<PmpOpened> {
+        self.opened
+    }
+
     fn search(&mut self, external: IpAddr, now: Instant) {
-        let asked = self.upstream.candidates(external);
-        if asked.is_empty() {
+        self.external = Some(external);
+        self.asked = self.upstream.candidates(external);
+        if self.asked.is_empty() {
             self.ready = Some(Beyond::NotAsked);
             return;
         }
-        match unicast_discovery(&asked, &self.limits, now) {
-            Ok(run) => self.stage = FindStage::Search(Box::new(run), asked, external),
-            Err(why) => self.ready = Some(Beyond::NotFound { asked, why }),
+        match unicast_discovery(&self.asked, &self.limits, now) {
+            Ok(run) => self.stage = FindStage::Search(Box::new(run)),
+            Err(why) => self.not_found(why),
         }
+    }
+
+    /// Nothing usable found: PCP/NAT-PMP at the address after `index`, or the end.
+    fn next_pmp(&mut self, index: usize, why: Error, now: Instant) {
+        match self.asked.get(index) {
+            Some(ip) if self.pmp => {
+                let target = Target::gateway(*ip);
+                let way = Way::Pcp { fallback: true };
+                let run = PmpProbeRun::new(target, way, &self.limits)
+                    .until(later(now, UPSTREAM_PMP_WAIT));
+                self.stage = FindStage::Pmp(Box::new(run), index, why);
+            }
+            _ => self.not_found(why),
+        }
+    }
+
+    fn not_found(&mut self, why: Error) {
+        let asked = self.asked.clone();
+        self.ready = Some(Beyond::NotFound { asked, why });
     }
 
     fn tag(&self) -> u16 {
         match self.stage {
             FindStage::Address(_) => 1,
-            FindStage::Search(..) => 2,
+            FindStage::Search(_) => 2,
+            // Each address its own tag: a late answer from the one before is not this one's.
+            FindStage::Pmp(_, index, _) => 3 + u16::try_from(index).unwrap_or(u16::MAX - 3),
             FindStage::Done => 0,
         }
     }
@@ -584,19 +240,37 @@ impl Machine for FindUpstreamRun {
                     Stepped::Done(Ok(external)) => self.search(external, now),
                     Stepped::Done(Err(e)) => self.ready = Some(Beyond::NoAddress(e)),
                 },
-                FindStage::Search(run, asked, external) => {
+                FindStage::Search(run) => {
                     let found = match step(run.as_mut(), tag, now) {
                         Stepped::Out(out) => return out,
                         Stepped::Done(found) => found,
                     };
-                    let asked = std::mem::take(asked);
-                    self.ready = Some(match router_in_front(found, &self.ours, *external) {
-                        Ok(router) => Beyond::Done {
-                            router: Box::new(router),
-                            value: (),
-                        },
-                        Err(why) => Beyond::NotFound { asked, why },
-                    });
+                    let external = self.external.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+                    match router_in_front(found, &self.ours, external) {
+                        Ok(router) => {
+                            let router = Router::Upnp(Box::new(router));
+                            self.ready = Some(Beyond::Done { router, value: () });
+                        }
+                        Err(why) => self.next_pmp(0, why, now),
+                    }
+                }
+                FindStage::Pmp(run, index, why) => {
+                    let opened = match step(run.as_mut(), tag, now) {
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(opened) => opened,
+                    };
+                    let (index, why) = (*index, std::mem::replace(why, Error::NoDevices));
+                    match opened {
+                        Ok(opened) => {
+                            self.opened = Some(opened);
+                            let router = Router::Pmp {
+                                gateway: opened.gateway,
+                                method: opened.session.method(),
+                            };
+                            self.ready = Some(Beyond::Done { router, value: () });
+                        }
+                        Err(_) => self.next_pmp(index + 1, why, now),
+                    }
                 }
             }
         }
@@ -606,8 +280,456 @@ impl Machine for FindUpstreamRun {
         let tag = self.tag();
         match &mut self.stage {
             FindStage::Address(soap) => route(soap.as_mut(), tag, input, now),
-            FindStage::Search(run, ..) => route(run.as_mut(), tag, input, now),
+            FindStage::Search(run) => route(run.as_mut(), tag, input, now),
+            FindStage::Pmp(run, ..) => route(run.as_mut(), tag, input, now),
             FindStage::Done => {}
+        }
+    }
+}
+
+/// The lifetime asked of PCP/NAT-PMP in front for a lease (0, permanent: a day, the
+/// longest they grant).
+fn pmp_lifetime(lease: u32) -> u32 {
+    match lease {
+        0 => LONGEST_LIFETIME,
+        s => s.min(LONGEST_LIFETIME),
+    }
+}
+
+#[derive(Debug)]
+enum AddStage {
+    Inner(Box<Soap<AddSequence>>),
+    Find(Box<FindUpstreamRun>),
+    Outer(Box<Soap<AddSequence>>, Router),
+    OuterPmp(Box<PmpRun<PmpAdd>>, Router),
+    Done,
+}
+
+/// A mapping on our gateway (Godot's `add_port_mapping`, with its fallbacks), then, when
+/// [`Upstream`] says where to look, the same external port on the router in front
+/// ([`FindUpstreamRun`]), forwarded to our gateway's external address and the port it
+/// granted: through UPnP, or PCP / NAT-PMP where UPnP is off there. Its value: a
+/// [`Through`]; an error only when our gateway refuses (what happens in front is data in
+/// [`Through::upstream`]). Bounded: [`Limits::call`] on our gateway, the finding's bound,
+/// [`Limits::call`] in front.
+#[derive(Debug)]
+pub struct AddThroughRun {
+    ours: Device,
+    mapping: Mapping,
+    upstream: Upstream,
+    limits: Limits,
+    stage: AddStage,
+    inner: Option<crate::Granted>,
+    inner_external: Option<IpAddr>,
+}
+
+impl AddThroughRun {
+    /// Map `request` on `device` and, as `upstream` says, in front of it, from `now`.
+    pub fn new(
+        device: &Device,
+        request: &MappingRequest,
+        upstream: Upstream,
+        limits: &Limits,
+        now: Instant,
+    ) -> Result<AddThroughRun, Error> {
+        let mapping = request.mapping()?;
+        let (url, service_type) = require_usable(device)?;
+        let inner = AddSequence::new(&mapping, our_addr(device)?, service_type);
+        let soap = Soap::new(url, inner, limits.call, now);
+        Ok(AddThroughRun {
+            ours: device.clone(),
+            mapping,
+            upstream,
+            limits: limits.clone(),
+            stage: AddStage::Inner(Box::new(soap)),
+            inner: None,
+            inner_external: None,
+        })
+    }
+
+    /// The tag of the stage's child.
+    fn tag(&self) -> u16 {
+        match self.stage {
+            AddStage::Inner(_) => 1,
+            AddStage::Find(_) => 2,
+            AddStage::Outer(..) => 3,
+            AddStage::OuterPmp(..) => 4,
+            AddStage::Done => 0,
+        }
+    }
+
+    /// Over: what was done.
+    fn finish(&mut self, upstream: Beyond<FrontGrant>) -> Output<Through, Infallible> {
+        self.stage = AddStage::Done;
+        match self.inner.take() {
+            Some(inner) => Output::Done(Ok(Through {
+                inner,
+                inner_external: self.inner_external,
+                upstream,
+            })),
+            None => polled_after_done(),
+        }
+    }
+
+    /// The mapping in front through `router` (found by `find`), or the end.
+    fn map_in_front(
+        &mut self,
+        router: Router,
+        find: &FindUpstreamRun,
+        now: Instant,
+    ) -> Option<Output<Through, Infallible>> {
+        let (Some(inner), Some(external)) = (&self.inner, self.inner_external) else {
+            return Some(polled_after_done());
+        };
+        // The same external port, to our gateway's external side.
+        let port = inner.mapping.external_port;
+        let outer = Mapping {
+            external_port: port,
+            internal_port: port,
+            ..self.mapping.clone()
+        };
+        match (&router, find.opened()) {
+            (Router::Upnp(device), _) => match require_usable(device) {
+                Ok((url, service_type)) => {
+                    let add = AddSequence::new(&outer, external, service_type);
+                    let soap = Soap::new(url, add, self.limits.call, now);
+                    self.stage = AddStage::Outer(Box::new(soap), router);
+                    None
+                }
+                Err(error) => Some(self.finish(Beyond::Failed { router, error })),
+            },
+            (Router::Pmp { .. }, Some(opened)) => {
+                // PCP's client address is our gateway's external one: the request comes
+                // from there, through its NAT.
+                let protocol = outer.protocol;
+                let nonce = derived_nonce(external, protocol, port);
+                let lifetime = pmp_lifetime(outer.lease_duration);
+                let mapping = PmpMapping::new(protocol, port, lifetime, nonce);
+                let add = opened.session.add_for(external, mapping);
+                let run = PmpRun::new(add, self.limits.call, now);
+                self.stage = AddStage::OuterPmp(Box::new(run), router);
+                None
+            }
+            (Router::Pmp { .. }, None) => {
+                let error = Error::Misuse("a PCP router in front without its client");
+                Some(self.finish(Beyond::Failed { router, error }))
+            }
+        }
+    }
+}
+
+impl Machine for AddThroughRun {
+    type Value = Through;
+    type Event = Infallible;
+
+    fn poll(&mut self, now: Instant) -> Output<Through, Infallible> {
+        loop {
+            let tag = self.tag();
+            match &mut self.stage {
+                AddStage::Done => return polled_after_done(),
+                AddStage::Inner(soap) => match step(soap.as_mut(), tag, now) {
+                    Stepped::Out(out) => return out,
+                    Stepped::Done(Err(e)) => {
+                        self.stage = AddStage::Done;
+                        return Output::Done(Err(e));
+                    }
+                    Stepped::Done(Ok(granted)) => {
+                        self.inner = Some(granted);
+                        self.inner_external = self.ours.external_address;
+                        let find =
+                            FindUpstreamRun::new(&self.ours, self.upstream, &self.limits, now);
+                        self.stage = AddStage::Find(Box::new(find));
+                    }
+                },
+                AddStage::Find(find) => {
+                    let found = match step(find.as_mut(), tag, now) {
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(found) => found,
+                    };
+                    let find = match std::mem::replace(&mut self.stage, AddStage::Done) {
+                        AddStage::Find(find) => find,
+                        _ => return polled_after_done(),
+                    };
+                    self.inner_external = find.external().or(self.inner_external);
+                    let beyond = match found {
+                        Ok(beyond) => beyond,
+                        Err(e) => Beyond::NoAddress(e),
+                    };
+                    let out = match beyond {
+                        Beyond::Done { router, .. } => self.map_in_front(router, &find, now),
+                        Beyond::NotAsked => Some(self.finish(Beyond::NotAsked)),
+                        Beyond::NoAddress(e) => Some(self.finish(Beyond::NoAddress(e))),
+                        Beyond::NotFound { asked, why } => {
+                            Some(self.finish(Beyond::NotFound { asked, why }))
+                        }
+                        Beyond::Failed { router, error } => {
+                            Some(self.finish(Beyond::Failed { router, error }))
+                        }
+                    };
+                    if let Some(out) = out {
+                        return out;
+                    }
+                }
+                AddStage::Outer(soap, _) => {
+                    let outcome = match step(soap.as_mut(), tag, now) {
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(outcome) => outcome,
+                    };
+                    let AddStage::Outer(_, router) =
+                        std::mem::replace(&mut self.stage, AddStage::Done)
+                    else {
+                        return polled_after_done();
+                    };
+                    return self.finish(match outcome {
+                        Ok(granted) => Beyond::Done {
+                            router,
+                            value: FrontGrant::Upnp(granted),
+                        },
+                        Err(error) => Beyond::Failed { router, error },
+                    });
+                }
+                AddStage::OuterPmp(run, _) => {
+                    let outcome = match step(run.as_mut(), tag, now) {
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(outcome) => outcome,
+                    };
+                    let AddStage::OuterPmp(_, router) =
+                        std::mem::replace(&mut self.stage, AddStage::Done)
+                    else {
+                        return polled_after_done();
+                    };
+                    return self.finish(match outcome {
+                        Ok(granted) => Beyond::Done {
+                            router,
+                            value: FrontGrant::Pmp(granted),
+                        },
+                        Err(error) => Beyond::Failed { router, error },
+                    });
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, input: Input, now: Instant) {
+        let tag = self.tag();
+        match &mut self.stage {
+            AddStage::Inner(soap) | AddStage::Outer(soap, _) => {
+                route(soap.as_mut(), tag, input, now)
+            }
+            AddStage::Find(find) => route(find.as_mut(), tag, input, now),
+            AddStage::OuterPmp(run, _) => route(run.as_mut(), tag, input, now),
+            AddStage::Done => {}
+        }
+    }
+}
+
+#[derive(Debug)]
+enum DeleteStage {
+    Find(Box<FindUpstreamRun>),
+    Outer(Box<Soap<DeleteSequence>>, Router),
+    OuterPmp(Box<PmpRun<PmpDelete>>, Router),
+    Inner(Box<Soap<DeleteSequence>>),
+    Done,
+}
+
+/// The removal of a mapping made by [`AddThroughRun`]: first from the router in front
+/// (found again as [`Upstream`] says: through UPnP the same external port, only if it points
+/// at our gateway's external address; through PCP / NAT-PMP the mapping of that port from
+/// there), then from our gateway (only a mapping to us), whatever happened in front. Its
+/// value: a [`Removed`]; an error only when our gateway's removal fails. Bounded as
+/// [`AddThroughRun`] is.
+#[derive(Debug)]
+pub struct DeleteThroughRun {
+    ours: Device,
+    port: i64,
+    proto: String,
+    limits: Limits,
+    stage: DeleteStage,
+    beyond: Option<Beyond<()>>,
+}
+
+impl DeleteThroughRun {
+    /// Remove the mapping of external `port` and `proto` from `device` and, as `upstream`
+    /// says, in front of it, from `now`.
+    pub fn new(
+        device: &Device,
+        port: i64,
+        proto: &str,
+        upstream: Upstream,
+        limits: &Limits,
+        now: Instant,
+    ) -> Result<DeleteThroughRun, Error> {
+        // Checked before anything is sent.
+        DeleteSequence::new(port, proto, &device.igd_service_type)?;
+        require_usable(device)?;
+        our_addr(device)?;
+        let find = FindUpstreamRun::new(device, upstream, limits, now);
+        Ok(DeleteThroughRun {
+            ours: device.clone(),
+            port,
+            proto: proto.to_owned(),
+            limits: limits.clone(),
+            stage: DeleteStage::Find(Box::new(find)),
+            beyond: None,
+        })
+    }
+
+    fn tag(&self) -> u16 {
+        match self.stage {
+            DeleteStage::Find(_) => 1,
+            DeleteStage::Outer(..) => 2,
+            DeleteStage::OuterPmp(..) => 3,
+            DeleteStage::Inner(_) => 4,
+            DeleteStage::Done => 0,
+        }
+    }
+
+    /// The removal from our gateway, `beyond` being what happened in front.
+    fn delete_inner(&mut self, beyond: Beyond<()>, now: Instant) -> Result<(), Error> {
+        let (url, _) = require_usable(&self.ours)?;
+        let sequence = DeleteSequence::new(self.port, &self.proto, &self.ours.igd_service_type)?
+            .client(our_addr(&self.ours)?);
+        self.beyond = Some(beyond);
+        let soap = Soap::new(url, sequence, self.limits.call, now);
+        self.stage = DeleteStage::Inner(Box::new(soap));
+        Ok(())
+    }
+
+    /// The removal in front through `router` (found by `find`).
+    fn delete_in_front(
+        &mut self,
+        router: Router,
+        find: &FindUpstreamRun,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let external = find.external().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        match (&router, find.opened()) {
+            (Router::Upnp(device), _) => {
+                let outer = DeleteSequence::new(self.port, &self.proto, &device.igd_service_type)
+                    .map(|s| s.client(external));
+                match (outer, require_usable(device)) {
+                    (Ok(sequence), Ok((url, _))) => {
+                        let soap = Soap::new(url, sequence, self.limits.call, now);
+                        self.stage = DeleteStage::Outer(Box::new(soap), router);
+                        Ok(())
+                    }
+                    (Err(error), _) | (_, Err(error)) => {
+                        self.delete_inner(Beyond::Failed { router, error }, now)
+                    }
+                }
+            }
+            (Router::Pmp { .. }, Some(opened)) => {
+                let port = crate::mapping::external_port(self.port)?;
+                let protocol = crate::mapping::protocol(&self.proto)?;
+                let nonce = derived_nonce(external, protocol, port);
+                let mapping = PmpMapping::new(protocol, port, 0, nonce);
+                let delete = opened.session.delete_for(external, mapping);
+                let run = PmpRun::new(delete, self.limits.call, now);
+                self.stage = DeleteStage::OuterPmp(Box::new(run), router);
+                Ok(())
+            }
+            (Router::Pmp { .. }, None) => {
+                let error = Error::Misuse("a PCP router in front without its client");
+                self.delete_inner(Beyond::Failed { router, error }, now)
+            }
+        }
+    }
+
+    /// The step after the one that ended, or the output that ends the run.
+    fn then(&mut self, next: Result<(), Error>) -> Option<Output<Removed, Infallible>> {
+        match next {
+            Ok(()) => None,
+            Err(e) => {
+                self.stage = DeleteStage::Done;
+                Some(Output::Done(Err(e)))
+            }
+        }
+    }
+
+    /// What happened in front, once its removal is over.
+    fn removed_in_front(&mut self, outcome: Result<(), Error>, now: Instant) -> Result<(), Error> {
+        let router = match std::mem::replace(&mut self.stage, DeleteStage::Done) {
+            DeleteStage::Outer(_, router) | DeleteStage::OuterPmp(_, router) => router,
+            _ => return Err(Error::Misuse("a removal in front with no router")),
+        };
+        let beyond = match outcome {
+            Ok(()) => Beyond::Done { router, value: () },
+            Err(error) => Beyond::Failed { router, error },
+        };
+        self.delete_inner(beyond, now)
+    }
+}
+
+impl Machine for DeleteThroughRun {
+    type Value = Removed;
+    type Event = Infallible;
+
+    fn poll(&mut self, now: Instant) -> Output<Removed, Infallible> {
+        loop {
+            let tag = self.tag();
+            match &mut self.stage {
+                DeleteStage::Done => return polled_after_done(),
+                DeleteStage::Find(find) => {
+                    let found = match step(find.as_mut(), tag, now) {
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(found) => found,
+                    };
+                    let find = match std::mem::replace(&mut self.stage, DeleteStage::Done) {
+                        DeleteStage::Find(find) => find,
+                        _ => return polled_after_done(),
+                    };
+                    let next = match found {
+                        Ok(Beyond::Done { router, .. }) => self.delete_in_front(router, &find, now),
+                        Ok(beyond) => self.delete_inner(beyond, now),
+                        Err(e) => self.delete_inner(Beyond::NoAddress(e), now),
+                    };
+                    if let Some(out) = self.then(next) {
+                        return out;
+                    }
+                }
+                DeleteStage::Outer(soap, _) => {
+                    let outcome = match step(soap.as_mut(), tag, now) {
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(outcome) => outcome,
+                    };
+                    let next = self.removed_in_front(outcome, now);
+                    if let Some(out) = self.then(next) {
+                        return out;
+                    }
+                }
+                DeleteStage::OuterPmp(run, _) => {
+                    let outcome = match step(run.as_mut(), tag, now) {
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(outcome) => outcome,
+                    };
+                    let next = self.removed_in_front(outcome.map(drop), now);
+                    if let Some(out) = self.then(next) {
+                        return out;
+                    }
+                }
+                DeleteStage::Inner(soap) => {
+                    let outcome = match step(soap.as_mut(), tag, now) {
+                        Stepped::Out(out) => return out,
+                        Stepped::Done(outcome) => outcome,
+                    };
+                    self.stage = DeleteStage::Done;
+                    return Output::Done(outcome.map(|()| Removed {
+                        upstream: self.beyond.take().unwrap_or(Beyond::NotAsked),
+                    }));
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, input: Input, now: Instant) {
+        let tag = self.tag();
+        match &mut self.stage {
+            DeleteStage::Find(find) => route(find.as_mut(), tag, input, now),
+            DeleteStage::Outer(soap, _) | DeleteStage::Inner(soap) => {
+                route(soap.as_mut(), tag, input, now)
+            }
+            DeleteStage::OuterPmp(run, _) => route(run.as_mut(), tag, input, now),
+            DeleteStage::Done => {}
         }
     }
 }
