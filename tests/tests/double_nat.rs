@@ -99,6 +99,13 @@ fn behind_a_plain_nat_the_inner_mapping_is_made_and_everything_says_another_nat(
     assert_eq!(document["upstream"]["status"], "not-found", "{document}");
     let asked = vec![lab.box_addr.to_string(), "192.168.1.254".to_owned()];
     assert_eq!(document["upstream"]["asked"], serde_json::json!(asked));
+    // The TTL-limited probe named the box (its ICMP answer came back through our router's
+    // NAT), though nothing there maps.
+    assert_eq!(
+        document["upstream"]["hop"],
+        lab.box_addr.to_string(),
+        "{document}"
+    );
     assert_eq!(document["reachable_at"], serde_json::Value::Null);
     assert!(
         lab.nft_rules().contains("dport 7782"),

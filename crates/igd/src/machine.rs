@@ -72,6 +72,17 @@ pub enum RouteTo {
     /// Not our address: the IPv6 default gateway's, with its scope when it is link-local
     /// (what an IPv6 search sends its M-SEARCHes to by unicast): [`Completed::Gateway6`].
     Gateway6,
+    /// Not our address: the router `distance` hops away towards the IPv4 Internet (one UDP
+    /// datagram sent with that TTL to a documentation address, RFC 5737, which it never
+    /// reaches; the ICMP time exceeded names the router where it died), by `deadline`:
+    /// [`Completed::Routed`], `None` when nothing answered in time or the platform does not
+    /// tell (Linux tells an unprivileged socket: `IP_RECVERR`).
+    Hop {
+        /// How many routers away (1: our gateway).
+        distance: u8,
+        /// When to stop waiting.
+        deadline: Instant,
+    },
 }
 
 /// An I/O for a driver to perform.

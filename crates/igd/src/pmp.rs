@@ -123,7 +123,6 @@ pub const LONGEST_LIFETIME: u32 = 86_400;
 /// gateways refuse a removal with another nonce. It proves nothing to an attacker who
 /// knows the scheme; the gateway still only accepts requests from our own address. The
 /// library's keeper uses random nonces.
-#[cfg(any(test, feature = "blocking", feature = "tokio"))]
 pub(crate) fn derived_nonce(client: IpAddr, protocol: Protocol, internal_port: u16) -> Nonce {
     let mut nonce = *b"igd-rs nonce";
     let mut mix = |bytes: &[u8]| {

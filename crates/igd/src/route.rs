@@ -62,6 +62,7 @@ pub(crate) fn completed(to: &crate::machine::RouteTo) -> crate::machine::Complet
 pub(crate) fn ours(to: &crate::machine::RouteTo) -> Option<IpAddr> {
     match to {
         crate::machine::RouteTo::Gateway6 => None,
+        crate::machine::RouteTo::Hop { distance, deadline } => hop(*distance, *deadline),
         crate::machine::RouteTo::Host(url) => local_address_towards(url),
         crate::machine::RouteTo::Internet6 => global_ipv6().map(IpAddr::V6),
         crate::machine::RouteTo::Gateway => pcp_natpmp::net::default_gateway()
@@ -78,7 +79,80 @@ pub(crate) fn is_immediate(to: &crate::machine::RouteTo) -> bool {
         crate::machine::RouteTo::Internet6
         | crate::machine::RouteTo::Gateway
         | crate::machine::RouteTo::Gateway6 => true,
+        // It waits for an answer.
+        crate::machine::RouteTo::Hop { .. } => false,
     }
+}
+
+/// Where the TTL-limited probe is sent: TEST-NET-1 (RFC 5737, never routed on the
+/// Internet), traceroute's first port. The datagram dies `distance` routers away.
+const HOP_PROBE_TO: (std::net::Ipv4Addr, u16) = (std::net::Ipv4Addr::new(192, 0, 2, 1), 33434);
+
+/// The router `distance` hops away towards the IPv4 Internet, by `deadline`: the source of
+/// the ICMP time exceeded that a datagram sent with that TTL brings back, read from Linux's
+/// error queue. `None` when nothing came in time (or another error did).
+#[cfg(target_os = "linux")]
+pub(crate) fn hop(distance: u8, deadline: std::time::Instant) -> Option<IpAddr> {
+    use nix::sys::socket::{
+        ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, setsockopt, sockopt,
+    };
+    use std::os::fd::AsRawFd;
+    let socket = UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    socket.set_ttl(u32::from(distance.max(1))).ok()?;
+    setsockopt(&socket, sockopt::Ipv4RecvErr, &true).ok()?;
+    socket.connect(HOP_PROBE_TO).ok()?;
+    socket.send(b"igd-rs: which router is in front?").ok()?;
+    let mut buf = [0u8; 64];
+    // At most a few wake-ups: an error arrives once, anything else is dropped.
+    for _ in 0..8 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        socket.set_read_timeout(Some(left)).ok()?;
+        match socket.recv(&mut buf) {
+            // A datagram (nothing should answer from TEST-NET): not what is awaited.
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None;
+            }
+            // An error is queued: read who sent it.
+            Err(_) => {}
+        }
+        let mut cmsg = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in);
+        let mut data = [0u8; 64];
+        let mut iov = [std::io::IoSliceMut::new(&mut data)];
+        let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
+        let Ok(message) =
+            recvmsg::<SockaddrIn>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags)
+        else {
+            continue;
+        };
+        let Ok(cmsgs) = message.cmsgs() else {
+            continue;
+        };
+        for cmsg in cmsgs {
+            if let ControlMessageOwned::Ipv4RecvErr(err, Some(from)) = cmsg {
+                // ICMP time exceeded (type 11) from the router where the datagram died.
+                if err.ee_origin == nix::libc::SO_EE_ORIGIN_ICMP && err.ee_type == 11 {
+                    let ip = std::net::Ipv4Addr::from(u32::from_be(from.sin_addr.s_addr));
+                    return Some(IpAddr::V4(ip));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Elsewhere the platform does not say who answered: nothing is sent.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn hop(_distance: u8, _deadline: std::time::Instant) -> Option<IpAddr> {
+    None
 }
 
 /// Our address on the route to `url`'s host: a UDP socket connected there (no packet is sent)

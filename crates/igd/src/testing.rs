@@ -307,6 +307,8 @@ pub(crate) struct Lan {
     pub(crate) upstream: Option<UpnpRouter>,
     /// The PCP server of the router in front, if any.
     pub(crate) upstream_pmp: Option<PmpRouter>,
+    /// What a TTL-limited probe finds two hops away.
+    pub(crate) hop: Option<IpAddr>,
     /// The PCP client opened last: towards our gateway (`Some(false)`), the router in front
     /// (`Some(true)`), or an address with nothing there (`None`).
     pmp_in_front: Option<bool>,
@@ -342,6 +344,7 @@ impl Lan {
             stun: None,
             upstream: None,
             upstream_pmp: None,
+            hop: None,
             pmp_in_front: Some(false),
         }
     }
@@ -425,6 +428,10 @@ impl Lan {
             Io::Route(RouteTo::Host(_)) => {
                 self.log.push("route");
                 done(Completed::Routed(Some(us().ip())))
+            }
+            Io::Route(RouteTo::Hop { .. }) => {
+                self.log.push("hop");
+                done(Completed::Routed(self.hop))
             }
             Io::Route(RouteTo::Gateway6) => {
                 self.log.push("gateway6");

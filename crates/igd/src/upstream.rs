@@ -72,6 +72,28 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// [`Upstream::candidates`] with `hop`, the router found one hop beyond our gateway (a
+    /// TTL-limited probe), asked first when it is a private or shared address other than
+    /// ours: at most three.
+    pub fn candidates_with_hop(&self, external: IpAddr, hop: Option<IpAddr>) -> Vec<IpAddr> {
+        let mut asked = self.candidates(external);
+        if let (Upstream::WhenPrivate, Some(IpAddr::V4(v4))) = (self, hop) {
+            let usable = is_private_or_shared(v4) && hop != Some(external) && !asked.is_empty();
+            if usable {
+                asked.retain(|ip| Some(*ip) != hop);
+                asked.insert(0, IpAddr::V4(v4));
+            }
+        }
+        asked
+    }
+
+    /// Whether a TTL-limited probe is worth sending: looking at the usual addresses anyway.
+    pub(crate) fn probes_hop(&self, external: IpAddr) -> bool {
+        *self == Upstream::WhenPrivate && !self.candidates(external).is_empty()
+    }
+}
+
 /// RFC 1918's ranges or RFC 6598's shared space: the addresses a NAT in front hands out.
 fn is_private_or_shared(ip: Ipv4Addr) -> bool {
     let [a, b, ..] = ip.octets();
@@ -168,8 +190,11 @@ pub enum Beyond<T> {
     /// front with UPnP off). `why`: no device answered ([`Error::NoDevices`]), or those that
     /// did are no valid gateway ([`Error::NoGateway`]).
     NotFound {
-        /// The addresses asked (unicast M-SEARCH to their port 1900).
+        /// The addresses asked (unicast M-SEARCH to their port 1900, then PCP / NAT-PMP).
         asked: Vec<IpAddr>,
+        /// The router found one hop beyond our gateway by a TTL-limited probe (asked first),
+        /// when it answered.
+        hop: Option<IpAddr>,
         /// Why nothing could be used.
         why: Error,
     },
@@ -226,7 +251,7 @@ impl Beyond<()> {
             }
             Ok(Beyond::NotAsked) => Beyond::NotAsked,
             Ok(Beyond::NoAddress(e)) | Err(e) => Beyond::NoAddress(e),
-            Ok(Beyond::NotFound { asked, why }) => Beyond::NotFound { asked, why },
+            Ok(Beyond::NotFound { asked, hop, why }) => Beyond::NotFound { asked, hop, why },
             Ok(Beyond::Failed { router, error }) => Beyond::Failed { router, error },
         }
     }

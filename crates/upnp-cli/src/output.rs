@@ -447,6 +447,9 @@ pub(crate) struct FrontOut {
     /// The addresses asked (not-found).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     asked: Vec<String>,
+    /// The router one hop beyond the gateway, as a TTL-limited probe found it (not-found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hop: Option<String>,
     /// The router in front's description URL, or `pcp://ADDR:PORT` (done, failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     router: Option<String>,
@@ -475,6 +478,7 @@ impl FrontOut {
         let mut out = FrontOut {
             status: "not-asked",
             asked: Vec::new(),
+            hop: None,
             router: None,
             method: None,
             external_ip: None,
@@ -491,9 +495,10 @@ impl FrontOut {
                 out.status = "no-address";
                 out.error = Some(e.into());
             }
-            Beyond::NotFound { asked, why } => {
+            Beyond::NotFound { asked, hop, why } => {
                 out.status = "not-found";
                 out.asked = asked.iter().map(ToString::to_string).collect();
+                out.hop = hop.map(|ip| ip.to_string());
                 out.error = Some(why.into());
             }
             Beyond::Done { .. } => out.status = "done",

@@ -211,7 +211,7 @@ impl Front {
                                 }
                                 None => self.state = State::Idle(Some((for_key, again))),
                             },
-                            Ok(Beyond::NotFound { asked, why }) => {
+                            Ok(Beyond::NotFound { asked, why, .. }) => {
                                 self.state = State::Idle(Some((for_key, again)));
                                 let event = Event::NothingInFront { asked, why };
                                 return Polled::Out(Output::Event(Update::Event(event)));

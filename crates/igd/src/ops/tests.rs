@@ -479,7 +479,7 @@ fn nothing_in_front_leaves_the_inner_mapping_and_says_who_was_asked() {
             }
         }
     };
-    let Beyond::NotFound { asked, why } = &through.upstream else {
+    let Beyond::NotFound { asked, why, .. } = &through.upstream else {
         panic!("{through:?}")
     };
     let expected: Vec<IpAddr> = vec![
@@ -604,4 +604,40 @@ fn with_upnp_off_in_front_the_same_port_is_mapped_there_through_pcp_and_removed(
     );
     assert_eq!(lan.upstream_pmp.as_ref().unwrap().external_of(7777), None);
     assert!(lan.upnp.as_ref().unwrap().entries.is_empty());
+}
+
+#[test]
+fn the_router_found_one_hop_beyond_is_asked_first_and_named_when_nothing_answers() {
+    let t0 = Instant::now();
+    let (mut lan, device) = behind_a_box(t0, false);
+    lan.upnp.as_mut().unwrap().external = "10.9.0.20".to_owned();
+    let device = Device {
+        external_address: Some("10.9.0.20".parse().unwrap()),
+        ..device
+    };
+    lan.hop = Some("10.9.0.77".parse().unwrap());
+    let limits = Limits::default();
+    let request = MappingRequest::new(7777);
+    let mut add =
+        AddThroughRun::new(&device, &request, Upstream::WhenPrivate, &limits, t0).unwrap();
+    let mut now = t0;
+    let through = loop {
+        match lan.drive(&mut add, now, &mut Vec::new()) {
+            Ok(done) => break done.unwrap(),
+            Err(until) => now = until,
+        }
+    };
+    let Beyond::NotFound { asked, hop, .. } = &through.upstream else {
+        panic!("{through:?}")
+    };
+    let expected: Vec<IpAddr> = ["10.9.0.77", "10.9.0.1", "10.9.0.254"]
+        .iter()
+        .map(|ip| ip.parse().unwrap())
+        .collect();
+    assert_eq!(asked, &expected);
+    assert_eq!(*hop, Some("10.9.0.77".parse().unwrap()));
+    // The probe before the search.
+    let hop_at = lan.log.iter().position(|k| *k == "hop").unwrap();
+    let search_at = lan.log.iter().position(|k| *k == "search").unwrap();
+    assert!(hop_at < search_at, "{:?}", lan.log);
 }

@@ -13,7 +13,7 @@ use crate::device::{Device, our_addr, require_usable};
 use crate::discover::{DiscoverOptions, DiscoverSettings, Goal};
 use crate::error::Error;
 use crate::limits::{Limits, later};
-use crate::machine::{Input, Machine, Output, polled_after_done};
+use crate::machine::{Completed, Input, Io, Machine, Output, Pending, RouteTo, polled_after_done};
 use crate::mapping::{AddSequence, DeleteSequence, Mapping, MappingRequest, Single};
 use crate::pmp::{LONGEST_LIFETIME, PmpAdd, PmpDelete, PmpMapping, Target, Way, derived_nonce};
 use crate::upstream::{Beyond, FrontGrant, Removed, Router, Through, Upstream};
@@ -28,6 +28,10 @@ pub const UPSTREAM_SEARCH: Duration = Duration::from_millis(1000);
 /// (NAT-PMP's first three tries; an address with nothing on port 5351 answers at once with
 /// a port unreachable).
 pub const UPSTREAM_PMP_WAIT: Duration = Duration::from_millis(2000);
+
+/// How long the TTL-limited probe of the router beyond our gateway is waited for (an ICMP
+/// answer from the next router comes within milliseconds).
+const HOP_WAIT: Duration = Duration::from_millis(500);
 
 /// The unicast search's TTL: enough to cross our gateway (and a bridge or two), not to
 /// leave the building.
@@ -104,6 +108,12 @@ fn router_in_front(
 #[derive(Debug)]
 enum FindStage {
     Address(Box<Soap<ExternalAddress>>),
+    /// The TTL-limited probe of the router beyond our gateway (once `asked`), awaited
+    /// until this instant.
+    Hop {
+        until: Instant,
+        asked: bool,
+    },
     Search(Box<DiscoveryRun>),
     /// PCP/NAT-PMP at the address asked now (the index into `asked`), UPnP having found
     /// nothing (why: the error kept).
@@ -114,7 +124,7 @@ enum FindStage {
 /// Where the router in front of `device` is ([`Upstream`] says where to look): our
 /// gateway's external address (asked when the probe did not give it), then a unicast
 /// M-SEARCH to each address asked, then, where no IGD answered, PCP and NAT-PMP at each in
-/// turn (unless made [`FindUpstreamRun::upnp_only`]). Its value: [`Beyond::Done`] with the
+/// turn (unless made for a keeper, which holds an IGD only). Its value: [`Beyond::Done`] with the
 /// router, or why there is none; never an error. Bounded: [`Limits::call`] +
 /// [`UPSTREAM_SEARCH`] + [`Limits::probe`] + [`UPSTREAM_PMP_WAIT`] per address.
 #[derive(Debug)]
@@ -128,6 +138,9 @@ pub struct FindUpstreamRun {
     asked: Vec<IpAddr>,
     /// The PCP/NAT-PMP client found in front (its session, to map through).
     opened: Option<PmpOpened>,
+    /// The router one hop beyond our gateway, when the probe found it.
+    hop: Option<IpAddr>,
+    io: Pending,
     ready: Option<Beyond<()>>,
 }
 
@@ -148,11 +161,13 @@ impl FindUpstreamRun {
             external: None,
             asked: Vec::new(),
             opened: None,
+            hop: None,
+            io: Pending::default(),
             ready: None,
         };
         match (upstream, device.external_address, require_usable(device)) {
             (Upstream::Off, ..) => run.ready = Some(Beyond::NotAsked),
-            (_, Some(external), _) => run.search(external, now),
+            (_, Some(external), _) => run.external_known(external, now),
             (_, None, Ok((url, service_type))) => {
                 let ask = ExternalAddress(Single::new(GetExternalIpAddress, service_type));
                 let soap = Soap::new(url, ask, limits.call, now);
@@ -179,9 +194,24 @@ impl FindUpstreamRun {
         self.opened
     }
 
+    /// With our gateway's external address known: the probe of the hop beyond it first,
+    /// when the usual addresses would be asked.
+    fn external_known(&mut self, external: IpAddr, now: Instant) {
+        self.external = Some(external);
+        match self.upstream.probes_hop(external) {
+            true => {
+                self.stage = FindStage::Hop {
+                    until: later(now, HOP_WAIT),
+                    asked: false,
+                }
+            }
+            false => self.search(external, now),
+        }
+    }
+
     fn search(&mut self, external: IpAddr, now: Instant) {
         self.external = Some(external);
-        self.asked = self.upstream.candidates(external);
+        self.asked = self.upstream.candidates_with_hop(external, self.hop);
         if self.asked.is_empty() {
             self.ready = Some(Beyond::NotAsked);
             return;
@@ -207,16 +237,17 @@ impl FindUpstreamRun {
     }
 
     fn not_found(&mut self, why: Error) {
-        let asked = self.asked.clone();
-        self.ready = Some(Beyond::NotFound { asked, why });
+        let (asked, hop) = (self.asked.clone(), self.hop);
+        self.ready = Some(Beyond::NotFound { asked, hop, why });
     }
 
     fn tag(&self) -> u16 {
         match self.stage {
             FindStage::Address(_) => 1,
-            FindStage::Search(_) => 2,
+            FindStage::Hop { .. } => 2,
+            FindStage::Search(_) => 3,
             // Each address its own tag: a late answer from the one before is not this one's.
-            FindStage::Pmp(_, index, _) => 3 + u16::try_from(index).unwrap_or(u16::MAX - 3),
+            FindStage::Pmp(_, index, _) => 4 + u16::try_from(index).unwrap_or(u16::MAX - 4),
             FindStage::Done => 0,
         }
     }
@@ -237,9 +268,25 @@ impl Machine for FindUpstreamRun {
                 FindStage::Done => return polled_after_done(),
                 FindStage::Address(soap) => match step(soap.as_mut(), tag, now) {
                     Stepped::Out(out) => return out,
-                    Stepped::Done(Ok(external)) => self.search(external, now),
+                    Stepped::Done(Ok(external)) => self.external_known(external, now),
                     Stepped::Done(Err(e)) => self.ready = Some(Beyond::NoAddress(e)),
                 },
+                FindStage::Hop { until, asked } => {
+                    if !*asked {
+                        *asked = true;
+                        let to = RouteTo::Hop {
+                            distance: 2,
+                            deadline: *until,
+                        };
+                        return Output::Start(self.io.start().within(tag), Io::Route(to));
+                    }
+                    if self.io.is_waiting() && now < *until {
+                        return Output::Wait(*until);
+                    }
+                    self.io.forget();
+                    let external = self.external.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+                    self.search(external, now);
+                }
                 FindStage::Search(run) => {
                     let found = match step(run.as_mut(), tag, now) {
                         Stepped::Out(out) => return out,
@@ -280,6 +327,15 @@ impl Machine for FindUpstreamRun {
         let tag = self.tag();
         match &mut self.stage {
             FindStage::Address(soap) => route(soap.as_mut(), tag, input, now),
+            FindStage::Hop { .. } => {
+                if let (Some(t), Input::Completed(token, Completed::Routed(hop))) =
+                    input.for_child()
+                {
+                    if t == tag && self.io.take(token) {
+                        self.hop = hop;
+                    }
+                }
+            }
             FindStage::Search(run) => route(run.as_mut(), tag, input, now),
             FindStage::Pmp(run, ..) => route(run.as_mut(), tag, input, now),
             FindStage::Done => {}
@@ -459,8 +515,8 @@ impl Machine for AddThroughRun {
                         Beyond::Done { router, .. } => self.map_in_front(router, &find, now),
                         Beyond::NotAsked => Some(self.finish(Beyond::NotAsked)),
                         Beyond::NoAddress(e) => Some(self.finish(Beyond::NoAddress(e))),
-                        Beyond::NotFound { asked, why } => {
-                            Some(self.finish(Beyond::NotFound { asked, why }))
+                        Beyond::NotFound { asked, hop, why } => {
+                            Some(self.finish(Beyond::NotFound { asked, hop, why }))
                         }
                         Beyond::Failed { router, error } => {
                             Some(self.finish(Beyond::Failed { router, error }))

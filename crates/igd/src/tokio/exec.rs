@@ -54,7 +54,10 @@ impl Work {
                 request,
                 deadline,
             } => Completed::Called(self.http.until(deadline).call(&url, &request).await),
-            Io::Route(to) => route::completed(&to),
+            // A name to resolve, a probe to wait for: off the runtime's threads.
+            Io::Route(to) => tokio::task::spawn_blocking(move || route::completed(&to))
+                .await
+                .unwrap_or(Completed::Routed(None)),
             Io::Exchange { request, deadline } => {
                 Completed::Exchanged(self.exchange(request, deadline).await)
             }

@@ -55,7 +55,50 @@ fn upstream() -> impl Strategy<Value = Upstream> {
     ]
 }
 
+#[test]
+fn the_hop_beyond_is_asked_first_once_and_only_when_private() {
+    let external = ip("192.168.1.10");
+    let asked = Upstream::WhenPrivate.candidates_with_hop(external, Some(ip("192.168.1.1")));
+    assert_eq!(asked, [ip("192.168.1.1"), ip("192.168.1.254")]);
+    let asked = Upstream::WhenPrivate.candidates_with_hop(external, Some(ip("10.0.0.1")));
+    assert_eq!(
+        asked,
+        [ip("10.0.0.1"), ip("192.168.1.1"), ip("192.168.1.254")]
+    );
+    // A public hop (a CGNAT-less ISP router) or our own address: not asked.
+    let asked = Upstream::WhenPrivate.candidates_with_hop(external, Some(ip("11.0.0.1")));
+    assert_eq!(asked, [ip("192.168.1.1"), ip("192.168.1.254")]);
+    let asked = Upstream::WhenPrivate.candidates_with_hop(external, Some(external));
+    assert_eq!(asked, [ip("192.168.1.1"), ip("192.168.1.254")]);
+    // Public external address: nobody, hop or not; an address given: that one only.
+    assert!(
+        Upstream::WhenPrivate
+            .candidates_with_hop(ip("11.0.0.7"), Some(ip("10.0.0.1")))
+            .is_empty()
+    );
+    let named = Upstream::At(ip("10.1.1.1"));
+    assert_eq!(
+        named.candidates_with_hop(external, Some(ip("10.0.0.1"))),
+        [ip("10.1.1.1")]
+    );
+}
+
 proptest! {
+    /// With the hop: at most three, never the external address.
+    #[test]
+    fn candidates_with_a_hop_are_few_and_never_the_external_address(
+        upstream in upstream(),
+        external in any::<IpAddr>(),
+        hop in proptest::option::of(any::<IpAddr>()),
+    ) {
+        let asked = upstream.candidates_with_hop(external, hop);
+        prop_assert!(asked.len() <= 3);
+        prop_assert!(!asked.contains(&external));
+        let mut unique = asked.clone();
+        unique.dedup();
+        prop_assert_eq!(unique.len(), asked.len());
+    }
+
     /// Never a scan: at most two addresses, never our gateway's own, never a broadcast or
     /// network address of the /24 unless named.
     #[test]
