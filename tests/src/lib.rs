@@ -431,16 +431,12 @@ impl Lab {
         self.router_rule_at(table, hook, dir, matches, verdict)
     }
 
-    /// Until the guard is dropped, the router counts the SSDP datagrams from the LAN it
-    /// forwards (unicast M-SEARCHes to a host beyond it, e.g. a router in front).
-    pub fn count_forwarded_searches(&self) -> SynLoss {
-        self.router_rule_at(
-            "igdfwdsearch",
-            "forward",
-            "iifname",
-            "udp dport 1900",
-            "accept",
-        )
+    /// Until the guard is dropped, the router counts the datagrams from the LAN it forwards
+    /// that look for a router in front of it: M-SEARCHes (1900), PCP/NAT-PMP (5351) and
+    /// TTL-limited probes (33434).
+    pub fn count_forwarded_probes(&self) -> SynLoss {
+        let probes = "udp dport { 1900, 5351, 33434 }";
+        self.router_rule_at("igdfwdprobe", "forward", "iifname", probes, "accept")
     }
 
     /// [`Lab::router_rule`] at an nftables `hook`, matching the LAN interface as `dir`.

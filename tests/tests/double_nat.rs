@@ -162,14 +162,14 @@ fn the_router_in_front_named_by_the_user_is_the_only_one_asked() {
 }
 
 /// One NAT (the single-router lab): `check` says reachable and nothing is looked for in
-/// front: no M-SEARCH leaves the router towards .1/.254 of the public address.
+/// front: no M-SEARCH, PCP request or TTL-limited probe leaves the router.
 #[test]
 fn with_one_nat_nothing_is_looked_for_in_front() {
     let lab = Lab::get();
     if lab.double_nat {
         return;
     }
-    let forwarded = lab.count_forwarded_searches();
+    let forwarded = lab.count_forwarded_probes();
     let out = upnp(&["--json", "--no-cache", "add", "7784"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let document = json(&out);
@@ -317,4 +317,39 @@ fn with_upnp_off_on_the_box_the_second_hop_is_mapped_through_pcp() {
     assert_eq!(json(&out)["upstream"]["status"], "done");
     assert!(!lab.box_nft_rules().contains(&format!("dport {port}")));
     assert!(!lab.nft_rules().contains(&format!("dport {port}")));
+}
+
+#[test]
+fn a_tcp_port_is_mapped_through_both_and_checked() {
+    let lab = Lab::get();
+    if !lab.double_nat {
+        return;
+    }
+    let port = 7788u16;
+    let listener = std::net::TcpListener::bind(("0.0.0.0", port)).expect("listen");
+    let port_arg = port.to_string();
+    let out = upnp(&["--json", "--no-cache", "add", &port_arg, "--proto", "tcp"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(json(&out)["upstream_mapping"]["protocol"], "TCP");
+    assert!(lab.tcp_arrives_at(&listener, lab.wan_addr, port, "both"));
+    let out = upnp(&["--json", "--no-cache", "check", &port_arg, "--proto", "tcp"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let document = json(&out);
+    assert_eq!(document["proto"], "TCP");
+    assert_eq!(document["mapped"], true);
+    assert_eq!(document["closed_in_front"], false, "{document}");
+    assert_eq!(
+        document["upstream_mapping"]["internal_client"],
+        lab.inner_wan_addr.to_string()
+    );
+    let out = upnp(&[
+        "--json",
+        "--no-cache",
+        "delete",
+        &port_arg,
+        "--proto",
+        "tcp",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!lab.box_nft_rules().contains(&format!("dport {port}")));
 }

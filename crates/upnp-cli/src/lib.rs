@@ -185,9 +185,12 @@ pub enum Command {
     /// for a port the gateway has no mapping of — or `unknown` (no answer: exit status 5). Nothing is contacted but the
     /// router and the server named; the check ends within 5 s of finding the router.
     Check {
-        /// The port (UDP).
+        /// The port.
         port: i64,
-        /// The STUN server, HOST or HOST:PORT (3478 when not given).
+        /// The protocol (a STUN server is asked over UDP only).
+        #[arg(long, value_enum, default_value_t = Proto::Udp)]
+        proto: Proto,
+        /// The STUN server, HOST or HOST:PORT (3478 when not given); UDP only.
         #[arg(long)]
         stun: Option<String>,
         /// Where the router in front is (behind a second NAT).

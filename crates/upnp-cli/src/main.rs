@@ -257,6 +257,15 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Command::Delete { port, .. } => {
             external_port(*port)?;
         }
+        Command::Check {
+            port,
+            proto: Proto::Tcp,
+            stun: Some(_),
+            ..
+        } => {
+            external_port(*port)?;
+            return Err(Error::InvalidParam("a STUN server checks UDP ports only"));
+        }
         _ => {}
     }
     let gateway = match &cli.url {
@@ -358,7 +367,13 @@ fn run(cli: &Cli) -> Result<(), Error> {
             print_deleted(cli, *port, *proto, Method::Upnp, Some(front));
             Ok(())
         }
-        Command::Check { port, stun, front } => {
+        Command::Check {
+            port,
+            proto,
+            stun,
+            front,
+        } => {
+            let proto = proto.godot();
             let external = match gateway.external_address {
                 Some(ip) => ip,
                 None => gateway.query_external_address()?,
@@ -368,7 +383,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             let mapping = gateway
                 .list_port_mappings()?
                 .into_iter()
-                .find(|m| m.external_port == port && m.protocol.as_str() == "UDP");
+                .find(|m| m.external_port == port && m.protocol.as_str() == proto);
             let ours: Option<IpAddr> = gateway.igd_our_addr.parse().ok();
             // The router in front, and its mapping of our gateway's external port to it.
             let beyond = gateway.router_in_front(front.upstream());
@@ -380,7 +395,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
                     .into_iter()
                     .find(|m| {
                         m.external_port == inner.external_port
-                            && m.protocol.as_str() == "UDP"
+                            && m.protocol.as_str() == proto
                             && m.internal_client == external.to_string()
                     }),
                 _ => None,
@@ -405,6 +420,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 internal_port: mapping.as_ref().map_or(port, |m| m.internal_port),
                 ours,
                 method: Method::Upnp,
+                proto,
                 front: Some(FrontOut::of(&beyond)),
                 outer: match (front_external, &outer, pmp_front) {
                     (Some(ip), Some(m), _) => {
@@ -773,7 +789,9 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
                 "PCP and NAT-PMP cannot list mappings: list speaks UPnP (--via upnp)",
             ));
         }
-        Command::Check { port, stun, .. } => {
+        Command::Check {
+            port, proto, stun, ..
+        } => {
             let address = client.external_ip()?;
             let port = external_port(*port)?;
             let check = Check {
@@ -784,6 +802,7 @@ fn run_pmp(cli: &Cli, mut client: PmpClient) -> Result<(), Error> {
                 internal_port: port,
                 ours: Some(client.local().ip()),
                 method: address.method,
+                proto: proto.godot(),
                 front: None,
                 outer: None,
             };
@@ -802,6 +821,8 @@ struct Check {
     internal_port: u16,
     ours: Option<IpAddr>,
     method: Method,
+    /// `"UDP"` or `"TCP"`.
+    proto: &'static str,
     /// What was looked for in front of the gateway (UPnP).
     front: Option<FrontOut>,
     /// The router in front's external address, its mapping to our gateway (`None` through
@@ -818,6 +839,9 @@ impl Check {
         };
         let report = match stun {
             None => None,
+            Some(_) if self.proto != "UDP" => {
+                return Err(Error::InvalidParam("a STUN server checks UDP ports only"));
+            }
             Some(server) => {
                 let server = stun_server(server, external.ip())?;
                 let ours = self.ours.ok_or(Error::InvalidParam(
@@ -864,6 +888,7 @@ impl Check {
                     "method": self.method.to_string(),
                     "external_ip": self.external.to_string(),
                     "port": self.port,
+                    "proto": self.proto,
                     "mapping": self.mapping,
                     "mapped": !unmapped,
                     "closed_in_front": closed_in_front,
@@ -878,7 +903,7 @@ impl Check {
             match &self.mapping {
                 Some(mapping) => println!("mapping {mapping}"),
                 None if self.method == Method::Upnp => {
-                    println!("no mapping of UDP {} on the gateway", self.port)
+                    println!("no mapping of {} {} on the gateway", self.proto, self.port)
                 }
                 None => {}
             }
