@@ -438,7 +438,6 @@ impl Lab {
         fs::write(dir.join("miniupnpd-moved.conf"), moved).map_err(|e| e.to_string())?;
         fs::write(dir.join("igd"), format!("v{}", igd.number())).map_err(|e| e.to_string())?;
         let log = fs::File::create(self.log_file()).map_err(|e| e.to_string())?;
-        let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut command = Command::new("ip");
         command.args(["netns", "exec", &self.rtr(), &miniupnpd()?, "-d"]);
         command.args(["-f", &conf.display().to_string()]);
@@ -446,23 +445,7 @@ impl Lab {
         if igd == Igd::V1 {
             command.arg("-1");
         }
-        // The command line, one argument a line, for the lab suite's router restarts.
-        let line: Vec<String> = std::iter::once(command.get_program())
-            .chain(command.get_args())
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        fs::write(dir.join("router-command"), line.join("\n")).map_err(|e| e.to_string())?;
-        // Its own process group: a Ctrl-C at the terminal does not take the router down
-        // half-way; `lab down` does.
-        use std::os::unix::process::CommandExt;
-        command
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
-        command
-            .spawn()
-            .map_err(|e| format!("starting miniupnpd: {e}"))?;
+        spawn_recorded(command, &dir.join("router-command"), log, "miniupnpd")?;
         let rtr = self.rtr();
         let port = format!("sport = :{HTTP_PORT}");
         let listening = wait_for("miniupnpd to listen", Duration::from_secs(10), || {
@@ -513,16 +496,7 @@ impl Lab {
         command.args(["--stun-only", "--no-cli", "--no-tls", "--no-dtls", "-n"]);
         command.args(["-L", addrs[0], "-L", addrs[1], "--listening-port", &port]);
         command.args(["--pidfile", &pid, "--log-file", "stdout", "--simple-log"]);
-        use std::os::unix::process::CommandExt;
-        let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        command
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
-        let child = command
-            .spawn()
-            .map_err(|e| format!("starting turnserver: {e}"))?;
+        let child = spawn_logged(command, log, "turnserver")?;
         // `ip netns exec` execs turnserver: the child is the server.
         fs::write(&pid_file, child.id().to_string()).map_err(|e| e.to_string())?;
         let sport = format!("sport = :{STUN_PORT}");
@@ -551,26 +525,17 @@ impl Lab {
         )
         .map_err(|e| e.to_string())?;
         let log = fs::File::create(dir.join("box-miniupnpd.log")).map_err(|e| e.to_string())?;
-        let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let pid_file = dir.join("box-miniupnpd.pid");
         let mut command = Command::new("ip");
         command.args(["netns", "exec", &self.isp_box(), &miniupnpd()?, "-d"]);
         command.args(["-f", &conf.display().to_string()]);
         command.args(["-P", &pid_file.display().to_string()]);
-        let line: Vec<String> = std::iter::once(command.get_program())
-            .chain(command.get_args())
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        fs::write(dir.join("box-command"), line.join("\n")).map_err(|e| e.to_string())?;
-        use std::os::unix::process::CommandExt;
-        command
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
-        command
-            .spawn()
-            .map_err(|e| format!("starting the box's miniupnpd: {e}"))?;
+        spawn_recorded(
+            command,
+            &dir.join("box-command"),
+            log,
+            "the box's miniupnpd",
+        )?;
         let isp_box = self.isp_box();
         let port = format!("sport = :{HTTP_PORT}");
         let listening = wait_for(
@@ -710,6 +675,30 @@ impl Lab {
     }
 }
 
+/// Start `command` (`what`, for errors) in its own process group (a Ctrl-C at the terminal
+/// does not take it down half-way; `lab down` does), its output to `log`, after writing its
+/// command line to `record`, one argument a line, for the lab suite's restarts.
+fn spawn_recorded(command: Command, record: &std::path::Path, log: fs::File, what: &str) -> Result {
+    let line: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    fs::write(record, line.join("\n")).map_err(|e| e.to_string())?;
+    spawn_logged(command, log, what).map(drop)
+}
+
+/// Start `command` in its own process group, its output to `log`.
+fn spawn_logged(mut command: Command, log: fs::File, what: &str) -> Result<std::process::Child> {
+    let log2 = log.try_clone().map_err(|e| e.to_string())?;
+    use std::os::unix::process::CommandExt;
+    command
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    command.spawn().map_err(|e| format!("starting {what}: {e}"))
+}
+
 /// The live process whose pid `file` holds.
 fn read_pid(file: &std::path::Path) -> Option<u32> {
     let pid: u32 = fs::read_to_string(file).ok()?.trim().parse().ok()?;
@@ -845,33 +834,21 @@ deny 0-65535 0.0.0.0/0 0-65535
     )
 }
 
-/// The ISP box's miniupnpd: its LAN is our router's WAN side (192.168.1.0/24), its WAN the
-/// public 11.0.0.7; IGDv2, NAT-PMP and PCP, secure mode.
+/// The ISP box's miniupnpd: the router's configuration with the box's interfaces (its LAN
+/// is our router's WAN side, 192.168.1.0/24; its WAN the public 11.0.0.7), name and UUID;
+/// IPv4 only.
 fn box_miniupnpd_conf(lease_file: &str, upnp: bool) -> String {
-    let upnp = if upnp { "yes" } else { "no" };
-    format!(
-        "\
-ext_ifname={BOX_WAN_IF}
-listening_ip={BOX_LAN_IF}
-port={HTTP_PORT}
-enable_natpmp=yes
-enable_upnp={upnp}
-lease_file={lease_file}
-upnp_table_name=filter
-upnp_nat_table_name=filter
-upnp_forward_chain=miniupnpd
-upnp_nat_chain=prerouting_miniupnpd
-upnp_nat_postrouting_chain=postrouting_miniupnpd
-secure_mode=yes
-system_uptime=no
-notify_interval=30
-clean_ruleset_interval=600
-uuid={BOX_UUID}
-friendly_name=igd-rs lab ISP box
-serial=87654321
-model_number=1
-allow 1024-65535 192.168.1.0/24 1024-65535
-deny 0-65535 0.0.0.0/0 0-65535
-"
-    )
+    miniupnpd_conf(lease_file, upnp)
+        .replace(&format!("ext_ifname6={ROUTER_WAN_IF}\n"), "")
+        .replace(
+            &format!("ext_ifname={ROUTER_WAN_IF}"),
+            &format!("ext_ifname={BOX_WAN_IF}"),
+        )
+        .replace(
+            &format!("listening_ip={ROUTER_LAN_IF}"),
+            &format!("listening_ip={BOX_LAN_IF}"),
+        )
+        .replace(UUID, BOX_UUID)
+        .replace("igd-rs lab router", "igd-rs lab ISP box")
+        .replace("192.168.77.0/24", "192.168.1.0/24")
 }

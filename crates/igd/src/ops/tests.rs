@@ -400,7 +400,17 @@ fn add_through(lan: &mut Lan, device: &Device, upstream: Upstream, t0: Instant) 
     through
 }
 
-use crate::upstream::{Beyond, FrontGrant, Router, Through, Upstream};
+use crate::upstream::{Beyond, FrontGrant, Removed, Router, Through, Upstream};
+
+/// Remove UDP 7777 from `device` and in front of it.
+fn delete_through(lan: &mut Lan, device: &Device, t0: Instant) -> Removed {
+    let limits = Limits::default();
+    let mut delete =
+        DeleteThroughRun::new(device, 7777, "UDP", Upstream::WhenPrivate, &limits, t0).unwrap();
+    lan.drive(&mut delete, t0, &mut Vec::new())
+        .unwrap()
+        .unwrap()
+}
 
 #[test]
 fn behind_a_private_address_the_same_port_is_mapped_in_front_to_our_gateway() {
@@ -439,19 +449,7 @@ fn behind_a_private_address_the_same_port_is_mapped_in_front_to_our_gateway() {
     assert_eq!(lan.log.iter().filter(|k| **k == "search").count(), 1);
     assert!(!lan.log.contains(&"gateway"), "{:?}", lan.log);
 
-    let mut delete = DeleteThroughRun::new(
-        &device,
-        7777,
-        "UDP",
-        Upstream::WhenPrivate,
-        &Limits::default(),
-        t0,
-    )
-    .unwrap();
-    let removed = lan
-        .drive(&mut delete, t0, &mut Vec::new())
-        .unwrap()
-        .unwrap();
+    let removed = delete_through(&mut lan, &device, t0);
     assert!(
         matches!(removed.upstream, Beyond::Done { .. }),
         "{removed:?}"
@@ -540,19 +538,7 @@ fn a_refusal_in_front_is_data_and_the_inner_mapping_stays() {
     );
     assert_eq!(lan.upnp.as_ref().unwrap().entries.len(), 1);
     // Deleting leaves the other client's mapping in front alone.
-    let mut delete = DeleteThroughRun::new(
-        &device,
-        7777,
-        "UDP",
-        Upstream::WhenPrivate,
-        &Limits::default(),
-        t0,
-    )
-    .unwrap();
-    let removed = lan
-        .drive(&mut delete, t0, &mut Vec::new())
-        .unwrap()
-        .unwrap();
+    let removed = delete_through(&mut lan, &device, t0);
     assert!(
         matches!(removed.upstream, Beyond::Failed { .. }),
         "{removed:?}"
@@ -585,19 +571,7 @@ fn with_upnp_off_in_front_the_same_port_is_mapped_there_through_pcp_and_removed(
     assert_eq!(front.external_of(7777), Some(7777));
     assert_eq!(through.reachable_at().map(|a| a.port()), Some(7777));
 
-    let mut delete = DeleteThroughRun::new(
-        &device,
-        7777,
-        "UDP",
-        Upstream::WhenPrivate,
-        &Limits::default(),
-        t0,
-    )
-    .unwrap();
-    let removed = lan
-        .drive(&mut delete, t0, &mut Vec::new())
-        .unwrap()
-        .unwrap();
+    let removed = delete_through(&mut lan, &device, t0);
     assert!(
         matches!(removed.upstream, Beyond::Done { .. }),
         "{removed:?}"

@@ -427,6 +427,21 @@ impl AddThroughRun {
         }
     }
 
+    /// What the router in front answered: the end.
+    fn granted_in_front(
+        &mut self,
+        outcome: Result<FrontGrant, Error>,
+    ) -> Output<Through, Infallible> {
+        let router = match std::mem::replace(&mut self.stage, AddStage::Done) {
+            AddStage::Outer(_, router) | AddStage::OuterPmp(_, router) => router,
+            _ => return polled_after_done(),
+        };
+        self.finish(match outcome {
+            Ok(value) => Beyond::Done { router, value },
+            Err(error) => Beyond::Failed { router, error },
+        })
+    }
+
     /// The mapping in front through `router` (found by `find`), or the end.
     fn map_in_front(
         &mut self,
@@ -531,36 +546,14 @@ impl Machine for AddThroughRun {
                         Stepped::Out(out) => return out,
                         Stepped::Done(outcome) => outcome,
                     };
-                    let AddStage::Outer(_, router) =
-                        std::mem::replace(&mut self.stage, AddStage::Done)
-                    else {
-                        return polled_after_done();
-                    };
-                    return self.finish(match outcome {
-                        Ok(granted) => Beyond::Done {
-                            router,
-                            value: FrontGrant::Upnp(granted),
-                        },
-                        Err(error) => Beyond::Failed { router, error },
-                    });
+                    return self.granted_in_front(outcome.map(FrontGrant::Upnp));
                 }
                 AddStage::OuterPmp(run, _) => {
                     let outcome = match step(run.as_mut(), tag, now) {
                         Stepped::Out(out) => return out,
                         Stepped::Done(outcome) => outcome,
                     };
-                    let AddStage::OuterPmp(_, router) =
-                        std::mem::replace(&mut self.stage, AddStage::Done)
-                    else {
-                        return polled_after_done();
-                    };
-                    return self.finish(match outcome {
-                        Ok(granted) => Beyond::Done {
-                            router,
-                            value: FrontGrant::Pmp(granted),
-                        },
-                        Err(error) => Beyond::Failed { router, error },
-                    });
+                    return self.granted_in_front(outcome.map(FrontGrant::Pmp));
                 }
             }
         }
