@@ -54,9 +54,9 @@ mod tests;
 mod upstream;
 
 pub use reach::{DEFAULT_REACH_TIME, ReachReport, ReachRun};
-pub use upstream::{
-    AddThroughRun, DeleteThroughRun, FindUpstreamRun, UPSTREAM_PMP_WAIT, UPSTREAM_SEARCH,
-};
+#[cfg(test)]
+pub(crate) use upstream::UPSTREAM_SEARCH;
+pub use upstream::{AddThroughRun, DeleteThroughRun, FindUpstreamRun};
 
 /// What a machine's exchange gets when its deadline passes with the exchange still out (a
 /// driver's exchange ends by the deadline itself; this covers one that does not).

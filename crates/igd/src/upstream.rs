@@ -76,7 +76,7 @@ impl Upstream {
     /// [`Upstream::candidates`] with `hop`, the router found one hop beyond our gateway (a
     /// TTL-limited probe), asked first when it is a private or shared address other than
     /// ours: at most three.
-    pub fn candidates_with_hop(&self, external: IpAddr, hop: Option<IpAddr>) -> Vec<IpAddr> {
+    pub(crate) fn candidates_with_hop(&self, external: IpAddr, hop: Option<IpAddr>) -> Vec<IpAddr> {
         let mut asked = self.candidates(external);
         if let (Upstream::WhenPrivate, Some(IpAddr::V4(v4))) = (self, hop) {
             let usable = is_private_or_shared(v4) && hop != Some(external) && !asked.is_empty();

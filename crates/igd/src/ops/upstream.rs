@@ -22,12 +22,12 @@ use upnp_soap::actions::GetExternalIpAddress;
 /// How long the unicast search of the router in front waits for an answer (a router asked
 /// by unicast answers within milliseconds; a second is generous, and bounds what nobody
 /// answers).
-pub const UPSTREAM_SEARCH: Duration = Duration::from_millis(1000);
+pub(crate) const UPSTREAM_SEARCH: Duration = Duration::from_millis(1000);
 
 /// How long each address is given to answer PCP or NAT-PMP when no IGD answered there
 /// (NAT-PMP's first three tries; an address with nothing on port 5351 answers at once with
 /// a port unreachable).
-pub const UPSTREAM_PMP_WAIT: Duration = Duration::from_millis(2000);
+pub(crate) const UPSTREAM_PMP_WAIT: Duration = Duration::from_millis(2000);
 
 /// How long the TTL-limited probe of the router beyond our gateway is waited for (an ICMP
 /// answer from the next router comes within milliseconds).
@@ -126,7 +126,7 @@ enum FindStage {
 /// M-SEARCH to each address asked, then, where no IGD answered, PCP and NAT-PMP at each in
 /// turn (unless made for a keeper, which holds an IGD only). Its value: [`Beyond::Done`] with the
 /// router, or why there is none; never an error. Bounded: [`Limits::call`] +
-/// [`UPSTREAM_SEARCH`] + [`Limits::probe`] + [`UPSTREAM_PMP_WAIT`] per address.
+/// the search's 1 s + [`Limits::probe`] + 2 s of PCP/NAT-PMP per address.
 #[derive(Debug)]
 pub struct FindUpstreamRun {
     ours: Device,
