@@ -274,6 +274,7 @@ impl Keeper {
             stopping: self.stop.is_some(),
             method: self.gateway.as_ref().map(|g| g.method),
             device: None,
+            in_front: None,
         }
     }
 

@@ -359,4 +359,8 @@ pub struct Status {
     /// The UPnP gateway in use, as probed (what a later start can check with one exchange:
     /// `Upnp::revalidate`); `None` with another way or none.
     pub device: Option<crate::Device>,
+    /// The keeper of the router in front of the gateway, when one holds the ports there too
+    /// ([`Keep::upstream`](crate::keeper::Keep::upstream)): its ports' external address and
+    /// port are what peers reach.
+    pub in_front: Option<Box<Status>>,
 }

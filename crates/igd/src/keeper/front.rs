@@ -78,12 +78,16 @@ pub(crate) struct Front {
     retiring: Vec<(KeepMachine, u16)>,
     next_tag: u16,
     stopping: bool,
+    /// The front keeper's state, as it told it last.
+    status: Option<Status>,
 }
 
 /// What polling the front gives its keeper.
 pub(crate) enum Polled {
     /// Pass this on.
     Out(Output<(), Update>),
+    /// The front's state changed: tell the keeper's ([`Front::status`] in it).
+    Changed,
     /// Nothing to do before this instant (or an input), if then.
     Wait(Option<Instant>),
 }
@@ -100,7 +104,16 @@ impl Front {
             retiring: Vec::new(),
             next_tag: FRONT_TAGS,
             stopping: false,
+            status: None,
         })
+    }
+
+    /// The front keeper's state, when one holds the ports in front.
+    pub(crate) fn status(&self) -> Option<&Status> {
+        match self.state {
+            State::Keeping(..) => self.status.as_ref(),
+            _ => None,
+        }
     }
 
     fn tag(&mut self) -> u16 {
@@ -126,6 +139,7 @@ impl Front {
             State::Keeping(mut machine, _, tag) => {
                 machine.handle(Input::Stop, now);
                 self.retiring.push((*machine, tag));
+                self.status = None;
             }
             State::Finding(..) | State::Idle(_) => {}
         }
@@ -228,6 +242,10 @@ impl Front {
                 State::Keeping(machine, _, tag) => match machine.poll(now) {
                     Output::Start(token, io) => {
                         return Polled::Out(Output::Start(token.within(*tag), io));
+                    }
+                    Output::Event(Update::Status(status)) => {
+                        self.status = Some(*status);
+                        return Polled::Changed;
                     }
                     Output::Event(update) => {
                         if let Some(out) = in_front(update) {

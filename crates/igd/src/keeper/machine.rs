@@ -199,10 +199,21 @@ impl KeepMachine {
 
     /// The keeper's state now.
     pub fn status(&self) -> Status {
-        match &self.current {
+        let status = match &self.current {
             Current::Upnp(upnp) => with_device(upnp.status(), upnp),
             Current::Pmp(pmp) => pmp.status(),
-        }
+        };
+        self.with_front(status)
+    }
+
+    /// `status` with the state of the keeper in front, if any.
+    fn with_front(&self, mut status: Status) -> Status {
+        status.in_front = self
+            .front
+            .as_ref()
+            .and_then(|f| f.status())
+            .map(|s| Box::new(s.clone()));
+        status
     }
 
     fn keeper(&mut self) -> &mut Keeper {
@@ -585,6 +596,7 @@ impl Machine for KeepMachine {
             };
             match front.poll(inner, now) {
                 Polled::Out(out) => return out,
+                Polled::Changed => return Output::Event(Update::Status(Box::new(self.status()))),
                 Polled::Wait(at) => wake = at,
             }
             // The gateway's mappings are removed once the front's are.
@@ -625,8 +637,9 @@ impl KeepMachine {
         let update = self.keeper().update()?;
         Some(match (update, &self.current) {
             (Update::Status(status), Current::Upnp(upnp)) => {
-                Update::Status(Box::new(with_device(*status, upnp)))
+                Update::Status(Box::new(self.with_front(with_device(*status, upnp))))
             }
+            (Update::Status(status), _) => Update::Status(Box::new(self.with_front(*status))),
             (update, _) => update,
         })
     }

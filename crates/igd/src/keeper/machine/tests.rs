@@ -404,6 +404,14 @@ fn behind_a_private_address_the_router_in_front_is_held_too_and_removed_first() 
     assert_eq!(held.external_port, 7777);
     let front = lan.upstream.as_ref().unwrap();
     assert_eq!(front.entries.get(&7777).unwrap().0, "192.168.1.10");
+    // The keeper's state tells both: ours, and in front (what peers are given).
+    let status = keeper.status();
+    let held = status.ports[0].held.as_ref().unwrap();
+    assert_eq!(held.external_ip, Some("192.168.1.10".parse().unwrap()));
+    let front_status = status.in_front.expect("the front's state");
+    let outer = front_status.ports[0].held.as_ref().unwrap();
+    assert_eq!(outer.external_ip, Some("11.0.0.7".parse().unwrap()));
+    assert_eq!(outer.internal_client.to_string(), "192.168.1.10");
 
     // The router in front reboots: its mapping is found gone at the next check and made
     // again, pointing at our gateway still.
