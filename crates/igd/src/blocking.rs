@@ -102,7 +102,8 @@ fn keeper(mut machine: KeepMachine, mut exec: Executor) -> Result<KeeperHandle, 
 /// A keeper running on its own thread ([`Upnp::keep`], [`PmpClient::keep`], [`keep_pmp`]).
 /// Stopping it, or dropping it, removes every mapping it made (only those, and only where
 /// they still point at us) and waits for that: at most the call in flight
-/// ([`Limits::call`](crate::Limits::call)) plus [`Keep::stop_within`].
+/// ([`Limits::call`](crate::Limits::call)) plus [`Keep::stop_within`] (twice that with a
+/// router in front held too: its mappings are removed first).
 #[derive(Debug)]
 pub struct KeeperHandle {
     inbox: Option<mpsc::SyncSender<Input>>,

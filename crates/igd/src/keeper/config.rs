@@ -61,7 +61,8 @@ pub struct Keep {
     pub retry: Duration,
     /// The longest wait after failures (60 s).
     pub max_retry: Duration,
-    /// How long stopping may take, all unmapping together (5 s).
+    /// How long stopping may take, all unmapping together (5 s); with a router in front
+    /// held too ([`Keep::upstream`]), as long again for its mappings, removed first.
     pub stop_within: Duration,
     /// The description the router shows (default: [`DEFAULT_DESCRIPTION`]).
     pub description: String,
