@@ -103,7 +103,8 @@ fn keeper(mut machine: KeepMachine, mut exec: Executor) -> Result<KeeperHandle, 
 /// The handle of a keeper task ([`Upnp::keep`]). Awaiting [`KeeperHandle::stop`] takes as long
 /// as removing what the keeper mapped (never anything else, nor a mapping that no longer
 /// points at us): the call in flight ([`Limits::call`](crate::Limits::call)) plus
-/// [`Keep::stop_within`], at most.
+/// [`Keep::stop_within`], at most (twice that with a router in front held too: its mappings
+/// are removed first).
 ///
 /// Dropping the handle stops the keeper too, but cannot wait: the task removes the mappings
 /// in the background, as long as the runtime runs. A runtime shut down first leaves them to
