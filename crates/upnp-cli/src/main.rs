@@ -349,6 +349,15 @@ fn run(cli: &Cli) -> Result<(), Error> {
                         "not reachable from the Internet: another NAT is in front of the gateway \
                          (name the router in front with --upstream ADDR)"
                     ),
+                    // Not looked for (--no-upstream): say what the address says.
+                    None if in_front.status() == "not-asked" => {
+                        if let Some(ip) = through.inner_external {
+                            println!(
+                                "the gateway's external address {ip} is not public: another \
+                                 NAT is in front of it (not looked for)"
+                            );
+                        }
+                    }
                     None => {}
                 }
             }
@@ -925,7 +934,10 @@ impl Check {
             }
             match &report {
                 Some((server, r)) => println!("{server} says: {}", r.reachability),
-                None => println!("reachability not checked (name a STUN server: --stun HOST)"),
+                None if self.proto == "UDP" => {
+                    println!("reachability not checked (name a STUN server: --stun HOST)")
+                }
+                None => {}
             }
             if unmapped {
                 println!(
