@@ -38,7 +38,8 @@ impl Key {
     /// What the front should hold for `status`, the keeper's through `device`: `None` until
     /// every port is held.
     pub(crate) fn of(device: &Device, status: &Status) -> Option<Key> {
-        let external = device.external_address?;
+        // The keeper's current address (it follows changes), else the probe's.
+        let external = status.external_ip.or(device.external_address)?;
         let ports = status
             .ports
             .iter()
@@ -193,8 +194,12 @@ impl Front {
                         return Polled::Wait(wake);
                     }
                     // An IGD only: PCP and NAT-PMP in front are not held (yet).
+                    let device = Device {
+                        external_address: Some(key.external),
+                        ..(*device).clone()
+                    };
                     let run =
-                        FindUpstreamRun::new(device, self.upstream, &self.limits, now).upnp_only();
+                        FindUpstreamRun::new(&device, self.upstream, &self.limits, now).upnp_only();
                     let tag = self.tag();
                     self.state = State::Finding(Box::new(run), key.clone(), tag);
                 }

@@ -93,6 +93,8 @@ pub struct KeepMachine {
     /// It listens for its gateway's notifications (a keeper of the router in front does
     /// not: they do not cross our gateway).
     listens: bool,
+    /// The keeper is over, and is told so once the front is.
+    done_after_front: Option<Result<(), Error>>,
 }
 
 impl KeepMachine {
@@ -112,6 +114,7 @@ impl KeepMachine {
             front: None,
             stop_asked: false,
             listens: true,
+            done_after_front: None,
         }
     }
 
@@ -605,9 +608,23 @@ impl Machine for KeepMachine {
                 self.stop(now);
             }
         }
+        if let Some(done) = self.done_after_front.take() {
+            if self.front.as_ref().is_none_or(|f| f.is_done()) {
+                return Output::Done(done);
+            }
+            self.done_after_front = Some(done);
+            return Output::Wait(wake.unwrap_or(now));
+        }
         match self.poll_inner(now) {
             Output::Wait(at) => Output::Wait(wake.map_or(at, |w| w.min(at))),
-            Output::Done(_) if self.stop_asked => Output::Wait(wake.unwrap_or(now)),
+            // Never over before the front is (its mappings removed first).
+            Output::Done(done) if self.front.as_ref().is_some_and(|f| !f.is_done()) => {
+                if let Some(front) = &mut self.front {
+                    front.stop(now);
+                }
+                self.done_after_front = Some(done);
+                Output::Wait(wake.unwrap_or(now))
+            }
             out => out,
         }
     }

@@ -489,3 +489,28 @@ fn a_public_address_asks_no_one_in_front() {
     assert!(!lan.log.contains(&"search"), "{:?}", lan.log);
     assert!(lan.upstream.as_ref().unwrap().entries.is_empty());
 }
+
+#[test]
+fn a_new_external_address_moves_the_mapping_in_front_to_it() {
+    let (t0, mut lan, mut keeper) = behind_a_box(true);
+    let mapped_in_front = |e: &Event| matches!(in_front(e), Some(Event::Mapped(_)));
+    let (t1, _) = until_event(&mut lan, &mut keeper, t0, secs(5), mapped_in_front);
+    // The box gives our gateway another address: what is held in front points at the old
+    // one. It is removed there and made again for the new one.
+    lan.upnp.as_mut().unwrap().external = "192.168.1.11".to_owned();
+    let (_, seen) = until_event(
+        &mut lan,
+        &mut keeper,
+        t1,
+        secs(60),
+        |e| matches!(in_front(e), Some(Event::Mapped(held)) if held.internal_client.to_string() == "192.168.1.11"),
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(in_front(e), Some(Event::Removed { .. }))),
+        "{seen:#?}"
+    );
+    let front = lan.upstream.as_ref().unwrap();
+    assert_eq!(front.entries.get(&7777).unwrap().0, "192.168.1.11");
+    assert_eq!(front.entries.len(), 1);
+}
