@@ -115,19 +115,24 @@ impl Device {
     }
 }
 
+/// Whether an IPv4 address is one a NAT in front hands out: RFC 1918's ranges or RFC 6598's
+/// shared space (a carrier's NAT).
+pub(crate) fn is_private_or_shared(v4: std::net::Ipv4Addr) -> bool {
+    let [a, b, ..] = v4.octets();
+    v4.is_private() || (a == 100 && (64..128).contains(&b))
+}
+
 /// Whether an address is reachable from the Internet (not private, shared, loopback,
 /// link-local, documentation or unspecified).
 pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_private()
+            !(is_private_or_shared(v4)
                 || v4.is_loopback()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
-                || v4.is_documentation()
-                || (a == 100 && (64..128).contains(&b)))
+                || v4.is_documentation())
         }
         IpAddr::V6(v6) => {
             let first = v6.segments().first().copied().unwrap_or_default();

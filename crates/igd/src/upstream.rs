@@ -28,7 +28,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::device::{Device, is_public};
+use crate::device::{Device, is_private_or_shared, is_public};
 use crate::error::Error;
 use crate::mapping::Granted;
 use crate::pmp::{Method, PmpGranted};
@@ -92,12 +92,6 @@ impl Upstream {
     pub(crate) fn probes_hop(&self, external: IpAddr) -> bool {
         *self == Upstream::WhenPrivate && !self.candidates(external).is_empty()
     }
-}
-
-/// RFC 1918's ranges or RFC 6598's shared space: the addresses a NAT in front hands out.
-fn is_private_or_shared(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_private() || (a == 100 && (64..128).contains(&b))
 }
 
 /// The router in front, as it was reached.
