@@ -25,6 +25,10 @@ use crate::upstream::{Beyond, Router, Upstream};
 /// The tags of the front's children: at or above this (a keeper's findings stay below).
 pub(crate) const FRONT_TAGS: u16 = 0x8000;
 
+/// Front keepers removing their mappings at once, at most: another is made only when fewer
+/// are (a gateway whose address flaps makes no more work than this).
+const MAX_RETIRING: usize = 4;
+
 /// What the front is held for: the gateway, its external address, and the external ports
 /// held there (protocol, port), in the keeper's order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,6 +182,9 @@ impl Front {
             }
             let key = inner.as_ref().map(|(_, key)| key);
             match &mut self.state {
+                State::Idle(_) if self.retiring.len() >= MAX_RETIRING => {
+                    return Polled::Wait(wake);
+                }
                 State::Idle(next) => {
                     let Some((device, key)) = &inner else {
                         return Polled::Wait(wake);
