@@ -25,6 +25,27 @@
 //! assert_eq!(Upstream::At(named).candidates(private), vec![named]);
 //! # Ok::<(), std::net::AddrParseError>(())
 //! ```
+//!
+//! Mapping through both (this talks to the network, so it is not run here):
+//!
+//! ```no_run
+//! use upnp_igd::blocking::Upnp;
+//! use upnp_igd::upstream::{Beyond, Upstream};
+//! use upnp_igd::{DiscoverOptions, MappingRequest};
+//!
+//! let mut upnp = Upnp::new();
+//! let gateway = upnp.find_gateway(&DiscoverOptions::default())?;
+//! let through = gateway.add_port_mapping_through(&MappingRequest::new(7777), Upstream::WhenPrivate)?;
+//! match (&through.upstream, through.reachable_at()) {
+//!     (_, Some(at)) => println!("peers reach us at {at}"),
+//!     (Beyond::NotFound { asked, .. }, None) => println!("another NAT in front; asked {asked:?}"),
+//!     (Beyond::Failed { router, error }, None) => println!("{} refused: {error}", router.name()),
+//!     _ => println!("not reachable from the Internet"),
+//! }
+//! // Later: in front first, then here.
+//! gateway.delete_port_mapping_through(7777, "UDP", Upstream::WhenPrivate)?;
+//! # Ok::<(), upnp_igd::Error>(())
+//! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
