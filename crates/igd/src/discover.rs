@@ -157,7 +157,9 @@ pub(crate) fn passes(filter: &str, search_target: &SearchTarget) -> bool {
 pub enum Goal {
     /// Godot's `discover`: search for the whole timeout and probe every device that answers.
     Every,
-    /// `find_gateway`: stop as soon as a valid gateway with a public address is probed.
+    /// `find_gateway`: stop as soon as a valid gateway with a public address is probed, or
+    /// a valid one answering from our default gateway's address (the router our traffic goes
+    /// through, even behind another NAT).
     FirstPublic,
 }
 
@@ -248,6 +250,9 @@ pub(crate) struct Discovery {
     search_over: bool,
     search_error: Option<upnp_ssdp::Error>,
     devices: Vec<(Device, IpAddr, Candidate)>,
+    /// Our default gateway's address, when known: a valid gateway answering from it is the
+    /// one our traffic goes through.
+    default_gateway: Option<IpAddr>,
 }
 
 impl Discovery {
@@ -271,7 +276,13 @@ impl Discovery {
             search_over: false,
             search_error: None,
             devices: Vec::new(),
+            default_gateway: None,
         })
+    }
+
+    /// Our default gateway is at `address` (see [`Goal::FirstPublic`]).
+    pub(crate) fn default_gateway(&mut self, address: IpAddr) {
+        self.default_gateway = Some(address);
     }
 
     /// When the whole discovery is over at the latest.
@@ -385,11 +396,14 @@ impl Discovery {
             device.status_detail = Some(why.to_owned());
             *state = Candidate::Done;
         }
+        // A valid gateway with a public address, or the one at our default gateway's address
+        // (the router our traffic goes through: no other can do better for us, even when
+        // its own address is private, behind another NAT).
         let found_public = self.goal == Goal::FirstPublic
-            && self.devices.iter().any(|(d, _, s)| {
+            && self.devices.iter().any(|(d, host, s)| {
                 matches!(s, Candidate::Done)
                     && d.is_valid_gateway()
-                    && d.is_behind_nat() == Some(false)
+                    && (d.is_behind_nat() == Some(false) || Some(*host) == self.default_gateway)
             });
         let busy = self
             .devices

@@ -468,6 +468,7 @@ impl Machine for DiscoveryRun {
                 if let (Some(IpAddr::V4(gateway)), Some(search)) = (gateway, &mut self.search) {
                     let to = SocketAddr::from((gateway, upnp_ssdp::SSDP_PORT));
                     search.also_to = vec![to];
+                    self.discovery.default_gateway(IpAddr::V4(gateway));
                 }
             }
             Input::Completed(token, Completed::Gateway6(gateway)) if matches!(self.gateway, GatewayAsk::Asked(asked, _) if asked == token) =>
@@ -476,6 +477,7 @@ impl Machine for DiscoveryRun {
                 if let (Some(mut gateway), Some(search)) = (gateway, &mut self.search) {
                     gateway.set_port(upnp_ssdp::SSDP_PORT);
                     search.also_to = vec![SocketAddr::V6(gateway)];
+                    self.discovery.default_gateway(IpAddr::V6(*gateway.ip()));
                 }
             }
             Input::Answer(token, answer) if Some(token) == self.search_token => {

@@ -309,6 +309,10 @@ pub(crate) struct Lan {
     pub(crate) upstream_pmp: Option<PmpRouter>,
     /// What a TTL-limited probe finds two hops away.
     pub(crate) hop: Option<IpAddr>,
+    /// The host has no IPv4 default route.
+    pub(crate) no_default_gateway: bool,
+    /// A search goes on until its timeout (its end is not reported at once).
+    pub(crate) search_lingers: bool,
     /// The PCP client opened last: towards our gateway (`Some(false)`), the router in front
     /// (`Some(true)`), or an address with nothing there (`None`).
     pmp_in_front: Option<bool>,
@@ -345,6 +349,8 @@ impl Lan {
             upstream: None,
             upstream_pmp: None,
             hop: None,
+            no_default_gateway: false,
+            search_lingers: false,
             pmp_in_front: Some(false),
         }
     }
@@ -385,7 +391,9 @@ impl Lan {
                     let response = upnp_ssdp::search::Response::new(front, answer, now);
                     inputs.push(Input::Answer(token, response));
                 }
-                inputs.push(Input::Completed(token, Completed::Searched(Ok(()))));
+                if !self.search_lingers {
+                    inputs.push(Input::Completed(token, Completed::Searched(Ok(()))));
+                }
                 inputs
             }
             Io::Fetch { url, .. } => {
@@ -423,7 +431,8 @@ impl Lan {
             }
             Io::Route(RouteTo::Gateway) => {
                 self.log.push("gateway");
-                done(Completed::Routed(Some(gateway_addr().ip())))
+                let gateway = Some(gateway_addr().ip()).filter(|_| !self.no_default_gateway);
+                done(Completed::Routed(gateway))
             }
             Io::Route(RouteTo::Host(_)) => {
                 self.log.push("route");

@@ -126,6 +126,33 @@ fn discovery_ends_at_the_first_public_gateway_without_waiting_out_the_search() {
 }
 
 #[test]
+fn discovery_ends_at_the_default_gateways_router_even_behind_another_nat() {
+    let t0 = Instant::now();
+    let options = DiscoverOptions::default();
+    let settings = DiscoverSettings::default();
+    let limits = Limits::default();
+    let run = |lan: &mut Lan| {
+        let mut discovery =
+            DiscoveryRun::new(Goal::FirstPublic, &settings, &options, &limits, t0).unwrap();
+        lan.drive(&mut discovery, t0, &mut Vec::new())
+    };
+    // Our router, at the default gateway's address, with a private external address: the
+    // one our traffic goes through. Taken at once, not after the search's 2 s.
+    let mut lan = Lan::new(t0);
+    lan.upnp.as_mut().unwrap().external = "192.168.1.10".to_owned();
+    lan.search_lingers = true;
+    let devices = run(&mut lan).expect("over at once").unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].is_behind_nat(), Some(true));
+    // The same router when the default gateway is unknown: it waits for a public one.
+    let mut lan = Lan::new(t0);
+    lan.upnp.as_mut().unwrap().external = "192.168.1.10".to_owned();
+    lan.no_default_gateway = true;
+    lan.search_lingers = true;
+    assert!(run(&mut lan).is_err(), "waits out the search");
+}
+
+#[test]
 fn a_router_deaf_to_multicast_is_found_by_unicast_to_the_default_gateway() {
     let t0 = Instant::now();
     let mut lan = Lan::new(t0);
